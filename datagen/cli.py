@@ -1,0 +1,48 @@
+"""The `apigen-mt` command: a thin root over sub-commands found through entry points.
+
+Each sub-command is an entry point in the group ``apigen_mt.commands`` whose value is a
+``main(argv: list[str]) -> int`` callable. Only the named one is imported, so `apigen-mt --help`
+stays cheap (no torch, no vLLM) and the root never imports `training` or `evaluation` itself.
+Third-party packages add sub-commands the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import EntryPoint, entry_points
+
+GROUP = "apigen_mt.commands"
+
+
+def available_commands() -> dict[str, EntryPoint]:
+    """The registered sub-commands by name, without importing any of them."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def _usage(commands: dict[str, EntryPoint]) -> str:
+    lines = ["usage: apigen-mt COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<12} ({ep.value})" for name, ep in sorted(commands.items())]
+    lines += ["", "Run `apigen-mt COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = available_commands()
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage(commands))
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in commands:
+        print(
+            f"apigen-mt: unknown command {name!r}; expected one of {sorted(commands)}. "
+            "If you just added one, reinstall the package so its entry point is registered.",
+            file=sys.stderr,
+        )
+        return 2
+    command = commands[name].load()
+    return int(command(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
