@@ -1,0 +1,1 @@
+"""Executable environments: the interface (base, tools, store, policy), native domains, adapters."""

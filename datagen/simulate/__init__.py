@@ -1,0 +1,1 @@
+"""Phase 2: the simulated human, the agent, the episode loop and its verdict, and the runner."""

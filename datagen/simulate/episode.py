@@ -1,0 +1,80 @@
+"""One episode: the simulated human and the agent talk inside one environment until the human stops,
+asks for a transfer, or the step limit is reached. Phase 2 and the τ-bench-style harness both use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datagen.envs.base import Environment
+from datagen.envs.store import Tables
+from datagen.llm.types import Message, Usage
+from datagen.simulate.agent import Agent, AgentTurn, assistant_message
+from datagen.simulate.user import STOP, TRANSFER, SimulatedUser, UserTurn
+
+GREETING = "Hi! How can I help you today?"
+
+Termination = Literal["user_stop", "transfer", "step_limit", "error"]
+
+
+@dataclass
+class EpisodeResult:
+    messages: list[Message]  # conversation without the system prompt
+    termination: Termination
+    before: Tables
+    format_errors: list[str] = field(default_factory=list)
+    user_turns: list[UserTurn] = field(default_factory=list)
+    steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+
+
+def _tool_message(call_id: str, name: str, content: str) -> Message:
+    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+
+
+async def _agent_turns(
+    env: Environment, agent: Agent, messages: list[Message], result: EpisodeResult, max_steps: int
+) -> bool:
+    """Runs the agent until it answers the user in text; False when the step limit cut it short."""
+    while result.steps < max_steps:
+        turn: AgentTurn = await agent.act(messages)
+        result.steps += 1
+        if turn.parse_error is not None:
+            result.format_errors.append(f"{turn.parse_error.kind}: {turn.parse_error.message}")
+        call_ids = [f"call_{len(messages)}_{i}" for i in range(len(turn.tool_calls))]
+        content = turn.content if (turn.content or turn.tool_calls) else turn.raw.strip()
+        messages.append(assistant_message(AgentTurn(content, turn.tool_calls, turn.raw), call_ids))
+        if not turn.tool_calls:
+            return True
+        for call_id, call in zip(call_ids, turn.tool_calls, strict=True):
+            observation = env.call(call)  # parallel calls are all executed, in order
+            messages.append(_tool_message(call_id, call["name"], observation.content))
+    return False
+
+
+async def run_episode(env: Environment, agent: Agent, user: SimulatedUser, *, max_steps: int = 30) -> EpisodeResult:
+    """Plays one dialogue on ``env`` (which the caller has reset) and returns it with its trace in ``env``."""
+    messages: list[Message] = [{"role": "assistant", "content": GREETING}]
+    result = EpisodeResult(messages=messages, termination="step_limit", before=env.snapshot())
+    try:
+        while result.steps < max_steps:
+            turn = await user.reply(messages)
+            result.steps += 1
+            result.user_turns.append(turn)
+            messages.append({"role": "user", "content": turn.text})
+            if turn.ends:
+                result.termination = "transfer" if TRANSFER in turn.text and STOP not in turn.text else "user_stop"
+                break
+            if not await _agent_turns(env, agent, messages, result, max_steps):
+                break
+    except Exception as exc:  # a backend failure ends this episode, not the run
+        result.termination = "error"
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.usage.add(agent.usage)
+    result.usage.add(user.usage)
+    return result
+
+
+def final_messages(system_prompt: str, episode: EpisodeResult) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": system_prompt}, *episode.messages]

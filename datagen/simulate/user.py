@@ -1,0 +1,145 @@
+"""The simulated human: sees the instruction and persona, never the tools or the policy.
+
+Best-of-N: N candidate replies are sampled in one request and a self-critique judge scores each
+0–10 against the instruction; the best is used (ties: the first). N=1 turns the judge off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+from datagen.llm.types import ChatModel, Message, Usage
+
+STOP = "###STOP###"
+TRANSFER = "###TRANSFER###"
+
+_JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {"reason": {"type": "string"}, "score": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "required": ["reason", "score"],
+}
+
+
+def _prompt(name: str) -> str:
+    return resources.files("datagen.simulate").joinpath("prompts", name).read_text(encoding="utf-8")
+
+
+@dataclass
+class UserTurn:
+    text: str
+    candidates: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+    @property
+    def ends(self) -> bool:
+        return STOP in self.text or TRANSFER in self.text
+
+    @property
+    def transferred(self) -> bool:
+        return TRANSFER in self.text
+
+
+def user_view(messages: list[Message]) -> list[Message]:
+    """The conversation as the simulated human sees it: roles flipped, tools and system hidden."""
+    view: list[Message] = []
+    for m in messages:
+        if m["role"] == "user":
+            view.append({"role": "assistant", "content": m["content"]})
+        elif m["role"] == "assistant" and (m.get("content") or "").strip():
+            view.append({"role": "user", "content": m["content"]})
+    return view
+
+
+def parse_judge_score(text: str) -> float | None:
+    """The 0–10 score from the judge's answer (JSON preferred; a bare number accepted)."""
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict) and isinstance(value.get("score"), (int, float)):
+            return float(min(10, max(0, value["score"])))
+    except (json.JSONDecodeError, TypeError):
+        pass
+    match = re.search(r'"?score"?\s*[:=]\s*(\d+(?:\.\d+)?)', text) or re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*", text)
+    return float(min(10.0, float(match.group(1)))) if match else None
+
+
+def best_candidate(candidates: list[str], scores: list[float | None]) -> int:
+    """Index of the highest score; unscorable candidates rank last; ties go to the first."""
+    ranked = [(-1.0 if s is None else s) for s in scores]
+    return max(range(len(candidates)), key=lambda i: (ranked[i], -i))
+
+
+class SimulatedUser:
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        instruction: str,
+        persona: str,
+        best_of_n: int = 4,
+        judge: ChatModel | None = None,
+        temperature: float = 1.0,
+        max_tokens: int = 200,
+        judge_max_tokens: int = 120,
+        seed: int | None = None,
+    ):
+        if best_of_n < 1:
+            raise ValueError(f"best_of_n must be at least 1, got {best_of_n}")
+        self.model = model
+        self.judge = judge or model
+        self.instruction = instruction
+        self.best_of_n = best_of_n
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.judge_max_tokens = judge_max_tokens
+        self.seed = seed
+        self.system = _prompt("user_system.md").format(persona=persona, instruction=instruction)
+        self.usage = Usage()
+
+    def prompt_messages(self, conversation: list[Message]) -> list[Message]:
+        """Exactly what is sent to the model: the system prompt and the flipped conversation."""
+        view = user_view(conversation)
+        if not view or view[-1]["role"] != "user":
+            # The human speaks first or again: models need a user turn to answer.
+            view.append({"role": "user", "content": "(The chat is open. Write your next message.)"})
+        return [{"role": "system", "content": self.system}, *view]
+
+    async def reply(self, conversation: list[Message]) -> UserTurn:
+        result = await self.model.chat(
+            self.prompt_messages(conversation),
+            n=self.best_of_n,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+        )
+        self.usage.add(result.usage)
+        candidates = [c.content.strip() for c in result.choices]
+        if self.best_of_n == 1:
+            return UserTurn(text=candidates[0], candidates=candidates)
+        scores = await asyncio.gather(*(self._score(conversation, c) for c in candidates))
+        best = best_candidate(candidates, scores)
+        return UserTurn(
+            text=candidates[best], candidates=candidates, scores=[-1.0 if s is None else s for s in scores]
+        )
+
+    async def _score(self, conversation: list[Message], candidate: str) -> float | None:
+        if not candidate:
+            return 0.0
+        history = "\n".join(
+            f"{'Customer' if m['role'] == 'assistant' else 'Agent'}: {m['content']}" for m in user_view(conversation)
+        )
+        prompt = _prompt("user_judge.md").format(
+            instruction=self.instruction, history=history or "(nothing yet)", candidate=candidate
+        )
+        result = await self.judge.chat(
+            [{"role": "user", "content": prompt}],
+            temperature=0.0,
+            max_tokens=self.judge_max_tokens,
+            json_schema=_JUDGE_SCHEMA,
+        )
+        self.usage.add(result.usage)
+        return parse_judge_score(result.first.content or result.first.raw)
+

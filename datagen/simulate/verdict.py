@@ -1,0 +1,98 @@
+"""The success check: final state equals the replay of the ground truth, every expected output was
+said by the agent, and no policy check fails on the agent's trace."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from datagen.envs.base import Domain, Environment, ToolCallModel
+from datagen.simulate.episode import EpisodeResult
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
+
+
+def _canonical_number(match: re.Match[str]) -> str:
+    text = match.group(0).replace(",", "")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, thousands separators and commas dropped, numbers in one form (1,234.50 -> 1234.5)."""
+    text = _NUMBER.sub(_canonical_number, text.lower())
+    text = text.replace(",", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def missing_outputs(expected: Sequence[str], agent_texts: Sequence[str]) -> list[str]:
+    said = normalize_text(" \n ".join(agent_texts))
+    return [out for out in expected if normalize_text(out) not in said]
+
+
+def agent_texts(messages: Sequence[dict[str, Any]]) -> list[str]:
+    return [m.get("content") or "" for m in messages if m.get("role") == "assistant"]
+
+
+def gold_hash(domain: Domain, seed: int, actions: Sequence[ToolCallModel | dict[str, Any]]) -> tuple[str, str, bool]:
+    """(hash after replaying the ground truth on a fresh env, start hash, every gold call ok)."""
+    env = domain.new_env(seed)
+    start = env.state_hash()
+    observations = env.replay(list(actions))
+    return env.state_hash(), start, all(o.ok for o in observations)
+
+
+@dataclass
+class Verdict:
+    success: bool
+    reward: float
+    failure: str | None
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+def judge_episode(
+    env: Environment,
+    episode: EpisodeResult,
+    *,
+    expected_hash: str,
+    expected_outputs: Sequence[str],
+) -> Verdict:
+    """Scores an episode that ran on ``env``. Reward parts are kept apart in ``checks``."""
+    state_match = env.state_hash() == expected_hash
+    missing = missing_outputs(expected_outputs, agent_texts(episode.messages))
+    violations = [str(v) for v in env.policy_violations(episode.before)]
+    checks: dict[str, Any] = {
+        "state_match": state_match,
+        "outputs_found": len(expected_outputs) - len(missing),
+        "outputs_expected": len(expected_outputs),
+        "missing_outputs": missing,
+        "policy_violations": violations,
+        "termination": episode.termination,
+        "format_errors": episode.format_errors,
+        "tool_calls": len(env.trace),
+        "failed_tool_calls": sum(1 for a in env.trace if not a.ok),
+    }
+    if episode.error:
+        checks["error"] = episode.error
+    # As in τ²-bench, a dialogue cut off by the step limit (or a backend error) is not a success,
+    # even when the state happens to match: the human never confirmed the goal was met.
+    ended_properly = episode.termination in ("user_stop", "transfer")
+    success = ended_properly and state_match and not missing and not violations
+    if success:
+        return Verdict(True, 1.0, None, checks)
+    if episode.termination == "error":
+        failure = "error"
+    elif episode.termination == "step_limit":
+        failure = "step_limit"
+    elif episode.format_errors and not state_match:
+        failure = "format_error"
+    elif not state_match:
+        failure = "state_mismatch"
+    elif missing:
+        failure = "missing_output"
+    else:
+        failure = "policy_violation"
+    return Verdict(False, 0.0, failure, checks)

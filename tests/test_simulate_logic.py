@@ -1,0 +1,136 @@
+"""Phase 2 logic: the verdict on hand-built episodes, Best-of-N selection, what the human is shown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from scripted import ScriptedModel
+from toydomain import make_toy_domain
+
+from datagen.simulate.agent import Agent
+from datagen.simulate.episode import EpisodeResult, run_episode
+from datagen.simulate.user import SimulatedUser, best_candidate, parse_judge_score
+from datagen.simulate.verdict import gold_hash, judge_episode, normalize_text
+
+WITHDRAW = {"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}
+
+
+@pytest.fixture()
+def domain(tmp_path: Path):
+    return make_toy_domain(tmp_path)
+
+
+def _episode(env, actions, said: list[str], termination="user_stop", format_errors=()):
+    before = env.snapshot()
+    env.replay(actions)
+    messages = [{"role": "user", "content": "hi"}] + [{"role": "assistant", "content": s} for s in said]
+    return EpisodeResult(messages=messages, termination=termination, before=before, format_errors=list(format_errors))
+
+
+@pytest.mark.parametrize(
+    "actions, said, termination, format_errors, failure",
+    [
+        ([WITHDRAW], ["Done, your balance is $60.00."], "user_stop", (), None),
+        ([], ["Done, your balance is 60."], "user_stop", (), "state_mismatch"),
+        ([WITHDRAW], ["Done."], "user_stop", (), "missing_output"),
+        ([WITHDRAW], ["Done, balance 60."], "step_limit", (), "step_limit"),
+        ([], ["oops"], "user_stop", ("invalid_json: bad",), "format_error"),
+    ],
+)
+def test_verdict(domain, actions, said, termination, format_errors, failure):
+    expected, start, ok = gold_hash(domain, 1, [WITHDRAW])
+    assert ok and expected != start
+    env = domain.new_env(1)
+    verdict = judge_episode(env, _episode(env, actions, said, termination, format_errors), expected_hash=expected, expected_outputs=["60"])
+    assert verdict.failure == failure
+    assert verdict.success is (failure is None) and verdict.reward == (1.0 if failure is None else 0.0)
+    assert verdict.checks["state_match"] is (actions == [WITHDRAW])
+
+
+def test_policy_violation_fails_even_when_state_matches(domain):
+    big = {"name": "withdraw", "arguments": {"account_id": "a14", "amount": 150}}
+    expected, _, _ = gold_hash(domain, 1, [big])
+    env = domain.new_env(1)
+    verdict = judge_episode(env, _episode(env, [big], ["ok"]), expected_hash=expected, expected_outputs=[])
+    assert verdict.failure == "policy_violation" and verdict.checks["policy_violations"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("Your refund is $1,234.50!", "your refund is $1234.5!"), ("Total: 10.00 USD", "total: 10 usd"), ("A, B,  C", "a b c")],
+)
+def test_normalize_text(text, expected):
+    assert normalize_text(text) == expected
+
+
+def test_best_of_n_picks_highest_judge_score_and_hides_tools():
+    candidates = ["I want to withdraw money.", "Withdraw 40 from a10 please.", "I don't remember.", ""]
+    scores = {candidates[0]: 6, candidates[1]: 9, candidates[2]: 2}
+
+    def user_side(messages, kwargs):
+        return candidates
+
+    def judge_side(messages, kwargs):
+        text = messages[0]["content"]
+        candidate = text.split("# The candidate next message from the customer\n", 1)[1].split("\n\n#", 1)[0]
+        return [json.dumps({"reason": "r", "score": scores[candidate]})]
+
+    user_model, judge = ScriptedModel(user_side), ScriptedModel(judge_side)
+    user = SimulatedUser(user_model, instruction="Withdraw 40 from a10.", persona="Ann", best_of_n=4, judge=judge)
+    conversation = [
+        {"role": "assistant", "content": "Hi! How can I help you today?"},
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_account", "arguments": {"account_id": "a10"}}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "get_account", "content": '{"balance": 100}'},
+        {"role": "assistant", "content": "What would you like to do?"},
+    ]
+    turn = asyncio.run(user.reply(conversation))
+    assert turn.text == candidates[1]
+    assert turn.scores == [6, 9, 2, 0]
+    assert len(judge.requests) == 3  # the empty candidate is scored 0 without asking
+    sent = user_model.requests[0]
+    assert "tools" not in sent or sent["tools"] is None
+    flat = json.dumps(sent["messages"])
+    assert "get_account" not in flat and "balance" not in flat and "tool_calls" not in flat
+    assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
+
+
+def test_best_candidate_ties_and_unscorable():
+    assert best_candidate(["a", "b", "c"], [5, 7, 7]) == 1
+    assert best_candidate(["a", "b"], [None, 0]) == 1
+    assert parse_judge_score('{"reason": "x", "score": 12}') == 10
+    assert parse_judge_score("score: 4") == 4 and parse_judge_score("no idea") is None
+
+
+def test_episode_runs_tools_in_order_and_stops(domain):
+    env = domain.new_env(1)
+    turns = iter(["Please withdraw 40 from a10.", "Thanks! ###STOP###"])
+    user = SimulatedUser(ScriptedModel(lambda m, k: [next(turns)]), instruction="Withdraw 40 from a10.", persona="Ann", best_of_n=1)
+
+    def agent_side(messages, kwargs):
+        assert kwargs["tools"] and messages[0]["role"] == "system"
+        if messages[-1]["role"] == "user":
+            return [WITHDRAW]
+        return ["Done. Your balance is now $60."]
+
+    agent = Agent(ScriptedModel(agent_side), policy="Be nice.", tools=domain.tool_schemas())
+    episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
+    assert episode.termination == "user_stop"
+    assert [m["role"] for m in episode.messages] == ["assistant", "user", "assistant", "tool", "assistant", "user"]
+    assert episode.messages[2]["tool_calls"][0]["function"]["arguments"] == {"account_id": "a10", "amount": 40}
+    expected, _, _ = gold_hash(domain, 1, [WITHDRAW])
+    assert judge_episode(env, episode, expected_hash=expected, expected_outputs=["60"]).success
+
+
+def test_replay_agent_follows_blueprint_actions(domain):
+    env = domain.new_env(1)
+    turns = iter(["Hi, I need a withdrawal.", "Bye ###STOP###"])
+    user = SimulatedUser(ScriptedModel(lambda m, k: [next(turns)]), instruction="x", persona="y", best_of_n=1)
+    # The model tries a different call; replay mode ignores model tool calls and follows the blueprint.
+    agent = Agent(ScriptedModel(lambda m, k: ["Done, 60 left."]), policy="p", tools=domain.tool_schemas(), mode="replay", gold_actions=[WITHDRAW])
+    episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
+    assert [a.name for a in env.trace] == ["withdraw"]
+    assert episode.termination == "user_stop"
