@@ -1,0 +1,107 @@
+"""`apigen-mt report RESULT_DIR... --out DIR`: a leaderboard (markdown, CSV, static HTML with plots)
+from any set of BFCL-style and τ-bench-style result directories and datagen runs."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import sys
+from importlib import resources
+from pathlib import Path
+
+from evaluation.report.collect import Collected, collect
+
+BFCL_COLUMNS = (("BFCL overall (v4)", "overall_v4"), ("BFCL overall (v3)", "overall_v3"), ("non-live", "non_live"),
+                ("live", "live"), ("multi-turn", "multi_turn"))  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def leaderboard(found: Collected) -> tuple[list[str], list[list[str]]]:
+    """One row per model; BFCL group scores, then pass^1 per τ environment (and without no-op tasks)."""
+    envs = sorted({t.env for t in found.tau})
+    header = ["model"]
+    if found.bfcl:
+        header += [name for name, _ in BFCL_COLUMNS]
+    for env in envs:
+        header += [f"τ {env} pass^1", f"τ {env} pass^1 (state-changing)"]
+    models = sorted({r.model for r in found.bfcl} | {t.model for t in found.tau})
+    rows = []
+    for model in models:
+        row = [model]
+        if found.bfcl:
+            bfcl = next((r for r in found.bfcl if r.model == model), None)
+            row += [_pct(bfcl.overall.get(key)) if bfcl else "–" for _, key in BFCL_COLUMNS]
+        for env in envs:
+            tau = next((t for t in found.tau if t.model == model and t.env == env), None)
+            row += [
+                _pct(tau.summary["pass_k"].get("1")) if tau else "–",
+                _pct(tau.summary["pass_k_state_changing_only"].get("1")) if tau else "–",
+            ]
+        rows.append(row)
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboard") -> tuple[Path, str]:
+    """Writes leaderboard.md/.csv/.html and the PNGs into ``out``; returns (html path, markdown table)."""
+    from jinja2 import Environment
+
+    from evaluation.report import plots
+
+    found = collect(dirs)
+    if not (found.bfcl or found.tau or found.runs):
+        raise ValueError("no results found: " + "; ".join(found.ignored))
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = leaderboard(found)
+    table = markdown_table(header, rows) if rows else "(no model results)"
+    figures = []
+    for name, caption, make, items in (
+        ("funnel.png", "Datagen funnel: Phase 1 stages, accepted blueprints, dialogue attempts and successes", plots.funnel_png, found.runs),
+        ("bfcl_categories.png", "BFCL-style accuracy per category", plots.bfcl_png, found.bfcl),
+        ("pass_k.png", "τ-bench-style pass^k (dashed: without tasks whose gold end state is the start state)", plots.pass_k_png, found.tau),
+    ):
+        if items:
+            data = make(items)
+            (out / name).write_bytes(data)
+            figures.append({"file": name, "caption": caption, "data": base64.b64encode(data).decode()})
+    with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    md = [f"# {title}", "", table, ""]
+    md += [f"![{f['caption']}]({f['file']})" for f in figures]
+    if found.ignored:
+        md += ["", "Notes:"] + [f"- {n}" for n in found.ignored]
+    (out / "leaderboard.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    template = resources.files("evaluation.report").joinpath("page.html.jinja").read_text(encoding="utf-8")
+    html = Environment(autoescape=True).from_string(template).render(
+        title=title, header=header, rows=rows, figures=figures, notes=found.ignored,
+        sources=[str(d) for d in dirs],
+    )
+    (out / "leaderboard.html").write_text(html, encoding="utf-8")
+    return out / "leaderboard.html", table
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="apigen-mt report", description=__doc__)
+    parser.add_argument("dirs", nargs="+", type=Path, help="result directories (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--title", default="apigen-mt leaderboard")
+    args = parser.parse_args(argv)
+    try:
+        html, table = write_report(args.dirs, args.out, args.title)
+    except ValueError as exc:
+        print(f"apigen-mt report: {exc}", file=sys.stderr)
+        return 2
+    print(table)
+    print(f"\nwrote {args.out}/leaderboard.md, leaderboard.csv and {html}")
+    return 0

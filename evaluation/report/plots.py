@@ -1,0 +1,93 @@
+"""The report's figures as PNG bytes: datagen funnel, BFCL per-category accuracy, pass^k curves."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from evaluation.report.collect import BfclResult, DatagenRun, TauResult
+
+
+def _figure(width: float = 6.4, height: float = 3.6):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    return plt, fig, ax
+
+
+def _png(plt: Any, fig: Any) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def funnel_stages(run: DatagenRun) -> list[tuple[str, float]]:
+    """(stage, count) from proposal to kept dialogues; Phase 1 keys as its funnel writes them."""
+    p1, p2 = run.phase1, run.phase2
+    stages = [("proposed", p1.get("proposed"))]
+    for key, value in (p1.get("passed") or {}).items():
+        stages.append((f"passed {key}", value))
+    stages += [
+        ("accepted blueprints", p1.get("accepted")),
+        ("dialogue attempts", p2.get("attempts")),
+        ("successful dialogues", p2.get("successful_trajectories")),
+    ]
+    return [(name, float(v)) for name, v in stages if isinstance(v, (int, float))]
+
+
+def funnel_png(runs: list[DatagenRun]) -> bytes:
+    plt, fig, ax = _figure(6.4, 0.9 + 0.45 * max(len(funnel_stages(r)) for r in runs) * len(runs))
+    labels, values = [], []
+    for run in runs:
+        for name, value in funnel_stages(run):
+            labels.append(f"{run.name}: {name}" if len(runs) > 1 else name)
+            values.append(value)
+    ax.barh(range(len(values)), values, color="#4c72b0")
+    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    ax.invert_yaxis()
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:g}", va="center", fontsize=8)
+    ax.set_xlabel("count")
+    ax.set_title("datagen funnel")
+    return _png(plt, fig)
+
+
+def bfcl_png(results: list[BfclResult]) -> bytes:
+    categories = sorted({c for r in results for c in r.categories})
+    plt, fig, ax = _figure(max(6.4, 0.45 * len(categories) * max(1, len(results))), 4.0)
+    width = 0.8 / max(1, len(results))
+    for i, result in enumerate(results):
+        xs = [j + i * width for j in range(len(categories))]
+        ax.bar(xs, [100 * result.categories.get(c, 0.0) for c in categories], width, label=result.model)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(categories))], categories, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("BFCL-style accuracy per category")
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
+def pass_k_png(results: list[TauResult]) -> bytes:
+    plt, fig, ax = _figure(6.4, 3.6)
+    for result in results:
+        curve = result.summary.get("pass_k") or {}
+        ks = sorted(int(k) for k in curve)
+        ax.plot(ks, [curve[str(k)] for k in ks], "-o", label=f"{result.model} · {result.env}")
+        changing = result.summary.get("pass_k_state_changing_only") or {}
+        if changing and changing != curve:
+            ax.plot(ks, [changing.get(str(k), 0.0) for k in ks], "--", alpha=0.7, label=f"{result.model} · {result.env} (state-changing)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass^k")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("τ-bench-style pass^k")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(plt, fig)

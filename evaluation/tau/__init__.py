@@ -1,0 +1,1 @@
+"""τ-bench-style evaluation: the agent under test, a fixed simulated user, state-verified reward, pass^k."""

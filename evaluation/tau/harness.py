@@ -1,0 +1,160 @@
+"""The τ-bench-style harness: every trial of every task in flight at once over Phase 2's episode loop.
+
+Results are append-only (one JSON line per trial, with the full trajectory and the reward's parts),
+so a killed evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datagen.envs.base import Domain, Task
+from datagen.llm.pool import ModelPool
+from datagen.llm.types import ChatModel
+from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
+from datagen.simulate.agent import Agent
+from datagen.simulate.episode import final_messages, run_episode
+from datagen.simulate.user import SimulatedUser
+from datagen.simulate.verdict import judge_episode
+from evaluation.tau.config import TauConfig
+from evaluation.tau.passk import pass_k_curve
+from evaluation.tau.user_check import conversation_sides, unsupported_user_facts
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.jsonl"
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True)
+class GoldInfo:
+    start_hash: str
+    end_hash: str
+    end_state: dict[str, Any]
+    replay_ok: bool
+
+    @property
+    def noop(self) -> bool:
+        """The correct end state is the start state: a do-nothing agent passes the state check."""
+        return self.start_hash == self.end_hash
+
+
+def gold_info(domain: Domain, task: Task) -> GoldInfo:
+    env = domain.new_env(task.seed if task.seed is not None else domain.eval_seed)
+    start = env.state_hash()
+    observations = env.replay(task.actions)
+    return GoldInfo(start, env.state_hash(), env.snapshot(), all(o.ok for o in observations))
+
+
+class TauHarness:
+    def __init__(self, config: TauConfig, domain: Domain, tasks: list[Task], out_dir: Path, pool: ModelPool | Any):
+        self.config = config
+        self.domain = domain
+        self.tasks = tasks
+        self.out_dir = out_dir
+        self.pool = pool
+        self._gold = {t.id: gold_info(domain, t) for t in tasks}
+        broken = [t.id for t in tasks if not self._gold[t.id].replay_ok]
+        if broken:
+            raise ValueError(f"gold actions of tasks {broken} do not replay cleanly on {domain.name}; fix the tasks first")
+
+    @property
+    def agent_model(self) -> ChatModel:
+        return self.pool.get(self.config.agent.model)
+
+    @property
+    def user_model(self) -> ChatModel:
+        return self.pool.get(self.config.user.model)
+
+    async def run(self, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        rows, problems = read_jsonl(self.out_dir / RESULTS)
+        for problem in problems:
+            log.warning("resume: %s", problem)
+        done = {(r["task_id"], r["trial"]) for r in rows}
+        semaphore = asyncio.Semaphore(self.config.concurrency)
+        with JsonlAppender(self.out_dir / RESULTS) as out:
+
+            async def one(task: Task, trial: int) -> None:
+                async with semaphore:
+                    row = await self.run_trial(task, trial)
+                out.write(row)
+                if on_trial:
+                    on_trial(row)
+
+            await asyncio.gather(
+                *(one(t, i) for t in self.tasks for i in range(self.config.trials) if (t.id, i) not in done)
+            )
+        summary = summarize(read_jsonl(self.out_dir / RESULTS)[0], self.config.trials, {t.id for t in self.tasks})
+        summary.update(env=self.domain.name, agent=self.agent_model.name, user=self.user_model.name)
+        write_json_atomic(self.out_dir / SUMMARY, summary)
+        return summary
+
+    async def run_trial(self, task: Task, trial: int) -> dict[str, Any]:
+        cfg = self.config
+        gold = self._gold[task.id]
+        env = self.domain.new_env(task.seed if task.seed is not None else self.domain.eval_seed)
+        seed = cfg.seed * 1000 + trial
+        agent = Agent(
+            self.agent_model, policy=self.domain.policy, tools=self.domain.tool_schemas(),
+            temperature=cfg.agent.temperature, max_tokens=cfg.agent.max_tokens, seed=seed,
+        )
+        user = SimulatedUser(
+            self.user_model, instruction=task.instruction, persona=task.persona,
+            best_of_n=cfg.user.best_of_n, temperature=cfg.user.temperature,
+            max_tokens=cfg.user.max_tokens, seed=seed,
+        )
+        episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
+        verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
+        users, agents = conversation_sides(episode.messages)
+        invented = unsupported_user_facts(users, task.instruction, task.persona, agents)
+        failure = verdict.failure
+        if failure is not None and invented:
+            failure = "user_error"  # the simulator's mistake, not the agent's
+        return {
+            "task_id": task.id,
+            "trial": trial,
+            "reward": verdict.reward,
+            "success": verdict.success,
+            "failure": failure,
+            "reward_parts": {
+                "state_match": verdict.checks["state_match"],
+                "outputs": f"{verdict.checks['outputs_found']}/{verdict.checks['outputs_expected']}",
+                "policy_ok": not verdict.checks["policy_violations"],
+            },
+            "checks": verdict.checks,
+            "user_unsupported_facts": invented,
+            "gold_noop": gold.noop,
+            "state_diff_vs_gold": [] if verdict.checks["state_match"] else env.diff(gold.end_state, env.snapshot()),
+            "messages": final_messages(agent.system, episode),
+            "usage": {"prompt_tokens": episode.usage.prompt_tokens, "completion_tokens": episode.usage.completion_tokens},
+        }
+
+
+def summarize(rows: list[dict[str, Any]], trials: int, task_ids: set[str]) -> dict[str, Any]:
+    """pass^k with and without the tasks whose gold end state is the start state; failure classes."""
+    by_task: dict[str, list[bool]] = defaultdict(list)
+    noop: set[str] = set()
+    for row in sorted(rows, key=lambda r: (r["task_id"], r["trial"])):
+        if row["task_id"] in task_ids:
+            by_task[row["task_id"]].append(bool(row["success"]))
+            if row.get("gold_noop"):
+                noop.add(row["task_id"])
+    complete = {t: v for t, v in by_task.items() if len(v) == trials}
+    changing = {t: v for t, v in complete.items() if t not in noop}
+    failures = Counter(r["failure"] for r in rows if r["task_id"] in task_ids and not r["success"])
+    return {
+        "tasks": len(complete),
+        "incomplete_tasks": sorted(set(by_task) - set(complete)),
+        "trials": trials,
+        "pass_k": {str(k): v for k, v in pass_k_curve(complete).items()},
+        "pass_k_state_changing_only": {str(k): v for k, v in pass_k_curve(changing).items()},
+        "noop_gold_tasks": sorted(noop & set(complete)),
+        "failure_classes": dict(failures),
+        "per_task_successes": {t: sum(v) for t, v in sorted(complete.items())},
+    }

@@ -1,0 +1,112 @@
+"""τ-bench-style harness: pass^k against hand-computed values, reward parts and failure classes,
+do-nothing tasks, user-error flagging, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from scripted import ScriptedModel
+from toydomain import make_toy_domain
+
+from datagen.envs.base import Task
+from datagen.llm import ModelSpec
+from datagen.simulate.config import AgentConfig, UserConfig
+from evaluation.tau.config import TauConfig
+from evaluation.tau.harness import TauHarness, summarize
+from evaluation.tau.passk import pass_hat_k, pass_k_curve
+from evaluation.tau.user_check import unsupported_user_facts
+
+
+def test_pass_hat_k_hand_computed():
+    assert pass_hat_k(4, 4, 4) == 1.0
+    assert pass_hat_k(2, 4, 1) == 0.5
+    assert pass_hat_k(2, 4, 2) == pytest.approx(1 / 6)  # C(2,2)/C(4,2)
+    assert pass_hat_k(3, 4, 2) == pytest.approx(0.5)  # C(3,2)/C(4,2) = 3/6
+    assert pass_hat_k(1, 4, 2) == 0.0
+    curve = pass_k_curve({"a": [True, True, False, True], "b": [False, False, False, True]})
+    assert curve[1] == pytest.approx((3 / 4 + 1 / 4) / 2)
+    assert curve[3] == pytest.approx((1 / 4 + 0) / 2)  # C(3,3)/C(4,3) = 1/4
+    with pytest.raises(ValueError):
+        pass_k_curve({"a": [True], "b": [True, False]})
+
+
+def test_user_error_check_flags_invented_facts_only():
+    instruction = "You want to cancel order #W123 for user jane_doe_42, reason: ordered by mistake."
+    assert unsupported_user_facts(["Please cancel #W123"], instruction, "Jane", []) == []
+    assert unsupported_user_facts(["My order is #W999"], instruction, "Jane", []) == ["w999"]
+    # Repeating what the agent showed is not an invention.
+    assert unsupported_user_facts(["Yes, 55.20 is right"], instruction, "", ["The refund is 55.20"]) == []
+
+
+def test_summary_with_and_without_noop_tasks():
+    rows = [
+        {"task_id": "change", "trial": i, "success": s, "failure": None if s else "state_mismatch", "gold_noop": False}
+        for i, s in enumerate([True, False])
+    ] + [
+        {"task_id": "refuse", "trial": i, "success": True, "failure": None, "gold_noop": True} for i in range(2)
+    ]
+    summary = summarize(rows, 2, {"change", "refuse"})
+    assert summary["pass_k"] == {"1": 0.75, "2": 0.5}
+    assert summary["pass_k_state_changing_only"] == {"1": 0.5, "2": 0.0}
+    assert summary["noop_gold_tasks"] == ["refuse"] and summary["failure_classes"] == {"state_mismatch": 1}
+
+
+WITHDRAW = {"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}
+
+
+class _Pool:
+    def __init__(self, agent, user):
+        self.models = {"agent": ScriptedModel(agent, "agent-under-test"), "user": ScriptedModel(user, "user-sim")}
+
+    def get(self, spec: ModelSpec):
+        return self.models[spec.model]
+
+
+def _config(trials: int) -> TauConfig:
+    return TauConfig(
+        agent=AgentConfig(model=ModelSpec(model="agent")), user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        trials=trials, concurrency=4,
+    )
+
+
+def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Path):
+    domain = make_toy_domain(tmp_path)
+    tasks = [
+        Task(id="withdraw", persona="Ann", instruction="Withdraw 40 from a10.", actions=[WITHDRAW], outputs=["60"]),
+        Task(id="refused", persona="Bob", instruction="Withdraw 500 from a10 (more than allowed).", actions=[], outputs=[]),
+    ]
+    turns = {}
+
+    def user(messages, kwargs):
+        key = messages[0]["content"][-60:]
+        turns[key] = turns.get(key, 0) + 1
+        return ["I'd like a withdrawal from a10." if turns[key] == 1 else "ok bye ###STOP###"]
+
+    pool = _Pool(lambda m, k: ["Sorry, I can't help with that."], user)
+    harness = TauHarness(_config(trials=3), domain, tasks, tmp_path / "out", pool)
+    summary = asyncio.run(harness.run())
+    assert summary["pass_k"]["1"] == 0.5  # the do-nothing agent passes the refusal task...
+    assert summary["pass_k_state_changing_only"]["1"] == 0.0  # ...and nothing else
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    failed = [r for r in rows if not r["success"]]
+    assert {r["failure"] for r in failed} == {"state_mismatch"} and len(failed) == 3
+    assert failed[0]["reward_parts"] == {"state_match": False, "outputs": "0/1", "policy_ok": True}
+    assert failed[0]["state_diff_vs_gold"] == ["~ accounts/a10.balance: 60 -> 100"]
+
+    # Resume: a second run adds nothing and gives the same summary.
+    again = asyncio.run(TauHarness(_config(trials=3), domain, tasks, tmp_path / "out", pool).run())
+    assert again["pass_k"] == summary["pass_k"]
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 6
+
+
+def test_user_invention_is_classified_as_user_error(tmp_path: Path):
+    domain = make_toy_domain(tmp_path)
+    task = Task(id="withdraw", persona="Ann", instruction="Withdraw 40 from account a10.", actions=[WITHDRAW], outputs=[])
+    said = iter(["Withdraw 40 from account a77 please", "bye ###STOP###"])
+    agent = lambda m, k: [{"name": "withdraw", "arguments": {"account_id": "a11", "amount": 40}}] if m[-1]["role"] == "user" else ["done"]
+    harness = TauHarness(_config(trials=1), domain, [task], tmp_path / "out", _Pool(agent, lambda m, k: [next(said)]))
+    summary = asyncio.run(harness.run())
+    assert summary["failure_classes"] == {"user_error": 1}
