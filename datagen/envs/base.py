@@ -212,7 +212,10 @@ class NativeEnvironment(Environment):
 
     def _execute(self, spec: ToolSpec, arguments: dict[str, Any]) -> Any:
         with self.store.transaction():
-            return spec.fn(self.store, **arguments)
+            result = _jsonable(spec.fn(self.store, **arguments))
+            # A result that cannot be shown to the agent must fail the call while it can still roll back.
+            json.dumps(result, ensure_ascii=False)
+            return result
 
     def state_hash(self) -> str:
         return self.store.state_hash()

@@ -149,7 +149,8 @@ def build_tool_spec(fn: Callable[..., Any]) -> ToolSpec:
         fields[param.name] = (hints[param.name], default)
     args_model = create_model(  # type: ignore[call-overload]
         f"{fn.__name__}_arguments",
-        __config__=ConfigDict(extra="forbid", strict=True),
+        # NaN/inf are never a plausible amount or count, and would poison state and hashes.
+        __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False),
         **fields,
     )
     json_schema = args_model.model_json_schema()

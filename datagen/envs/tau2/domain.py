@@ -1,0 +1,480 @@
+"""τ²-bench domains behind our ``Domain``/``Environment`` interface.
+
+Each episode owns a τ² ``Environment`` (its toolkit(s) and pydantic database(s)); τ²'s own tool
+code runs every call. What we add around it:
+
+- reset without touching the disk: the database is parsed once per process and each episode
+  gets a copy-on-access view of it (``episode_copy``), so reset costs microseconds, not a 3 MB copy;
+- a failed call changes nothing: τ² tools check before they mutate, but to guarantee it the
+  episode is rebuilt from its initial state plus its successful state-changing calls whenever a
+  write tool fails;
+- ``snapshot()``: the database as our JSON tables (``{table: {id: record}}``); ``state_hash()`` our
+  canonical hash of it, equal whenever τ²'s ``get_db_hash``/``get_user_db_hash`` are equal;
+- user-side tools (telecom): ``call_user`` runs a tool of the user's device, kept out of the
+  agent's trace but in ``timeline`` so a trajectory can be rebuilt in order.
+
+τ²'s database is fixed, so every seed gives the same state: ``seed`` is only recorded. τ²'s train
+and test tasks share that database (τ²'s own design); the split is by task.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from datagen.envs.base import Domain, Environment, Observation, Task
+from datagen.envs.policy import ActionRecord
+from datagen.envs.store import BaseState, Tables, _record_digest, state_hash_of
+from datagen.envs.tau2.tasks import Split, convert_task
+from datagen.envs.tau2.toolspecs import Requestor, Tau2ToolSpec, calculate, specs_from_toolkit
+from datagen.envs.tools import ToolError
+
+log = logging.getLogger(__name__)
+
+_MOD = 1 << 256
+
+
+@dataclass(frozen=True)
+class Tau2Source:
+    """Where a τ² domain comes from: its ``get_environment``/``get_tasks``/``get_tasks_split``."""
+
+    name: str  # τ²'s domain name: airline, retail, telecom
+    get_environment: Callable[..., Any]
+    get_tasks: Callable[[str | None], list[Any]]
+    get_tasks_split: Callable[[], dict[str, list[str]]]
+
+
+class _CopyOnAccess(dict):
+    """One table of an episode's τ² database, sharing records with the domain's base database.
+
+    τ² tools mutate the pydantic records they look up, so a record is deep-copied into the episode
+    the first time it is read through this table (``[]``, ``get``, ``values``, ``items``, ``pop``);
+    membership tests, ``len`` and key iteration copy nothing. pydantic's serializer reads the
+    underlying dict directly, so ``model_dump`` sees the episode's copies and the shared base records
+    exactly as a fully copied database would hold them.
+    """
+
+    __slots__ = ("_owned",)
+
+    def __init__(self, base: dict[str, Any]):
+        super().__init__(base)
+        self._owned: set[str] = set()
+
+    def _own(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if key not in self._owned:
+            value = value.model_copy(deep=True) if isinstance(value, BaseModel) else copy.deepcopy(value)
+            dict.__setitem__(self, key, value)
+            self._owned.add(key)
+        return value
+
+    @property
+    def owned(self) -> set[str]:
+        return self._owned
+
+    def _own_all(self) -> None:
+        for key in list(dict.keys(self)):
+            self._own(key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._own(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._own(key) if key in self else default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        self._owned.add(key)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self._own(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self._own(key)
+            self._owned.discard(key)
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._own_all()
+        return dict.popitem(self)
+
+    def values(self):  # type: ignore[override]
+        self._own_all()
+        return dict.values(self)
+
+    def items(self):  # type: ignore[override]
+        self._own_all()
+        return dict.items(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._own_all()
+        return dict(dict.items(self))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(v, memo) for k, v in dict.items(self)}
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(dict.items(self)),))
+
+
+def db_tables(db: BaseModel | None, prefix: str = "", base: Tables | None = None) -> Tables:
+    """A τ² database as our tables.
+
+    ``dict`` fields are tables as they are; ``list`` fields are keyed by the records' first unique
+    ``*_id`` field (else by position); other fields go into one table (``db``/``user``) keyed by
+    field name. Records that are not objects are wrapped as ``{"value": ...}``. With ``base`` (the
+    domain's tables), a copy-on-access table dumps only the records the episode touched.
+    """
+    if db is None:
+        return {}
+    tables: Tables = {}
+    singles: dict[str, Any] = {}
+    for field in type(db).model_fields:
+        name = f"{prefix}{field}"
+        raw = getattr(db, field)
+        if isinstance(raw, _CopyOnAccess) and base is not None and name in base:
+            tables[name] = _touched_table(raw, base[name])
+            continue
+        value = db.model_dump(mode="json", include={field})[field]
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            tables[name] = value
+        elif isinstance(value, list):
+            tables[name] = _keyed_rows(value)
+        else:
+            singles[field] = value if isinstance(value, dict) else {"value": value}
+    if singles:
+        tables[prefix.rstrip(".") or "db"] = singles
+    return tables
+
+
+def _touched_table(table: _CopyOnAccess, base_rows: dict[str, Any]) -> dict[str, Any]:
+    rows = {key: base_rows[key] for key in dict.keys(table) if key in base_rows and key not in table.owned}
+    for key in table.owned:
+        if dict.__contains__(table, key):
+            rows[key] = dict.__getitem__(table, key).model_dump(mode="json")
+    return rows
+
+
+def _keyed_rows(rows: list[Any]) -> dict[str, Any]:
+    records = [r if isinstance(r, dict) else {"value": r} for r in rows]
+    if records:
+        for field in records[0]:
+            if not field.endswith("_id"):
+                continue
+            keys = [str(r.get(field)) for r in records]
+            if all(field in r for r in records) and len(set(keys)) == len(keys):
+                return dict(zip(keys, records, strict=True))
+    return {str(i): r for i, r in enumerate(records)}
+
+
+def tables_hash(tables: Tables, base: BaseState | None = None) -> str:
+    """``state_hash_of(tables)``, re-hashing only the records that differ from ``base``."""
+    if base is None:
+        return state_hash_of(tables)
+    total = base.total()
+    for table in set(tables) | set(base.tables):
+        now, then = tables.get(table, {}), base.tables.get(table, {})
+        for key in set(now) | set(then):
+            new, old = now.get(key), then.get(key)
+            if new is old or new == old:
+                continue
+            if old is not None:
+                total -= base.digest(table, key)
+            if new is not None:
+                total += _record_digest(table, key, new)
+    return f"{total % _MOD:064x}"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One call of an episode, agent's or user's, with the tool result as τ² itself renders it.
+
+    ``tau2_content`` is None for calls τ²'s code never answered: rejected by our argument
+    validation (τ² would have run them unchecked), unknown tools, or a failed ``calculate`` (ours
+    replaces τ²'s eval). They changed nothing, and τ² could not reproduce their error text."""
+
+    requestor: Requestor
+    record: ActionRecord
+    tau2_content: str | None
+
+
+def episode_copy(db: BaseModel) -> BaseModel:
+    """A private copy of a τ² database for one episode: tables of records copy on access, the rest
+    is deep-copied. Costs O(fields), not O(records)."""
+    values: dict[str, Any] = {}
+    for field in type(db).model_fields:
+        value = getattr(db, field)
+        is_table = isinstance(value, dict) and all(isinstance(v, BaseModel) for v in value.values())
+        values[field] = _CopyOnAccess(value) if is_table else copy.deepcopy(value)
+    return type(db).model_construct(_fields_set=set(db.model_fields_set), **values)
+
+
+class Tau2Environment(Environment):
+    """One episode on a τ² domain, optionally started from a τ² task's initial state."""
+
+    def __init__(self, domain: Tau2Domain, seed: int, task_id: str | None = None):
+        super().__init__(domain, seed)
+        self._domain: Tau2Domain = domain
+        self.task_id = task_id
+        self._pristine = False
+        self._applied = []
+        self.reset()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.seed = seed
+        self.trace = []
+        self.user_trace: list[ActionRecord] = []
+        self.timeline: list[TimelineEntry] = []
+        if self._pristine and getattr(self, "_built_for", object()) == self.task_id:
+            return  # nothing was written since the last build: the τ² state is still the initial one
+        self._applied: list[tuple[Requestor, str, dict[str, Any]]] = []
+        self._rebuild()
+
+    def start_task(self, task_id: str | None) -> None:
+        """Resets to the initial state of τ² task ``task_id`` (None: τ²'s plain database)."""
+        if task_id is not None:
+            self._domain.tau2_task(task_id)  # unknown ids fail here, loudly
+        self.task_id = task_id
+        self.reset()
+
+    def _rebuild(self) -> None:
+        """Initial state, then every successful state-changing call again (rollback of a failure)."""
+        self.tau2 = self.tau2_copy()
+        self._built_for = self.task_id
+        self._pristine = not self._applied
+        self._snapshot: Tables | None = None
+        self._hash: str | None = None
+
+    # -- calls -------------------------------------------------------------------------------------
+    def _execute(self, spec: Tau2ToolSpec, arguments: dict[str, Any]) -> Any:  # type: ignore[override]
+        self._tau2_content = None
+        try:
+            if spec.name == "calculate" and spec.tau2_type == "generic":
+                result = calculate(**arguments)
+            else:
+                try:
+                    result = self.tau2.make_tool_call(spec.name, requestor=spec.requestor, **arguments)
+                    # τ²'s get_response syncs agent and user state after every call; so do we.
+                    self.tau2.sync_tools()
+                except Exception as exc:
+                    self._tau2_content = f"Error: {exc}"  # what τ²'s get_response answers
+                    raise
+            self._tau2_content = self.tau2.to_json_str(result)
+        except Exception as exc:
+            if spec.kind == "write":
+                self._rebuild()
+            raise ToolError(str(exc)) from exc
+        if spec.kind == "write":
+            self._pristine = False
+            self._applied.append((spec.requestor, spec.name, arguments))
+            self._snapshot = self._hash = None
+        # τ² returns pydantic models, dicts with dates and enums, or text: make it plain JSON here.
+        return to_jsonable_python(result)
+
+    def call(self, tool_call: dict[str, Any]) -> Observation:
+        self._tau2_content = None
+        observation = super().call(tool_call)
+        self._log_timeline("assistant", self.trace[-1])
+        return observation
+
+    def _log_timeline(self, requestor: Requestor, record: ActionRecord) -> None:
+        self.timeline.append(TimelineEntry(requestor, record, self._tau2_content))
+
+    def call_user(self, tool_call: dict[str, Any]) -> Observation:
+        """Runs a tool on the user's side (telecom: the phone); never raises. Recorded in
+        ``user_trace`` and ``timeline``, not in the agent's ``trace``."""
+        name = tool_call.get("name") if isinstance(tool_call, dict) else None
+        arguments = tool_call.get("arguments", {}) if isinstance(tool_call, dict) else None
+        spec = self._domain.user_tool(name) if isinstance(name, str) else None
+        self._tau2_content = None
+        try:
+            if spec is None:
+                raise ToolError(
+                    f"unknown user tool {name!r}; user tools: {', '.join(self._domain.user_tool_names)}"
+                )
+            result = self._execute(spec, spec.validate_arguments(arguments))
+            observation = Observation(ok=True, content=json.dumps(result, ensure_ascii=False), result=result)
+        except ToolError as exc:
+            observation = Observation(ok=False, content=f"Error: {exc}")
+        record = ActionRecord(
+            name=str(name),
+            arguments=arguments if isinstance(arguments, dict) else {"_raw": repr(arguments)},
+            kind=spec.kind if spec else "unknown",
+            ok=observation.ok,
+            observation=observation.content,
+            result=observation.result,
+        )
+        self.user_trace.append(record)
+        self._log_timeline("user", record)
+        return observation
+
+    # -- state -------------------------------------------------------------------------------------
+    def snapshot(self) -> Tables:
+        if self._snapshot is None:
+            user_db = self.tau2.user_tools.db if self.tau2.user_tools is not None else None
+            base = self._domain.base_state().tables
+            self._snapshot = {
+                **db_tables(self.tau2.tools.db, base=base),
+                **db_tables(user_db, prefix="user.", base=base),
+            }
+        return self._snapshot
+
+    def state_hash(self) -> str:
+        if self._hash is None:
+            self._hash = tables_hash(self.snapshot(), self._domain.base_state())
+        return self._hash
+
+    def tau2_copy(self) -> Any:
+        """A separate τ² Environment in this episode's current state (for probes that may sync state)."""
+        env = self._domain.fresh_tau2_environment(self.task_id)
+        for requestor, name, arguments in self._applied:
+            env.make_tool_call(name, requestor=requestor, **arguments)
+            env.sync_tools()
+        return env
+
+    def tau2_hashes(self) -> tuple[str | None, str | None]:
+        """τ²'s own (agent DB, user DB) hashes of this episode's state."""
+        return self.tau2.get_db_hash(), self.tau2.get_user_db_hash()
+
+
+class Tau2Domain(Domain):
+    """A τ²-bench domain (tools, policy, database and task splits read from the installed package)."""
+
+    source: Literal["tau2"] = "tau2"
+    train_seed = 0
+    eval_seed = 0  # τ² has one database; the train/test split is by task
+
+    def __init__(self, name: str, tau2: Tau2Source):
+        self.name = name
+        self._source = tau2
+        template = tau2.get_environment()
+        self._template = template
+        self.policy: str = template.get_policy()
+        self.tools = specs_from_toolkit(template.tools, "assistant")
+        self.user_tools: list[Tau2ToolSpec] = (
+            specs_from_toolkit(template.user_tools, "user") if template.user_tools is not None else []
+        )
+        self.checks = []
+        self.gold_hashes: dict[str, str] = {}  # task id -> our hash after the gold replay (evaluate.py)
+        # Parsed once per process and never mutated: episodes copy records on access (episode_copy).
+        self._base_db = template.tools.db
+        self._base_user_db = template.user_tools.db if template.user_tools is not None else None
+
+    @property
+    def tau2_source(self) -> Tau2Source:
+        return self._source
+
+    # -- environments ------------------------------------------------------------------------------
+    def fresh_tau2_environment(self, task_id: str | None = None) -> Any:
+        """A new τ² Environment on a private copy of the database, set to a task's initial state."""
+        t = self._template
+        env = type(t)(
+            domain_name=t.domain_name,
+            policy=t.policy,
+            tools=type(t.tools)(episode_copy(self._base_db)),
+            user_tools=type(t.user_tools)(episode_copy(self._base_user_db))
+            if t.user_tools is not None
+            else None,
+        )
+        initial = self.tau2_task(task_id).initial_state if task_id is not None else None
+        if initial is not None:
+            env.set_state(
+                initialization_data=initial.initialization_data,
+                initialization_actions=initial.initialization_actions,
+                message_history=initial.message_history or [],
+            )
+        return env
+
+    def tau2_environment_constructor(self, solo_mode: bool = False) -> Any:
+        """τ²'s ``get_environment`` from memory: the signature τ²'s evaluators call it with."""
+        if solo_mode:
+            raise ValueError(f"solo mode is not supported by the {self.name} adapter")
+        return self.fresh_tau2_environment()
+
+    def new_env(self, seed: int | None = None) -> Tau2Environment:
+        return Tau2Environment(self, self.eval_seed if seed is None else seed)
+
+    def env_for_task(self, task: Task | str) -> Tau2Environment:
+        """An episode starting from the task's initial state (telecom tasks set up the phone first)."""
+        task_id = task if isinstance(task, str) else task.id
+        return Tau2Environment(self, self.eval_seed, task_id=task_id)
+
+    @cached_property
+    def _base_state(self) -> BaseState:
+        return BaseState({**db_tables(self._base_db), **db_tables(self._base_user_db, prefix="user.")})
+
+    def base_state(self) -> BaseState:
+        return self._base_state
+
+    @cached_property
+    def _user_by_name(self) -> dict[str, Tau2ToolSpec]:
+        return {t.name: t for t in self.user_tools}
+
+    def user_tool(self, name: str) -> Tau2ToolSpec | None:
+        return self._user_by_name.get(name)
+
+    @property
+    def user_tool_names(self) -> list[str]:
+        return [t.name for t in self.user_tools]
+
+    # -- tasks -------------------------------------------------------------------------------------
+    @cached_property
+    def _tau2_tasks(self) -> dict[str, Any]:
+        return {t.id: t for t in self._source.get_tasks("base")}
+
+    @cached_property
+    def splits(self) -> dict[str, list[str]]:
+        """τ²'s task splits (``base``, ``train``, ``test``; telecom also ``small``/``full``)."""
+        return self._source.get_tasks_split()
+
+    def tau2_task(self, task_id: str) -> Any:
+        """τ²'s own Task object (evaluation criteria, initial state, user scenario)."""
+        found = self._tau2_tasks.get(task_id)
+        if found is None:
+            found = {t.id: t for t in self._source.get_tasks(None)}.get(task_id)
+        if found is None:
+            raise KeyError(f"τ² {self.name} has no task {task_id!r}; see domain.splits for the task ids")
+        return found
+
+    def tau2_tasks(self, split: Split = "test") -> list[Any]:
+        if split not in self.splits:
+            raise ValueError(f"unknown split {split!r} for {self.name}; splits are {sorted(self.splits)}")
+        wanted = set(self.splits[split])
+        source = (
+            self._tau2_tasks.values() if wanted <= set(self._tau2_tasks) else self._source.get_tasks(None)
+        )
+        return [t for t in source if t.id in wanted]
+
+    def tasks(self, split: Split = "test") -> list[Task]:
+        """τ²'s tasks of ``split`` as our Task records."""
+        base = self.base_state().tables
+        return [convert_task(t, base) for t in self.tau2_tasks(split)]
+
+    @cached_property
+    def _test(self) -> list[Task]:
+        return self.tasks("test")
+
+    @cached_property
+    def _train(self) -> list[Task]:
+        return self.tasks("train")
+
+    @property
+    def gold_tasks(self) -> list[Task]:
+        return self._test
+
+    @property
+    def example_tasks(self) -> list[Task]:
+        return self._train

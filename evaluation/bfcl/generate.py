@@ -1,0 +1,206 @@
+"""Generate BFCL result files with the toolkit's LLM runtime, every item in flight at once.
+
+Modes (``--format``):
+
+* ``fc`` — native tool calling (OpenAI tool schema); results stored as BFCL's FC handlers store
+  them (a list of ``{name: arguments-json}``, or the text when no call), scored as ``json``.
+  Dots in function names become underscores, as OpenAI-style APIs require.
+* ``prompt`` — BFCL-style prompting: the functions in the system prompt, the model answers with
+  Python-call syntax; the raw text is stored and scored as ``python``.
+* ``hermes`` / ``xlam`` / ``llama3`` / ``python`` — the runtime's own tool-call formats; the raw
+  text is stored and decoded with the same format when scoring.
+
+Multi-turn: per turn the model steps until it stops calling; calls run on the entry's official
+backend classes (:class:`multi_turn.Backends`), results go back as tool messages; more than 20
+executed steps in a turn ends the entry (it then fails for having too few turns); held-out
+functions are added at their turn with a short user message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evaluation.bfcl import data, results, tools
+from evaluation.bfcl.decode import DecodeError
+from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
+
+log = logging.getLogger(__name__)
+
+RUNTIME_FORMATS = ("hermes", "xlam", "llama3", "python")
+MODES = ("fc", "prompt", *RUNTIME_FORMATS)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    mode: str
+    max_tokens: int = 512
+    temperature: float = 0.0
+
+    @property
+    def tool_format(self) -> str:
+        return {"fc": "openai", "prompt": "auto"}.get(self.mode, self.mode)
+
+    @property
+    def score_format(self) -> str:
+        return {"fc": "json", "prompt": "python"}.get(self.mode, self.mode)
+
+    @property
+    def underscore_names(self) -> bool:
+        return self.mode == "fc"
+
+
+def _request(
+    entry_functions: list[dict], messages: list[dict], settings: RunSettings
+) -> tuple[list[dict], list[dict] | None]:
+    """(messages, tools) for one model call in the run's mode."""
+    if settings.mode == "prompt":
+        return tools.with_system_prompt(messages, tools.prompt_mode_system(entry_functions)), None
+    return messages, tools.openai_tools(entry_functions, settings.underscore_names)
+
+
+def _stored(choice: Any, settings: RunSettings) -> Any:
+    """The raw result as BFCL stores it: FC calls as {name: arguments-json}, otherwise the text."""
+    if settings.mode == "fc" and choice.tool_calls:
+        return [{call["name"]: json.dumps(call["arguments"])} for call in choice.tool_calls]
+    return choice.raw
+
+
+async def _ask(model: Any, messages: list[dict], tool_list: list[dict] | None, settings: RunSettings) -> Any:
+    result = await model.chat(
+        messages, tools=tool_list, max_tokens=settings.max_tokens, temperature=settings.temperature
+    )
+    return result
+
+
+async def run_single_turn(model: Any, entry: data.Entry, settings: RunSettings) -> dict[str, Any]:
+    functions = tools.functions_for_model(entry)
+    messages, tool_list = _request(functions, entry.question[0], settings)
+    started = time.perf_counter()
+    result = await _ask(model, messages, tool_list, settings)
+    return {
+        "id": entry.id,
+        "result": _stored(result.first, settings),
+        "input_token_count": result.usage.prompt_tokens,
+        "output_token_count": result.usage.completion_tokens,
+        "latency": round(time.perf_counter() - started, 3),
+    }
+
+
+def _assistant_and_tool_messages(
+    raw: Any, calls: list[Call], outputs: list[str], step_id: str, settings: RunSettings
+) -> list[dict]:
+    if settings.mode == "prompt":
+        observed = [{"function": c.render(), "result": o} for c, o in zip(calls, outputs, strict=False)]
+        return [
+            {"role": "assistant", "content": raw},
+            {"role": "user", "content": "Function results:\n" + json.dumps(observed, indent=1)},
+        ]
+    ids = [f"{step_id}_{n}" for n in range(len(calls))]
+    assistant = {
+        "role": "assistant",
+        "content": "" if settings.mode == "fc" else raw,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.kwargs)}}
+            for i, c in zip(ids, calls, strict=False)
+        ],
+    }
+    return [
+        assistant,
+        *(
+            {"role": "tool", "tool_call_id": i, "name": c.name, "content": o}
+            for i, c, o in zip(ids, calls, outputs, strict=False)
+        ),
+    ]
+
+
+async def run_multi_turn(model: Any, entry: data.Entry, settings: RunSettings) -> dict[str, Any]:
+    backends = Backends(entry)
+    functions = tools.functions_for_model(entry)
+    messages: list[dict] = []
+    turns: list[list[Any]] = []
+    started = time.perf_counter()
+    for turn, question in enumerate(entry.question):
+        if turn in entry.missed_functions:
+            functions = functions + entry.missed_functions[turn]
+            question = [{"role": "user", "content": tools.held_out_message(entry.missed_functions[turn])}]
+        messages.extend(question)
+        steps: list[Any] = []
+        executed, force_quit = 0, False
+        while True:
+            request, tool_list = _request(functions, messages, settings)
+            result = await _ask(model, request, tool_list, settings)
+            raw = _stored(result.first, settings)
+            steps.append(raw)
+            try:
+                calls = decode_step(raw, settings.score_format, tool_list)
+            except DecodeError:
+                calls = []
+            if not calls:
+                messages.append({"role": "assistant", "content": result.first.content or result.first.raw})
+                break
+            if settings.underscore_names:
+                calls = [Call(_original_name(c.name, functions), c.kwargs) for c in calls]
+            outputs = backends.execute(calls)
+            messages.extend(
+                _assistant_and_tool_messages(raw, calls, outputs, f"t{turn}s{executed}", settings)
+            )
+            executed += 1
+            if executed > STEP_LIMIT:
+                force_quit = True
+                break
+        turns.append(steps)
+        if force_quit:
+            log.info("%s: more than %d steps in turn %d; entry ends here", entry.id, STEP_LIMIT, turn)
+            break
+    return {"id": entry.id, "result": turns, "latency": round(time.perf_counter() - started, 3)}
+
+
+def _original_name(name: str, functions: list[dict]) -> str:
+    for function in functions:
+        if function["name"].replace(".", "_") == name:
+            return function["name"]
+    return name
+
+
+async def _run_item(model: Any, entry: data.Entry, settings: RunSettings) -> dict[str, Any]:
+    try:
+        if entry.category in data.MULTI_TURN:
+            return await run_multi_turn(model, entry, settings)
+        return await run_single_turn(model, entry, settings)
+    except Exception as exc:  # one failing item must not sink the run; it is scored as failed
+        log.warning("%s: generation failed: %s", entry.id, exc)
+        return {"id": entry.id, "result": f"Error during inference: {exc}", "error": True}
+
+
+async def generate(
+    model: Any, categories: list[str], settings: RunSettings, limit: int | None = None
+) -> dict[str, list[dict]]:
+    """Result rows per category; all items of all categories are submitted together."""
+    work: list[tuple[str, data.Entry]] = []
+    for category in categories:
+        if category in data.SKIPPED:
+            log.warning("skipping %s: %s", category, data.SKIPPED[category])
+            continue
+        entries = data.load_entries(category)
+        work.extend((category, entry) for entry in entries[: limit or None])
+    rows = await asyncio.gather(*(_run_item(model, entry, settings) for _, entry in work))
+    by_category: dict[str, list[dict]] = {}
+    for (category, _), row in zip(work, rows, strict=False):
+        by_category.setdefault(category, []).append(row)
+    return by_category
+
+
+def write_run(
+    out_dir: Path, model_label: str, by_category: dict[str, list[dict]], metadata: dict[str, Any]
+) -> Path:
+    folder = out_dir / model_label.replace("/", "_")
+    for category, rows in by_category.items():
+        results.write_results(folder / results.result_file_name(category), rows)
+    results.write_metadata(out_dir, metadata)
+    return folder

@@ -1,0 +1,202 @@
+"""Multi-turn BFCL: execute calls on the official backend classes and check state and responses.
+
+The backends (file system, messaging, trading, travel, vehicle, ticket, math, twitter) are the
+classes shipped in the installed `bfcl-eval` package; we import and instantiate them, and call
+only their public methods, by name, with literal arguments read through :mod:`ast`. Model text is
+never evaluated.
+
+Scoring, per entry: the model's turns are re-executed on fresh backends beside the ground truth;
+after every turn whose ground truth is non-empty, (1) the model must have made at least one call
+in that turn, (2) every backend's public attributes must equal the ground truth's, and (3) every
+ground-truth call's result must appear among the results of the model's calls so far (as a
+multiset). An entry passes only if every turn passes; a run cut short (fewer turns than the
+ground truth, e.g. after the 20-step cap) fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluation.bfcl.ast_checker import Verdict
+from evaluation.bfcl.data import Entry
+from evaluation.bfcl.decode import DecodeError, decode_json, decode_python, decode_runtime_format
+
+BACKEND_PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
+BACKEND_MODULES = {
+    "GorillaFileSystem": "gorilla_file_system",
+    "MathAPI": "math_api",
+    "MessageAPI": "message_api",
+    "TwitterAPI": "posting_api",
+    "TicketAPI": "ticket_api",
+    "TradingBot": "trading_bot",
+    "TravelAPI": "travel_booking",
+    "VehicleControlAPI": "vehicle_control",
+}
+STATELESS = {"MathAPI"}
+STEP_LIMIT = 20  # model steps per turn before the entry is force-terminated
+
+
+@dataclass
+class Call:
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    args: tuple[Any, ...] = ()
+
+    def render(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.name}({', '.join(parts)})"
+
+
+def parse_call_string(text: str) -> Call:
+    """A ground-truth call string such as ``mv(source='a', destination='b')`` (literals only)."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+        if not isinstance(node, ast.Call):
+            raise ValueError("not a call")
+        name = ast.unparse(node.func)
+        args = tuple(ast.literal_eval(arg) for arg in node.args)
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+    except (SyntaxError, ValueError) as exc:
+        raise ValueError(f"expected a call with literal arguments, found {text!r}: {exc}") from exc
+    return Call(name, kwargs, args)
+
+
+def decode_step(raw: Any, fmt: str, tools: list[dict] | None = None) -> list[Call]:
+    """The calls in one model step; DecodeError when it holds none in the format."""
+    if fmt == "json":
+        decoded = decode_json(raw)
+    elif fmt == "python":
+        decoded = decode_python(raw)
+    else:
+        decoded = decode_runtime_format(raw, fmt, tools)
+    calls = []
+    for item in decoded:
+        name, kwargs = next(iter(item.items()))
+        if not isinstance(kwargs, dict):
+            raise DecodeError(f"arguments of {name!r} are not a mapping")
+        calls.append(Call(name, dict(kwargs)))
+    return calls
+
+
+def _stringify(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict):
+        try:
+            return json.dumps(result)
+        except (TypeError, ValueError):
+            return str(result)
+    return str(result)
+
+
+class Backends:
+    """The backend instances of one entry, loaded with its initial configuration."""
+
+    def __init__(self, entry: Entry) -> None:
+        long_context = "long_context" in entry.category
+        self.instances: dict[str, Any] = {}
+        self.methods: dict[str, Any] = {}
+        for class_name in entry.involved_classes:
+            if class_name not in BACKEND_MODULES:
+                raise ValueError(
+                    f"unknown BFCL backend {class_name!r}; expected one of {sorted(BACKEND_MODULES)}"
+                )
+            module = importlib.import_module(f"{BACKEND_PACKAGE}.{BACKEND_MODULES[class_name]}")
+            instance = getattr(module, class_name)()
+            if class_name not in STATELESS:
+                config = copy.deepcopy(entry.initial_config.get(class_name, {}))
+                instance._load_scenario(config, long_context=long_context)
+            self.instances[class_name] = instance
+            for name, method in inspect.getmembers(instance, predicate=inspect.ismethod):
+                if not name.startswith("_"):
+                    self.methods[name] = method
+
+    def execute(self, calls: list[Call]) -> list[str]:
+        """Run calls in order; each result (or the error it raised) as a string."""
+        results = []
+        for call in calls:
+            method = self.methods.get(call.name)
+            if method is None:
+                results.append(f"Error during execution: name '{call.name}' is not defined")
+                continue
+            try:
+                results.append(_stringify(method(*call.args, **call.kwargs)))
+            except Exception as exc:  # a backend's error is the call's observable result
+                results.append(f"Error during execution: {exc}")
+        return results
+
+    def public_state(self, class_name: str) -> dict[str, Any]:
+        return {k: v for k, v in vars(self.instances[class_name]).items() if not k.startswith("_")}
+
+
+def _state_difference(model: Backends, gold: Backends) -> str:
+    for class_name, gold_instance in gold.instances.items():
+        model_instance = model.instances[class_name]
+        for attr, expected in vars(gold_instance).items():
+            if attr.startswith("_"):
+                continue
+            if getattr(model_instance, attr) != expected:
+                return f"{class_name}.{attr} differs from the ground truth"
+    return ""
+
+
+def _missing_results(gold_results: list[str], model_results: list[str]) -> list[str]:
+    pool = list(model_results)
+    missing = []
+    for item in gold_results:
+        if item in pool:
+            pool.remove(item)
+        else:
+            missing.append(item)
+    return missing
+
+
+def check_entry(entry: Entry, result: Any, ground_truth: list[list[str]], fmt: str) -> Verdict:
+    """Score one multi-turn result (turns of steps of raw model outputs) against its ground truth."""
+    if not isinstance(result, list):
+        return Verdict(False, "multi_turn:inference_error", "result is not a list of turns")
+    if len(result) != len(ground_truth):
+        return Verdict(
+            False,
+            "multi_turn:force_terminated",
+            f"{len(result)} turns in the result, {len(ground_truth)} in the ground truth",
+        )
+    model, gold = Backends(entry), Backends(entry)
+    model_results_so_far: list[str] = []
+    tools = entry.functions
+    for turn, (steps, gold_calls) in enumerate(zip(result, ground_truth, strict=False)):
+        decoded_steps = []
+        for raw in steps if isinstance(steps, list) else []:
+            try:
+                calls = decode_step(raw, fmt, tools)
+            except DecodeError:
+                continue
+            if calls:
+                decoded_steps.append(calls)
+        for calls in decoded_steps:
+            model_results_so_far.extend(model.execute(calls))
+        gold_results = gold.execute([parse_call_string(text) for text in gold_calls])
+        if not gold_calls:
+            continue
+        if not decoded_steps:
+            return Verdict(False, "multi_turn:empty_turn_model_response", f"no function call in turn {turn}")
+        difference = _state_difference(model, gold)
+        if difference:
+            return Verdict(False, "multi_turn:instance_state_mismatch", f"turn {turn}: {difference}")
+        missing = _missing_results(gold_results, model_results_so_far)
+        if missing:
+            return Verdict(
+                False,
+                "multi_turn:execution_response_mismatch",
+                f"turn {turn}: ground-truth results missing from the model's: {missing[:3]}",
+            )
+    return PASS_VERDICT
+
+
+PASS_VERDICT = Verdict(True)

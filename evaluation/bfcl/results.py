@@ -1,0 +1,248 @@
+"""Result and score files: BFCL's own layout, plus our run metadata, CSVs and markdown summary.
+
+A result file is ``BFCL_v4_<category>_result.json``: one JSON object per line with ``id`` and the
+raw ``result`` (text for prompt-mode models, a list of ``{name: arguments-json}`` for FC models, a
+list of turns of steps for multi-turn), so the official ``bfcl evaluate`` can re-score it. Our
+``run_metadata.json`` beside it records model, format and data version.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from evaluation.bfcl import data
+from evaluation.bfcl.scoring import CategoryScore, official_score_lines, summarise
+
+METADATA_FILE = "run_metadata.json"
+RESULT_PATTERN = re.compile(rf"{data.FILE_PREFIX}_(\w+?)_result\.json$")
+
+
+def result_file_name(category: str) -> str:
+    return f"{data.FILE_PREFIX}_{category}_result.json"
+
+
+def find_result_files(result_dir: Path) -> dict[str, Path]:
+    """Category -> result file, searching the directory recursively."""
+    found: dict[str, Path] = {}
+    for path in sorted(result_dir.rglob(f"{data.FILE_PREFIX}_*_result.json")):
+        match = RESULT_PATTERN.search(path.name)
+        if match and match.group(1) in data.ALL_CATEGORIES:
+            if match.group(1) in found:
+                raise ValueError(
+                    f"two result files for {match.group(1)!r}: {found[match.group(1)]} and {path}; "
+                    "expected one per category — score each run's directory separately"
+                )
+            found[match.group(1)] = path
+    return found
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_metadata(result_dir: Path) -> dict[str, Any]:
+    """The nearest run_metadata.json at or above the result directory; {} if none."""
+    for folder in [result_dir, *result_dir.parents]:
+        path = folder / METADATA_FILE
+        if path.exists():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return {}
+
+
+def write_metadata(result_dir: Path, metadata: dict[str, Any]) -> None:
+    result_dir.mkdir(parents=True, exist_ok=True)
+    (result_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def _acc(scores: dict[str, CategoryScore], category: str) -> str:
+    if category not in scores:
+        return "N/A"
+    return _pct(scores[category].accuracy)
+
+
+def _write_csv(path: Path, header: list[str], row: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow(row)
+
+
+def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategoryScore]) -> None:
+    """data_overall/non_live/live/multi_turn.csv shaped like the leaderboard's, one row for this run."""
+    score_dir.mkdir(parents=True, exist_ok=True)
+    s = summarise(scores)
+    _write_csv(
+        score_dir / "data_non_live.csv",
+        [
+            "Rank",
+            "Model",
+            "Non-Live Overall Acc",
+            "AST Summary",
+            "Simple AST",
+            "Python Simple AST",
+            "Java Simple AST",
+            "JavaScript Simple AST",
+            "Multiple AST",
+            "Parallel AST",
+            "Parallel Multiple AST",
+            "Irrelevance Detection",
+        ],
+        [
+            "1",
+            model,
+            _pct(s["non_live"]),
+            _pct(s["non_live_ast"]),
+            _pct(s["non_live_simple"]),
+            _acc(scores, "simple_python"),
+            _acc(scores, "simple_java"),
+            _acc(scores, "simple_javascript"),
+            _acc(scores, "multiple"),
+            _acc(scores, "parallel"),
+            _acc(scores, "parallel_multiple"),
+            _acc(scores, "irrelevance"),
+        ],
+    )
+    _write_csv(
+        score_dir / "data_live.csv",
+        [
+            "Rank",
+            "Model",
+            "Live Overall Acc",
+            "AST Summary",
+            "Python Simple AST",
+            "Python Multiple AST",
+            "Python Parallel AST",
+            "Python Parallel Multiple AST",
+            "Irrelevance Detection",
+            "Relevance Detection",
+        ],
+        [
+            "1",
+            model,
+            _pct(s["live"]),
+            _pct(s["live"]),
+            _acc(scores, "live_simple"),
+            _acc(scores, "live_multiple"),
+            _acc(scores, "live_parallel"),
+            _acc(scores, "live_parallel_multiple"),
+            _acc(scores, "live_irrelevance"),
+            _acc(scores, "live_relevance"),
+        ],
+    )
+    _write_csv(
+        score_dir / "data_multi_turn.csv",
+        ["Rank", "Model", "Multi Turn Overall Acc", "Base", "Miss Func", "Miss Param", "Long Context"],
+        ["1", model, _pct(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
+    )
+    _write_csv(
+        score_dir / "data_overall.csv",
+        [
+            "Rank",
+            "Overall Acc",
+            "Overall Acc (v3 formula)",
+            "Model",
+            "Non-Live AST Acc",
+            "Non-Live Simple AST",
+            "Non-Live Multiple AST",
+            "Non-Live Parallel AST",
+            "Non-Live Parallel Multiple AST",
+            "Live Acc",
+            "Live Simple AST",
+            "Live Multiple AST",
+            "Live Parallel AST",
+            "Live Parallel Multiple AST",
+            "Multi Turn Acc",
+            "Multi Turn Base",
+            "Multi Turn Miss Func",
+            "Multi Turn Miss Param",
+            "Multi Turn Long Context",
+            "Web Search Acc",
+            "Memory Acc",
+            "Relevance Detection",
+            "Irrelevance Detection",
+        ],
+        [
+            "1",
+            _pct(s["overall_v4"]),
+            _pct(s["overall_v3"]),
+            model,
+            _pct(s["non_live_ast"]),
+            _pct(s["non_live_simple"]),
+            _acc(scores, "multiple"),
+            _acc(scores, "parallel"),
+            _acc(scores, "parallel_multiple"),
+            _pct(s["live"]),
+            _acc(scores, "live_simple"),
+            _acc(scores, "live_multiple"),
+            _acc(scores, "live_parallel"),
+            _acc(scores, "live_parallel_multiple"),
+            _pct(s["multi_turn"]),
+            *(_acc(scores, c) for c in data.MULTI_TURN),
+            "N/A",
+            "N/A",
+            _acc(scores, "live_relevance"),
+            _pct(s["irrelevance"]),
+        ],
+    )
+
+
+def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
+    """verdicts.jsonl (every item, with the failure reason) and BFCL-layout per-category score files."""
+    score_dir.mkdir(parents=True, exist_ok=True)
+    with (score_dir / "verdicts.jsonl").open("w", encoding="utf-8") as handle:
+        for category, score in scores.items():
+            for item in score.items:
+                handle.write(json.dumps({"category": category, **item.__dict__}) + "\n")
+    for category, score in scores.items():
+        path = score_dir / f"{data.FILE_PREFIX}_{category}_score.json"
+        path.write_text("\n".join(official_score_lines(score)) + "\n", encoding="utf-8")
+
+
+def markdown_summary(model: str, metadata: dict[str, Any], scores: dict[str, CategoryScore]) -> str:
+    s = summarise(scores)
+    lines = [
+        f"# BFCL results: {model}",
+        "",
+        f"- format: `{metadata.get('format', '?')}`; bfcl-eval data: `{metadata.get('bfcl_eval_version', data.installed_version())}`",
+        f"- overall (v4 weights): **{_pct(s['overall_v4'])}**; overall (v3 formula): **{_pct(s['overall_v3'])}**",
+        f"- non-live {_pct(s['non_live'])} · live {_pct(s['live'])} · irrelevance {_pct(s['irrelevance'])} · "
+        f"multi-turn {_pct(s['multi_turn'])} · agentic {_pct(s['agentic'])}",
+        "",
+        "Categories not evaluated count as 0 in the overall scores, as on the leaderboard.",
+        "",
+        "| category | accuracy | correct | total |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for category in data.ALL_CATEGORIES:
+        if category in scores:
+            sc = scores[category]
+            note = " (partial)" if sc.partial else ""
+            lines.append(f"| {category}{note} | {_pct(sc.accuracy)} | {sc.correct} | {sc.total} |")
+        else:
+            reason = data.SKIPPED.get(category, "no result file")
+            lines.append(f"| {category} | N/A | – | – ({reason}) |")
+    failures: dict[str, int] = {}
+    for score in scores.values():
+        for item in score.items:
+            if not item.valid:
+                failures[item.error_type] = failures.get(item.error_type, 0) + 1
+    if failures:
+        lines += ["", "## Failure reasons", "", "| error type | items |", "| --- | ---: |"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(failures.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines) + "\n"

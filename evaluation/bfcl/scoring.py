@@ -1,0 +1,205 @@
+"""Score result files category by category, and combine categories the way the leaderboard does.
+
+Per item: relevance/irrelevance by whether any call decodes; AST categories by decode + shape +
+:func:`ast_checker.check`; multi-turn by :func:`multi_turn.check_entry`. Result entries are matched
+to test items by id and to answers by the item's position, as the official runner does.
+
+Summaries (categories not evaluated count as 0, with their full size as weight):
+
+* v4 (current leaderboard): non-live = mean(simple[mean of python/java/js], multiple, parallel,
+  parallel_multiple); live = count-weighted mean of the four live AST categories; irrelevance =
+  mean(irrelevance, live_irrelevance); multi-turn = mean of four; agentic = mean(web search
+  [mean of 2], memory [mean of 3]); overall = 0.1 non-live + 0.1 live + 0.1 irrelevance +
+  0.3 multi-turn + 0.4 agentic.
+* v3: non-live = mean(simple, multiple, parallel, parallel_multiple, irrelevance); live =
+  count-weighted mean of all six live categories; overall = mean(non-live, live, multi-turn).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluation.bfcl import data
+from evaluation.bfcl.ast_checker import Verdict, check
+from evaluation.bfcl.decode import DecodeError, contains_call, decode_ast, is_checker_shape
+from evaluation.bfcl.multi_turn import check_entry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ItemVerdict:
+    id: str
+    valid: bool
+    error_type: str = ""
+    error: str = ""
+
+
+@dataclass
+class CategoryScore:
+    category: str
+    correct: int
+    total: int
+    items: list[ItemVerdict] = field(default_factory=list)
+    evaluated: bool = True
+    partial: bool = False
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
+def score_relevance_item(category: str, raw: Any, fmt: str, tools: list[dict]) -> Verdict:
+    called = contains_call(raw, fmt, tools)
+    if "irrelevance" in category:
+        return (
+            Verdict(True)
+            if not called
+            else Verdict(False, "irrelevance_error:decoder_success", "a call decoded")
+        )
+    return Verdict(True) if called else Verdict(False, "relevance_error:decoder_failed", "no call decoded")
+
+
+def score_ast_item(entry: data.Entry, raw: Any, answer: list, fmt: str, underscore_names: bool) -> Verdict:
+    language = data.language_of(entry.category)
+    try:
+        decoded = decode_ast(raw, fmt, language, entry.functions)
+    except DecodeError as exc:
+        return Verdict(False, "ast_decoder:decoder_failed", str(exc))
+    if not is_checker_shape(decoded):
+        return Verdict(
+            False, "ast_decoder:decoder_wrong_output_format", "decoded output is not [{name: {...}}]"
+        )
+    return check(entry.functions, decoded, answer, entry.category, language, underscore_names)
+
+
+def score_item(entry: data.Entry, raw: Any, answer: Any, fmt: str, underscore_names: bool = False) -> Verdict:
+    if entry.category in data.MULTI_TURN:
+        return check_entry(entry, raw, answer, fmt)
+    if "relevance" in entry.category:
+        return score_relevance_item(entry.category, raw, fmt, entry.functions)
+    return score_ast_item(entry, raw, answer, fmt, underscore_names)
+
+
+def score_category(
+    category: str, results: list[dict[str, Any]], fmt: str, underscore_names: bool = False
+) -> CategoryScore:
+    """Score one category's result entries (``{"id", "result"}``) against the installed answer key."""
+    entries = data.load_entries(category)
+    answers = data.load_answers(category)
+    by_id = {r["id"]: r for r in results}
+    unknown = set(by_id) - {e.id for e in entries}
+    if unknown:
+        raise ValueError(
+            f"{len(unknown)} result ids are not items of {category!r} (e.g. {sorted(unknown)[:3]}); "
+            "expected ids from the installed bfcl-eval data — was the file produced for another version?"
+        )
+    score = CategoryScore(category, 0, 0, partial=len(by_id) < len(entries))
+    for entry, answer in zip(entries, answers, strict=False):
+        if entry.id not in by_id:
+            continue
+        verdict = score_item(entry, by_id[entry.id].get("result"), answer, fmt, underscore_names)
+        score.total += 1
+        score.correct += int(verdict.valid)
+        score.items.append(ItemVerdict(entry.id, verdict.valid, verdict.error_type, verdict.error))
+    if score.partial:
+        log.warning(
+            "%s: %d of %d items present; accuracy is over the present ones",
+            category,
+            score.total,
+            len(entries),
+        )
+    return score
+
+
+def _dataset_size(category: str) -> int:
+    if category in data.AGENTIC or not data.is_available():
+        return 0
+    return len(data.load_entries(category))
+
+
+def _stat(scores: dict[str, CategoryScore], category: str) -> tuple[float, int]:
+    if category in scores and scores[category].evaluated:
+        return scores[category].accuracy, scores[category].total
+    return 0.0, _dataset_size(category)
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def _weighted(stats: list[tuple[float, int]]) -> float:
+    total = sum(count for _, count in stats)
+    return sum(acc * count for acc, count in stats) / total if total else 0.0
+
+
+def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
+    """The leaderboard's group and overall scores (fractions), v4 and v3."""
+    acc = {c: _stat(scores, c)[0] for c in data.ALL_CATEGORIES}
+    simple = _mean(acc[c] for c in ("simple_python", "simple_java", "simple_javascript"))
+    ast_non_live = [simple, acc["multiple"], acc["parallel"], acc["parallel_multiple"]]
+    live_ast = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"]
+    multi_turn = _mean(acc[c] for c in data.MULTI_TURN)
+    web_search = _mean(acc[c] for c in data.WEB_SEARCH)
+    memory = _mean(acc[c] for c in data.MEMORY)
+    summary = {
+        "non_live_simple": simple,
+        "non_live_ast": _mean(ast_non_live),
+        "non_live": _mean(ast_non_live),
+        "live": _weighted([_stat(scores, c) for c in live_ast]),
+        "irrelevance": _mean([acc["irrelevance"], acc["live_irrelevance"]]),
+        "relevance": acc["live_relevance"],
+        "multi_turn": multi_turn,
+        "web_search": web_search,
+        "memory": memory,
+        "agentic": _mean([web_search, memory]),
+        "non_live_v3": _mean(ast_non_live + [acc["irrelevance"]]),
+        "live_v3": _weighted([_stat(scores, c) for c in live_ast + ["live_irrelevance", "live_relevance"]]),
+    }
+    summary["overall_v4"] = (
+        0.1 * summary["non_live"]
+        + 0.1 * summary["live"]
+        + 0.1 * summary["irrelevance"]
+        + 0.3 * multi_turn
+        + 0.4 * summary["agentic"]
+    )
+    summary["overall_v3"] = _mean([summary["non_live_v3"], summary["live_v3"], multi_turn])
+    return summary
+
+
+def score_json(scores: dict[str, CategoryScore]) -> dict[str, Any]:
+    """``{"categories": {name: accuracy}, "overall": {...}}`` with fractions; what `--json` prints."""
+    summary = summarise(scores)
+    return {
+        "categories": {c: s.accuracy for c, s in scores.items()},
+        "overall": {"v4": summary["overall_v4"], "v3": summary["overall_v3"], **summary},
+        "counts": {
+            c: {"correct": s.correct, "total": s.total, "partial": s.partial} for c, s in scores.items()
+        },
+        "skipped": {c: reason for c, reason in data.SKIPPED.items()},
+    }
+
+
+def official_score_lines(score: CategoryScore) -> list[str]:
+    """BFCL's score-file layout: a header line, then one line per failed item."""
+    header = {"accuracy": score.accuracy, "correct_count": score.correct, "total_count": score.total}
+    lines = [json.dumps(header)]
+    for item in score.items:
+        if not item.valid:
+            lines.append(
+                json.dumps(
+                    {
+                        "id": item.id,
+                        "test_category": score.category,
+                        "valid": False,
+                        "error": [item.error],
+                        "error_type": item.error_type,
+                    }
+                )
+            )
+    return lines
