@@ -160,9 +160,16 @@ class Domain(ABC):
     checks: list[PolicyCheck]
     train_seed: int = 0
     eval_seed: int = 1
+    # Our own domains' gold tasks are written so every gold call succeeds and every expected output
+    # can be read in some observation; imported task sets (τ²) need not hold to that.
+    authored_gold: bool = True
 
     @abstractmethod
     def new_env(self, seed: int | None = None) -> Environment: ...
+
+    def env_for_task(self, task: Task) -> Environment:
+        """A fresh episode in the state ``task`` starts from (adapters may set up more than a seed)."""
+        return self.new_env(self.eval_seed if task.seed is None else task.seed)
 
     @property
     @abstractmethod

@@ -67,12 +67,14 @@ def check_tool_schemas(domain: Domain) -> list[str]:
 
 def replay_task(domain: Domain, task: Task, seed: int, env: Environment | None = None) -> TaskReplay:
     """Replays ``task.actions`` on a fresh state of ``seed`` and checks the ground truth is consistent."""
-    env = env or domain.new_env(seed)
+    env = env or domain.env_for_task(task)
     env.reset(seed)
     before = env.snapshot()
     start = env.state_hash()
     observations = env.replay(task.actions)
     report = TaskReplay(task.id, seed, start, env.state_hash(), observations)
+    if not domain.authored_gold:
+        return report  # imported gold: only that it replays without raising and deterministically
     for i, (call, obs) in enumerate(zip(task.actions, observations, strict=True)):
         if not obs.ok:
             report.failures.append(f"task {task.id}: call {i} {call.name} failed: {obs.content[:300]}")
@@ -106,7 +108,7 @@ def check_tasks(domain: Domain) -> list[str]:
     ):
         for task in pool:
             seed = default_seed if task.seed is None else task.seed
-            if env is None:
+            if env is None and domain.authored_gold:
                 env = domain.new_env(seed)
             failures.extend(replay_task(domain, task, seed, env).failures)
     return failures

@@ -407,6 +407,8 @@ class Tau2Domain(Domain):
     def new_env(self, seed: int | None = None) -> Tau2Environment:
         return Tau2Environment(self, self.eval_seed if seed is None else seed)
 
+    authored_gold = False  # τ²'s gold includes failing lookups and outputs the agent computes
+
     def env_for_task(self, task: Task | str) -> Tau2Environment:
         """An episode starting from the task's initial state (telecom tasks set up the phone first)."""
         task_id = task if isinstance(task, str) else task.id
