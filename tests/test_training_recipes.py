@@ -1,0 +1,110 @@
+"""Every SFT recipe parses through the real entry point's parser; every accelerate config loads and
+its DeepSpeed part becomes a valid DeepSpeed config. So recipes cannot rot."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from training.sft import parse_args
+
+ROOT = Path(__file__).resolve().parent.parent
+SFT_RECIPES = sorted((ROOT / "recipes" / "sft").rglob("*.yaml"))
+ACCELERATE_CONFIGS = sorted((ROOT / "recipes" / "accelerate").rglob("*.yaml"))
+
+
+def first_command(path: Path) -> list[str]:
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# "), f"{path} must start with a comment giving the command that runs it"
+    return shlex.split(first[2:])
+
+
+def test_there_are_cpu_and_gpu_recipes() -> None:
+    names = {str(p.relative_to(ROOT / "recipes" / "sft")) for p in SFT_RECIPES}
+    assert {"smollm2-135m/cpu_lora.yaml", "smollm2-135m/cpu_full.yaml"} <= names
+    for model in ("qwen2.5-1.5b", "qwen2.5-7b", "llama3.1-8b"):
+        assert {f"{model}/full.yaml", f"{model}/lora.yaml"} <= names
+    assert {"ddp.yaml", "zero2.yaml", "zero3.yaml"} <= {p.name for p in ACCELERATE_CONFIGS}
+
+
+@pytest.mark.parametrize("recipe", SFT_RECIPES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_sft_recipe_parses_and_names_its_own_command(recipe: Path) -> None:
+    command = first_command(recipe)
+    assert command[:2] == ["accelerate", "launch"] and "training/sft.py" in command
+    assert command[command.index("--config") + 1] == str(recipe.relative_to(ROOT))
+    if "--config_file" in command:
+        assert (ROOT / command[command.index("--config_file") + 1]).is_file()
+    # GPU recipes ask for bf16, which TrainingArguments refuses on a machine without a GPU unless told
+    # to run on the CPU; that hardware flag is the only override.
+    gpu = "cpu" not in recipe.stem
+    script_args, training_args, model_args = parse_args(
+        ["--config", str(recipe)] + (["--use_cpu", "true"] if gpu else [])
+    )
+    assert script_args.sources, "a recipe names its training data"
+    assert training_args.assistant_only_loss
+    assert training_args.num_train_epochs <= 3
+    assert model_args.model_name_or_path
+    if gpu:
+        assert training_args.bf16 and training_args.gradient_checkpointing
+        assert script_args.per_turn_examples
+        assert model_args.use_peft == (recipe.stem == "lora")
+
+
+def test_unknown_recipe_keys_and_flags_are_errors(tmp_path: Path) -> None:
+    recipe = (ROOT / "recipes" / "sft" / "smollm2-135m" / "cpu_lora.yaml").read_text()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(recipe + "\nlearning_rat: 0.1\n")
+    with pytest.raises(ValueError, match="learning_rat"):
+        parse_args(["--config", str(typo)])
+    with pytest.raises(ValueError, match="not used"):
+        parse_args(["--config", str(ROOT / "recipes/sft/smollm2-135m/cpu_lora.yaml"), "--no_such_flag", "1"])
+    bad_source = tmp_path / "bad_source.yaml"
+    bad_source.write_text(re.sub(r"layout: messages", "layout: messages\n    colour: red", recipe))
+    with pytest.raises(ValueError, match="colour"):
+        parse_args(["--config", str(bad_source)])
+
+
+def test_flags_override_the_recipe() -> None:
+    recipe = str(ROOT / "recipes" / "sft" / "smollm2-135m" / "cpu_lora.yaml")
+    script_args, training_args, model_args = parse_args(
+        ["--config", recipe, "--learning_rate", "0.5", "--lora_r", "4", "--dataset_path", "x/y"]
+    )
+    assert training_args.learning_rate == 0.5 and model_args.lora_r == 4
+    assert [(s.path, s.layout) for s in script_args.sources] == [("x/y", "messages")]
+
+
+@pytest.mark.parametrize("config", ACCELERATE_CONFIGS, ids=lambda p: p.name)
+def test_accelerate_config_loads_and_deepspeed_part_is_valid(config: Path) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    command = first_command(config)
+    assert command[0] in {"accelerate", "sbatch"}
+    assert str(config.relative_to(ROOT)) in command
+    cluster = load_config_from_file(str(config))
+    assert cluster.num_processes >= 1
+    if cluster.distributed_type.value != "DEEPSPEED":
+        return
+    from accelerate.utils import DeepSpeedPlugin
+    from deepspeed.runtime.config import DeepSpeedConfig
+
+    options = cluster.deepspeed_config
+    plugin = DeepSpeedPlugin(
+        zero_stage=options["zero_stage"],
+        gradient_accumulation_steps=1,
+        gradient_clipping=1.0,
+        offload_optimizer_device=options["offload_optimizer_device"],
+        offload_param_device=options["offload_param_device"],
+        zero3_init_flag=options["zero3_init_flag"],
+        zero3_save_16bit_model=options.get("zero3_save_16bit_model", False),
+    )
+    resolved = dict(plugin.deepspeed_config)
+    # "auto" values are filled from the training arguments at run time; here from a 1-process run.
+    resolved.update(train_batch_size=1, train_micro_batch_size_per_gpu=1, bf16={"enabled": True})
+    checked = DeepSpeedConfig(resolved)
+    assert checked.zero_optimization_stage == options["zero_stage"]
+    if options["zero_stage"] == 3:
+        # The final save must consolidate the sharded weights, or save_model writes an unusable model.
+        assert checked.zero_config.gather_16bit_weights_on_model_save

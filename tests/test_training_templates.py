@@ -1,0 +1,176 @@
+"""Chat templates for training: loss on exactly the assistant spans, calls the runtime can read back.
+
+Labels come from TRL's own dataset preparation (an ``SFTTrainer`` over a tiny random model), so the
+test checks what training really sees. Every template is rendered with the embedded model's
+tokenizer (templates are plain Jinja); Llama's header tokens are added as special tokens, as they are
+in a real Llama tokenizer, so token and text boundaries coincide.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datagen.llm.embedded import FORMAT_MARKER, TEMPLATE_FILE, read_tool_format
+from datagen.llm.formats import get_format
+from training.chat_templates import SHIPPED_TEMPLATES, resolve_template, write_format_marker
+from training.convert import from_messages
+from training.mixture import conversation_features, expand_per_turn
+
+DATA = Path(__file__).parent / "data" / "training_conversations.json"
+END_OF_TURN = {"hermes": "<|im_end|>", "xlam": "<|im_end|>", "llama3": "<|eot_id|>"}
+LLAMA_SPECIAL = ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_model: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model))
+    tok.add_special_tokens({"additional_special_tokens": LLAMA_SPECIAL})
+    return tok
+
+
+@pytest.fixture(scope="module")
+def conversations() -> list[dict[str, Any]]:
+    rows = json.loads(DATA.read_text())
+    return [{**from_messages(row), "source": str(DATA), "id": row["id"]} for row in rows]
+
+
+def trainer_labels(tokenizer: Any, template: str, dataset: Any) -> list[dict[str, list[int]]]:
+    """input_ids/labels of every example as TRL's SFTTrainer prepares them with assistant-only loss."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    tokenizer.add_special_tokens({"additional_special_tokens": LLAMA_SPECIAL})
+    tokenizer.chat_template = template
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=4096,
+    )
+    args = SFTConfig(
+        output_dir="/tmp/unused-training-templates",
+        assistant_only_loss=True,
+        max_length=None,
+        report_to="none",
+        use_cpu=True,
+        dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(
+        model=LlamaForCausalLM(config), args=args, train_dataset=dataset, processing_class=tokenizer
+    )
+    return [{"input_ids": row["input_ids"], "labels": row["labels"]} for row in trainer.train_dataset]
+
+
+def labelled_spans(labels: list[int]) -> list[list[int]]:
+    spans, current = [], []
+    for label in labels:
+        if label != -100:
+            current.append(label)
+        elif current:
+            spans.append(current)
+            current = []
+    return spans + ([current] if current else [])
+
+
+def expected_span(message: dict[str, Any], tool_format: str) -> str:
+    """The assistant text the runtime's format renders for this message, plus the end-of-turn token."""
+    calls = [
+        {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+        for c in message["tool_calls"] or []
+    ]
+    content = message["content"] or ""
+    body = get_format(tool_format).render_calls(calls, content) if calls else content
+    return body + END_OF_TURN[tool_format]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_TEMPLATES))
+def test_only_assistant_spans_carry_labels(
+    name: str, tokenizer: Any, conversations: list[dict[str, Any]]
+) -> None:
+    from datasets import Dataset
+
+    spec = SHIPPED_TEMPLATES[name]
+    dataset = Dataset.from_list(conversations, features=conversation_features())
+    prepared = trainer_labels(tokenizer, spec.read(), dataset)
+    for example, conversation in zip(prepared, conversations, strict=True):
+        assistants = [m for m in conversation["messages"] if m["role"] == "assistant"]
+        spans = [tokenizer.decode(span) for span in labelled_spans(example["labels"])]
+        assert spans == [expected_span(m, spec.tool_format) for m in assistants]
+        # Labels are the input ids themselves wherever they are set (nothing shifted or replaced).
+        assert all(
+            lab in (-100, tok) for tok, lab in zip(example["input_ids"], example["labels"], strict=True)
+        )
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_TEMPLATES))
+def test_runtime_parses_the_calls_a_template_renders(name: str, conversations: list[dict[str, Any]]) -> None:
+    spec = SHIPPED_TEMPLATES[name]
+    fmt = get_format(spec.tool_format)
+    tools = json.loads(conversations[0]["tools"]) + json.loads(conversations[1]["tools"])
+    for conversation in conversations:
+        for message in conversation["messages"]:
+            if message["role"] != "assistant" or not message["tool_calls"]:
+                continue
+            text = expected_span(message, spec.tool_format).removesuffix(END_OF_TURN[spec.tool_format])
+            parsed = fmt.parse(text, tools)
+            assert parsed.error is None
+            assert parsed.calls == [
+                {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+                for c in message["tool_calls"]
+            ]
+
+
+def test_per_turn_examples_put_the_loss_on_their_last_turn_only(
+    tokenizer: Any, conversations: list[dict[str, Any]]
+) -> None:
+    from datasets import Dataset
+
+    spec = SHIPPED_TEMPLATES["qwen2.5"]
+    dataset = expand_per_turn(Dataset.from_list(conversations, features=conversation_features()))
+    assert len(dataset) == sum(m["role"] == "assistant" for c in conversations for m in c["messages"])
+    prepared = trainer_labels(tokenizer, spec.read(), dataset)
+    for example, source in zip(prepared, dataset, strict=True):
+        spans = [tokenizer.decode(span) for span in labelled_spans(example["labels"])]
+        assert spans == [expected_span(source["completion"][0], spec.tool_format)]
+
+
+def test_smollm2_template_is_the_runtime_template() -> None:
+    assert SHIPPED_TEMPLATES["smollm2"].read() == TEMPLATE_FILE.read_text()
+
+
+def test_format_marker_is_the_file_the_runtime_reads(tmp_path: Path) -> None:
+    for spec in SHIPPED_TEMPLATES.values():
+        marker = write_format_marker(tmp_path, spec)
+        assert marker.name == FORMAT_MARKER
+        assert read_tool_format(tmp_path) == spec.tool_format
+        get_format(spec.tool_format)  # a format the runtime knows
+
+
+def test_custom_templates_need_generation_markers_and_a_format(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.jinja"
+    plain.write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
+    with pytest.raises(ValueError, match="tool_format"):
+        resolve_template(str(plain))
+    with pytest.raises(ValueError, match="generation"):
+        resolve_template(str(plain), tool_format="hermes")
+    marked = tmp_path / "marked.jinja"
+    marked.write_text(
+        "{% for m in messages %}{%- generation -%}{{ m.content }}{%- endgeneration -%}{% endfor %}"
+    )
+    assert resolve_template(str(marked), tool_format="hermes").tool_format == "hermes"
+    with pytest.raises(ValueError, match="renders tool calls"):
+        resolve_template("llama3", tool_format="hermes")
+    with pytest.raises(ValueError, match="one of"):
+        resolve_template("no-such-template")

@@ -1,0 +1,264 @@
+"""Rows of every accepted layout to one training row: ``messages`` (OpenAI chat format) + ``tools``.
+
+The normalised row is what TRL's ``SFTTrainer`` and our chat templates read:
+
+- ``messages``: dicts with exactly the keys ``role``, ``content`` (str), ``tool_calls`` (list or None),
+  ``tool_call_id``, ``name``; every tool call is ``{"id", "type": "function", "function": {"name",
+  "arguments"}}`` with ``arguments`` a canonical JSON-object *string*. Arrow merges the keys of
+  differently shaped argument dicts into one struct (filling the gaps with nulls), which would render
+  calls with arguments nobody made; a string survives Arrow exactly and templates emit it verbatim.
+- ``tools``: the OpenAI function-tool schemas as one JSON string (TRL ``json.loads`` it per row).
+
+Layouts: our own export and any ``messages``/``tools`` dataset (arguments as objects or JSON strings),
+the APIGen-MT ShareGPT layout, and the single-turn ``xlam-function-calling-60k`` layout. A row that
+cannot be converted raises ``ConversionError`` with a short reason; callers count and report it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Row = Mapping[str, Any]
+ROLES = {"system", "user", "assistant", "tool"}
+
+
+class ConversionError(ValueError):
+    """A row that cannot become a training example; ``reason`` is short and groupable."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _loads_json(value: Any, what: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConversionError(f"{what} is not valid JSON", f"{exc.msg} in {value[:80]!r}") from exc
+
+
+def canonical_arguments(arguments: Any) -> str:
+    """Tool-call arguments (a dict or a JSON string of one) as a canonical JSON-object string."""
+    if arguments is None:
+        arguments = {}
+    parsed = _loads_json(arguments, "tool-call arguments")
+    if not isinstance(parsed, dict):
+        raise ConversionError("tool-call arguments are not a JSON object", repr(arguments)[:80])
+    return json.dumps(parsed, ensure_ascii=False)
+
+
+def normalise_tool_call(call: Any) -> dict[str, Any]:
+    """OpenAI ``{"function": {...}}`` or the toolkit's flat ``{"name", "arguments"}`` to the OpenAI shape."""
+    call = _loads_json(call, "tool call")
+    if not isinstance(call, Mapping):
+        raise ConversionError("tool call is not an object", repr(call)[:80])
+    function = call.get("function") or call
+    name = function.get("name") if isinstance(function, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise ConversionError("tool call has no name", repr(call)[:80])
+    arguments = function.get("arguments", function.get("parameters"))
+    return {
+        "id": call.get("id") if isinstance(call.get("id"), str) else None,
+        "type": "function",
+        "function": {"name": name, "arguments": canonical_arguments(arguments)},
+    }
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    raise ConversionError("message content is not text", f"found {type(content).__name__}")
+
+
+def normalise_message(message: Any) -> dict[str, Any]:
+    if not isinstance(message, Mapping):
+        raise ConversionError("message is not an object", repr(message)[:80])
+    role = message.get("role")
+    if role == "ipython":  # Llama's name for tool results
+        role = "tool"
+    if role not in ROLES:
+        raise ConversionError("unknown message role", repr(role))
+    calls = message.get("tool_calls") or []
+    if calls and role != "assistant":
+        raise ConversionError("tool calls outside an assistant message", f"role {role!r}")
+    content = message.get("content")
+    if role == "tool" and not isinstance(content, str) and content is not None:
+        content = json.dumps(content, ensure_ascii=False)  # structured tool results become their JSON text
+    return {
+        "role": role,
+        "content": _content_text(content),
+        "tool_calls": [normalise_tool_call(call) for call in calls] or None,
+        "tool_call_id": message.get("tool_call_id") if isinstance(message.get("tool_call_id"), str) else None,
+        "name": message.get("name") if isinstance(message.get("name"), str) else None,
+    }
+
+
+def normalise_tool_schema(tool: Any) -> dict[str, Any]:
+    """A tool schema in the OpenAI ``{"type": "function", "function": {...}}`` shape."""
+    tool = _loads_json(tool, "tool schema")
+    if not isinstance(tool, Mapping):
+        raise ConversionError("tool schema is not an object", repr(tool)[:80])
+    function = tool.get("function") if "function" in tool else tool
+    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+        raise ConversionError("tool schema has no name", repr(tool)[:80])
+    return {"type": "function", "function": dict(function)}
+
+
+def normalise_tools(tools: Any) -> str:
+    tools = _loads_json(tools, "tools") or []
+    if not isinstance(tools, list):
+        raise ConversionError("tools is not a list", f"found {type(tools).__name__}")
+    return json.dumps([normalise_tool_schema(tool) for tool in tools], ensure_ascii=False)
+
+
+def _check_conversation(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not any(m["role"] == "assistant" for m in messages):
+        raise ConversionError("no assistant turn", f"{len(messages)} messages")
+    return messages
+
+
+def from_messages(row: Row) -> dict[str, Any]:
+    """Our export (and any ``messages``/``tools`` dataset) to a training row."""
+    messages = row.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ConversionError("no messages list", f"columns {sorted(row)}")
+    return {
+        "messages": _check_conversation([normalise_message(m) for m in messages]),
+        "tools": normalise_tools(row.get("tools")),
+    }
+
+
+def from_sharegpt(row: Row) -> dict[str, Any]:
+    """The APIGen-MT ShareGPT layout: ``conversations`` (human/gpt/function_call/observation), ``system``, ``tools``.
+
+    Consecutive ``function_call`` entries are one assistant message with parallel calls; each
+    ``observation`` answers the pending calls in order.
+    """
+    turns = row.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise ConversionError("no conversations list", f"columns {sorted(row)}")
+    messages: list[dict[str, Any]] = []
+    if isinstance(row.get("system"), str) and row["system"].strip():
+        messages.append(normalise_message({"role": "system", "content": row["system"]}))
+    pending: list[str] = []  # names of calls not yet answered by an observation
+    for turn in turns:
+        speaker, value = (turn.get("from"), turn.get("value")) if isinstance(turn, Mapping) else (None, None)
+        if not isinstance(value, str):
+            raise ConversionError("turn value is not a string", repr(turn)[:80])
+        if speaker == "human":
+            messages.append(normalise_message({"role": "user", "content": value}))
+        elif speaker == "gpt":
+            messages.append(normalise_message({"role": "assistant", "content": value}))
+        elif speaker == "function_call":
+            call = normalise_tool_call(value)
+            last = messages[-1] if messages else None
+            if last and last["role"] == "assistant" and last["tool_calls"] and not last["content"]:
+                last["tool_calls"].append(call)
+            else:
+                messages.append(
+                    {**normalise_message({"role": "assistant", "content": ""}), "tool_calls": [call]}
+                )
+            pending.append(call["function"]["name"])
+        elif speaker == "observation":
+            name = pending.pop(0) if pending else None
+            messages.append(normalise_message({"role": "tool", "content": value, "name": name}))
+        else:
+            raise ConversionError("unknown ShareGPT speaker", repr(speaker))
+    return {"messages": _check_conversation(messages), "tools": normalise_tools(row.get("tools"))}
+
+
+# xlam-function-calling-60k writes Python-ish type names; JSON schema wants its own.
+_XLAM_TYPES = {
+    "str": "string",
+    "string": "string",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "list": "array",
+    "array": "array",
+    "tuple": "array",
+    "set": "array",
+    "dict": "object",
+    "object": "object",
+}
+
+
+def _xlam_parameter(spec: Any) -> tuple[dict[str, Any], bool]:
+    """One xlam-60k parameter spec to (JSON-schema property, required?)."""
+    if not isinstance(spec, Mapping):
+        raise ConversionError("xlam parameter spec is not an object", repr(spec)[:80])
+    raw_type = str(spec.get("type", "")).strip()
+    optional = raw_type.endswith(", optional") or "default" in spec
+    base = raw_type.removesuffix(", optional").strip()
+    outer = base.split("[", 1)[0].strip().lower()
+    prop: dict[str, Any] = {}
+    if outer in _XLAM_TYPES:
+        prop["type"] = _XLAM_TYPES[outer]
+    description = str(spec.get("description", "")).strip()
+    if base and base.lower() not in _XLAM_TYPES:  # keep what JSON schema cannot say, e.g. List[int]
+        description = f"{description} (type: {base})".strip()
+    if description:
+        prop["description"] = description
+    if "default" in spec and spec["default"] not in (None, ""):
+        prop["default"] = spec["default"]
+    return prop, not optional
+
+
+def _xlam_tool(tool: Any) -> dict[str, Any]:
+    if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
+        raise ConversionError("tool schema has no name", repr(tool)[:80])
+    parameters = tool.get("parameters") or {}
+    if not isinstance(parameters, Mapping):
+        raise ConversionError("xlam tool parameters are not an object", repr(parameters)[:80])
+    if parameters.get("type") == "object" and "properties" in parameters:  # already JSON schema
+        schema = dict(parameters)
+    else:
+        properties, required = {}, []
+        for name, spec in parameters.items():
+            properties[name], is_required = _xlam_parameter(spec)
+            if is_required:
+                required.append(name)
+        schema = {"type": "object", "properties": properties, "required": required}
+    function = {"name": tool["name"], "description": str(tool.get("description", "")), "parameters": schema}
+    return {"type": "function", "function": function}
+
+
+def from_xlam60k(row: Row) -> dict[str, Any]:
+    """Single-turn ``xlam-function-calling-60k``: ``query`` + ``tools`` + ``answers`` (JSON strings)."""
+    query = row.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise ConversionError("no query", f"columns {sorted(row)}")
+    tools = _loads_json(row.get("tools"), "tools")
+    answers = _loads_json(row.get("answers"), "answers")
+    if not isinstance(tools, list):
+        raise ConversionError("tools is not a list", f"found {type(tools).__name__}")
+    if not isinstance(answers, list) or not answers:
+        raise ConversionError("answers is not a non-empty list", repr(row.get("answers"))[:80])
+    schemas = [_xlam_tool(tool) for tool in tools]
+    known = {schema["function"]["name"] for schema in schemas}
+    calls = [normalise_tool_call(answer) for answer in answers]
+    unknown = [c["function"]["name"] for c in calls if c["function"]["name"] not in known]
+    if unknown:
+        raise ConversionError("answer calls a tool that is not listed", ", ".join(unknown))
+    messages = [
+        normalise_message({"role": "user", "content": query}),
+        {**normalise_message({"role": "assistant", "content": ""}), "tool_calls": calls},
+    ]
+    return {"messages": messages, "tools": json.dumps(schemas, ensure_ascii=False)}
+
+
+CONVERTERS: dict[str, Callable[[Row], dict[str, Any]]] = {
+    "messages": from_messages,
+    "sharegpt": from_sharegpt,
+    "xlam60k": from_xlam60k,
+}
