@@ -158,9 +158,10 @@ def from_sharegpt(row: Row) -> dict[str, Any]:
             messages.append(normalise_message({"role": "assistant", "content": value}))
         elif speaker == "function_call":
             call = normalise_tool_call(value)
+            # Calls right after an assistant turn (its text or earlier calls) belong to that message.
             last = messages[-1] if messages else None
-            if last and last["role"] == "assistant" and last["tool_calls"] and not last["content"]:
-                last["tool_calls"].append(call)
+            if last and last["role"] == "assistant":
+                last["tool_calls"] = [*(last["tool_calls"] or []), call]
             else:
                 messages.append(
                     {**normalise_message({"role": "assistant", "content": ""}), "tool_calls": [call]}
