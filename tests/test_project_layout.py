@@ -71,3 +71,15 @@ def test_datagen_recipe_parses_for_both_phases(recipe: Path):
     simulate = load_simulate_config(recipe)  # `apigen-mt generate` needs the simulate section too
     assert simulate.attempts >= 1
     assert "apigen-mt" in recipe.read_text(encoding="utf-8").splitlines()[0]
+
+
+def test_data_extras_match_requirements_file():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    lines = [
+        line.strip()
+        for line in (ROOT / "requirements" / "data-light.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert sorted(extras["bfcl"] + extras["tau2"]) == sorted(lines)
