@@ -63,6 +63,7 @@ class Agent:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
+        self._calls = 0
         self.usage = Usage()
 
     async def act(self, conversation: list[Message]) -> AgentTurn:
@@ -75,8 +76,9 @@ class Agent:
             tools=self.tools,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
-            seed=self.seed,
+            seed=None if self.seed is None else self.seed + self._calls,  # a fresh stream per turn
         )
+        self._calls += 1
         self.usage.add(result.usage)
         choice = result.first
         if self.mode == "replay":

