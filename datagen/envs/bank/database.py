@@ -196,6 +196,14 @@ def _days_ago(days: int) -> str:
     return (TODAY_DATE - dt.timedelta(days=days)).isoformat()
 
 
+def _date_of_birth(fake: Faker, youngest: int, oldest: int) -> str:
+    """A birth date for someone aged ``youngest``..``oldest`` on the bank's ``TODAY``. Faker's own
+    ``date_of_birth`` counts ages from the wall clock, so the data would change from day to day."""
+    earliest = TODAY_DATE.replace(year=TODAY_DATE.year - oldest - 1) + dt.timedelta(days=1)
+    latest = TODAY_DATE.replace(year=TODAY_DATE.year - youngest)
+    return fake.date_between_dates(date_start=earliest, date_end=latest).isoformat()
+
+
 def _cents(rng: random.Random, low: float, high: float) -> int:
     return int(round(rng.uniform(low, high) * 100))
 
@@ -256,7 +264,7 @@ class _Builder:
             "last_name": last,
             "email": f"{handle}{self.ids.seed}{index:03d}@{rng.choice(_catalog()['email_domains'])}",
             "phone": f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}",
-            "date_of_birth": fake.date_of_birth(minimum_age=19, maximum_age=86).isoformat(),
+            "date_of_birth": _date_of_birth(fake, youngest=19, oldest=86),
             "ssn_last4": f"{rng.randint(0, 9999):04d}",
             "address": {
                 "street": fake.street_address(),
