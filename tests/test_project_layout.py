@@ -32,10 +32,24 @@ def test_layering(package: str):
         for path in sorted((ROOT / package).rglob("*.py"))
         if _imported_packages(path) & FORBIDDEN[package]
     ]
-    assert not offenders, "layering broken (datagen <- evaluation; training stands alone):\n" + "\n".join(offenders)
+    assert not offenders, "layering broken (datagen <- evaluation; training stands alone):\n" + "\n".join(
+        offenders
+    )
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["eval", "--help"], ["simulate", "--help"], ["generate", "--help"], ["export", "--help"], ["report", "--help"], ["blueprints", "--help"], ["models", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["eval", "--help"],
+        ["simulate", "--help"],
+        ["generate", "--help"],
+        ["export", "--help"],
+        ["report", "--help"],
+        ["blueprints", "--help"],
+        ["models", "--help"],
+    ],
+)
 def test_command_help_does_not_import_torch_or_vllm(argv: list[str]):
     code = (
         "import sys\nfrom datagen.cli import main\n"
@@ -45,7 +59,9 @@ def test_command_help_does_not_import_torch_or_vllm(argv: list[str]):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "HEAVY []" in done.stdout, f"`apigen-mt {' '.join(argv)}` imported {done.stdout.split('HEAVY', 1)[1].strip()}"
+    assert "HEAVY []" in done.stdout, (
+        f"`apigen-mt {' '.join(argv)}` imported {done.stdout.split('HEAVY', 1)[1].strip()}"
+    )
 
 
 DATAGEN_RECIPES = sorted((ROOT / "recipes" / "datagen").glob("*.yaml"))
@@ -54,10 +70,14 @@ PARSED_ELSEWHERE = {"sft": "tests/test_training_recipes.py", "accelerate": "test
 
 def test_every_recipe_folder_has_a_parser_test():
     folders = {p.name for p in (ROOT / "recipes").iterdir() if p.is_dir()}
-    assert folders <= {"datagen", *PARSED_ELSEWHERE}, f"recipes/{sorted(folders - {'datagen', *PARSED_ELSEWHERE})} has no parser test"
+    assert folders <= {"datagen", *PARSED_ELSEWHERE}, (
+        f"recipes/{sorted(folders - {'datagen', *PARSED_ELSEWHERE})} has no parser test"
+    )
     for path in sorted((ROOT / "recipes").rglob("*.yaml")):
         first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
-        assert first.startswith("#"), f"{path.relative_to(ROOT)} must start with a comment giving the command that runs it"
+        assert first.startswith("#"), (
+            f"{path.relative_to(ROOT)} must start with a comment giving the command that runs it"
+        )
 
 
 @pytest.mark.parametrize("recipe", DATAGEN_RECIPES, ids=[p.stem for p in DATAGEN_RECIPES])
@@ -83,3 +103,18 @@ def test_data_extras_match_requirements_file():
         if line.strip() and not line.startswith("#")
     ]
     assert sorted(extras["bfcl"] + extras["tau2"]) == sorted(lines)
+
+
+def test_readme_names_only_files_that_exist():
+    """The README's commands are what users copy: every recipe, script and benchmark it names exists
+    (an earlier README pointed at recipes that were never written)."""
+    import re
+
+    named = set(
+        re.findall(
+            r"\b((?:recipes|scripts|benchmarks)/[\w./-]+\.(?:ya?ml|sh|py|slurm))",
+            (ROOT / "README.md").read_text(),
+        )
+    )
+    assert named, "the README names no recipe or script"
+    assert sorted(p for p in named if not (ROOT / p).is_file()) == []
