@@ -193,3 +193,19 @@ def test_instruction_needs_a_goal(shop):
     short = {"thought": "", "instruction": "5", "actions": [CANCEL], "outputs": []}
     result = validate_format(short, shop)
     assert not result.ok and "at least 5 words" in result.reasons[0]
+
+
+def test_value_pool_takes_ids_from_keyed_maps_not_from_nested_fields():
+    """An order item holds a nested ``options`` object; "options" once landed among the item ids and
+    wasted grounding tries on calls such as modify_pending_order_items(item_ids=["options"])."""
+    from datagen.blueprint.grounding import build_value_pool
+    from datagen.blueprint.samplers import ContextRecord
+
+    order = {
+        "order_id": "#W1",
+        "items": [{"item_id": "111", "options": {"color": "red"}, "price": 9.5}],
+        "payment_methods": {"card_1": {"source": "credit_card"}, "gift_2": {"source": "gift_card"}},
+    }
+    pool = build_value_pool([ContextRecord(table="orders", key="#W1", record=order)])
+    assert pool["item_id"] == ["111"]
+    assert sorted(pool["payment_method_id"]) == ["card_1", "gift_2"]

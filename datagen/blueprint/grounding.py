@@ -27,13 +27,20 @@ def _singular(table: str) -> str:
     return table[:-1] if table.endswith("s") else table
 
 
+def _is_keyed_map(value: dict[str, Any]) -> bool:
+    """``{"i1": {...}, "i2": {...}}``: records by id. A record that merely holds a nested object
+    (an order item's ``options``) is not one: its other fields are plain values."""
+    return bool(value) and all(isinstance(inner, dict) for inner in value.values())
+
+
 def _add_values(pool: ValuePool, value: Any, name: str | None) -> None:
     if isinstance(value, dict):
         pool[OBJECTS].append(value)
+        keyed = name is not None and _is_keyed_map(value)
         for key, inner in value.items():
             _add_values(pool, inner, str(key))
-            if isinstance(inner, dict) and name:
-                pool[f"{_singular(name)}_id"].append(str(key))  # {"items": {"i1": {...}}} keyed maps
+            if keyed:
+                pool[f"{_singular(name)}_id"].append(str(key))
     elif isinstance(value, list):
         for inner in value:
             _add_values(pool, inner, name)
