@@ -75,12 +75,14 @@ def measure_raw(count: int, max_tokens: int, temperature: float) -> Measurement:
     from vllm import LLM, SamplingParams
 
     from datagen.llm.embedded import embedded_model_path
+    from datagen.llm.vllm_backend import platform_engine_settings
 
     llm = LLM(
         model=str(embedded_model_path()),
         max_model_len=8192,
         enable_prefix_caching=True,
         disable_log_stats=True,
+        **platform_engine_settings(8192),  # the runtime's own settings: same work, same scheduler
     )
     prompts = conversations(count)
     llm.chat(prompts, SamplingParams(max_tokens=8, seed=0), use_tqdm=False)  # warm-up

