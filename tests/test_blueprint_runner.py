@@ -154,6 +154,24 @@ def test_grounded_outputs_must_come_from_the_data_and_can_be_revised(tmp_path):
         assert row["outputs"][0] in json.dumps(row["provenance"]["diff"]) + json.dumps(row["actions"])
 
 
+def test_grounded_without_outputs_asks_only_for_the_instruction_and_keeps_o_gt_empty(tmp_path):
+    domain = make_shop_domain(tmp_path)
+    prompts = []
+
+    def respond(messages, kwargs):
+        prompts.append((messages, kwargs))
+        return shop_responder(bad_first_draft=True)(messages, kwargs)  # its outputs would be rejected
+
+    config = _config(num_tasks=3, proposal={"type": "grounded", "outputs": False}, committee={"enabled": False})
+    funnel = _run(config, tmp_path / "run", domain, respond).as_dict()
+    accepted, _ = read_jsonl(tmp_path / "run" / BLUEPRINTS)
+    assert funnel["accepted"] == len(accepted) == 3 and funnel["accepted_per_round"] == {"0": 3}
+    assert all(row["outputs"] == [] and row["provenance"]["outputs"] == "none" for row in accepted)
+    drafts = [(m, k) for m, k in prompts if "The ground-truth actions are fixed" in m[-1]["content"]]
+    assert drafts and all('"outputs"' not in m[-1]["content"] for m, _ in drafts)
+    assert all("outputs" not in k["json_schema"]["properties"] for _, k in drafts)
+
+
 def test_garbage_output_is_a_format_rejection_never_a_crash(tmp_path):
     domain = make_shop_domain(tmp_path)
     funnel = _run(

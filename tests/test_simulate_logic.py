@@ -134,3 +134,33 @@ def test_replay_agent_follows_blueprint_actions(domain):
     episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
     assert [a.name for a in env.trace] == ["withdraw"]
     assert episode.termination == "user_stop"
+
+
+def test_replay_agent_told_to_stop_ends_after_its_script_and_passes(domain):
+    env = domain.new_env(1)
+    user_model = ScriptedModel(lambda m, k: ["I need a withdrawal, and then more chat."])
+    user = SimulatedUser(user_model, instruction="x", persona="y", best_of_n=1)
+    agent = Agent(
+        ScriptedModel(lambda m, k: ["Done, 60 left."]),
+        policy="p",
+        tools=domain.tool_schemas(),
+        mode="replay",
+        gold_actions=[WITHDRAW],
+        stop_after_script=True,
+    )
+    episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
+    assert episode.termination == "script_done"
+    assert [m["role"] for m in episode.messages] == ["assistant", "user", "assistant", "tool", "assistant"]
+    assert len(user_model.requests) == 1
+    expected, _, _ = gold_hash(domain, 1, [WITHDRAW])
+    verdict = judge_episode(env, episode, expected_hash=expected, expected_outputs=["60"])
+    assert verdict.success and verdict.checks["termination"] == "script_done"
+
+
+def test_stop_after_script_needs_replay_mode(domain):
+    with pytest.raises(ValueError, match="replay mode only"):
+        Agent(ScriptedModel(lambda m, k: ["x"]), policy="p", tools=[], stop_after_script=True)
+    from datagen.simulate.config import AgentConfig
+
+    with pytest.raises(ValueError, match="needs agent.mode: replay"):
+        AgentConfig.model_validate({"model": {"model": "embedded"}, "stop_after_script": True})

@@ -108,3 +108,38 @@ def test_accelerate_config_loads_and_deepspeed_part_is_valid(config: Path) -> No
     if options["zero_stage"] == 3:
         # The final save must consolidate the sharded weights, or save_model writes an unusable model.
         assert checked.zero_config.gather_16bit_weights_on_model_save
+
+
+def _retail_dialogue() -> dict:
+    """A retail gold task as the agent would carry it out: policy, tools, calls and their results."""
+    from datagen.envs.registry import get_domain
+    from datagen.simulate.agent import agent_system_prompt
+
+    domain = get_domain("retail")
+    task = domain.gold_tasks[0]
+    env = domain.new_env(domain.eval_seed)
+    messages = [{"role": "system", "content": agent_system_prompt(domain.policy)}]
+    messages.append({"role": "user", "content": task.instruction})
+    for index, action in enumerate(task.actions):
+        call = {"id": f"c{index}", "type": "function", "function": {"name": action.name, "arguments": action.arguments}}
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        messages.append({"role": "tool", "tool_call_id": f"c{index}", "name": action.name, "content": env.call(action.model_dump()).content})
+    messages.append({"role": "assistant", "content": "All done."})
+    return {"messages": messages, "tools": domain.tool_schemas()}
+
+
+@pytest.mark.parametrize("name", ["cpu_lora.yaml", "cpu_full.yaml"])
+def test_cpu_recipes_keep_a_native_dialogue_with_its_policy_and_tools(name: str, embedded_model: Path) -> None:
+    """Over-long examples are dropped, never cut: a max_length below one dialogue drops everything
+    the toolkit exports (2048 once did, and the demo's SFT step died)."""
+    from transformers import AutoTokenizer
+
+    from training.chat_templates import resolve_template
+    from training.convert import from_messages
+    from training.mixture import count_tokens
+
+    script_args, training_args, _ = parse_args(["--config", str(ROOT / "recipes" / "sft" / "smollm2-135m" / name)])
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model))
+    tokenizer.chat_template = resolve_template(script_args.template).path.read_text(encoding="utf-8")
+    tokens = count_tokens(from_messages(_retail_dialogue()), tokenizer)
+    assert 2048 < tokens <= training_args.max_length

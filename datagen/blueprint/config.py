@@ -62,6 +62,10 @@ class GroundedProposalConfig(_Strict):
     type: Literal["grounded"] = "grounded"
     argument_tries: int = 12  # candidate argument sets tried per walked tool on a scratch env
     redraws: int = 3  # fresh context draws (another user, another walk) when no walked tool can be grounded
+    # false: the model writes only the instruction and o_gt stays empty, so the final state alone
+    # verifies the task (as for τ-bench's many tasks without outputs); for generators too weak to
+    # write outputs an agent could ever say. Recorded in provenance.
+    outputs: bool = True
 
 
 ProposalConfig = Annotated[LLMProposalConfig | GroundedProposalConfig, Field(discriminator="type")]

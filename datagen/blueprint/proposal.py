@@ -119,7 +119,11 @@ def llm_messages(domain: Domain, draw: SamplerDraw, system: str) -> list[Message
 
 
 def grounded_messages(
-    draw: SamplerDraw, system: str, actions: list[dict[str, Any]], observations: list[str]
+    draw: SamplerDraw,
+    system: str,
+    actions: list[dict[str, Any]],
+    observations: list[str],
+    with_outputs: bool = True,
 ) -> list[Message]:
     shown = [{"call": a, "result": o[:400]} for a, o in zip(actions, observations, strict=True)]
     user = render_prompt(
@@ -129,6 +133,7 @@ def grounded_messages(
         excerpts=draw.policy_excerpts,
         actions=shown,
         fewshot=draw.fewshot,
+        with_outputs=with_outputs,
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -154,11 +159,11 @@ def instruction_json_schema() -> dict[str, Any]:
 
 
 def revision_messages(
-    previous: list[Message], reply_text: str, feedback: str, grounded: bool
+    previous: list[Message], reply_text: str, feedback: str, grounded: bool, with_outputs: bool = True
 ) -> list[Message]:
     """The same conversation plus the rejected draft and the feedback, so the shared prefix still caches."""
     return [
         *previous,
         {"role": "assistant", "content": reply_text},
-        {"role": "user", "content": render_prompt("revise", feedback=feedback, grounded=grounded)},
+        {"role": "user", "content": render_prompt("revise", feedback=feedback, grounded=grounded, with_outputs=with_outputs)},
     ]

@@ -17,6 +17,7 @@ from datagen.blueprint.proposal import (
     ask,
     grounded_json_schema,
     grounded_messages,
+    instruction_json_schema,
     llm_messages,
     render_prompt,
     revision_messages,
@@ -59,17 +60,19 @@ def task_rng(run_seed: int, task_key: str) -> random.Random:
     return random.Random(f"{run_seed}:{task_key}")  # str seeds hash with sha512: stable across processes
 
 
-def parse_reply(text: str, grounded_actions: list[dict[str, Any]] | None) -> str | dict[str, Any]:
-    """Grounded replies carry only the text fields; the fixed actions are added before validation."""
+def parse_reply(
+    text: str, grounded_actions: list[dict[str, Any]] | None, with_outputs: bool = True
+) -> str | dict[str, Any]:
+    """Grounded replies carry only the text fields; the fixed actions are added before validation.
+    Without outputs, any the model wrote anyway are dropped: o_gt stays empty."""
     if grounded_actions is None:
         return text
     try:
         payload = extract_json_object(text)
     except ValueError:
         return text  # validate_format reports it
-    return {k: v for k, v in payload.items() if k in ("thought", "instruction", "outputs")} | {
-        "actions": grounded_actions
-    }
+    fields = ("thought", "instruction", "outputs") if with_outputs else ("thought", "instruction")
+    return {k: v for k, v in payload.items() if k in fields} | {"actions": grounded_actions}
 
 
 async def check_draft(
@@ -239,11 +242,14 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
             )
         replay = ctx.domain.new_env(ctx.db_seed)
         observations = [o.content for o in replay.replay(grounded_actions)]
-        messages = grounded_messages(draw, ctx.generator_system, grounded_actions, observations)
-        schema = grounded_json_schema()
+        with_outputs = config.proposal.outputs
+        provenance["outputs"] = "model" if with_outputs else "none"
+        messages = grounded_messages(draw, ctx.generator_system, grounded_actions, observations, with_outputs)
+        schema = grounded_json_schema() if with_outputs else instruction_json_schema()
     else:
         messages = llm_messages(ctx.domain, draw, ctx.generator_system)
         schema = draft_json_schema()
+        with_outputs = True
     attempts: list[Attempt] = []
     reviews: list[dict[str, Any]] = []
     last = Checked(False, "format", ["no draft was produced"])
@@ -263,7 +269,7 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
         last_text = reply.text
         last = await check_draft(
             ctx,
-            parse_reply(reply.text, grounded_actions),
+            parse_reply(reply.text, grounded_actions, with_outputs),
             draw.user_id,
             draw.persona,
             usage,
@@ -289,7 +295,9 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
         if last.stage not in REVISABLE[mode] or round_ == config.refinement.max_rounds:
             break
         feedback = await summarise_feedback(ctx, reply.text, last.stage or "", last.reasons, usage)
-        messages = revision_messages(messages[:2], reply.text, feedback, grounded=mode == "grounded")
+        messages = revision_messages(
+            messages[:2], reply.text, feedback, grounded=mode == "grounded", with_outputs=with_outputs
+        )
     draft = last.draft.model_dump() if last.draft is not None else {"raw": last_text[:2000]}
     return TaskOutcome(
         task_id,

@@ -2,6 +2,9 @@
 
 ``mode="replay"`` is for weak teachers: the agent's tool calls follow the blueprint's actions, one per
 turn, while the model writes the text to the user. It is off by default and recorded in provenance.
+With ``stop_after_script`` a replay episode ends once every scripted action has run and the agent has
+answered: a weak user simulator rarely says ``###STOP###`` on its own, and the rest of its dialogue
+would add nothing the script does not already decide.
 """
 
 from __future__ import annotations
@@ -49,22 +52,31 @@ class Agent:
         tools: list[dict[str, Any]],
         mode: AgentMode = "model",
         gold_actions: list[ToolCall] | None = None,
+        stop_after_script: bool = False,
         temperature: float = 0.0,
         max_tokens: int = 512,
         seed: int | None = None,
     ):
         if mode == "replay" and gold_actions is None:
             raise ValueError("replay mode needs the blueprint's actions (gold_actions)")
+        if stop_after_script and mode != "replay":
+            raise ValueError("stop_after_script applies to replay mode only; found mode=" + repr(mode))
         self.model = model
         self.system = agent_system_prompt(policy)
         self.tools = tools
         self.mode = mode
         self._pending = list(gold_actions or [])
+        self.stop_after_script = stop_after_script
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
         self._calls = 0
         self.usage = Usage()
+
+    @property
+    def script_done(self) -> bool:
+        """True for a replay agent told to stop once its scripted actions have all run."""
+        return self.stop_after_script and not self._pending
 
     async def act(self, conversation: list[Message]) -> AgentTurn:
         """The next assistant message given the conversation (which has no system message)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datagen.llm import ModelSpec
 from datagen.simulate.agent import AgentMode
@@ -10,8 +10,17 @@ from datagen.simulate.agent import AgentMode
 
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _check_stop(self) -> AgentConfig:
+        if self.stop_after_script and self.mode != "replay":
+            raise ValueError("agent.stop_after_script needs agent.mode: replay (a model agent has no script)")
+        return self
+
     model: ModelSpec
     mode: AgentMode = "model"  # "replay": tool calls follow the blueprint (weak teachers only)
+    # replay only: end the dialogue once every scripted action ran and the agent answered
+    stop_after_script: bool = False
     temperature: float = 0.0
     max_tokens: int = Field(512, gt=0)
 

@@ -1,5 +1,5 @@
 """One episode: the simulated human and the agent talk inside one environment until the human stops,
-asks for a transfer, or the step limit is reached. Phase 2 and the τ-bench-style harness both use it."""
+asks for a transfer, a replay agent told to stop has finished its script, or the step limit is reached. Phase 2 and the τ-bench-style harness both use it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datagen.simulate.user import STOP, TRANSFER, SimulatedUser, UserTurn
 
 GREETING = "Hi! How can I help you today?"
 
-Termination = Literal["user_stop", "transfer", "step_limit", "error"]
+Termination = Literal["user_stop", "transfer", "script_done", "step_limit", "error"]
 
 
 @dataclass
@@ -67,6 +67,9 @@ async def run_episode(env: Environment, agent: Agent, user: SimulatedUser, *, ma
                 result.termination = "transfer" if TRANSFER in turn.text and STOP not in turn.text else "user_stop"
                 break
             if not await _agent_turns(env, agent, messages, result, max_steps):
+                break
+            if agent.script_done:
+                result.termination = "script_done"
                 break
     except Exception as exc:  # a backend failure ends this episode, not the run
         result.termination = "error"

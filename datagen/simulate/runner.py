@@ -172,6 +172,7 @@ class SimulationRunner:
             tools=domain.tool_schemas(),
             mode=cfg.agent.mode,
             gold_actions=gold_actions if cfg.agent.mode == "replay" else None,
+            stop_after_script=cfg.agent.stop_after_script,
             temperature=cfg.agent.temperature,
             max_tokens=cfg.agent.max_tokens,
             seed=seed,

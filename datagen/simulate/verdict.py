@@ -78,8 +78,9 @@ def judge_episode(
     if episode.error:
         checks["error"] = episode.error
     # As in τ²-bench, a dialogue cut off by the step limit (or a backend error) is not a success,
-    # even when the state happens to match: the human never confirmed the goal was met.
-    ended_properly = episode.termination in ("user_stop", "transfer")
+    # even when the state happens to match: the human never confirmed the goal was met. A replay
+    # agent's finished script is a proper end; the trajectory records agent_mode and termination.
+    ended_properly = episode.termination in ("user_stop", "transfer", "script_done")
     success = ended_properly and state_match and not missing and not violations
     if success:
         return Verdict(True, 1.0, None, checks)
