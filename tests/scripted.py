@@ -9,7 +9,7 @@ from typing import Any
 
 from datagen.llm.types import ChatResult, Choice, Usage
 
-Responder = Callable[[list[dict[str, Any]], dict[str, Any]], list[str | dict[str, Any]]]
+Responder = Callable[[list[dict[str, Any]], dict[str, Any]], list[str | dict[str, Any] | list[dict[str, Any]]]]
 
 
 class ScriptedModel:
@@ -22,8 +22,9 @@ class ScriptedModel:
         self.requests.append({"messages": json.loads(json.dumps(messages)), **kwargs})
         choices = []
         for answer in self._respond(messages, kwargs):
-            if isinstance(answer, dict):  # a tool call
-                choices.append(Choice(content="", tool_calls=[answer], raw=json.dumps(answer), finish_reason="tool_calls"))
+            if isinstance(answer, dict | list):  # a tool call, or parallel calls in one turn
+                calls = answer if isinstance(answer, list) else [answer]
+                choices.append(Choice(content="", tool_calls=calls, raw=json.dumps(answer), finish_reason="tool_calls"))
             else:
                 choices.append(Choice(content=answer, tool_calls=[], raw=answer, finish_reason="stop"))
         return ChatResult(choices=choices, usage=Usage(prompt_tokens=10, completion_tokens=5), model=self.name)

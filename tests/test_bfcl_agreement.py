@@ -96,3 +96,46 @@ def test_every_item_agrees_with_official(category, variant, fmt):
     ours, theirs, mismatched = _agreement(category, variant, fmt, None)
     assert not mismatched, f"items scored differently from the official checker: {mismatched[:5]}"
     assert ours == theirs
+
+
+def _official_overall(accuracies: dict[str, tuple[int, int]], tmp_path, monkeypatch) -> dict[str, float]:
+    """The official leaderboard aggregation (`generate_leaderboard_csv`) on per-category scores."""
+    import csv
+    import types
+
+    from evaluation.bfcl.official import load
+
+    load()  # the stand-in model_config and a private BFCL_PROJECT_ROOT
+    from bfcl_eval.eval_checker import eval_runner_helper as helper
+
+    info = types.SimpleNamespace(
+        display_name="probe", url="", org="", license="", input_price=None, output_price=None, underscore_to_dot=False
+    )
+    monkeypatch.setattr(helper, "MODEL_CONFIG_MAPPING", {"org/probe": info})
+    table = {"org_probe": {c: {"accuracy": ok / n, "total_count": n} for c, (ok, n) in accuracies.items()}}
+    helper.generate_leaderboard_csv(table, tmp_path)
+    with (tmp_path / "data_overall.csv").open() as handle:
+        row = next(csv.DictReader(handle))
+
+    def value(column: str) -> float:
+        return float(row[column].rstrip("%")) / 100 if row[column].endswith("%") else float(row[column])
+
+    return {"overall": value("Overall Acc"), "live": value("Live Acc"), "multi_turn": value("Multi Turn Acc")}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_overall_score_equals_the_official_leaderboard_aggregation(seed, tmp_path, monkeypatch):
+    """Categories with any counts, some not evaluated (count 0 at their full size on both sides)."""
+    import random
+
+    rng = random.Random(seed)
+    evaluated = [c for c in data.SCORED if rng.random() < 0.7]
+    counts = {}
+    for category in evaluated:
+        total = rng.randint(1, 60)
+        counts[category] = (rng.randint(0, total), total)
+    ours = scoring.summarise({c: scoring.CategoryScore(c, ok, n) for c, (ok, n) in counts.items()})
+    theirs = _official_overall(counts, tmp_path, monkeypatch)
+    assert ours["overall_v4"] == pytest.approx(theirs["overall"], abs=5e-5)
+    assert ours["live"] == pytest.approx(theirs["live"], abs=5e-5)
+    assert ours["multi_turn"] == pytest.approx(theirs["multi_turn"], abs=5e-5)

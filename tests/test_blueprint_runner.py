@@ -19,7 +19,9 @@ from scripted import ScriptedModel
 
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig, load_config
-from datagen.blueprint.proposal import ModelCallError
+from datagen.blueprint.context import RunContext
+from datagen.blueprint.proposal import ModelCallError, generator_system_prompt, judge_system_prompt
+from datagen.blueprint.recombine import recombine
 from datagen.blueprint.runner import (
     BLUEPRINTS,
     REJECTIONS,
@@ -28,7 +30,9 @@ from datagen.blueprint.runner import (
     read_run,
     run_blueprints,
 )
+from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import validate_execution, validate_policy
+from datagen.records import Blueprint
 from datagen.runio import read_jsonl
 
 TESTS = Path(__file__).parent
@@ -296,3 +300,48 @@ def test_switched_off_checks_count_as_passed_so_the_funnel_is_monotone(tmp_path)
     funnel = _run(config, tmp_path / "run", domain, shop_responder()).as_dict()
     counts = list(funnel["passed"].values())
     assert counts == sorted(counts, reverse=True) and counts[-1] >= funnel["accepted"] > 0
+
+
+def _recombination_context(domain, config) -> RunContext:
+    models = _models(shop_responder())
+    return RunContext(
+        config=config, domain=domain, generator=models.generator, judges=models.judges,
+        generator_system=generator_system_prompt(domain), judge_system=judge_system_prompt(domain),
+        pool=FewshotPool(domain.example_tasks, 4), traits=load_traits(), db_seed=0,
+        users=UserIndex(domain.new_env(0), config.samplers.user_table),
+    )  # fmt: skip
+
+
+def _shop_blueprint(number: int, action: str, order_id: str, **arguments) -> Blueprint:
+    return Blueprint(
+        id=f"bp{number}", env="shop", seed=0, user_id="u0", persona="User 0", instruction=f"{action} {order_id}",
+        actions=[{"name": action, "arguments": {"order_id": order_id, **arguments}}],
+    )  # fmt: skip
+
+
+CANCEL_O00 = ("cancel_order", "o00", {"reason": "ordered by mistake"})
+RETURN_O01 = ("return_order", "o01", {})
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "stage"),
+    [
+        # Both parents are valid alone; together the second act finds the order no longer in its state.
+        (CANCEL_O00, ("cancel_order", "o00", {"reason": "no longer needed"}), "execution"),
+        (RETURN_O01, RETURN_O01, "execution"),
+        # Independent changes on the same customer's orders combine.
+        (CANCEL_O00, RETURN_O01, None),
+    ],
+)
+def test_recombination_rejects_combinations_that_conflict(tmp_path, first, second, stage):
+    domain = make_shop_domain(tmp_path)
+    config = _config(proposal={"type": "grounded"})
+    group = [_shop_blueprint(number, name, order, **arguments) for number, (name, order, arguments) in enumerate((first, second))]
+    for parent in group:  # each one alone executes
+        assert validate_execution(list(parent.actions), domain, 0).ok
+    outcome = asyncio.run(recombine(_recombination_context(domain, config), group))
+    assert outcome.stage == stage, (outcome.stage, outcome.reasons)
+    if stage:
+        assert outcome.blueprint is None and any(first[1] in reason for reason in outcome.reasons)
+    else:
+        assert [a.name for a in outcome.blueprint.actions] == [first[0], second[0]]

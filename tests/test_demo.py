@@ -59,11 +59,20 @@ def test_commands_parse_with_the_real_clis(demo, tmp_path: Path):
         categories = data.expand_categories(args.categories)
         assert categories and set(categories) <= set(data.GROUPS["single_turn"]), categories
         assert args.limit is not None
+    users = set()
     for key in ("tau-base", "tau-sft"):
         args = tau_parser().parse_args(cli_args(steps[key].command, "eval", "tau"))
         assert (args.env, args.tasks, args.user_model) == ("retail", "gold", "embedded")
-        # The fixed user must be the same in both runs, and not a second vLLM engine.
-        assert args.user_backend == "transformers" and args.backend == "vllm"
+        users.add((args.user_model, args.user_backend or args.backend, args.user_best_of_n, args.user_max_tokens))
+        # A dialogue needs at least user, lookups, confirmation, user yes, the change, the answer and the user's stop.
+        assert args.max_steps >= 8
+    assert len(users) == 1, f"both runs must face the same fixed user: {users}"
+    from training.sft import parse_args as sft_parse_args
+
+    sft = steps["sft"].command
+    _, training_args, model_args = sft_parse_args(sft[sft.index("training/sft.py") + 1 :])
+    assert model_args.use_peft and training_args.max_steps == demo.DemoSettings().sft_max_steps
+    assert training_args.bf16 == demo.cpu_has_native_bf16()  # emulated bf16 is slower than float32
     for path in (demo.DATAGEN_RECIPE, demo.SFT_RECIPE, demo.ACCELERATE_CONFIG):
         assert (REPO / path).is_file(), path
 

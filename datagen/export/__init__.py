@@ -67,7 +67,7 @@ def export_run(
     license: str | None = None,
     pretty_name: str | None = None,
 ) -> ExportResult:
-    from datagen.export.card import build_card
+    from datagen.export.card import FACTS_FILE, build_card, export_facts
     from datagen.simulate.runner import phase2_funnel
 
     if fmt not in FORMATS:
@@ -99,16 +99,11 @@ def export_run(
             path = out_dir / f"{split}.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             result.files.append(path)
-    card = build_card(
-        run_dir,
-        splits,
-        phase2_funnel(run_dir),
-        license=license,
-        pretty_name=pretty_name or f"apigen-mt {run_dir.name}",
-        skipped=skipped,
-    )
+    facts = export_facts(run_dir, splits, phase2_funnel(run_dir), fmt=fmt, skipped=skipped)
+    (out_dir / FACTS_FILE).write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    card = build_card(facts, run_dir, license=license, pretty_name=pretty_name or f"apigen-mt {run_dir.name}")
     card.save(str(out_dir / "README.md"))
-    result.files.append(out_dir / "README.md")
+    result.files += [out_dir / FACTS_FILE, out_dir / "README.md"]
     return result
 
 

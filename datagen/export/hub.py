@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from datagen.export.card import FACTS_FILE
+
 
 def stage_upload(export_dir: Path, staging: Path, *, fmt: str) -> list[Path]:
     """Writes the files to upload into ``staging``: Parquet shards per split (hf) or the export files."""
@@ -24,7 +26,9 @@ def stage_upload(export_dir: Path, staging: Path, *, fmt: str) -> list[Path]:
     else:
         for path in sorted(export_dir.glob("*.json*")):
             shutil.copy2(path, staging / path.name)
-    shutil.copy2(export_dir / "README.md", staging / "README.md")
+    for name in ("README.md", FACTS_FILE):
+        if (export_dir / name).exists():
+            shutil.copy2(export_dir / name, staging / name)
     return sorted(p for p in staging.rglob("*") if p.is_file())
 
 

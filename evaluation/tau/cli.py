@@ -123,7 +123,10 @@ def main(argv: list[str]) -> int:
         print(json.dumps(summary))
     else:
         print(format_summary(summary))
-        print(f"results: {args.out}/results.jsonl, summary: {args.out}/summary.json, curve: {args.out}/pass_k.png")
+        print(
+            f"results: {args.out}/results.jsonl, per task: {args.out}/per_task.json, "
+            f"summary: {args.out}/summary.json, curve: {args.out}/pass_k.png"
+        )
     return 0
 
 
@@ -134,6 +137,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         other = summary["pass_k_state_changing_only"].get(k)
         lines.append(f"{k:<2} {value:.3f}    {'-' if other is None else f'{other:.3f}'}")
     lines.append(f"failure classes: {summary['failure_classes'] or 'none'}")
+    if summary.get("user_error_tasks"):
+        clean = ", ".join(f"pass^{k} {v:.3f}" for k, v in summary["pass_k_without_user_error_tasks"].items())
+        lines.append(f"without the tasks the simulated user spoiled {summary['user_error_tasks']}: {clean or 'no tasks left'}")
     if summary["noop_gold_tasks"]:
         lines.append(f"tasks whose gold end state is the start state: {summary['noop_gold_tasks']}")
     return "\n".join(lines)

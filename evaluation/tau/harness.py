@@ -2,6 +2,13 @@
 
 Results are append-only (one JSON line per trial, with the full trajectory and the reward's parts),
 so a killed evaluation resumes where it stopped.
+
+Reward: on native domains, the final state matches the gold replay's, the expected outputs were said
+and no policy check fails (``judge_episode``). On τ² domains the reward is τ²'s own rule-based
+evaluators on the trajectory (``datagen.envs.tau2.evaluate.tau2_reward``: DB / env assertions, gold
+actions, communicated info, over the task's reward basis), so the numbers compare with τ²'s; the
+verdict's checks are kept in the row next to it. NL assertions need an LLM judge and are not scored:
+rows name them in ``tau2_reward.skipped``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datagen.envs.base import Domain, Task
+from datagen.envs.base import Domain, Environment, Task
+from datagen.envs.tau2.domain import Tau2Domain
 from datagen.llm.pool import ModelPool
 from datagen.llm.types import ChatModel
 from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
@@ -30,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
+PER_TASK = "per_task.json"
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,23 @@ class GoldInfo:
 def gold_info(domain: Domain, task: Task) -> GoldInfo:
     env = domain.env_for_task(task)
     start = env.state_hash()
-    observations = env.replay(task.actions)
+    if isinstance(domain, Tau2Domain):  # τ²'s gold includes the user's own tool calls (telecom)
+        from datagen.envs.tau2.evaluate import gold_actions, replay_actions
+
+        observations = replay_actions(env, gold_actions(domain, task.id))
+    else:
+        observations = env.replay(task.actions)
     return GoldInfo(start, env.state_hash(), env.snapshot(), all(o.ok for o in observations))
+
+
+def tau2_score(domain: Tau2Domain, task: Task, env: Environment, assistant_texts: list[str]) -> dict[str, Any]:
+    """τ²'s own evaluators on this trial's trajectory (see the module docstring)."""
+    from datagen.envs.tau2.evaluate import tau2_messages, tau2_reward
+
+    report = tau2_reward(
+        domain, task.id, tau2_messages(env, [t for t in assistant_texts if t]), domain.tau2_environment_constructor
+    )
+    return {"reward": report.reward, "parts": report.parts, "details": report.details, "skipped": report.skipped}
 
 
 class TauHarness:
@@ -90,7 +114,10 @@ class TauHarness:
             await asyncio.gather(
                 *(one(t, i) for t in self.tasks for i in range(self.config.trials) if (t.id, i) not in done)
             )
-        summary = summarize(read_jsonl(self.out_dir / RESULTS)[0], self.config.trials, {t.id for t in self.tasks})
+        rows = read_jsonl(self.out_dir / RESULTS)[0]
+        task_ids = {t.id for t in self.tasks}
+        write_json_atomic(self.out_dir / PER_TASK, per_task(rows, task_ids))
+        summary = summarize(rows, self.config.trials, task_ids)
         summary.update(env=self.domain.name, agent=self.agent_model.name, user=self.user_model.name)
         write_json_atomic(self.out_dir / SUMMARY, summary)
         return summary
@@ -113,15 +140,21 @@ class TauHarness:
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
         users, agents = conversation_sides(episode.messages)
         invented = unsupported_user_facts(users, task.instruction, task.persona, agents)
-        failure = verdict.failure
+        reward, success, failure = verdict.reward, verdict.success, verdict.failure
+        official = tau2_score(self.domain, task, env, agents) if isinstance(self.domain, Tau2Domain) else None
+        if official is not None:
+            reward, success = official["reward"], official["reward"] == 1.0
+            failing = [part for part, value in official["parts"].items() if value < 1.0]
+            failure = None if success else failure or f"tau2_{failing[0] if failing else 'reward'}"
         if failure is not None and invented:
             failure = "user_error"  # the simulator's mistake, not the agent's
         return {
             "task_id": task.id,
             "trial": trial,
-            "reward": verdict.reward,
-            "success": verdict.success,
+            "reward": reward,
+            "success": success,
             "failure": failure,
+            "tau2_reward": official,
             "reward_parts": {
                 "state_match": verdict.checks["state_match"],
                 "outputs": f"{verdict.checks['outputs_found']}/{verdict.checks['outputs_expected']}",
@@ -136,17 +169,40 @@ class TauHarness:
         }
 
 
+def per_task(rows: list[dict[str, Any]], task_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Each task's trials: successes, mean reward, failure classes, whether its gold is a no-op."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["task_id"] in task_ids:
+            grouped[row["task_id"]].append(row)
+    return {
+        task_id: {
+            "trials": len(trials),
+            "successes": sum(bool(r["success"]) for r in trials),
+            "mean_reward": sum(float(r["reward"]) for r in trials) / len(trials),
+            "failures": dict(Counter(r["failure"] for r in trials if not r["success"])),
+            "gold_noop": any(r.get("gold_noop") for r in trials),
+        }
+        for task_id, trials in sorted(grouped.items())
+    }
+
+
 def summarize(rows: list[dict[str, Any]], trials: int, task_ids: set[str]) -> dict[str, Any]:
     """pass^k with and without the tasks whose gold end state is the start state; failure classes."""
     by_task: dict[str, list[bool]] = defaultdict(list)
     noop: set[str] = set()
+    user_errors: set[str] = set()
     for row in sorted(rows, key=lambda r: (r["task_id"], r["trial"])):
         if row["task_id"] in task_ids:
             by_task[row["task_id"]].append(bool(row["success"]))
             if row.get("gold_noop"):
                 noop.add(row["task_id"])
+            if row.get("failure") == "user_error":
+                user_errors.add(row["task_id"])
     complete = {t: v for t, v in by_task.items() if len(v) == trials}
     changing = {t: v for t, v in complete.items() if t not in noop}
+    # A trial the simulated user spoiled says nothing about the agent: this curve leaves such tasks out.
+    user_clean = {t: v for t, v in complete.items() if t not in user_errors}
     failures = Counter(r["failure"] for r in rows if r["task_id"] in task_ids and not r["success"])
     return {
         "tasks": len(complete),
@@ -154,6 +210,8 @@ def summarize(rows: list[dict[str, Any]], trials: int, task_ids: set[str]) -> di
         "trials": trials,
         "pass_k": {str(k): v for k, v in pass_k_curve(complete).items()},
         "pass_k_state_changing_only": {str(k): v for k, v in pass_k_curve(changing).items()},
+        "pass_k_without_user_error_tasks": {str(k): v for k, v in pass_k_curve(user_clean).items()},
+        "user_error_tasks": sorted(user_errors & set(complete)),
         "noop_gold_tasks": sorted(noop & set(complete)),
         "failure_classes": dict(failures),
         "per_task_successes": {t: sum(v) for t, v in sorted(complete.items())},
