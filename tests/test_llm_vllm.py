@@ -198,3 +198,20 @@ def test_prompt_beyond_the_context_is_an_error_choice(engine_model) -> None:
     result = loop.run_until_complete(model.chat(huge, max_tokens=8))
     assert result.first.finish_reason == "error"
     assert result.first.parse_error.kind == "context_overflow"
+
+
+def test_a_request_past_its_timeout_fails_clearly_and_the_engine_keeps_serving(engine_model) -> None:
+    import copy
+
+    from datagen.llm.base import LLMRequestError
+
+    loop, model = engine_model
+    impatient = copy.copy(model)  # same engine, a spec with a tiny timeout
+    impatient.spec = model.spec.model_copy(update={"timeout_s": 0.05})
+    impatient._owns_engine = False
+    messages = [{"role": "user", "content": "Count from one to two hundred in words."}]
+    with pytest.raises(LLMRequestError, match="timeout_s=0.05"):
+        loop.run_until_complete(impatient.chat(messages, max_tokens=400, temperature=0.0))
+    after = loop.run_until_complete(model.chat(messages, max_tokens=8, temperature=0.0))
+    assert 0 < after.usage.completion_tokens <= 8
+    assert model._engine.get_num_unfinished_requests() == 0  # the cut one was aborted

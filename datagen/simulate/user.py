@@ -1,7 +1,11 @@
-"""The simulated human: sees the instruction and persona, never the tools or the policy.
+"""The simulated human: sees the instruction and persona, never the agent's tools or the policy.
 
 Best-of-N: N candidate replies are sampled in one request and a self-critique judge scores each
 0–10 against the instruction; the best is used (ties: the first). N=1 turns the judge off.
+
+Dual control (τ²-telecom): a user may be given *device tools* that act on its own side of the
+environment (the phone). Its calls run through ``use_device`` between its chat messages, stay out of
+the agent's view, and are kept in the user's own view of the conversation and in ``UserTurn.device_calls``.
 """
 
 from __future__ import annotations
@@ -9,10 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
-from datagen.llm.types import ChatModel, Message, Usage
+from datagen.envs.base import Observation
+from datagen.llm.types import ChatModel, Choice, Message, ToolSchema, Usage
+from datagen.simulate.agent import AgentTurn, assistant_message
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
@@ -33,6 +41,7 @@ class UserTurn:
     text: str
     candidates: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    device_calls: list[dict[str, Any]] = field(default_factory=list)  # {name, arguments, ok, observation}
 
     @property
     def ends(self) -> bool:
@@ -85,9 +94,14 @@ class SimulatedUser:
         max_tokens: int = 200,
         judge_max_tokens: int = 120,
         seed: int | None = None,
+        device_tools: list[ToolSchema] | None = None,
+        use_device: Callable[[dict[str, Any]], Observation] | None = None,
+        max_device_calls: int = 8,
     ):
         if best_of_n < 1:
             raise ValueError(f"best_of_n must be at least 1, got {best_of_n}")
+        if bool(device_tools) != (use_device is not None):
+            raise ValueError("device_tools and use_device go together: the tools the user sees and what runs them")
         self.model = model
         self.judge = judge or model
         self.instruction = instruction
@@ -98,15 +112,28 @@ class SimulatedUser:
         self.seed = seed
         self._turns = 0
         self.system = _prompt("user_system.md").format(persona=persona, instruction=instruction)
+        self.device_tools = device_tools or None
+        self.use_device = use_device
+        self.max_device_calls = max_device_calls
+        if self.device_tools:
+            self.system += "\n" + _prompt("user_device.md")
+        # The user's device calls and their results, each at the position in its view where it made them.
+        self._device_log: list[tuple[int, Message]] = []
         self.usage = Usage()
 
     def prompt_messages(self, conversation: list[Message]) -> list[Message]:
-        """Exactly what is sent to the model: the system prompt and the flipped conversation."""
+        """Exactly what is sent to the model: the system prompt, the flipped conversation and the
+        user's own device calls where it made them."""
         view = user_view(conversation)
-        if not view or view[-1]["role"] != "user":
+        merged: list[Message] = []
+        for position in range(len(view) + 1):
+            merged += [m for at, m in self._device_log if at == position]
+            if position < len(view):
+                merged.append(view[position])
+        if not merged or merged[-1]["role"] == "assistant":
             # The human speaks first or again: models need a user turn to answer.
-            view.append({"role": "user", "content": "(The chat is open. Write your next message.)"})
-        return [{"role": "system", "content": self.system}, *view]
+            merged.append({"role": "user", "content": "(The chat is open. Write your next message.)"})
+        return [{"role": "system", "content": self.system}, *merged]
 
     def _turn_seed(self) -> int | None:
         """A fresh seed per turn: one seed for every turn replays one random stream, and the human then
@@ -118,22 +145,46 @@ class SimulatedUser:
         return seed
 
     async def reply(self, conversation: list[Message]) -> UserTurn:
-        result = await self.model.chat(
-            self.prompt_messages(conversation),
-            n=self.best_of_n,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            seed=self._turn_seed(),
-        )
-        self.usage.add(result.usage)
+        """The user's next chat message, after any device calls it makes first."""
+        device_calls: list[dict[str, Any]] = []
+        while True:
+            tools = self.device_tools if len(device_calls) < self.max_device_calls else None
+            result = await self.model.chat(
+                self.prompt_messages(conversation),
+                tools=tools,
+                n=self.best_of_n,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                seed=self._turn_seed(),
+            )
+            self.usage.add(result.usage)
+            acting = result.choices[0]
+            if not (tools and acting.tool_calls):
+                break
+            # A candidate that acts is taken as sampled: the judge scores chat messages only.
+            device_calls += self._run_device_calls(acting, position=len(user_view(conversation)))
         candidates = [c.content.strip() for c in result.choices]
         if self.best_of_n == 1:
-            return UserTurn(text=candidates[0], candidates=candidates)
+            return UserTurn(text=candidates[0], candidates=candidates, device_calls=device_calls)
         scores = await asyncio.gather(*(self._score(conversation, c) for c in candidates))
         best = best_candidate(candidates, scores)
         return UserTurn(
-            text=candidates[best], candidates=candidates, scores=[-1.0 if s is None else s for s in scores]
-        )
+            text=candidates[best], candidates=candidates, scores=[-1.0 if s is None else s for s in scores],
+            device_calls=device_calls,
+        )  # fmt: skip
+
+    def _run_device_calls(self, choice: Choice, position: int) -> list[dict[str, Any]]:
+        assert self.use_device is not None
+        ids = [f"device_{len(self._device_log)}_{n}" for n in range(len(choice.tool_calls))]
+        self._device_log.append((position, assistant_message(AgentTurn(choice.content, choice.tool_calls, choice.raw), ids)))
+        done = []
+        for call_id, call in zip(ids, choice.tool_calls, strict=True):
+            observation = self.use_device(call)
+            self._device_log.append(
+                (position, {"role": "tool", "tool_call_id": call_id, "name": call["name"], "content": observation.content})
+            )
+            done.append({**call, "ok": observation.ok, "observation": observation.content})
+        return done
 
     async def _score(self, conversation: list[Message], candidate: str) -> float | None:
         if not candidate:

@@ -8,7 +8,8 @@ and no policy check fails (``judge_episode``). On τ² domains the reward is τ�
 evaluators on the trajectory (``datagen.envs.tau2.evaluate.tau2_reward``: DB / env assertions, gold
 actions, communicated info, over the task's reward basis), so the numbers compare with τ²'s; the
 verdict's checks are kept in the row next to it. NL assertions need an LLM judge and are not scored:
-rows name them in ``tau2_reward.skipped``.
+rows name them in ``tau2_reward.skipped``. Where τ² gives the user tools (telecom's phone), the
+simulated user gets them too and its calls run on the user's side of the episode.
 """
 
 from __future__ import annotations
@@ -131,10 +132,12 @@ class TauHarness:
             self.agent_model, policy=self.domain.policy, tools=self.domain.tool_schemas(),
             temperature=cfg.agent.temperature, max_tokens=cfg.agent.max_tokens, seed=seed,
         )
+        device = self.domain.user_tools if isinstance(self.domain, Tau2Domain) else []
         user = SimulatedUser(
             self.user_model, instruction=task.instruction, persona=task.persona,
             best_of_n=cfg.user.best_of_n, temperature=cfg.user.temperature,
             max_tokens=cfg.user.max_tokens, seed=seed,
+            device_tools=[t.schema for t in device] or None, use_device=env.call_user if device else None,
         )
         episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
@@ -165,6 +168,7 @@ class TauHarness:
             "gold_noop": gold.noop,
             "state_diff_vs_gold": [] if verdict.checks["state_match"] else env.diff(gold.end_state, env.snapshot()),
             "messages": final_messages(agent.system, episode),
+            "user_device_calls": [call for turn in episode.user_turns for call in turn.device_calls],
             "usage": {"prompt_tokens": episode.usage.prompt_tokens, "completion_tokens": episode.usage.completion_tokens},
         }
 
