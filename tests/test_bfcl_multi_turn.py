@@ -65,3 +65,46 @@ def test_ground_truth_strings_are_parsed_as_literals_only():
     assert parse_call_string("sort('x.txt')").args == ("x.txt",)
     with pytest.raises(ValueError):
         parse_call_string("rm(path=__import__('os').getcwd())")
+
+
+def _turn_player(answer: list[list[str]], seen_tools: list[set[str]]):
+    """A scripted model that, at each user turn, makes that turn's gold calls in one step, then says it is done."""
+
+    def respond(messages, kwargs):
+        seen_tools.append({t["function"]["name"] for t in kwargs.get("tools") or []})
+        turn = sum(1 for m in messages if m["role"] == "user") - 1
+        if messages[-1]["role"] == "user" and answer[turn]:
+            return ["[" + ", ".join(answer[turn]) + "]"]
+        return ["Done."]
+
+    return respond
+
+
+def test_generation_loop_runs_gold_calls_on_the_backends_and_adds_held_out_functions_at_their_turn():
+    import asyncio
+
+    from scripted import ScriptedModel
+
+    from evaluation.bfcl.generate import RunSettings, run_multi_turn
+
+    # Gold written with keywords only: BFCL's runner drops positional arguments of a model's calls
+    # (model_handler.utils.resolve_ast_call), so a positional gold call cannot be replayed as model output.
+    entry, answer = next(
+        (e, a)
+        for e, a in zip(data.load_entries("multi_turn_miss_func"), data.load_answers("multi_turn_miss_func"), strict=True)
+        if not any(parse_call_string(call).args for turn in a for call in turn)
+    )
+    (held_turn, held_functions), = entry.missed_functions.items()
+    held_names = {f["name"] for f in held_functions}
+    seen: list[set[str]] = []
+    row = asyncio.run(run_multi_turn(ScriptedModel(_turn_player(answer, seen)), entry, RunSettings(mode="python")))
+    assert len(row["result"]) == len(entry.question)
+    assert [len(steps) for steps in row["result"]] == [2 if calls else 1 for calls in answer]
+    assert check_entry(entry, row["result"], answer, "python").valid
+    # Held-out functions are offered from their turn on, never before.
+    calls_before = sum(2 if calls else 1 for calls in answer[:held_turn])
+    assert not any(held_names & names for names in seen[:calls_before])
+    assert all(held_names <= names for names in seen[calls_before:])
+
+    idle = asyncio.run(run_multi_turn(ScriptedModel(lambda m, k: ["I will not do that."]), entry, RunSettings(mode="python")))
+    assert not check_entry(entry, idle["result"], answer, "python").valid
