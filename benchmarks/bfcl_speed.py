@@ -1,7 +1,7 @@
 """Wall time to score the full BFCL suite with our checker and with the official one.
 
 Same result rows for both (built from the answer keys: correct outputs and wrong-type outputs,
-every non-live, live and multi-turn category, prompt-mode `python` layout), same process, same
+every non-live, live, multi-turn and memory category, prompt-mode `python` layout), same process, same
 run; data files are loaded (and cached) by both sides before timing. Prints per-category times
 side by side, checks that the accuracies agree, and ends with the RESULT line.
 
@@ -19,9 +19,12 @@ from evaluation.bfcl.official import OfficialScorer
 
 
 def _variant_for(category: str, variant: str) -> str:
-    """Multi-turn has its own wrong variants; wrong_type there means a dropped argument."""
+    """Multi-turn and memory have their own wrong variants: wrong_type there means a dropped
+    argument, or a wrong answer."""
     if category in data.MULTI_TURN and variant not in synthetic.MULTI_TURN_VARIANTS:
         return "missing_param"
+    if category in data.MEMORY and variant not in synthetic.MEMORY_VARIANTS:
+        return "wrong"
     return variant
 
 

@@ -48,15 +48,16 @@ def _agreement(category: str, variant: str, fmt: str, sample: int | None) -> tup
     return ours.accuracy, official_accuracy, mismatched
 
 
+def _variants(category: str) -> list[str]:
+    if category in data.MULTI_TURN:
+        return synthetic.MULTI_TURN_VARIANTS
+    if category in data.MEMORY:
+        return synthetic.MEMORY_VARIANTS
+    return synthetic.AST_VARIANTS
+
+
 def _cases(categories: list[str]) -> list[tuple[str, str, str]]:
-    cases = []
-    for fmt in ("python", "json"):
-        for category in categories:
-            variants = (
-                synthetic.MULTI_TURN_VARIANTS if category in data.MULTI_TURN else synthetic.AST_VARIANTS
-            )
-            cases += [(category, variant, fmt) for variant in variants]
-    return cases
+    return [(c, v, fmt) for fmt in ("python", "json") for c in categories for v in _variants(c)]
 
 
 @pytest.mark.parametrize(("category", "variant", "fmt"), _cases(SINGLE_TURN))
@@ -71,6 +72,26 @@ def test_multi_turn_accuracy_equals_official(category, variant, fmt):
     ours, theirs, mismatched = _agreement(category, variant, fmt, 6)
     assert not mismatched, f"items scored differently from the official checker: {mismatched[:5]}"
     assert ours == theirs
+
+
+@pytest.mark.parametrize(("category", "variant", "fmt"), _cases(data.MEMORY_RUN))
+def test_memory_accuracy_equals_official(category, variant, fmt):
+    """Every memory question, against the official agentic evaluation of the same steps."""
+    ours, theirs, mismatched = _agreement(category, variant, fmt, None)
+    assert not mismatched, f"items scored differently from the official checker: {mismatched[:5]}"
+    assert ours == theirs
+
+
+def test_memory_variants_exercise_the_answer_check():
+    """Whole-word matching after normalisation: some spaced-out answers pass, some do not."""
+    def accuracy_of(variant: str) -> float:
+        rows = synthetic.results_for("memory_kv", variant, "python")
+        return scoring.score_category("memory_kv", rows, "python").accuracy
+
+    accuracy = {variant: accuracy_of(variant) for variant in synthetic.MEMORY_VARIANTS}
+    assert accuracy["gold"] == accuracy["padded"] == accuracy["answer_then_call"] == 1.0
+    assert accuracy["wrong"] == accuracy["glued"] == accuracy["call_only"] == accuracy["empty_last"] == 0.0
+    assert 0.5 < accuracy["spaced"] < 1.0
 
 
 def test_wrong_variants_really_lose_points():

@@ -126,3 +126,16 @@ def test_generation_end_to_end_on_the_embedded_model(tmp_path):
     metadata = results.read_metadata(out)
     assert metadata["format"] == "python" and metadata["bfcl_eval_version"]
     assert (out / "score" / "data_overall.csv").exists()
+
+
+def test_result_folder_is_the_result_name_or_the_model_path_last_part(tmp_path):
+    from evaluation.bfcl.cli import _generate_parser, _model_label
+    from evaluation.bfcl.generate import model_result_dir
+
+    def folder(*extra: str) -> Path:
+        args = _generate_parser().parse_args(["--model", "/ckpt/run-7/", "--out", str(tmp_path), *extra])
+        return model_result_dir(args.out, _model_label(args))
+
+    assert folder() == tmp_path / "run-7"
+    # A name BFCL's registry knows, so that `bfcl evaluate` re-scores the folder.
+    assert folder("--result-name", "Salesforce/xLAM-2-8b-fc-r") == tmp_path / "Salesforce_xLAM-2-8b-fc-r"

@@ -163,12 +163,22 @@ def _generate_parser() -> argparse.ArgumentParser:
         help="categories or groups (all, non_live, live, multi_turn, ...)",
     )
     parser.add_argument(
-        "--limit", type=int, default=None, help="first N items of each category (a quick run)"
+        "--limit",
+        type=int,
+        default=None,
+        help="first N items of each category (a quick run); for memory categories N questions, "
+        "after the pre-requisite conversations of their scenarios",
     )
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--max-concurrency", type=int, default=256, help="requests in flight at once")
     parser.add_argument(
         "--out", type=Path, required=True, help="run directory for result files, metadata and scores"
+    )
+    parser.add_argument(
+        "--result-name",
+        default=None,
+        help="folder the result files go in (default: the model path's last part); BFCL's `bfcl evaluate` "
+        "re-scores a folder only under a model name it knows, written with / as _ (e.g. Salesforce_xLAM-2-8b-fc-r)",
     )
     parser.add_argument("--no-score", action="store_true", help="only generate")
     return parser
@@ -176,7 +186,7 @@ def _generate_parser() -> argparse.ArgumentParser:
 
 async def _generate(args: argparse.Namespace) -> dict[str, list[dict]]:
     from datagen.llm import ModelSpec, build_chat_model
-    from evaluation.bfcl.generate import RunSettings, generate
+    from evaluation.bfcl.generate import RunSettings, generate, model_result_dir
 
     settings = RunSettings(mode=args.format, max_tokens=args.max_tokens)
     spec = ModelSpec(
@@ -188,9 +198,19 @@ async def _generate(args: argparse.Namespace) -> dict[str, list[dict]]:
     )
     model = build_chat_model(spec)
     try:
-        return await generate(model, data.expand_categories(args.categories), settings, args.limit)
+        return await generate(
+            model,
+            data.expand_categories(args.categories),
+            settings,
+            args.limit,
+            model_result_dir(args.out, _model_label(args)),
+        )
     finally:
         await model.aclose()
+
+
+def _model_label(args: argparse.Namespace) -> str:
+    return args.result_name or args.model.rstrip("/").split("/")[-1]
 
 
 def generate_main(argv: list[str] | None = None) -> int:
@@ -219,7 +239,7 @@ def generate_main(argv: list[str] | None = None) -> int:
         "bfcl_eval_version": data.installed_version(),
         "skipped": {c: data.SKIPPED[c] for c in categories if c in data.SKIPPED},
     }
-    write_run(args.out, args.model.rstrip("/").split("/")[-1], by_category, metadata)
+    write_run(args.out, _model_label(args), by_category, metadata)
     print(f"results written under {args.out}")
     if args.no_score:
         return 0

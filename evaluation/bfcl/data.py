@@ -7,8 +7,12 @@ questions by position), which is what the official runner relies on too.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -46,17 +50,19 @@ MULTI_TURN = [
 WEB_SEARCH = ["web_search_base", "web_search_no_snippet"]
 MEMORY = ["memory_kv", "memory_vector", "memory_rec_sum"]
 AGENTIC = WEB_SEARCH + MEMORY
-SCORED = NON_LIVE + LIVE + MULTI_TURN
-ALL_CATEGORIES = SCORED + AGENTIC
+ALL_CATEGORIES = NON_LIVE + LIVE + MULTI_TURN + AGENTIC
 
 # Categories this harness does not run, and why. They still count as 0 in the overall scores,
 # exactly as the leaderboard counts a category that was not evaluated.
 SKIPPED = {
     **dict.fromkeys(WEB_SEARCH, "needs live internet search (SerpAPI) at generation time"),
-    "memory_kv": "needs a multi-session pre-requisite conversation run; not implemented here yet",
-    "memory_rec_sum": "needs a multi-session pre-requisite conversation run; not implemented here yet",
     "memory_vector": "needs sentence-transformers embeddings and faiss (several GB), not installed",
 }
+MEMORY_RUN = [c for c in MEMORY if c not in SKIPPED]
+SCORED = [c for c in ALL_CATEGORIES if c not in SKIPPED]
+# The memory backend class each memory category runs on (BFCL: MemoryAPI_<backend>).
+MEMORY_CLASSES = {c: f"MemoryAPI_{c.removeprefix('memory_')}" for c in MEMORY_RUN}
+PREREQ_SUFFIX = "_prereq"
 
 GROUPS = {
     "all": SCORED,
@@ -65,6 +71,8 @@ GROUPS = {
     "multi_turn": MULTI_TURN,
     "single_turn": NON_LIVE + LIVE,
     "ast": [c for c in NON_LIVE + LIVE if "relevance" not in c],
+    "memory": MEMORY,
+    "agentic": AGENTIC,
 }
 
 # Which backend class each multi-turn function-doc file documents.
@@ -77,6 +85,8 @@ FUNC_DOC_FILES = {
     "TradingBot": "trading_bot.json",
     "TravelAPI": "travel_booking.json",
     "VehicleControlAPI": "vehicle_control.json",
+    "MemoryAPI_kv": "memory_kv.json",
+    "MemoryAPI_rec_sum": "memory_rec_sum.json",
 }
 
 
@@ -96,6 +106,12 @@ class Entry:
     involved_classes: list[str] = field(default_factory=list)
     # turn index -> function docs handed to the model at that turn (miss_func category)
     missed_functions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # memory categories: the scenario whose pre-requisite conversations fill the memory
+    scenario: str = ""
+
+    @property
+    def is_memory_prereq(self) -> bool:
+        return self.category.endswith(PREREQ_SUFFIX)
 
 
 def data_dir() -> Path:
@@ -108,6 +124,18 @@ def data_dir() -> Path:
             "(or `make setup`, which installs requirements/data-packages.txt)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def use_private_project_root() -> None:
+    """Point bfcl_eval's project root at a temporary folder unless the user chose one.
+
+    Importing ``bfcl_eval.utils`` (the official checker, the memory backends) creates result,
+    score and lock folders under that root, which defaults to site-packages.
+    """
+    if "BFCL_PROJECT_ROOT" not in os.environ:
+        root = tempfile.mkdtemp(prefix="bfcl-root-")
+        atexit.register(shutil.rmtree, root, True)
+        os.environ["BFCL_PROJECT_ROOT"] = root
 
 
 def installed_version() -> str | None:
@@ -179,12 +207,56 @@ def _multi_turn_entry(raw: dict[str, Any], category: str) -> Entry:
     )
 
 
+def _memory_entry(raw: dict[str, Any], category: str, question: list[list[dict[str, Any]]]) -> Entry:
+    class_name = MEMORY_CLASSES[category.removesuffix(PREREQ_SUFFIX)]
+    return Entry(
+        id=raw["id"].replace("memory", category.removesuffix(PREREQ_SUFFIX), 1),
+        category=category,
+        question=question,
+        functions=list(_func_docs(class_name)),
+        involved_classes=[class_name],
+        scenario=raw["scenario"] if "scenario" in raw else raw["id"].split("-")[1],
+    )
+
+
+def _agentic_question(question: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """The question with BFCL's answer-format system message first, as the official loader adds it."""
+    from bfcl_eval.constants.default_prompts import ADDITIONAL_SYSTEM_PROMPT_FOR_AGENTIC_RESPONSE_FORMAT
+
+    first = [{"role": "system", "content": ADDITIONAL_SYSTEM_PROMPT_FOR_AGENTIC_RESPONSE_FORMAT}]
+    return [first + question[0], *question[1:]]
+
+
+@cache
+def _prereq_entries(category: str) -> tuple[Entry, ...]:
+    folder = data_dir() / "memory_prereq_conversation"
+    paths = sorted(folder.glob("memory_*.json"))
+    if not paths:
+        raise FileNotFoundError(
+            f"expected BFCL memory pre-requisite conversations in {folder}; "
+            f"is bfcl-eval=={PINNED_VERSION} installed (found {installed_version()})?"
+        )
+    prereq = category + PREREQ_SUFFIX
+    return tuple(_memory_entry(raw, prereq, raw["question"]) for path in paths for raw in _read_jsonl(path))
+
+
+def load_memory_prereqs(category: str, scenario: str) -> list[Entry]:
+    """The scenario's pre-requisite conversations for a memory category, in the order they run.
+
+    They fill the memory that the category's questions are asked against; their ids carry the
+    category (``memory_kv_prereq_0-customer-0``) and end in their position within the scenario.
+    """
+    entries = [e for e in _prereq_entries(category) if e.scenario == scenario]
+    return sorted(entries, key=lambda e: int(e.id.rsplit("-", 1)[1]))
+
+
 @cache
 def _load_raw(category: str, answers: bool) -> tuple[dict[str, Any], ...]:
-    if category in AGENTIC:
+    if category in SKIPPED:
         raise ValueError(f"category {category!r} is not run by this harness: {SKIPPED[category]}")
     folder = data_dir() / "possible_answer" if answers else data_dir()
-    path = folder / f"{FILE_PREFIX}_{category}.json"
+    stem = "memory" if category in MEMORY else category
+    path = folder / f"{FILE_PREFIX}_{stem}.json"
     if not path.exists():
         raise FileNotFoundError(
             f"expected BFCL file {path} for category {category!r}; "
@@ -198,6 +270,8 @@ def _cached_entries(category: str) -> tuple[Entry, ...]:
     raws = _load_raw(category, answers=False)
     if category in MULTI_TURN:
         return tuple(_multi_turn_entry(raw, category) for raw in raws)
+    if category in MEMORY:
+        return tuple(_memory_entry(raw, category, _agentic_question(raw["question"])) for raw in raws)
     return tuple(
         Entry(id=raw["id"], category=category, question=raw["question"], functions=raw["function"])
         for raw in raws

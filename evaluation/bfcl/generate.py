@@ -14,6 +14,10 @@ Multi-turn: per turn the model steps until it stops calling; calls run on the en
 backend classes (:class:`multi_turn.Backends`), results go back as tool messages; more than 20
 executed steps in a turn ends the entry (it then fails for having too few turns); held-out
 functions are added at their turn with a short user message.
+
+Memory (:mod:`memory`): the same loop on the memory backend, with BFCL's memory instruction as the
+system prompt; per scenario the pre-requisite conversations run in order (each flushes the memory
+snapshot the next one loads), then the scenario's questions run concurrently.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.bfcl import data, results, tools
+from evaluation.bfcl import data, memory, results, tools
 from evaluation.bfcl.decode import DecodeError
 from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
 
@@ -122,10 +126,13 @@ def _assistant_and_tool_messages(
 async def run_multi_turn(model: Any, entry: data.Entry, settings: RunSettings) -> dict[str, Any]:
     backends = Backends(entry)
     functions = tools.functions_for_model(entry)
+    questions = entry.question
+    if memory.is_memory(entry):
+        questions = memory.with_memory_prompt(entry, backends.only_instance())
     messages: list[dict] = []
     turns: list[list[Any]] = []
     started = time.perf_counter()
-    for turn, question in enumerate(entry.question):
+    for turn, question in enumerate(questions):
         if turn in entry.missed_functions:
             functions = functions + entry.missed_functions[turn]
             question = [{"role": "user", "content": tools.held_out_message(entry.missed_functions[turn])}]
@@ -158,6 +165,9 @@ async def run_multi_turn(model: Any, entry: data.Entry, settings: RunSettings) -
         if force_quit:
             log.info("%s: more than %d steps in turn %d; entry ends here", entry.id, STEP_LIMIT, turn)
             break
+    if entry.is_memory_prereq:
+        # What this conversation left in memory is where the scenario's next one starts.
+        backends.only_instance()._flush_memory_to_local_file()
     return {"id": entry.id, "result": turns, "latency": round(time.perf_counter() - started, 3)}
 
 
@@ -170,7 +180,7 @@ def _original_name(name: str, functions: list[dict]) -> str:
 
 async def _run_item(model: Any, entry: data.Entry, settings: RunSettings) -> dict[str, Any]:
     try:
-        if entry.category in data.MULTI_TURN:
+        if entry.category in data.MULTI_TURN or memory.is_memory(entry):
             return await run_multi_turn(model, entry, settings)
         return await run_single_turn(model, entry, settings)
     except Exception as exc:  # one failing item must not sink the run; it is scored as failed
@@ -178,28 +188,87 @@ async def _run_item(model: Any, entry: data.Entry, settings: RunSettings) -> dic
         return {"id": entry.id, "result": f"Error during inference: {exc}", "error": True}
 
 
+async def run_memory_scenario(
+    model: Any, questions: list[data.Entry], settings: RunSettings, model_result_dir: Path
+) -> list[dict[str, Any]]:
+    """One memory category's scenario: its pre-requisite conversations in order, then its questions.
+
+    A failed pre-requisite conversation is kept as an error row and the next one starts from the
+    snapshot the last successful one left (or an empty memory), as in BFCL's runner.
+    """
+    first = questions[0]
+    prereqs = data.load_memory_prereqs(first.category, first.scenario)
+    rows = []
+    for done, entry in enumerate(prereqs, start=1):
+        rows.append(await _run_item(model, memory.with_snapshot_config(entry, model_result_dir), settings))
+        log.info(
+            "%s %s: conversation %d/%d filled the memory", first.category, first.scenario, done, len(prereqs)
+        )
+    answered = await asyncio.gather(
+        *(_run_item(model, memory.with_snapshot_config(q, model_result_dir), settings) for q in questions)
+    )
+    return rows + list(answered)
+
+
+def _memory_jobs(
+    model: Any, entries: list[data.Entry], settings: RunSettings, model_result_dir: Path | None
+) -> list[Any]:
+    if model_result_dir is None:
+        raise ValueError(
+            f"{entries[0].category} keeps memory snapshots beside the results; "
+            "expected generate(..., model_result_dir=<the folder the result files go to>)"
+        )
+    by_scenario: dict[str, list[data.Entry]] = {}
+    for entry in entries:
+        by_scenario.setdefault(entry.scenario, []).append(entry)
+    return [run_memory_scenario(model, group, settings, model_result_dir) for group in by_scenario.values()]
+
+
+async def _single(model: Any, entry: data.Entry, settings: RunSettings) -> list[dict[str, Any]]:
+    return [await _run_item(model, entry, settings)]
+
+
 async def generate(
-    model: Any, categories: list[str], settings: RunSettings, limit: int | None = None
+    model: Any,
+    categories: list[str],
+    settings: RunSettings,
+    limit: int | None = None,
+    model_result_dir: Path | None = None,
 ) -> dict[str, list[dict]]:
-    """Result rows per category; all items of all categories are submitted together."""
-    work: list[tuple[str, data.Entry]] = []
+    """Result rows per category; all items of all categories are submitted together.
+
+    Memory categories also return their pre-requisite conversations (``memory_kv_prereq``, ...),
+    whose rows BFCL's runner writes to result files of their own; their snapshots go under
+    ``model_result_dir``. ``limit`` counts questions; the scenarios they belong to run in full.
+    """
+    jobs = []
     for category in categories:
         if category in data.SKIPPED:
             log.warning("skipping %s: %s", category, data.SKIPPED[category])
             continue
-        entries = data.load_entries(category)
-        work.extend((category, entry) for entry in entries[: limit or None])
-    rows = await asyncio.gather(*(_run_item(model, entry, settings) for _, entry in work))
+        entries = data.load_entries(category)[: limit or None]
+        if category in data.MEMORY_RUN:
+            jobs.extend(_memory_jobs(model, entries, settings, model_result_dir))
+        else:
+            jobs.extend(_single(model, entry, settings) for entry in entries)
     by_category: dict[str, list[dict]] = {}
-    for (category, _), row in zip(work, rows, strict=False):
-        by_category.setdefault(category, []).append(row)
+    for rows in await asyncio.gather(*jobs):
+        for row in rows:
+            by_category.setdefault(data.category_of_id(row["id"]), []).append(row)
+    for rows in by_category.values():
+        rows.sort(key=lambda row: results.id_index(row["id"]))
     return by_category
+
+
+def model_result_dir(out_dir: Path, model_label: str) -> Path:
+    """Where a run's result files go: one folder per model, as in BFCL's layout."""
+    return out_dir / model_label.replace("/", "_")
 
 
 def write_run(
     out_dir: Path, model_label: str, by_category: dict[str, list[dict]], metadata: dict[str, Any]
 ) -> Path:
-    folder = out_dir / model_label.replace("/", "_")
+    folder = model_result_dir(out_dir, model_label)
     for category, rows in by_category.items():
         results.write_results(folder / results.result_file_name(category), rows)
     results.write_metadata(out_dir, metadata)

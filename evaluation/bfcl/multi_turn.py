@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.bfcl.ast_checker import Verdict
-from evaluation.bfcl.data import Entry
+from evaluation.bfcl.data import Entry, use_private_project_root
 from evaluation.bfcl.decode import DecodeError, decode_json, decode_python, decode_runtime_format
 
 BACKEND_PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
@@ -37,8 +37,12 @@ BACKEND_MODULES = {
     "TradingBot": "trading_bot",
     "TravelAPI": "travel_booking",
     "VehicleControlAPI": "vehicle_control",
+    "MemoryAPI_kv": "memory_kv",
+    "MemoryAPI_rec_sum": "memory_rec_sum",
 }
 STATELESS = {"MathAPI"}
+# Their modules import bfcl_eval.utils, which writes folders under BFCL's project root.
+NEEDS_PROJECT_ROOT = {"MemoryAPI_kv", "MemoryAPI_rec_sum"}
 STEP_LIMIT = 20  # model steps per turn before the entry is force-terminated
 
 
@@ -107,6 +111,8 @@ class Backends:
                 raise ValueError(
                     f"unknown BFCL backend {class_name!r}; expected one of {sorted(BACKEND_MODULES)}"
                 )
+            if class_name in NEEDS_PROJECT_ROOT:
+                use_private_project_root()
             module = importlib.import_module(f"{BACKEND_PACKAGE}.{BACKEND_MODULES[class_name]}")
             instance = getattr(module, class_name)()
             if class_name not in STATELESS:
@@ -130,6 +136,12 @@ class Backends:
             except Exception as exc:  # a backend's error is the call's observable result
                 results.append(f"Error during execution: {exc}")
         return results
+
+    def only_instance(self) -> Any:
+        """The single backend of an entry that has one (memory entries); ValueError otherwise."""
+        if len(self.instances) != 1:
+            raise ValueError(f"expected one backend, found {sorted(self.instances)}")
+        return next(iter(self.instances.values()))
 
     def public_state(self, class_name: str) -> dict[str, Any]:
         return {k: v for k, v in vars(self.instances[class_name]).items() if not k.startswith("_")}

@@ -13,14 +13,12 @@ arguments) lives in handler classes we cannot import; it is written out in ``_fc
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
 import sys
-import tempfile
 import types
 from dataclasses import dataclass
 from typing import Any
+
+from evaluation.bfcl.data import use_private_project_root
 
 
 @dataclass
@@ -46,11 +44,7 @@ def _ensure_model_config() -> None:
 
 def load() -> types.SimpleNamespace:
     """The official functions we call; imports bfcl_eval with its files kept out of site-packages."""
-    # bfcl_eval creates result/score/lock folders under its project root at import time.
-    if "BFCL_PROJECT_ROOT" not in os.environ:
-        root = tempfile.mkdtemp(prefix="bfcl-root-")
-        atexit.register(shutil.rmtree, root, True)
-        os.environ["BFCL_PROJECT_ROOT"] = root
+    use_private_project_root()
     _ensure_model_config()
     from bfcl_eval import utils as bfcl_utils
     from bfcl_eval.constants.enums import Language, ReturnFormat
@@ -123,6 +117,8 @@ class OfficialScorer:
             return not called if "irrelevance" in category else called
         if category.startswith("multi_turn"):
             return self._multi_turn_verdict(category, prompt, raw, answer["ground_truth"])
+        if category.startswith("memory"):
+            return self._agentic_verdict(category, prompt, raw, answer["ground_truth"])
         try:
             decoded = self._decode_ast(raw, category)
         except Exception:
@@ -137,6 +133,18 @@ class OfficialScorer:
             self.off.Language[language],
             category,
             self.model_name,
+        )
+        return bool(result["valid"])
+
+    def _agentic_verdict(self, category: str, prompt: dict, raw: Any, possible_answers: list) -> bool:
+        from bfcl_eval.eval_checker.eval_runner import _evaluate_single_agentic_entry
+
+        # The official runner asks the model's handler to decode each step; ours decodes the same way.
+        handler = types.SimpleNamespace(
+            decode_execute=lambda result, has_tool_call_tag: self._decode_execute(result)
+        )
+        result = _evaluate_single_agentic_entry(
+            handler, prompt["id"], raw, possible_answers, dict(prompt), self.model_name, category
         )
         return bool(result["valid"])
 

@@ -25,6 +25,14 @@ def result_file_name(category: str) -> str:
     return f"{data.FILE_PREFIX}_{category}_result.json"
 
 
+def id_index(item_id: str) -> int:
+    """An item's position in its category (``live_simple_12-3-1`` -> 12): BFCL's sort key."""
+    index = item_id.split(":")[0].rsplit("_", 1)[-1].split("-")[0]
+    if not index.isdigit():
+        raise ValueError(f"expected a BFCL item id ending in _<index>, found {item_id!r}")
+    return int(index)
+
+
 def find_result_files(result_dir: Path) -> dict[str, Path]:
     """Category -> result file, searching the directory recursively."""
     found: dict[str, Path] = {}
@@ -76,6 +84,11 @@ def _acc(scores: dict[str, CategoryScore], category: str) -> str:
     return _pct(scores[category].accuracy)
 
 
+def _group(scores: dict[str, CategoryScore], categories: list[str], value: float) -> str:
+    """A group's score, or N/A when none of its categories was evaluated (missing ones count as 0)."""
+    return _pct(value) if any(c in scores for c in categories) else "N/A"
+
+
 def _write_csv(path: Path, header: list[str], row: list[str]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -84,7 +97,7 @@ def _write_csv(path: Path, header: list[str], row: list[str]) -> None:
 
 
 def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategoryScore]) -> None:
-    """data_overall/non_live/live/multi_turn.csv shaped like the leaderboard's, one row for this run."""
+    """data_overall/non_live/live/multi_turn/agentic.csv shaped like the leaderboard's, one row for this run."""
     score_dir.mkdir(parents=True, exist_ok=True)
     s = summarise(scores)
     _write_csv(
@@ -151,6 +164,30 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         ["1", model, _pct(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
     )
     _write_csv(
+        score_dir / "data_agentic.csv",
+        [
+            "Rank",
+            "Model",
+            "Agentic Overall Acc",
+            "Web Search Summary",
+            "Web Search Base",
+            "Web Search No Snippet",
+            "Memory Summary",
+            "Memory KV",
+            "Memory Vector",
+            "Memory Recursive Summarization",
+        ],
+        [
+            "1",
+            model,
+            _group(scores, data.AGENTIC, s["agentic"]),
+            _group(scores, data.WEB_SEARCH, s["web_search"]),
+            *(_acc(scores, c) for c in data.WEB_SEARCH),
+            _group(scores, data.MEMORY, s["memory"]),
+            *(_acc(scores, c) for c in data.MEMORY),
+        ],
+    )
+    _write_csv(
         score_dir / "data_overall.csv",
         [
             "Rank",
@@ -174,6 +211,9 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
             "Multi Turn Long Context",
             "Web Search Acc",
             "Memory Acc",
+            "Memory KV",
+            "Memory Vector",
+            "Memory Recursive Summarization",
             "Relevance Detection",
             "Irrelevance Detection",
         ],
@@ -194,8 +234,9 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
             _acc(scores, "live_parallel_multiple"),
             _pct(s["multi_turn"]),
             *(_acc(scores, c) for c in data.MULTI_TURN),
-            "N/A",
-            "N/A",
+            _group(scores, data.WEB_SEARCH, s["web_search"]),
+            _group(scores, data.MEMORY, s["memory"]),
+            *(_acc(scores, c) for c in data.MEMORY),
             _acc(scores, "live_relevance"),
             _pct(s["irrelevance"]),
         ],

@@ -1,8 +1,9 @@
 """Score result files category by category, and combine categories the way the leaderboard does.
 
 Per item: relevance/irrelevance by whether any call decodes; AST categories by decode + shape +
-:func:`ast_checker.check`; multi-turn by :func:`multi_turn.check_entry`. Result entries are matched
-to test items by id and to answers by the item's position, as the official runner does.
+:func:`ast_checker.check`; multi-turn by :func:`multi_turn.check_entry`; memory by
+:func:`memory.check_result`. Result entries are matched to test items by id and to answers by the
+item's position, as the official runner does.
 
 Summaries (categories not evaluated count as 0, with their full size as weight):
 
@@ -23,10 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluation.bfcl import data
+from evaluation.bfcl import data, memory
 from evaluation.bfcl.ast_checker import Verdict, check
 from evaluation.bfcl.decode import DecodeError, contains_call, decode_ast, is_checker_shape
-from evaluation.bfcl.multi_turn import check_entry
+from evaluation.bfcl.multi_turn import check_entry, decode_step
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def score_ast_item(entry: data.Entry, raw: Any, answer: list, fmt: str, undersco
 def score_item(entry: data.Entry, raw: Any, answer: Any, fmt: str, underscore_names: bool = False) -> Verdict:
     if entry.category in data.MULTI_TURN:
         return check_entry(entry, raw, answer, fmt)
+    if entry.category in data.MEMORY:
+        return memory.check_result(raw, answer, lambda step: decode_step(step, fmt, entry.functions))
     if "relevance" in entry.category:
         return score_relevance_item(entry.category, raw, fmt, entry.functions)
     return score_ast_item(entry, raw, answer, fmt, underscore_names)
@@ -117,7 +120,7 @@ def score_category(
 
 
 def _dataset_size(category: str) -> int:
-    if category in data.AGENTIC or not data.is_available():
+    if category in data.SKIPPED or not data.is_available():
         return 0
     return len(data.load_entries(category))
 

@@ -8,12 +8,21 @@ Variants: ``gold`` (first acceptable value of every parameter), ``wrong_type``, 
 ``no_call`` (plain text), ``shouting`` (strings upper-cased and padded, which normalisation
 forgives), ``int_for_float`` (integral floats written as ints, which Python typing forgives).
 For multi-turn: ``gold``, ``missing_param``, ``no_call``, ``extra_call``, ``truncated``.
+For memory (the answer is the last step without a call): ``gold`` (a memory lookup, then the
+first possible answer in BFCL's answer format), ``padded`` (that answer upper-cased and wrapped in
+punctuation, which normalisation forgives), ``wrong`` ("I do not know"), ``glued`` (the answer
+run into a longer word, which whole-word matching refuses), ``call_only`` (no answer step),
+``answer_then_call`` (a call after the answer: the answer still counts), ``empty_last`` (an empty
+message after the answer: it counts as no answer), ``two_turns`` (not one turn),
+``last_option`` (the last possible answer), ``spaced`` (the answer's punctuation written as
+spaces, which passes only where no word is split).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 from evaluation.bfcl import data
@@ -30,6 +39,18 @@ AST_VARIANTS = [
     "int_for_float",
 ]
 MULTI_TURN_VARIANTS = ["gold", "missing_param", "no_call", "extra_call", "truncated"]
+MEMORY_VARIANTS = [
+    "gold",
+    "padded",
+    "wrong",
+    "glued",
+    "call_only",
+    "answer_then_call",
+    "empty_last",
+    "two_turns",
+    "last_option",
+    "spaced",
+]
 NO_CALL_TEXT = "I am sorry, none of the available functions can answer this question."
 
 
@@ -236,9 +257,39 @@ def multi_turn_results(category: str, variant: str, fmt: str, stride: int = 1) -
     return rows
 
 
+def _memory_steps(variant: str, answers: list[str], lookup: Any) -> list[Any]:
+    answer = answers[0]
+    said = {
+        "padded": f"**{answer.upper()}**.",
+        "wrong": "I do not know",
+        "glued": f"{answer}xyz",
+        "last_option": answers[-1],
+        "spaced": re.sub(r"[,./\-_*^()]", " ", answer),
+    }.get(variant, answer)
+    message = repr({"answer": said, "context": "from my memory"})
+    steps = {
+        "call_only": [lookup],
+        "answer_then_call": [lookup, message, lookup],
+        "empty_last": [lookup, message, ""],
+    }.get(variant, [lookup, message])
+    return [steps, [message]] if variant == "two_turns" else [steps]
+
+
+def memory_results(category: str, variant: str, fmt: str, stride: int = 1) -> list[dict]:
+    """Result rows for a memory category: one turn of steps ending (or not) in an answer message."""
+    rows = []
+    for entry, answer in _items(category, stride):
+        reader = next(f["name"] for f in entry.functions if "retrieve" in f["name"])
+        lookup = render([(reader, {})], fmt)
+        rows.append({"id": entry.id, "result": _memory_steps(variant, answer, lookup)})
+    return rows
+
+
 def results_for(
     category: str, variant: str, fmt: str, underscore_names: bool = False, stride: int = 1
 ) -> list[dict]:
     if category in data.MULTI_TURN:
         return multi_turn_results(category, variant, fmt, stride)
+    if category in data.MEMORY:
+        return memory_results(category, variant, fmt, stride)
     return ast_results(category, variant, fmt, underscore_names, stride)
