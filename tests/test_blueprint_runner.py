@@ -303,12 +303,15 @@ def test_switched_off_checks_count_as_passed_so_the_funnel_is_monotone(tmp_path)
 
 
 def _recombination_context(domain, config) -> RunContext:
+    from datagen.blueprint.grounding import StatePlanner
+
     models = _models(shop_responder())
+    users = UserIndex(domain.new_env(0), config.samplers.user_table)
     return RunContext(
         config=config, domain=domain, generator=models.generator, judges=models.judges,
         generator_system=generator_system_prompt(domain), judge_system=judge_system_prompt(domain),
         pool=FewshotPool(domain.example_tasks, 4), traits=load_traits(), db_seed=0,
-        users=UserIndex(domain.new_env(0), config.samplers.user_table),
+        users=users, planner=StatePlanner(domain, users, 0),
     )  # fmt: skip
 
 

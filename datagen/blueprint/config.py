@@ -41,6 +41,9 @@ class SamplerConfig(_Strict):
     trait_range: tuple[int, int] = (1, 3)  # persona traits
     fewshot_pool_max: int = 50  # accepted blueprints kept in the pool (first come)
     user_table: str = "auto"  # the table of customers; auto: users, customers, clients, members, passengers
+    # state_aware: the user has a record the walk's first write tool can act on (a pending order to
+    # cancel, a blocked card to unblock), each such state drawn equally often; uniform: any user
+    user_choice: Literal["state_aware", "uniform"] = "state_aware"
     max_context_chars: int = 2500
 
     @model_validator(mode="after")

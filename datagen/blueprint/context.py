@@ -9,6 +9,7 @@ from typing import Any
 
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig
+from datagen.blueprint.grounding import StatePlanner
 from datagen.blueprint.samplers import FewshotPool, UserIndex
 from datagen.envs.base import Domain
 from datagen.llm.types import ChatModel, Usage
@@ -26,6 +27,7 @@ class RunContext:
     traits: list[str]
     db_seed: int
     users: UserIndex
+    planner: StatePlanner
     session: int = 0
     accepted_keys: set[str] = field(default_factory=set)  # near-duplicate keys of accepted blueprints
 

@@ -4,16 +4,31 @@ candidate tried on a scratch environment, so the resulting a_gt executes by cons
 Values come from a pool keyed by field name (``order_id`` from records that have that field and
 from the keys of table ``orders``); results of earlier successful calls join the pool, so a later
 call can use an id an earlier one created. Enum parameters draw from their schema.
+
+State-aware anchoring (with a ``StatePlanner``, which holds the user index): most write tools act
+on one record that must be in a certain state (a delivered order to exchange, a blocked card to
+unblock, a scheduled transfer to cancel), and their other arguments must belong to it (the order's
+items, variants of those items' products). A tool whose id parameter names a table (``order_id`` ->
+``orders``) is anchored: each try takes another of the user's records of that table, those in a
+state the tool is known to act on first, then one status at a time in turn. Lists that pick parts
+of the anchor (``item_ids``) draw from the anchor first, then from the records it names; a
+``new_*`` parameter (``new_item_ids``) from the named records but not the anchor itself (it is a
+replacement); a single value from any of the user's data, the anchor's current one among the rest
+(a new payment method must differ from the current one). Arrays in one call share one length
+(``item_ids`` and ``new_item_ids`` go in pairs). The planner also learns, by trying each tool on
+records of every status, which states it acts on, and picks users who have such a record.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
-from datagen.blueprint.samplers import ContextRecord
+from datagen.blueprint.samplers import ContextRecord, UserIndex
 from datagen.envs.base import Domain, Environment
 from datagen.envs.tools import ToolSpec
 
@@ -83,6 +98,53 @@ def _candidates(pool: ValuePool, name: str, schema: dict[str, Any]) -> list[Any]
     return related
 
 
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass
+class Pools:
+    """Where a call's values come from: the anchor record (``own``), the records it names and the
+    user's own record (``reach``), the sampled data and earlier results (``base``), and the rest of
+    the user's data (``wide``)."""
+
+    base: ValuePool
+    own: ValuePool = field(default_factory=dict)
+    reach: ValuePool = field(default_factory=dict)
+    wide: ValuePool = field(default_factory=dict)
+
+    def members(self, name: str, schema: dict[str, Any]) -> list[Any]:
+        """Values for a list that picks parts of the anchor (an order's ``item_ids``): nearest first."""
+        if name.startswith("new_"):
+            return self.replacements(name, schema)
+        for pool in (self.own, self.reach, self.base, self.wide):
+            found = _candidates(pool, name, schema)
+            if found:
+                return found
+        return []
+
+    def replacements(self, name: str, schema: dict[str, Any]) -> list[Any]:
+        """Values for a ``new_*`` parameter: named by the anchor's records, not the anchor's own."""
+        kept = {_key(v) for v in _candidates(self.own, name, schema)}
+        fresh = [v for v in _candidates(self.reach, name, schema) if _key(v) not in kept]
+        return fresh or self.values(name.removeprefix("new_"), schema)
+
+    def values(self, name: str, schema: dict[str, Any]) -> list[Any]:
+        """Values for a single parameter: any the user's data holds, the anchor's current one among
+        them (a new payment method, a transfer's other account or a new bag count must differ from
+        the anchor's, so it cannot come first)."""
+        if name.startswith("new_"):
+            return self.replacements(name, schema)
+        tiers = (self.own, self.reach, self.base, self.wide)
+        found = [v for pool in tiers for v in _candidates(pool, name, schema)]
+        return list({_key(v): v for v in found}.values())
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Objects seen nearby (the anchor's too: a changed passenger list keeps most passengers)."""
+        found = [o for pool in (self.own, self.reach, self.base) for o in pool.get(OBJECTS, [])]
+        return list({_key(o): o for o in found}.values()) or list(self.wide.get(OBJECTS, []))
+
+
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """Follows a local ``$ref`` and takes the first non-null branch of an ``anyOf`` (``X | None``)."""
     ref = schema.get("$ref")
@@ -94,46 +156,60 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _draw_object(
-    pool: ValuePool, schema: dict[str, Any], defs: dict[str, Any], rng: random.Random, explore: bool
-) -> dict[str, Any]:
+def _looks_like_code(value: str) -> bool:
+    """A date, number or code ("2026-05-20", "021954189", "ATL"), not free text ("12 Main St")."""
+    return " " not in value.strip() and (any(ch.isdigit() for ch in value) or value.isupper())
+
+
+@dataclass
+class _Draw:
+    """One call's drawing state: its value sources, its randomness, and the length its arrays share."""
+
+    pools: Pools
+    defs: dict[str, Any]
+    rng: random.Random
+    explore: bool
+    count: int
+
+
+def _draw_object(d: _Draw, schema: dict[str, Any]) -> dict[str, Any]:
     """An object for an object schema: a projection of a matching object from the data when there is
     one (a reservation's flight as ``{flight_number, date}``), else one drawn field by field."""
     properties = schema.get("properties", {})
     required = set(schema.get("required", properties))
-    matches = [o for o in pool.get(OBJECTS, []) if required <= set(o)]
-    if matches and not (explore and rng.random() < 0.5):
-        chosen = rng.choice(matches)
+    matches = [o for o in d.pools.objects() if required <= set(o)]
+    if matches and not (d.explore and d.rng.random() < 0.5):
+        chosen = d.rng.choice(matches)
         return {k: chosen[k] for k in properties if k in chosen}
-    return {k: _draw_value(pool, k, v, defs, rng, explore) for k, v in properties.items() if k in required}
+    return {k: _draw_value(d, k, v) for k, v in properties.items() if k in required}
 
 
-def _draw_value(
-    pool: ValuePool,
-    name: str,
-    schema: dict[str, Any],
-    defs: dict[str, Any],
-    rng: random.Random,
-    explore: bool,
-) -> Any:
-    schema = _resolve(schema, defs)
-    if explore and schema.get("type") == "string" and "enum" not in schema and not name.endswith("id"):
-        # a value already in the data often changes nothing (the same address again): try a new one
-        return f"new {name.replace('_', ' ')} {rng.randint(1, 999)}"
+def _draw_value(d: _Draw, name: str, schema: dict[str, Any]) -> Any:
+    schema = _resolve(schema, d.defs)
+    rng = d.rng
+    if d.explore and schema.get("type") == "string" and "enum" not in schema and not name.endswith("id"):
+        # a value already in the data often changes nothing (the same address again): try new text,
+        # unless the data's values are codes, dates or numbers, which cannot be made up
+        known = [v for v in d.pools.values(name, schema) if isinstance(v, str)]
+        if not any(_looks_like_code(v) for v in known):
+            return f"new {name.replace('_', ' ')} {rng.randint(1, 999)}"
     if "enum" in schema:
         return rng.choice(schema["enum"])
     kind = schema.get("type")
+    if d.explore and kind == "integer":
+        # counts in the data are often the current ones (the same bags again): try a nearby count
+        known = [v for v in d.pools.values(name, schema) if isinstance(v, int)]
+        return rng.randint(0, max(known, default=1) + 2)
     if kind == "object" and schema.get("properties"):
-        return _draw_object(pool, schema, defs, rng, explore)
+        return _draw_object(d, schema)
     if kind == "array":
-        item_schema = _resolve(schema.get("items", {}), defs)
-        count = rng.randint(1, 2)
+        item_schema = _resolve(schema.get("items", {}), d.defs)
         if item_schema.get("type") == "object":
-            return [_draw_object(pool, item_schema, defs, rng, explore) for _ in range(count)]
-        options = _candidates(pool, _singular(name), item_schema) or _candidates(pool, name, item_schema)
-        distinct = sorted(set(options), key=str)
-        return rng.sample(distinct, min(len(distinct), count)) if distinct else []
-    options = _candidates(pool, name, schema)
+            return [_draw_object(d, item_schema) for _ in range(d.count)]
+        options = d.pools.members(_singular(name), item_schema) or d.pools.members(name, item_schema)
+        distinct = list({_key(v): v for v in options}.values())
+        return rng.sample(distinct, min(len(distinct), d.count)) if distinct else []
+    options = d.pools.values(name, schema)
     if options:
         return rng.choice(options)
     if kind == "boolean":
@@ -146,17 +222,189 @@ def _draw_value(
 
 
 def draw_arguments(
-    spec: ToolSpec, pool: ValuePool, rng: random.Random, explore: bool = False
+    spec: ToolSpec,
+    pool: ValuePool | Pools,
+    rng: random.Random,
+    explore: bool = False,
+    fixed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Arguments for one call; ``fixed`` holds values already chosen (the anchor's id)."""
     parameters = spec.schema["function"]["parameters"]
-    defs = parameters.get("$defs", {})
+    pools = pool if isinstance(pool, Pools) else Pools(base=pool)
+    d = _Draw(pools, parameters.get("$defs", {}), rng, explore, count=rng.randint(1, 2))
     required = set(parameters.get("required", []))
     arguments: dict[str, Any] = {}
     for name, schema in parameters.get("properties", {}).items():
-        if name not in required and rng.random() < 0.7:
-            continue
-        arguments[name] = _draw_value(pool, name, schema, defs, rng, explore)
+        if fixed and name in fixed:
+            arguments[name] = fixed[name]
+        elif name in required or rng.random() >= 0.7:
+            arguments[name] = _draw_value(d, name, schema)
     return arguments
+
+
+def anchor_parameter(spec: ToolSpec, users: UserIndex) -> tuple[str, str] | None:
+    """(parameter, table) of the record a tool acts on: its first required ``*_id`` parameter that
+    names a table other than the users' (``order_id`` -> orders, ``from_account_id`` -> accounts)."""
+    parameters = spec.schema["function"]["parameters"]
+    required = parameters.get("required", [])
+    for name in parameters.get("properties", {}):
+        if name not in required or not name.endswith("_id"):
+            continue
+        stem = name[: -len("_id")]
+        for table in users.tables:
+            singular = _singular(table)
+            if table != users.user_table and (stem == singular or stem.endswith("_" + singular)):
+                return name, table
+    return None
+
+
+def _status(record: Any) -> str:
+    return str(record.get("status")) if isinstance(record, dict) else ""
+
+
+def anchor_order(
+    users: UserIndex, user_id: str, table: str, rng: random.Random, preferred: frozenset[str] = frozenset()
+) -> list[str]:
+    """The user's records of ``table`` in the order anchoring tries them: shuffled, then taken one
+    status at a time in turn, so a record in a rarer state (the one blocked card) comes up early;
+    records in a ``preferred`` status (one the tool is known to act on) go first."""
+    keys = [k for t, k in users.related(user_id) if t == table]
+    rng.shuffle(keys)
+    by_status: dict[str, list[str]] = {}
+    for key in keys:
+        by_status.setdefault(_status(users.tables[table][key]), []).append(key)
+    groups = list(by_status.values())
+    rng.shuffle(groups)
+    groups.sort(key=lambda g: _status(users.tables[table][g[0]]) not in preferred)
+    ordered = []
+    for position in range(max((len(g) for g in groups), default=0)):
+        ordered += [g[position] for g in groups if position < len(g)]
+    return ordered
+
+
+def anchored_pools(
+    users: UserIndex, user_id: str, table: str, key: str, base: ValuePool, wide: ValuePool
+) -> Pools:
+    """The anchor record's values, and those of the records it names plus the user's own record."""
+    own = build_value_pool([users.record(table, key)])
+    named = [users.record(t, k) for t, k in users.references(table, key)]
+    reach = build_value_pool(named + [users.record(users.user_table, user_id)])
+    return Pools(base=base, own=own, reach=reach, wide=wide)
+
+
+def _changes_state(env: Environment, call: dict[str, Any]) -> bool:
+    before = env.state_hash()
+    return env.call(call).ok and env.state_hash() != before
+
+
+class StatePlanner:
+    """Which of their anchor table's statuses the write tools can act on, and users to match.
+
+    Learned once per tool by trying it, anchored, on a few records of each status (a cancel works on
+    pending orders, an unblock on blocked cards); ``choose_user`` then picks a status the walk's first
+    tool can act on, uniformly, and a user who has a record in it. Rare states (the few blocked
+    cards) are thereby drawn as often as common ones, and the first tool is not handed a user whose
+    data cannot serve it. Later tools of a walk get no such guarantee.
+    """
+
+    def __init__(self, domain: Domain, users: UserIndex, seed: int, probes: int = 3, tries: int = 6):
+        self.domain, self.users, self.seed = domain, users, seed
+        self.probes, self.tries = probes, tries
+        self._viable: dict[str, frozenset[str]] = {}
+        self._owners: dict[tuple[str, str], str] | None = None
+        self._by_status: dict[str, dict[str, list[str]]] = {}
+
+    def owners(self) -> dict[tuple[str, str], str]:
+        """Record -> the (first) user whose data it belongs to."""
+        if self._owners is None:
+            self._owners = {}
+            for user_id in self.users.user_ids:
+                for ref in self.users.related(user_id):
+                    self._owners.setdefault(ref, user_id)
+        return self._owners
+
+    def _keys_by_status(self, table: str) -> dict[str, list[str]]:
+        """Status -> the keys of ``table``'s records that belong to some user."""
+        if table not in self._by_status:
+            by_status: dict[str, list[str]] = {}
+            for t, key in sorted(self.owners()):
+                if t == table:
+                    by_status.setdefault(_status(self.users.tables[table][key]), []).append(key)
+            self._by_status[table] = by_status
+        return self._by_status[table]
+
+    def viable(self, tool: str) -> frozenset[str]:
+        """The statuses of its anchor table that ``tool`` has been seen to act on (empty: none or no anchor)."""
+        if tool not in self._viable:
+            self._viable[tool] = self._probe(tool)
+        return self._viable[tool]
+
+    def _probe(self, tool: str) -> frozenset[str]:
+        spec = self.domain.tool(tool)
+        anchor = anchor_parameter(spec, self.users) if spec is not None else None
+        if anchor is None:
+            return frozenset()
+        parameter, table = anchor
+        rng = random.Random(f"probe-{tool}")
+        viable = set()
+        for status, keys in self._keys_by_status(table).items():
+            for key in rng.sample(keys, min(self.probes, len(keys))):
+                user_id = self.owners()[(table, key)]
+                wide = build_value_pool([self.users.record(t, k) for t, k in self.users.related(user_id)])
+                pools = anchored_pools(self.users, user_id, table, key, {}, wide)
+                env = self.domain.new_env(self.seed)
+                if any(
+                    self._try(env, spec, pools, rng, {parameter: key}, attempt)
+                    for attempt in range(self.tries)
+                ):
+                    viable.add(status)
+                    break
+        return frozenset(viable)
+
+    def _try(
+        self,
+        env: Environment,
+        spec: ToolSpec,
+        pools: Pools,
+        rng: random.Random,
+        fixed: dict[str, Any],
+        attempt: int,
+    ) -> bool:
+        explore = attempt >= self.tries // 2  # as grounding does: later tries may invent new text
+        call = {"name": spec.name, "arguments": draw_arguments(spec, pools, rng, explore, fixed)}
+        return _changes_state(env, call)
+
+    def choose_user(self, write_tools: list[str], rng: random.Random) -> str | None:
+        """A user for a walk: one with a record the first write tool can act on; None: draw any user."""
+        spec = self.domain.tool(write_tools[0]) if write_tools else None
+        anchor = anchor_parameter(spec, self.users) if spec is not None else None
+        statuses = sorted(self.viable(write_tools[0])) if anchor else []
+        if not statuses:
+            return None
+        keys = self._keys_by_status(anchor[1])[rng.choice(statuses)]
+        return self.owners()[(anchor[1], rng.choice(keys))]
+
+
+def _call_drawer(
+    spec: ToolSpec, pool: ValuePool, rng: random.Random, planner: StatePlanner | None, user_id: str | None
+) -> Any:
+    """A function of the attempt number that draws that attempt's arguments."""
+    users = planner.users if planner is not None else None
+    anchor = anchor_parameter(spec, users) if users is not None and user_id is not None else None
+    if not anchor:
+        return lambda attempt, explore: draw_arguments(spec, pool, rng, explore)
+    parameter, table = anchor
+    keys = anchor_order(users, user_id, table, rng, planner.viable(spec.name))
+    if not keys:
+        return lambda attempt, explore: draw_arguments(spec, pool, rng, explore)
+    wide = build_value_pool([users.record(t, k) for t, k in users.related(user_id)])
+
+    def draw(attempt: int, explore: bool) -> dict[str, Any]:
+        key = keys[attempt % len(keys)]
+        pools = anchored_pools(users, user_id, table, key, pool, wide)
+        return draw_arguments(spec, pools, rng, explore, fixed={parameter: key})
+
+    return draw
 
 
 def ground_actions(
@@ -166,11 +414,15 @@ def ground_actions(
     records: list[ContextRecord],
     rng: random.Random,
     tries: int,
+    planner: StatePlanner | None = None,
+    user_id: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Actions for ``write_tools`` that execute in order on ``env`` (a fresh scratch environment).
 
-    A candidate must succeed and change the state. Returns (actions, notes); a tool whose ``tries``
-    candidates all fail is dropped with a note."""
+    With a ``planner`` (which holds the user index) and ``user_id``, tools are anchored on the
+    user's records (module docstring); without, arguments come from ``records`` alone. A candidate
+    must succeed and change the state. Returns (actions, notes); a tool whose ``tries`` candidates
+    all fail is dropped with a note."""
     pool = build_value_pool(records)
     actions: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -179,14 +431,16 @@ def ground_actions(
         if spec is None:
             notes.append(f"{name}: not a tool of {domain.name}")
             continue
+        draw = _call_drawer(spec, pool, rng, planner, user_id)
         last_error = ""
         for attempt in range(tries):
-            call = {"name": name, "arguments": draw_arguments(spec, pool, rng, explore=attempt >= tries // 2)}
+            call = {"name": name, "arguments": draw(attempt, attempt >= tries // 2)}
             before = env.state_hash()
             observation = env.call(call)
             if observation.ok and env.state_hash() == before:
                 last_error = "the call succeeded but changed nothing"
-            elif observation.ok:
+                continue
+            if observation.ok:
                 actions.append(call)
                 _add_values(pool, observation.result, None)
                 break

@@ -126,13 +126,19 @@ def grounded_messages(
     with_outputs: bool = True,
 ) -> list[Message]:
     shown = [{"call": a, "result": o[:400]} for a, o in zip(actions, observations, strict=True)]
+    # Without outputs the examples must not show any either, or the model is taught to write them.
+    fewshot = (
+        draw.fewshot
+        if with_outputs
+        else [{k: v for k, v in e.items() if k != "outputs"} for e in draw.fewshot]
+    )
     user = render_prompt(
         "grounded_task",
         persona=draw.persona,
         records=draw.records_text,
         excerpts=draw.policy_excerpts,
         actions=shown,
-        fewshot=draw.fewshot,
+        fewshot=fewshot,
         with_outputs=with_outputs,
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -165,5 +171,10 @@ def revision_messages(
     return [
         *previous,
         {"role": "assistant", "content": reply_text},
-        {"role": "user", "content": render_prompt("revise", feedback=feedback, grounded=grounded, with_outputs=with_outputs)},
+        {
+            "role": "user",
+            "content": render_prompt(
+                "revise", feedback=feedback, grounded=grounded, with_outputs=with_outputs
+            ),
+        },
     ]

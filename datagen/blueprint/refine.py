@@ -207,16 +207,30 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
     rng = task_rng(config.seed, str(index))
     usage = Usage()
     mode = config.proposal.type
-    draw = draw_context(ctx.domain, ctx.users, rng, index, config.samplers, ctx.pool, ctx.traits)
+    choose_user = ctx.planner.choose_user if config.samplers.user_choice == "state_aware" else None
+
+    def new_draw() -> SamplerDraw:
+        return draw_context(
+            ctx.domain, ctx.users, rng, index, config.samplers, ctx.pool, ctx.traits, choose_user
+        )
+
+    draw = new_draw()
     grounded_actions: list[dict[str, Any]] | None = None
     notes: list[str] = []
     if mode == "grounded":
         for redraw in range(config.proposal.redraws + 1):
             if redraw:  # this user's data cannot serve the walk (no pending order to cancel): draw again
-                draw = draw_context(ctx.domain, ctx.users, rng, index, config.samplers, ctx.pool, ctx.traits)
+                draw = new_draw()
             scratch = ctx.domain.new_env(ctx.db_seed)
             grounded_actions, tried = ground_actions(
-                ctx.domain, scratch, draw.write_tools, draw.records, rng, config.proposal.argument_tries
+                ctx.domain,
+                scratch,
+                draw.write_tools,
+                draw.records,
+                rng,
+                config.proposal.argument_tries,
+                planner=ctx.planner,
+                user_id=draw.user_id,
             )
             if grounded_actions:
                 grounded_actions, policy_notes = add_policy_reads(

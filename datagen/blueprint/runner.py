@@ -29,6 +29,7 @@ from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.context import RunContext, TaskOutcome
 from datagen.blueprint.funnel import Funnel
+from datagen.blueprint.grounding import StatePlanner
 from datagen.blueprint.proposal import ModelCallError, generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import group_id, plan_groups, recombine
 from datagen.blueprint.refine import develop_task
@@ -281,6 +282,7 @@ async def produce_blueprints(
     for blueprint in state.accepted:
         if blueprint.provenance.get("kind") == "base":
             pool.add(blueprint)
+    users = UserIndex(domain.new_env(db_seed), config.samplers.user_table)
     ctx = RunContext(
         config=config,
         domain=domain,
@@ -291,7 +293,8 @@ async def produce_blueprints(
         pool=pool,
         traits=load_traits(),
         db_seed=db_seed,
-        users=UserIndex(domain.new_env(db_seed), config.samplers.user_table),
+        users=users,
+        planner=StatePlanner(domain, users, db_seed),
         session=state.sessions,
         accepted_keys={duplicate_key(b.user_id, b.actions) for b in state.accepted},
     )

@@ -9,6 +9,7 @@ import copy
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,22 +104,51 @@ class UserIndex:
         if not self.user_ids:
             raise ValueError(f"table {user_table!r} is empty; Phase 1 samples a user from it")
         users = set(self.user_ids)
+        keys = {key for table, rows in self.tables.items() if table != user_table for key in rows}
         self.mentions: dict[str, list[tuple[str, str]]] = {u: [] for u in self.user_ids}
+        # record key -> the records that name it (an account's transactions, an order's dispute)
+        self.mentioned_by: dict[str, list[tuple[str, str]]] = {}
         for table, rows in self.tables.items():
             if table == user_table:
                 continue
             for key, record in rows.items():
-                for value in _strings_in(record) & users:
+                strings = _strings_in(record)
+                for value in strings & users:
                     self.mentions[value].append((table, key))
+                for value in strings & keys:
+                    if value != key:
+                        self.mentioned_by.setdefault(value, []).append((table, key))
 
     def record(self, table: str, key: str) -> ContextRecord:
         return ContextRecord(table, key, copy.deepcopy(self.tables[table][key]))
 
+    def related(self, user_id: str) -> list[tuple[str, str]]:
+        """Every record of the user: those that name the user, then those that name one of them
+        (a bank customer's transactions name the customer's accounts, not the customer)."""
+        direct = sorted(self.mentions[user_id])
+        seen = set(direct)
+        second: list[tuple[str, str]] = []
+        for _, key in direct:
+            for ref in self.mentioned_by.get(key, []):
+                if ref not in seen:
+                    seen.add(ref)
+                    second.append(ref)
+        return direct + sorted(second)
 
-def sample_user_records(index: UserIndex, rng: random.Random, count: int) -> tuple[str, list[ContextRecord]]:
-    """One random user and up to ``count`` related records: the user's own record, records that
-    mention the user id anywhere, then records those reference by key."""
-    user_id = rng.choice(index.user_ids)
+    def references(self, table: str, key: str) -> list[tuple[str, str]]:
+        """The records that one record names by key (an order's products), the user table excepted."""
+        found = []
+        for value in sorted(_strings_in(self.tables[table][key])):
+            found += [(t, value) for t, rows in self.tables.items() if t != self.user_table and value in rows]
+        return [ref for ref in found if ref != (table, key)]
+
+
+def sample_user_records(
+    index: UserIndex, rng: random.Random, count: int, user_id: str | None = None
+) -> tuple[str, list[ContextRecord]]:
+    """One user (random unless given) and up to ``count`` related records: the user's own record,
+    records that mention the user id anywhere, then records those reference by key."""
+    user_id = user_id if user_id is not None else rng.choice(index.user_ids)
     found = [index.record(index.user_table, user_id)]
     direct = [index.record(t, k) for t, k in sorted(index.mentions[user_id])]
     rng.shuffle(direct)
@@ -269,8 +299,11 @@ def draw_context(
     config: Any,
     pool: FewshotPool,
     traits: list[str],
+    choose_user: Callable[[list[str], random.Random], str | None] | None = None,
 ) -> SamplerDraw:
-    """One full draw; ``config`` is a ``SamplerConfig``."""
+    """One full draw; ``config`` is a ``SamplerConfig``. ``choose_user`` picks the user for the
+    walked write tools (a ``StatePlanner``'s: one whose data the first tool can act on); by default,
+    or when it returns None, the user is drawn uniformly."""
     sizes = {
         "walk_length": draw_size(rng, config.walk_length),
         "records": draw_size(rng, config.records_range),
@@ -279,7 +312,8 @@ def draw_context(
         "traits": draw_size(rng, config.trait_range),
     }
     write_tools = walk_write_tools(domain, rng, sizes["walk_length"])
-    user_id, records = sample_user_records(index, rng, sizes["records"])
+    chosen = choose_user(write_tools, rng) if choose_user is not None else None
+    user_id, records = sample_user_records(index, rng, sizes["records"], chosen)
     excerpts = sample_policy_excerpts(domain.policy, write_tools, rng, sizes["policy_extra"])
     chosen_traits = rng.sample(traits, min(sizes["traits"], len(traits)))
     return SamplerDraw(
