@@ -57,6 +57,18 @@ def test_rendered_calls_parse_back_to_the_same_calls(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", TEXT_FORMATS)
+def test_a_leading_reasoning_block_is_not_part_of_the_answer(name: str) -> None:
+    """Reasoning models (Qwen3) think first; a call drafted while thinking is not a call."""
+    fmt = get_format(name)
+    drafted = fmt.render_calls([{"name": "send_message", "arguments": {"to": "Bo", "text": "draft"}}])
+    parsed = fmt.parse(f"<think>\nMaybe {drafted}? No.\n</think>\n\n{fmt.render_calls(CALLS)}", TOOLS)
+    assert (parsed.calls, parsed.content, parsed.error) == (CALLS, "", None)
+    assert fmt.parse("<think>\n\n</think>\n\nIt is sunny.", TOOLS).content == "It is sunny."
+    unfinished = fmt.parse(f"<think>\nstill deciding {drafted}", TOOLS)
+    assert unfinished.calls == [] and unfinished.error.kind == "truncated"
+
+
+@pytest.mark.parametrize("name", TEXT_FORMATS)
 def test_calls_after_prose_keep_the_prose_as_content(name: str) -> None:
     fmt = get_format(name)
     parsed = fmt.parse(fmt.render_calls(CALLS[:1], "Let me look that up."), TOOLS)

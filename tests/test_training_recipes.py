@@ -25,7 +25,7 @@ def first_command(path: Path) -> list[str]:
 def test_there_are_cpu_and_gpu_recipes() -> None:
     names = {str(p.relative_to(ROOT / "recipes" / "sft")) for p in SFT_RECIPES}
     assert {"smollm2-135m/cpu_lora.yaml", "smollm2-135m/cpu_full.yaml"} <= names
-    for model in ("qwen2.5-1.5b", "qwen2.5-7b", "llama3.1-8b"):
+    for model in ("qwen2.5-1.5b", "qwen2.5-7b", "qwen3-8b", "llama3.1-8b"):
         assert {f"{model}/full.yaml", f"{model}/lora.yaml"} <= names
     assert {"ddp.yaml", "zero2.yaml", "zero3.yaml"} <= {p.name for p in ACCELERATE_CONFIGS}
 

@@ -84,15 +84,30 @@ def labelled_spans(labels: list[int]) -> list[list[int]]:
     return spans + ([current] if current else [])
 
 
-def expected_span(message: dict[str, Any], tool_format: str) -> str:
-    """The assistant text the runtime's format renders for this message, plus the end-of-turn token."""
+EMPTY_THINK = "<think>\n\n</think>\n\n"
+
+
+def expected_span(message: dict[str, Any], tool_format: str, think: bool = False) -> str:
+    """The assistant text the runtime's format renders for this message, plus the end-of-turn token;
+    ``think``: after Qwen3's empty reasoning block."""
     calls = [
         {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
         for c in message["tool_calls"] or []
     ]
     content = message["content"] or ""
     body = get_format(tool_format).render_calls(calls, content) if calls else content
-    return body + END_OF_TURN[tool_format]
+    return (EMPTY_THINK if think else "") + body + END_OF_TURN[tool_format]
+
+
+def expected_spans(template: str, messages: list[dict[str, Any]]) -> list[str]:
+    """Every assistant span; for qwen3 the last message, if an assistant's, opens with the empty
+    reasoning block (Qwen3 renders it there and nowhere else in history without reasoning)."""
+    tool_format = SHIPPED_TEMPLATES[template].tool_format
+    return [
+        expected_span(m, tool_format, think=template == "qwen3" and k == len(messages) - 1)
+        for k, m in enumerate(messages)
+        if m["role"] == "assistant"
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_TEMPLATES))
@@ -105,9 +120,8 @@ def test_only_assistant_spans_carry_labels(
     dataset = Dataset.from_list(conversations, features=conversation_features())
     prepared = trainer_labels(tokenizer, spec.read(), dataset)
     for example, conversation in zip(prepared, conversations, strict=True):
-        assistants = [m for m in conversation["messages"] if m["role"] == "assistant"]
         spans = [tokenizer.decode(span) for span in labelled_spans(example["labels"])]
-        assert spans == [expected_span(m, spec.tool_format) for m in assistants]
+        assert spans == expected_spans(name, conversation["messages"])
         # Labels are the input ids themselves wherever they are set (nothing shifted or replaced).
         assert all(
             lab in (-100, tok) for tok, lab in zip(example["input_ids"], example["labels"], strict=True)
@@ -132,18 +146,47 @@ def test_runtime_parses_the_calls_a_template_renders(name: str, conversations: l
             ]
 
 
+@pytest.mark.parametrize("name", ["qwen2.5", "qwen3"])
 def test_per_turn_examples_put_the_loss_on_their_last_turn_only(
-    tokenizer: Any, conversations: list[dict[str, Any]]
+    name: str, tokenizer: Any, conversations: list[dict[str, Any]]
 ) -> None:
     from datasets import Dataset
 
-    spec = SHIPPED_TEMPLATES["qwen2.5"]
+    spec = SHIPPED_TEMPLATES[name]
     dataset = expand_per_turn(Dataset.from_list(conversations, features=conversation_features()))
     assert len(dataset) == sum(m["role"] == "assistant" for c in conversations for m in c["messages"])
     prepared = trainer_labels(tokenizer, spec.read(), dataset)
     for example, source in zip(prepared, dataset, strict=True):
         spans = [tokenizer.decode(span) for span in labelled_spans(example["labels"])]
-        assert spans == [expected_span(source["completion"][0], spec.tool_format)]
+        # Each completion is its example's last message: Qwen3 opens it with the reasoning block.
+        assert spans == [expected_span(source["completion"][0], spec.tool_format, think=name == "qwen3")]
+
+
+def test_qwen3_renders_reasoning_where_qwen3_does(
+    tokenizer: Any, conversations: list[dict[str, Any]]
+) -> None:
+    """Reasoning after the last user message is kept, history before it is not; enable_thinking=false
+    pre-fills the empty block in the generation prompt, as Qwen3's own template does."""
+    template = SHIPPED_TEMPLATES["qwen3"].read()
+    messages = [dict(m) for m in conversations[0]["messages"]]
+    messages = messages[: max(k for k, m in enumerate(messages) if m["role"] == "assistant") + 1]
+    last_user = max(k for k, m in enumerate(messages) if m["role"] == "user")
+    assistants = [k for k, m in enumerate(messages) if m["role"] == "assistant"]
+    before, after = [k for k in assistants if k < last_user], [k for k in assistants if k > last_user]
+    assert before and after
+    for k in before + after:
+        messages[k] = {**messages[k], "reasoning_content": f"plan {k}"}
+    text = tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False)
+    assert all(f"<think>\nplan {k}\n</think>" in text for k in after)
+    assert not any(f"plan {k}" in text for k in before)
+    prompt = messages[: last_user + 1]
+    plain = tokenizer.apply_chat_template(
+        prompt, chat_template=template, tokenize=False, add_generation_prompt=True
+    )
+    off = tokenizer.apply_chat_template(
+        prompt, chat_template=template, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
+    assert plain.endswith("<|im_start|>assistant\n") and off == plain + EMPTY_THINK
 
 
 def test_smollm2_template_is_the_runtime_template() -> None:

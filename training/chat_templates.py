@@ -41,6 +41,7 @@ SHIPPED_TEMPLATES: dict[str, TemplateSpec] = {
     for spec in (
         TemplateSpec("smollm2", TEMPLATE_DIR / "smollm2.jinja", "hermes"),
         TemplateSpec("qwen2.5", TEMPLATE_DIR / "qwen2.5.jinja", "hermes"),
+        TemplateSpec("qwen3", TEMPLATE_DIR / "qwen3.jinja", "hermes"),
         TemplateSpec("llama3", TEMPLATE_DIR / "llama3.jinja", "llama3"),
         TemplateSpec("xlam", TEMPLATE_DIR / "xlam.jinja", "xlam"),
     )

@@ -200,6 +200,9 @@ def _prompt_template(name: str) -> jinja2.Template:
 # ----------------------------------------------------------------------------- the formats
 
 
+_REASONING = re.compile(r"\A\s*<think>(.*?)(</think>|\Z)\s*", re.S)
+
+
 class ToolFormat(ABC):
     """How one model family writes tool calls."""
 
@@ -216,7 +219,18 @@ class ToolFormat(ABC):
         """The assistant text that makes ``calls`` (after ``content``, if any)."""
 
     def parse(self, text: str, tools: list[ToolSchema] | None = None) -> ParsedOutput:
-        """Model text -> (content, calls, error); never raises on malformed text."""
+        """Model text -> (content, calls, error); never raises on malformed text.
+
+        A leading ``<think>...</think>`` block (reasoning models: Qwen3, R1 distills) is not part of
+        the answer: calls written while thinking are not calls, and the content starts after it."""
+        reasoning = _REASONING.match(text)
+        if reasoning and not reasoning.group(2):
+            return ParsedOutput(
+                "",
+                [],
+                ParseError("truncated", "the <think> block is not closed: no answer follows it", text[:2000]),
+            )
+        text = text[reasoning.end() :] if reasoning else text
         try:
             return self._parse(text, tools)
         except (RecursionError, MemoryError):
