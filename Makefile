@@ -34,6 +34,7 @@ gpu-setup:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check datagen training evaluation tests benchmarks scripts
+	$(VENV)/bin/ruff format --check datagen training evaluation tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) outputs

@@ -67,12 +67,18 @@ def measure_raw(max_tokens: int) -> Measurement:
         **platform_engine_settings(8192),  # the runtime's own settings: same work, same scheduler
     )
     chats = [
-        [{"role": "user", "content": f"Write to a shop's support about {TOPICS[i % len(TOPICS)]} (case {i})."}]
+        [
+            {
+                "role": "user",
+                "content": f"Write to a shop's support about {TOPICS[i % len(TOPICS)]} (case {i}).",
+            }
+        ]
         for i in range(RAW_BATCH)
     ]
     llm.chat(chats, SamplingParams(max_tokens=8, seed=0), use_tqdm=False)  # warm-up
     params = [
-        SamplingParams(max_tokens=max_tokens, temperature=0.8, seed=i, ignore_eos=True) for i in range(RAW_BATCH)
+        SamplingParams(max_tokens=max_tokens, temperature=0.8, seed=i, ignore_eos=True)
+        for i in range(RAW_BATCH)
     ]
     began = time.monotonic()
     outputs = llm.chat(chats, params, use_tqdm=False)
@@ -126,8 +132,16 @@ async def measure_pipeline(
                 if (out_root / f"c{concurrency}" / name).exists()
             )
             state = "finished" if done else "window"
-            m = Measurement(f"generate c={concurrency}", f"{tasks} tasks, {dialogues} dialogues ({state})", tokens, seconds)
-            print(f"{m.label}: {m.completion_tokens} tokens in {m.seconds:.1f}s = {m.tokens_per_s:.1f} tok/s", flush=True)
+            m = Measurement(
+                f"generate c={concurrency}",
+                f"{tasks} tasks, {dialogues} dialogues ({state})",
+                tokens,
+                seconds,
+            )
+            print(
+                f"{m.label}: {m.completion_tokens} tokens in {m.seconds:.1f}s = {m.tokens_per_s:.1f} tok/s",
+                flush=True,
+            )
             measurements.append(m)
     return measurements
 
@@ -145,11 +159,16 @@ def main() -> int:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
 
     raw = measure_raw(args.raw_max_tokens)
-    print(f"{raw.label}: {raw.completion_tokens} tokens in {raw.seconds:.1f}s = {raw.tokens_per_s:.1f} tok/s", flush=True)
+    print(
+        f"{raw.label}: {raw.completion_tokens} tokens in {raw.seconds:.1f}s = {raw.tokens_per_s:.1f} tok/s",
+        flush=True,
+    )
     out_root = args.out or Path(tempfile.mkdtemp(prefix="apigen-mt-pipeline-bench-"))
     try:
         c1, c64 = asyncio.run(
-            measure_pipeline([(1, args.c1_tasks), (64, args.c64_tasks)], out_root, args.max_steps, args.window)
+            measure_pipeline(
+                [(1, args.c1_tasks), (64, args.c64_tasks)], out_root, args.max_steps, args.window
+            )
         )
     finally:
         if args.out is None:

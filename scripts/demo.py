@@ -115,10 +115,19 @@ def plan(settings: DemoSettings) -> list[Step]:
     # bf16 autocast took 80 s a step where float32 took 107 on AVX512-BF16 cores; without native
     # bf16 the CPU emulates it, so float32 stays.
     bf16 = cpu_has_native_bf16()
-    steps = [] if settings.run_dir else [
-        Step("generate", "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, replay agent)", generate,
-             run_dir / "simulate_stats.json", probe=lambda: funnel_probe(run_dir)),
-    ]
+    steps = (
+        []
+        if settings.run_dir
+        else [
+            Step(
+                "generate",
+                "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, replay agent)",
+                generate,
+                run_dir / "simulate_stats.json",
+                probe=lambda: funnel_probe(run_dir),
+            ),
+        ]
+    )
     steps += [
         Step("export", "Export to a Hugging Face dataset with its card",
              cli("export", str(run_dir), "--out", str(dataset), "--format", "hf"),
@@ -254,7 +263,9 @@ def describe_generation(settings: DemoSettings, console: Console) -> None:
     simulate = recipe.get("simulate", {})
     drafts = settings.blueprints if settings.blueprints is not None else recipe.get("num_tasks")
     proposal, agent = recipe.get("proposal", {}), simulate.get("agent", {})
-    outputs = "" if proposal.get("outputs", True) else ", no expected outputs: the final state verifies each task"
+    outputs = (
+        "" if proposal.get("outputs", True) else ", no expected outputs: the final state verifies each task"
+    )
     ending = "; the dialogue ends once the script has run" if agent.get("stop_after_script") else ""
     console.print(
         f"Data generation ({DATAGEN_RECIPE}): {drafts} task drafts on `{recipe.get('env')}`, "
@@ -302,7 +313,9 @@ def run_demo(settings: DemoSettings, console: Console) -> int:
     console.rule("[bold]apigen-mt demo[/bold]: the whole loop on the embedded SmolLM2-135M, on this CPU")
     console.print(f"{os.cpu_count()} CPU cores; load average now {os.getloadavg()[0]:.1f}")
     if settings.run_dir:
-        console.print(f"Starting from the existing datagen run {settings.run_dir} (--run-dir): no generation step.")
+        console.print(
+            f"Starting from the existing datagen run {settings.run_dir} (--run-dir): no generation step."
+        )
     else:
         describe_generation(settings, console)
     timings: dict[str, float] = {}
@@ -341,7 +354,9 @@ def parse_args(argv: list[str] | None = None) -> DemoSettings:
     parser.add_argument(
         "--blueprints", type=int, default=None, help="task drafts (default: the recipe's num_tasks)"
     )
-    parser.add_argument("--run-dir", type=Path, default=None, help="start from this existing datagen run (skips step 1)")
+    parser.add_argument(
+        "--run-dir", type=Path, default=None, help="start from this existing datagen run (skips step 1)"
+    )
     parser.add_argument("--sft-max-steps", type=int, default=defaults.sft_max_steps, help="optimizer steps")
     parser.add_argument("--bfcl-limit", type=int, default=defaults.bfcl_limit, help="items per BFCL category")
     parser.add_argument("--tau-tasks", type=int, default=defaults.tau_tasks, help="held-out gold tasks")

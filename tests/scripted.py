@@ -9,7 +9,9 @@ from typing import Any
 
 from datagen.llm.types import ChatResult, Choice, Usage
 
-Responder = Callable[[list[dict[str, Any]], dict[str, Any]], list[str | dict[str, Any] | list[dict[str, Any]]]]
+Responder = Callable[
+    [list[dict[str, Any]], dict[str, Any]], list[str | dict[str, Any] | list[dict[str, Any]]]
+]
 
 
 class ScriptedModel:
@@ -24,10 +26,14 @@ class ScriptedModel:
         for answer in self._respond(messages, kwargs):
             if isinstance(answer, dict | list):  # a tool call, or parallel calls in one turn
                 calls = answer if isinstance(answer, list) else [answer]
-                choices.append(Choice(content="", tool_calls=calls, raw=json.dumps(answer), finish_reason="tool_calls"))
+                choices.append(
+                    Choice(content="", tool_calls=calls, raw=json.dumps(answer), finish_reason="tool_calls")
+                )
             else:
                 choices.append(Choice(content=answer, tool_calls=[], raw=answer, finish_reason="stop"))
-        return ChatResult(choices=choices, usage=Usage(prompt_tokens=10, completion_tokens=5), model=self.name)
+        return ChatResult(
+            choices=choices, usage=Usage(prompt_tokens=10, completion_tokens=5), model=self.name
+        )
 
     async def aclose(self) -> None:
         pass

@@ -84,6 +84,7 @@ def test_memory_accuracy_equals_official(category, variant, fmt):
 
 def test_memory_variants_exercise_the_answer_check():
     """Whole-word matching after normalisation: some spaced-out answers pass, some do not."""
+
     def accuracy_of(variant: str) -> float:
         rows = synthetic.results_for("memory_kv", variant, "python")
         return scoring.score_category("memory_kv", rows, "python").accuracy
@@ -130,7 +131,13 @@ def _official_overall(accuracies: dict[str, tuple[int, int]], tmp_path, monkeypa
     from bfcl_eval.eval_checker import eval_runner_helper as helper
 
     info = types.SimpleNamespace(
-        display_name="probe", url="", org="", license="", input_price=None, output_price=None, underscore_to_dot=False
+        display_name="probe",
+        url="",
+        org="",
+        license="",
+        input_price=None,
+        output_price=None,
+        underscore_to_dot=False,
     )
     monkeypatch.setattr(helper, "MODEL_CONFIG_MAPPING", {"org/probe": info})
     table = {"org_probe": {c: {"accuracy": ok / n, "total_count": n} for c, (ok, n) in accuracies.items()}}

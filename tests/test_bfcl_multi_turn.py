@@ -91,13 +91,17 @@ def test_generation_loop_runs_gold_calls_on_the_backends_and_adds_held_out_funct
     # (model_handler.utils.resolve_ast_call), so a positional gold call cannot be replayed as model output.
     entry, answer = next(
         (e, a)
-        for e, a in zip(data.load_entries("multi_turn_miss_func"), data.load_answers("multi_turn_miss_func"), strict=True)
+        for e, a in zip(
+            data.load_entries("multi_turn_miss_func"), data.load_answers("multi_turn_miss_func"), strict=True
+        )
         if not any(parse_call_string(call).args for turn in a for call in turn)
     )
-    (held_turn, held_functions), = entry.missed_functions.items()
+    ((held_turn, held_functions),) = entry.missed_functions.items()
     held_names = {f["name"] for f in held_functions}
     seen: list[set[str]] = []
-    row = asyncio.run(run_multi_turn(ScriptedModel(_turn_player(answer, seen)), entry, RunSettings(mode="python")))
+    row = asyncio.run(
+        run_multi_turn(ScriptedModel(_turn_player(answer, seen)), entry, RunSettings(mode="python"))
+    )
     assert len(row["result"]) == len(entry.question)
     assert [len(steps) for steps in row["result"]] == [2 if calls else 1 for calls in answer]
     assert check_entry(entry, row["result"], answer, "python").valid
@@ -106,5 +110,7 @@ def test_generation_loop_runs_gold_calls_on_the_backends_and_adds_held_out_funct
     assert not any(held_names & names for names in seen[:calls_before])
     assert all(held_names <= names for names in seen[calls_before:])
 
-    idle = asyncio.run(run_multi_turn(ScriptedModel(lambda m, k: ["I will not do that."]), entry, RunSettings(mode="python")))
+    idle = asyncio.run(
+        run_multi_turn(ScriptedModel(lambda m, k: ["I will not do that."]), entry, RunSettings(mode="python"))
+    )
     assert not check_entry(entry, idle["result"], answer, "python").valid

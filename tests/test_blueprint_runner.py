@@ -166,7 +166,9 @@ def test_grounded_without_outputs_asks_only_for_the_instruction_and_keeps_o_gt_e
         prompts.append((messages, kwargs))
         return shop_responder(bad_first_draft=True)(messages, kwargs)  # its outputs would be rejected
 
-    config = _config(num_tasks=3, proposal={"type": "grounded", "outputs": False}, committee={"enabled": False})
+    config = _config(
+        num_tasks=3, proposal={"type": "grounded", "outputs": False}, committee={"enabled": False}
+    )
     funnel = _run(config, tmp_path / "run", domain, respond).as_dict()
     accepted, _ = read_jsonl(tmp_path / "run" / BLUEPRINTS)
     assert funnel["accepted"] == len(accepted) == 3 and funnel["accepted_per_round"] == {"0": 3}
@@ -339,7 +341,10 @@ RETURN_O01 = ("return_order", "o01", {})
 def test_recombination_rejects_combinations_that_conflict(tmp_path, first, second, stage):
     domain = make_shop_domain(tmp_path)
     config = _config(proposal={"type": "grounded"})
-    group = [_shop_blueprint(number, name, order, **arguments) for number, (name, order, arguments) in enumerate((first, second))]
+    group = [
+        _shop_blueprint(number, name, order, **arguments)
+        for number, (name, order, arguments) in enumerate((first, second))
+    ]
     for parent in group:  # each one alone executes
         assert validate_execution(list(parent.actions), domain, 0).ok
     outcome = asyncio.run(recombine(_recombination_context(domain, config), group))

@@ -32,7 +32,16 @@ def cli_args(command: list[str], *words: str) -> list[str]:
 def test_plan_order_and_chaining(demo, tmp_path: Path):
     settings = demo.DemoSettings(out=tmp_path / "demo", blueprints=3)
     steps = demo.plan(settings)
-    assert [s.key for s in steps] == ["generate", "export", "sft", "bfcl-base", "tau-base", "bfcl-sft", "tau-sft", "report"]
+    assert [s.key for s in steps] == [
+        "generate",
+        "export",
+        "sft",
+        "bfcl-base",
+        "tau-base",
+        "bfcl-sft",
+        "tau-sft",
+        "report",
+    ]
     by_key = {s.key: s for s in steps}
     run_dir, dataset = str(settings.out / "run"), str(settings.out / "dataset")
     assert cli_args(by_key["generate"].command, "generate")[-2:] == ["--limit", "3"]
@@ -63,7 +72,9 @@ def test_commands_parse_with_the_real_clis(demo, tmp_path: Path):
     for key in ("tau-base", "tau-sft"):
         args = tau_parser().parse_args(cli_args(steps[key].command, "eval", "tau"))
         assert (args.env, args.tasks, args.user_model) == ("retail", "gold", "embedded")
-        users.add((args.user_model, args.user_backend or args.backend, args.user_best_of_n, args.user_max_tokens))
+        users.add(
+            (args.user_model, args.user_backend or args.backend, args.user_best_of_n, args.user_max_tokens)
+        )
         # A dialogue needs at least user, lookups, confirmation, user yes, the change, the answer and the user's stop.
         assert args.max_steps >= 8
     assert len(users) == 1, f"both runs must face the same fixed user: {users}"

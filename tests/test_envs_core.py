@@ -19,7 +19,10 @@ def domain(tmp_path: Path) -> NativeDomain:
 def test_schema_is_derived_from_signature_and_docstring(domain):
     schema = domain.tool("withdraw").schema["function"]
     assert schema["description"] == "Withdraw money."
-    assert schema["parameters"]["properties"]["amount"] == {"type": "number", "description": "How much, in dollars; must be positive."}
+    assert schema["parameters"]["properties"]["amount"] == {
+        "type": "number",
+        "description": "How much, in dollars; must be positive.",
+    }
     assert sorted(schema["parameters"]["required"]) == ["account_id", "amount"]
     assert domain.dependency_graph()["get_account"] == ["withdraw"]
 

@@ -29,7 +29,9 @@ class _Pool:
     def __init__(self):
         def user(messages, kwargs):
             said = [m for m in messages if m["role"] == "assistant"]
-            return ["Please withdraw 40 from a10, and check a11." if not said else "Great, thanks! ###STOP###"]
+            return [
+                "Please withdraw 40 from a10, and check a11." if not said else "Great, thanks! ###STOP###"
+            ]
 
         def agent(messages, kwargs):
             if messages[-1]["role"] == "user":
@@ -39,7 +41,10 @@ class _Pool:
                 return [{"name": "get_account", "arguments": {"account_id": "a11"}}]
             return ["Done: a10 now holds $60.00 and a11 holds $200.00."]
 
-        self.models = {"agent": ScriptedModel(agent, "agent-model"), "user": ScriptedModel(user, "user-model")}
+        self.models = {
+            "agent": ScriptedModel(agent, "agent-model"),
+            "user": ScriptedModel(user, "user-model"),
+        }
 
     def get(self, spec: ModelSpec):
         return self.models[spec.model]
@@ -55,7 +60,11 @@ def run_dir(tmp_path: Path) -> Path:
     )
     blueprints = [
         Blueprint(
-            id=f"bp{i}", env="toy", seed=1, user_id="u0", persona=f"Person {i}",
+            id=f"bp{i}",
+            env="toy",
+            seed=1,
+            user_id="u0",
+            persona=f"Person {i}",
             instruction="Withdraw 40 from a10 and ask for a11's balance.",
             actions=[{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}],
             outputs=["60", "200"],
@@ -163,7 +172,9 @@ def test_hub_push_builds_upload_folder_without_network(run_dir: Path, tmp_path: 
     files = stage_upload(tmp_path / "hf", tmp_path / "stage", fmt="hf")
     names = sorted(str(p.relative_to(tmp_path / "stage")) for p in files)
     assert "README.md" in names and any(n.startswith("data/train-") for n in names)
-    reloaded = load_dataset("parquet", data_files=str(tmp_path / "stage" / "data" / "train-*.parquet"), split="train")
+    reloaded = load_dataset(
+        "parquet", data_files=str(tmp_path / "stage" / "data" / "train-*.parquet"), split="train"
+    )
     assert isinstance(reloaded[0]["messages"][0], dict)
 
     calls = []
@@ -171,7 +182,9 @@ def test_hub_push_builds_upload_folder_without_network(run_dir: Path, tmp_path: 
     monkeypatch.setattr(HfApi, "create_repo", lambda self, *a, **k: calls.append(("create", a, k)))
 
     def fake_upload(self, **kwargs):
-        calls.append(("upload", sorted(p.name for p in Path(kwargs["folder_path"]).rglob("*") if p.is_file())))
+        calls.append(
+            ("upload", sorted(p.name for p in Path(kwargs["folder_path"]).rglob("*") if p.is_file()))
+        )
         for path in Path(kwargs["folder_path"]).rglob("*"):
             if path.is_file():
                 assert "hf_secret_value_never_printed" not in path.read_bytes().decode("utf-8", "ignore")
@@ -183,7 +196,9 @@ def test_hub_push_builds_upload_folder_without_network(run_dir: Path, tmp_path: 
 
 
 @pytest.mark.parametrize("fmt", ["hf", "sharegpt", "jsonl"])
-def test_export_facts_reach_the_model_card_and_the_card_points_at_the_data(run_dir: Path, tmp_path: Path, fmt: str):
+def test_export_facts_reach_the_model_card_and_the_card_points_at_the_data(
+    run_dir: Path, tmp_path: Path, fmt: str
+):
     import yaml
 
     from datagen.simulate.runner import phase2_funnel

@@ -30,7 +30,9 @@ def _server_recipe(base_url: str, path: Path) -> Path:
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     server = {"model": "embedded", "backend": "openai", "base_urls": [base_url], "tool_format": "hermes"}
     data["generator"] = {**server, "temperature": data["generator"]["temperature"], "max_tokens": 256}
-    data["committee"]["size"] = 1  # the committee itself is covered by test_blueprint_e2e; one judge keeps this cheap
+    data["committee"]["size"] = (
+        1  # the committee itself is covered by test_blueprint_e2e; one judge keeps this cheap
+    )
     data["simulate"]["agent"]["model"] = server
     data["simulate"]["user"]["model"] = server
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -114,7 +116,10 @@ def test_generate_kill_resume_funnels_add_up(vllm_server: str, tmp_path: Path):
     sim = json.loads((run / "simulate_stats.json").read_text())
     assert sim["attempts"] == len(blueprints) * attempts == summary["phase2"]["attempts"]
     assert sim["blueprints_attempted"] == len(blueprints)
-    assert sim["successful_trajectories"] + sim["failed_trajectories"] + sim["duplicate_successes"] == sim["attempts"]
+    assert (
+        sim["successful_trajectories"] + sim["failed_trajectories"] + sim["duplicate_successes"]
+        == sim["attempts"]
+    )
     assert sim["completion_tokens"] > 0
 
     domain = get_domain(yaml.safe_load(recipe.read_text())["env"])

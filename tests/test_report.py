@@ -43,10 +43,20 @@ class _Pool:
 
 def _tau_results(tmp_path: Path, agent_name: str) -> Path:
     domain = make_toy_domain(tmp_path)
-    tasks = [Task(id="w", persona="Ann", instruction="Withdraw 40 from a10.", outputs=["60"],
-                  actions=[{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}])]
-    config = TauConfig(agent=AgentConfig(model=ModelSpec(model="agent")),
-                       user=UserConfig(model=ModelSpec(model="user"), best_of_n=1), trials=3)
+    tasks = [
+        Task(
+            id="w",
+            persona="Ann",
+            instruction="Withdraw 40 from a10.",
+            outputs=["60"],
+            actions=[{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}],
+        )
+    ]
+    config = TauConfig(
+        agent=AgentConfig(model=ModelSpec(model="agent")),
+        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        trials=3,
+    )
     out = tmp_path / f"tau-{agent_name}"
     asyncio.run(TauHarness(config, domain, tasks, out, _Pool(agent_name)).run())
     return out
@@ -68,14 +78,27 @@ def _bfcl_results(tmp_path: Path) -> Path:
 def _run_dir(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "stats.json").write_text(json.dumps({"proposed": 10, "passed": {"format": 9, "execution": 7, "policy": 6, "committee": 5}, "accepted": 5}))
+    (run / "stats.json").write_text(
+        json.dumps(
+            {
+                "proposed": 10,
+                "passed": {"format": 9, "execution": 7, "policy": 6, "committee": 5},
+                "accepted": 5,
+            }
+        )
+    )
     (run / "simulate_stats.json").write_text(json.dumps({"attempts": 15, "successful_trajectories": 6}))
     return run
 
 
 @pytest.fixture()
 def report_dir(tmp_path: Path) -> Path:
-    dirs = [_tau_results(tmp_path, "good-agent"), _tau_results(tmp_path, "idle-agent"), _bfcl_results(tmp_path), _run_dir(tmp_path)]
+    dirs = [
+        _tau_results(tmp_path, "good-agent"),
+        _tau_results(tmp_path, "idle-agent"),
+        _bfcl_results(tmp_path),
+        _run_dir(tmp_path),
+    ]
     write_report(dirs, tmp_path / "report")
     return tmp_path / "report"
 

@@ -46,7 +46,10 @@ def test_simulate_on_embedded_model(vllm_server: str, tmp_path: Path):
 
     summary = asyncio.run(run())
     assert summary["attempts"] == 6 and summary["completion_tokens"] > 0
-    assert summary["successful_trajectories"] + summary["failed_trajectories"] + summary["duplicate_successes"] == 6
+    assert (
+        summary["successful_trajectories"] + summary["failed_trajectories"] + summary["duplicate_successes"]
+        == 6
+    )
     assert summary["successful_trajectories"] >= 1, summary
     verified = 0
     for name in ("trajectories.jsonl", "failures.jsonl"):
@@ -63,5 +66,12 @@ def test_simulate_on_embedded_model(vllm_server: str, tmp_path: Path):
                 assert env.state_hash() == gold.state_hash()
                 verified += 1
             else:
-                assert row["failure"] in {"state_mismatch", "missing_output", "policy_violation", "step_limit", "format_error", "error"}
+                assert row["failure"] in {
+                    "state_mismatch",
+                    "missing_output",
+                    "policy_violation",
+                    "step_limit",
+                    "format_error",
+                    "error",
+                }
     assert verified == summary["successful_trajectories"]

@@ -27,7 +27,9 @@ def _episode(env, actions, said: list[str], termination="user_stop", format_erro
     before = env.snapshot()
     env.replay(actions)
     messages = [{"role": "user", "content": "hi"}] + [{"role": "assistant", "content": s} for s in said]
-    return EpisodeResult(messages=messages, termination=termination, before=before, format_errors=list(format_errors))
+    return EpisodeResult(
+        messages=messages, termination=termination, before=before, format_errors=list(format_errors)
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +46,12 @@ def test_verdict(domain, actions, said, termination, format_errors, failure):
     expected, start, ok = gold_hash(domain, 1, [WITHDRAW])
     assert ok and expected != start
     env = domain.new_env(1)
-    verdict = judge_episode(env, _episode(env, actions, said, termination, format_errors), expected_hash=expected, expected_outputs=["60"])
+    verdict = judge_episode(
+        env,
+        _episode(env, actions, said, termination, format_errors),
+        expected_hash=expected,
+        expected_outputs=["60"],
+    )
     assert verdict.failure == failure
     assert verdict.success is (failure is None) and verdict.reward == (1.0 if failure is None else 0.0)
     assert verdict.checks["state_match"] is (actions == [WITHDRAW])
@@ -60,7 +67,11 @@ def test_policy_violation_fails_even_when_state_matches(domain):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("Your refund is $1,234.50!", "your refund is $1234.5!"), ("Total: 10.00 USD", "total: 10 usd"), ("A, B,  C", "a b c")],
+    [
+        ("Your refund is $1,234.50!", "your refund is $1234.5!"),
+        ("Total: 10.00 USD", "total: 10 usd"),
+        ("A, B,  C", "a b c"),
+    ],
 )
 def test_normalize_text(text, expected):
     assert normalize_text(text) == expected
@@ -79,11 +90,23 @@ def test_best_of_n_picks_highest_judge_score_and_hides_tools():
         return [json.dumps({"reason": "r", "score": scores[candidate]})]
 
     user_model, judge = ScriptedModel(user_side), ScriptedModel(judge_side)
-    user = SimulatedUser(user_model, instruction="Withdraw 40 from a10.", persona="Ann", best_of_n=4, judge=judge)
+    user = SimulatedUser(
+        user_model, instruction="Withdraw 40 from a10.", persona="Ann", best_of_n=4, judge=judge
+    )
     conversation = [
         {"role": "assistant", "content": "Hi! How can I help you today?"},
         {"role": "user", "content": "hello"},
-        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_account", "arguments": {"account_id": "a10"}}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_account", "arguments": {"account_id": "a10"}},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "name": "get_account", "content": '{"balance": 100}'},
         {"role": "assistant", "content": "What would you like to do?"},
     ]
@@ -108,7 +131,12 @@ def test_best_candidate_ties_and_unscorable():
 def test_episode_runs_tools_in_order_and_stops(domain):
     env = domain.new_env(1)
     turns = iter(["Please withdraw 40 from a10.", "Thanks! ###STOP###"])
-    user = SimulatedUser(ScriptedModel(lambda m, k: [next(turns)]), instruction="Withdraw 40 from a10.", persona="Ann", best_of_n=1)
+    user = SimulatedUser(
+        ScriptedModel(lambda m, k: [next(turns)]),
+        instruction="Withdraw 40 from a10.",
+        persona="Ann",
+        best_of_n=1,
+    )
 
     def agent_side(messages, kwargs):
         assert kwargs["tools"] and messages[0]["role"] == "system"
@@ -119,8 +147,18 @@ def test_episode_runs_tools_in_order_and_stops(domain):
     agent = Agent(ScriptedModel(agent_side), policy="Be nice.", tools=domain.tool_schemas())
     episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
     assert episode.termination == "user_stop"
-    assert [m["role"] for m in episode.messages] == ["assistant", "user", "assistant", "tool", "assistant", "user"]
-    assert episode.messages[2]["tool_calls"][0]["function"]["arguments"] == {"account_id": "a10", "amount": 40}
+    assert [m["role"] for m in episode.messages] == [
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert episode.messages[2]["tool_calls"][0]["function"]["arguments"] == {
+        "account_id": "a10",
+        "amount": 40,
+    }
     expected, _, _ = gold_hash(domain, 1, [WITHDRAW])
     assert judge_episode(env, episode, expected_hash=expected, expected_outputs=["60"]).success
 
@@ -130,7 +168,13 @@ def test_replay_agent_follows_blueprint_actions(domain):
     turns = iter(["Hi, I need a withdrawal.", "Bye ###STOP###"])
     user = SimulatedUser(ScriptedModel(lambda m, k: [next(turns)]), instruction="x", persona="y", best_of_n=1)
     # The model tries a different call; replay mode ignores model tool calls and follows the blueprint.
-    agent = Agent(ScriptedModel(lambda m, k: ["Done, 60 left."]), policy="p", tools=domain.tool_schemas(), mode="replay", gold_actions=[WITHDRAW])
+    agent = Agent(
+        ScriptedModel(lambda m, k: ["Done, 60 left."]),
+        policy="p",
+        tools=domain.tool_schemas(),
+        mode="replay",
+        gold_actions=[WITHDRAW],
+    )
     episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
     assert [a.name for a in env.trace] == ["withdraw"]
     assert episode.termination == "user_stop"
@@ -187,7 +231,9 @@ def test_parallel_calls_all_run_in_order_and_a_failing_one_is_an_observation(dom
     assert not tool_messages[0]["content"].startswith("Error")
     assert tool_messages[1]["content"].startswith("Error") and "a99" in tool_messages[1]["content"]
     assert tool_messages[2]["content"].startswith("Error")
-    assert '"balance": 60' in tool_messages[3]["content"].replace(".0", "")  # only the valid withdrawal changed it
+    assert '"balance": 60' in tool_messages[3]["content"].replace(
+        ".0", ""
+    )  # only the valid withdrawal changed it
     assert [m["tool_call_id"] for m in tool_messages] == [c["id"] for c in episode.messages[2]["tool_calls"]]
     expected, _, _ = gold_hash(domain, 1, [WITHDRAW])
     assert judge_episode(env, episode, expected_hash=expected, expected_outputs=["60"]).checks["state_match"]

@@ -80,4 +80,6 @@ def test_resume_after_sigkill(tmp_path: Path):
     assert len(done_after) == len(set(done_after)) == 60  # 30 blueprints x 2 attempts, each once
     assert set(done_before) <= set(done_after)
     stats = json.loads((run / "simulate_stats.json").read_text())
-    assert stats["attempts"] == 60 and stats["successful_trajectories"] == 30  # the 2nd attempt repeats the 1st
+    assert (
+        stats["attempts"] == 60 and stats["successful_trajectories"] == 30
+    )  # the 2nd attempt repeats the 1st

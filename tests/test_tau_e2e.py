@@ -30,7 +30,9 @@ def test_eval_tau_two_gold_tasks(vllm_server: str, tmp_path: Path):
     assert summary["tasks"] == 2 and summary["trials"] == 2
     assert set(summary["pass_k"]) == {"1", "2"} and 0.0 <= summary["pass_k"]["1"] <= 1.0
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert sorted((r["task_id"], r["trial"]) for r in rows) == sorted((t, i) for t in task_ids for i in range(2))
+    assert sorted((r["task_id"], r["trial"]) for r in rows) == sorted(
+        (t, i) for t in task_ids for i in range(2)
+    )
     for row in rows:
         assert row["messages"][0]["role"] == "system" and "Policy" in row["messages"][0]["content"]
         assert row["success"] == (row["failure"] is None)

@@ -43,10 +43,17 @@ def test_user_error_check_flags_invented_facts_only():
 
 def test_summary_with_and_without_noop_tasks():
     rows = [
-        {"task_id": "change", "trial": i, "success": s, "failure": None if s else "state_mismatch", "gold_noop": False}
+        {
+            "task_id": "change",
+            "trial": i,
+            "success": s,
+            "failure": None if s else "state_mismatch",
+            "gold_noop": False,
+        }
         for i, s in enumerate([True, False])
     ] + [
-        {"task_id": "refuse", "trial": i, "success": True, "failure": None, "gold_noop": True} for i in range(2)
+        {"task_id": "refuse", "trial": i, "success": True, "failure": None, "gold_noop": True}
+        for i in range(2)
     ]
     summary = summarize(rows, 2, {"change", "refuse"})
     assert summary["pass_k"] == {"1": 0.75, "2": 0.5}
@@ -59,7 +66,10 @@ WITHDRAW = {"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}
 
 class _Pool:
     def __init__(self, agent, user):
-        self.models = {"agent": ScriptedModel(agent, "agent-under-test"), "user": ScriptedModel(user, "user-sim")}
+        self.models = {
+            "agent": ScriptedModel(agent, "agent-under-test"),
+            "user": ScriptedModel(user, "user-sim"),
+        }
 
     def get(self, spec: ModelSpec):
         return self.models[spec.model]
@@ -67,16 +77,30 @@ class _Pool:
 
 def _config(trials: int) -> TauConfig:
     return TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")), user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
-        trials=trials, concurrency=4,
+        agent=AgentConfig(model=ModelSpec(model="agent")),
+        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        trials=trials,
+        concurrency=4,
     )
 
 
 def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Path):
     domain = make_toy_domain(tmp_path)
     tasks = [
-        Task(id="withdraw", persona="Ann", instruction="Withdraw 40 from a10.", actions=[WITHDRAW], outputs=["60"]),
-        Task(id="refused", persona="Bob", instruction="Withdraw 500 from a10 (more than allowed).", actions=[], outputs=[]),
+        Task(
+            id="withdraw",
+            persona="Ann",
+            instruction="Withdraw 40 from a10.",
+            actions=[WITHDRAW],
+            outputs=["60"],
+        ),
+        Task(
+            id="refused",
+            persona="Bob",
+            instruction="Withdraw 500 from a10 (more than allowed).",
+            actions=[],
+            outputs=[],
+        ),
     ]
     turns = {}
 
@@ -98,9 +122,17 @@ def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Pa
     per_task = json.loads((tmp_path / "out" / "per_task.json").read_text())
     assert per_task == {
         "refused": {"trials": 3, "successes": 3, "mean_reward": 1.0, "failures": {}, "gold_noop": True},
-        "withdraw": {"trials": 3, "successes": 0, "mean_reward": 0.0, "failures": {"state_mismatch": 3}, "gold_noop": False},
+        "withdraw": {
+            "trials": 3,
+            "successes": 0,
+            "mean_reward": 0.0,
+            "failures": {"state_mismatch": 3},
+            "gold_noop": False,
+        },
     }
-    assert summary["pass_k_without_user_error_tasks"] == summary["pass_k"] and summary["user_error_tasks"] == []
+    assert (
+        summary["pass_k_without_user_error_tasks"] == summary["pass_k"] and summary["user_error_tasks"] == []
+    )
 
     # Resume: a second run adds nothing and gives the same summary.
     again = asyncio.run(TauHarness(_config(trials=3), domain, tasks, tmp_path / "out", pool).run())
@@ -110,11 +142,29 @@ def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Pa
 
 def test_user_invention_is_classified_as_user_error(tmp_path: Path):
     domain = make_toy_domain(tmp_path)
-    task = Task(id="withdraw", persona="Ann", instruction="Withdraw 40 from account a10.", actions=[WITHDRAW], outputs=[])
+    task = Task(
+        id="withdraw",
+        persona="Ann",
+        instruction="Withdraw 40 from account a10.",
+        actions=[WITHDRAW],
+        outputs=[],
+    )
     said = iter(["Withdraw 40 from account a77 please", "bye ###STOP###"])
+
     def agent(m, k):
-        return [{"name": "withdraw", "arguments": {"account_id": "a11", "amount": 40}}] if m[-1]["role"] == "user" else ["done"]
-    harness = TauHarness(_config(trials=1), domain, [task], tmp_path / "out", _Pool(agent, lambda m, k, said=said: [next(said)]))
+        return (
+            [{"name": "withdraw", "arguments": {"account_id": "a11", "amount": 40}}]
+            if m[-1]["role"] == "user"
+            else ["done"]
+        )
+
+    harness = TauHarness(
+        _config(trials=1),
+        domain,
+        [task],
+        tmp_path / "out",
+        _Pool(agent, lambda m, k, said=said: [next(said)]),
+    )
     summary = asyncio.run(harness.run())
     assert summary["failure_classes"] == {"user_error": 1}
     assert summary["user_error_tasks"] == ["withdraw"] and summary["pass_k_without_user_error_tasks"] == {}
@@ -132,7 +182,11 @@ def test_tau2_domains_are_scored_by_tau2s_own_evaluators(tmp_path: Path):
         t for t in domain.tasks(split="test")
         if any(a.name.startswith(("cancel", "modify", "return", "exchange")) for a in gold_actions(domain, t.id))
     )  # fmt: skip
-    gold = [{"name": a.name, "arguments": a.arguments} for a in gold_actions(domain, task.id) if a.requestor == "assistant"]
+    gold = [
+        {"name": a.name, "arguments": a.arguments}
+        for a in gold_actions(domain, task.id)
+        if a.requestor == "assistant"
+    ]
     info = domain.tau2_task(task.id).evaluation_criteria.communicate_info or []
 
     def gold_agent(messages, kwargs):
@@ -142,7 +196,13 @@ def test_tau2_domains_are_scored_by_tau2s_own_evaluators(tmp_path: Path):
     rows = {}
     for name, agent in (("gold", gold_agent), ("idle", lambda m, k: ["I cannot help with that."])):
         said = iter(["Hi, I need help with my order.", "Thanks ###STOP###"])
-        harness = TauHarness(_config(trials=1), domain, [task], tmp_path / name, _Pool(agent, lambda m, k, said=said: [next(said)]))
+        harness = TauHarness(
+            _config(trials=1),
+            domain,
+            [task],
+            tmp_path / name,
+            _Pool(agent, lambda m, k, said=said: [next(said)]),
+        )
         asyncio.run(harness.run())
         rows[name] = json.loads((tmp_path / name / "results.jsonl").read_text().splitlines()[0])
     assert rows["gold"]["success"] and rows["gold"]["reward"] == 1.0 == rows["gold"]["tau2_reward"]["reward"]

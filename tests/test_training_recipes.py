@@ -121,15 +121,28 @@ def _retail_dialogue() -> dict:
     messages = [{"role": "system", "content": agent_system_prompt(domain.policy)}]
     messages.append({"role": "user", "content": task.instruction})
     for index, action in enumerate(task.actions):
-        call = {"id": f"c{index}", "type": "function", "function": {"name": action.name, "arguments": action.arguments}}
+        call = {
+            "id": f"c{index}",
+            "type": "function",
+            "function": {"name": action.name, "arguments": action.arguments},
+        }
         messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
-        messages.append({"role": "tool", "tool_call_id": f"c{index}", "name": action.name, "content": env.call(action.model_dump()).content})
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": f"c{index}",
+                "name": action.name,
+                "content": env.call(action.model_dump()).content,
+            }
+        )
     messages.append({"role": "assistant", "content": "All done."})
     return {"messages": messages, "tools": domain.tool_schemas()}
 
 
 @pytest.mark.parametrize("name", ["cpu_lora.yaml", "cpu_full.yaml"])
-def test_cpu_recipes_keep_a_native_dialogue_with_its_policy_and_tools(name: str, embedded_model: Path) -> None:
+def test_cpu_recipes_keep_a_native_dialogue_with_its_policy_and_tools(
+    name: str, embedded_model: Path
+) -> None:
     """Over-long examples are dropped, never cut: a max_length below one dialogue drops everything
     the toolkit exports (2048 once did, and the demo's SFT step died)."""
     from transformers import AutoTokenizer
@@ -138,7 +151,9 @@ def test_cpu_recipes_keep_a_native_dialogue_with_its_policy_and_tools(name: str,
     from training.convert import from_messages
     from training.mixture import count_tokens
 
-    script_args, training_args, _ = parse_args(["--config", str(ROOT / "recipes" / "sft" / "smollm2-135m" / name)])
+    script_args, training_args, _ = parse_args(
+        ["--config", str(ROOT / "recipes" / "sft" / "smollm2-135m" / name)]
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_model))
     tokenizer.chat_template = resolve_template(script_args.template).path.read_text(encoding="utf-8")
     tokens = count_tokens(from_messages(_retail_dialogue()), tokenizer)

@@ -70,7 +70,11 @@ def _make_checks_module() -> types.ModuleType:
 
     @policy_check("R1", "Never withdraw more than 100 in one call.")
     def withdraw_limit(before, trace, after):
-        return [f"withdrew {a.arguments['amount']}" for a in trace if a.name == "withdraw" and a.ok and a.arguments["amount"] > 100]
+        return [
+            f"withdrew {a.arguments['amount']}"
+            for a in trace
+            if a.name == "withdraw" and a.ok and a.arguments["amount"] > 100
+        ]
 
     module.withdraw_limit = withdraw_limit
     return module
@@ -81,9 +85,18 @@ def make_toy_domain(tmp_path: Path) -> NativeDomain:
     policy.write_text("# Toy\nR1. Never withdraw more than 100 in one call.\n")
 
     def build(seed: int):
-        return {"accounts": {f"a{seed}{i}": {"owner": f"u{i}", "balance": 100.0 * (i + 1), "status": "open"} for i in range(5)}}
+        return {
+            "accounts": {
+                f"a{seed}{i}": {"owner": f"u{i}", "balance": 100.0 * (i + 1), "status": "open"}
+                for i in range(5)
+            }
+        }
 
     return NativeDomain(
-        name="toy", build_database=build, db_model=ToyDB, tools=tools_in(_make_tools_module()),
-        policy_path=policy, checks=checks_in(_make_checks_module()),
+        name="toy",
+        build_database=build,
+        db_model=ToyDB,
+        tools=tools_in(_make_tools_module()),
+        policy_path=policy,
+        checks=checks_in(_make_checks_module()),
     )

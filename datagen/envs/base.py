@@ -146,7 +146,9 @@ class Environment(ABC):
         calls = [a.model_dump() if isinstance(a, ToolCallModel) else a for a in actions]
         return [self.call(c) for c in calls]
 
-    def policy_violations(self, before: Tables, trace: Sequence[ActionRecord] | None = None) -> list[Violation]:
+    def policy_violations(
+        self, before: Tables, trace: Sequence[ActionRecord] | None = None
+    ) -> list[Violation]:
         return run_checks(self.domain.checks, before, self.trace if trace is None else trace, self.snapshot())
 
 

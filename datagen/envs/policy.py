@@ -63,9 +63,7 @@ def policy_check(rule: str, description: str) -> Callable[[CheckFn], CheckFn]:
 
 
 def checks_in(module: Any) -> list[PolicyCheck]:
-    functions = [
-        obj for obj in vars(module).values() if callable(obj) and hasattr(obj, "__apigen_check__")
-    ]
+    functions = [obj for obj in vars(module).values() if callable(obj) and hasattr(obj, "__apigen_check__")]
     functions.sort(key=lambda fn: fn.__code__.co_firstlineno)
     return [
         PolicyCheck(name=fn.__name__, rule=fn.__apigen_check__[0], description=fn.__apigen_check__[1], fn=fn)

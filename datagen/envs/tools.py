@@ -52,7 +52,9 @@ class ToolSpec:
         return {name: getattr(parsed, name) for name in self.params}
 
 
-def tool(kind: ToolKind, *, produces: set[str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def tool(
+    kind: ToolKind, *, produces: set[str] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Marks a function as a tool. ``produces`` names output fields that can feed other tools'
     parameters, for the dependency graph; by default they are read from the return annotation."""
     if kind not in ("read", "write"):
@@ -68,9 +70,7 @@ def tool(kind: ToolKind, *, produces: set[str] | None = None) -> Callable[[Calla
 def tools_in(module: Any) -> list[ToolSpec]:
     """Every function marked with @tool in a module, in definition order."""
     functions = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isfunction(obj) and hasattr(obj, "__apigen_tool__")
+        obj for obj in vars(module).values() if inspect.isfunction(obj) and hasattr(obj, "__apigen_tool__")
     ]
     functions.sort(key=lambda fn: fn.__code__.co_firstlineno)
     return [build_tool_spec(fn) for fn in functions]

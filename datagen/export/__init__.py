@@ -47,7 +47,9 @@ def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
         try:
             trajectory = Trajectory.model_validate(row)
         except ValidationError as exc:
-            skipped.append(f"trajectories.jsonl record {number}: not a trajectory ({exc.error_count()} errors); skipped")
+            skipped.append(
+                f"trajectories.jsonl record {number}: not a trajectory ({exc.error_count()} errors); skipped"
+            )
             continue
         if trajectory.success:
             trajectories.append(trajectory)
@@ -75,7 +77,9 @@ def export_run(
     trajectories, skipped = load_trajectories(run_dir)
     if not trajectories:
         raise ValueError(f"{run_dir} holds no complete successful trajectory to export")
-    splits = split_rows((trajectory_row(t) for t in trajectories), seed=seed, validation=validation, test=test)
+    splits = split_rows(
+        (trajectory_row(t) for t in trajectories), seed=seed, validation=validation, test=test
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out_dir, splits={s: len(r) for s, r in splits.items()}, skipped=skipped)
     if fmt == "hf":
@@ -90,7 +94,9 @@ def export_run(
         for split, rows in splits.items():
             path = out_dir / f"{split}.json"
             path.write_text(
-                json.dumps([to_sharegpt(r["messages"], r["tools"]) for r in rows], ensure_ascii=False, indent=1),
+                json.dumps(
+                    [to_sharegpt(r["messages"], r["tools"]) for r in rows], ensure_ascii=False, indent=1
+                ),
                 encoding="utf-8",
             )
             result.files.append(path)
@@ -100,7 +106,9 @@ def export_run(
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             result.files.append(path)
     facts = export_facts(run_dir, splits, phase2_funnel(run_dir), fmt=fmt, skipped=skipped)
-    (out_dir / FACTS_FILE).write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / FACTS_FILE).write_text(
+        json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     card = build_card(facts, run_dir, license=license, pretty_name=pretty_name or f"apigen-mt {run_dir.name}")
     card.save(str(out_dir / "README.md"))
     result.files += [out_dir / FACTS_FILE, out_dir / "README.md"]
@@ -115,25 +123,34 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="split seed (splits are by blueprint)")
     parser.add_argument("--validation", type=float, default=0.0, help="fraction of blueprints for validation")
     parser.add_argument("--test", type=float, default=0.1, help="fraction of blueprints for test")
-    parser.add_argument("--license", default=None, help="card license (default: the recipe's `license`, else 'other')")
+    parser.add_argument(
+        "--license", default=None, help="card license (default: the recipe's `license`, else 'other')"
+    )
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", default=None)
     parser.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = export_run(
-            args.run_dir, args.out, fmt=args.format, seed=args.seed, validation=args.validation, test=args.test, license=args.license
+            args.run_dir,
+            args.out,
+            fmt=args.format,
+            seed=args.seed,
+            validation=args.validation,
+            test=args.test,
+            license=args.license,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"apigen-mt export: {exc}", file=sys.stderr)
         return 2
     for note in result.skipped:
         print(f"skipped: {note}", file=sys.stderr)
-    print(f"exported {sum(result.splits.values())} trajectories {result.splits} to {result.out_dir} ({args.format})")
+    print(
+        f"exported {sum(result.splits.values())} trajectories {result.splits} to {result.out_dir} ({args.format})"
+    )
     if args.push_to_hub:
         from datagen.export.hub import push_export
 
         url = push_export(result.out_dir, args.push_to_hub, fmt=args.format, private=args.private)
         print(f"pushed to {url}")
     return 0
-

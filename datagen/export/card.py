@@ -25,7 +25,12 @@ FACTS_FILE = "export.json"
 
 
 def export_facts(
-    run_dir: Path, splits: dict[str, list[dict[str, Any]]], phase2: dict[str, Any], *, fmt: str, skipped: list[str]
+    run_dir: Path,
+    splits: dict[str, list[dict[str, Any]]],
+    phase2: dict[str, Any],
+    *,
+    fmt: str,
+    skipped: list[str],
 ) -> dict[str, Any]:
     """What the card states, machine-readable: written next to the data as ``export.json`` so that
     a model trained on it (training/model_card.py) can name the run's funnel without parsing prose."""
@@ -44,7 +49,10 @@ def export_facts(
     return {
         "run_dir": str(run_dir),
         "format": fmt,
-        "splits": {s: {"rows": len(part), "blueprints": len({r["blueprint_id"] for r in part})} for s, part in splits.items()},
+        "splits": {
+            s: {"rows": len(part), "blueprints": len({r["blueprint_id"] for r in part})}
+            for s, part in splits.items()
+        },
         "domains": sorted({r["env"] for r in rows}),
         "models": models,
         "agent_modes": sorted({r["agent_mode"] for r in rows}),
@@ -59,7 +67,15 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, license: str | None, pre
 
     recipe, recipe_data = _recipe_text(run_dir)
     count = sum(split["rows"] for split in facts["splits"].values())
-    size = "n<1K" if count < 1000 else "1K<n<10K" if count < 10_000 else "10K<n<100K" if count < 100_000 else "n>100K"
+    size = (
+        "n<1K"
+        if count < 1000
+        else "1K<n<10K"
+        if count < 10_000
+        else "10K<n<100K"
+        if count < 100_000
+        else "n>100K"
+    )
     pattern = DATA_FILES[facts["format"]]
     card_data = DatasetCardData(
         license=license or recipe_data.get("license") or "other",

@@ -65,7 +65,9 @@ def split_rows(
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows grouped by split; every row of one blueprint lands in the same split."""
     if validation < 0 or test < 0 or validation + test >= 1:
-        raise ValueError(f"validation and test fractions must be >= 0 and sum below 1; got {validation} and {test}")
+        raise ValueError(
+            f"validation and test fractions must be >= 0 and sum below 1; got {validation} and {test}"
+        )
     splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLIT_NAMES}
     for row in rows:
         splits[split_of(row["blueprint_id"], seed, validation, test)].append(row)

@@ -46,7 +46,9 @@ def _parse_call(value: str, where: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ShareGPTError(f"{where}: function_call value is not JSON ({exc.msg})") from exc
     if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-        raise ShareGPTError(f'{where}: function_call value must be {{"name", "arguments"}}; found {value[:80]!r}')
+        raise ShareGPTError(
+            f'{where}: function_call value must be {{"name", "arguments"}}; found {value[:80]!r}'
+        )
     arguments = call.get("arguments", {})
     if isinstance(arguments, str):  # some copies of the data store arguments as a JSON string
         try:
@@ -58,7 +60,9 @@ def _parse_call(value: str, where: str) -> dict[str, Any]:
     return {"name": call["name"], "arguments": arguments}
 
 
-def from_sharegpt(row: dict[str, Any], *, row_id: str = "?") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def from_sharegpt(
+    row: dict[str, Any], *, row_id: str = "?"
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(messages in OpenAI chat format, tool schemas) from one ShareGPT row."""
     tools = row.get("tools", "[]")
     try:
@@ -85,9 +89,7 @@ def from_sharegpt(row: dict[str, Any], *, row_id: str = "?") -> tuple[list[dict[
                 messages.append(last)
             calls = last.setdefault("tool_calls", [])
             position = len(messages) - 1 - (1 if messages[0]["role"] == "system" else 0)
-            calls.append(
-                {"id": f"call_{position}_{len(calls)}", "type": "function", "function": call}
-            )
+            calls.append({"id": f"call_{position}_{len(calls)}", "type": "function", "function": call})
             pending.append(last["tool_calls"][-1]["id"])
         elif kind == "observation":
             if not pending:
@@ -98,6 +100,7 @@ def from_sharegpt(row: dict[str, Any], *, row_id: str = "?") -> tuple[list[dict[
             )
             messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": value})
         else:
-            raise ShareGPTError(f"{where}: unknown 'from' value {kind!r}; expected human, gpt, function_call or observation")
+            raise ShareGPTError(
+                f"{where}: unknown 'from' value {kind!r}; expected human, gpt, function_call or observation"
+            )
     return messages, tools
-

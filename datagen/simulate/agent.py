@@ -20,7 +20,9 @@ AgentMode = Literal["model", "replay"]
 
 
 def agent_system_prompt(policy: str) -> str:
-    template = resources.files("datagen.simulate").joinpath("prompts", "agent_system.md").read_text(encoding="utf-8")
+    template = (
+        resources.files("datagen.simulate").joinpath("prompts", "agent_system.md").read_text(encoding="utf-8")
+    )
     return template.format(policy=policy)
 
 

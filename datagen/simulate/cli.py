@@ -64,7 +64,9 @@ def progress_printer():
     return show
 
 
-async def run_simulation(config: SimulateConfig, blueprints: list[Blueprint], out_dir: Path) -> dict[str, Any]:
+async def run_simulation(
+    config: SimulateConfig, blueprints: list[Blueprint], out_dir: Path
+) -> dict[str, Any]:
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
     from datagen.simulate.runner import SimulationRunner
@@ -76,15 +78,23 @@ async def run_simulation(config: SimulateConfig, blueprints: list[Blueprint], ou
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="apigen-mt simulate", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="datagen recipe with a `simulate:` section")
-    parser.add_argument("--blueprints", type=Path, required=True, help="run directory holding blueprints.jsonl")
-    parser.add_argument("--out", type=Path, default=None, help="where trajectories go (default: the blueprints' run dir)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="datagen recipe with a `simulate:` section"
+    )
+    parser.add_argument(
+        "--blueprints", type=Path, required=True, help="run directory holding blueprints.jsonl"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where trajectories go (default: the blueprints' run dir)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="simulate only the first N blueprints")
     parser.add_argument("--attempts", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = {k: v for k, v in {"attempts": args.attempts, "concurrency": args.concurrency}.items() if v is not None}
+    overrides = {
+        k: v for k, v in {"attempts": args.attempts, "concurrency": args.concurrency}.items() if v is not None
+    }
     config = load_simulate_config(args.config, overrides)
     blueprints = load_blueprints(args.blueprints, args.limit)
     out_dir = args.out or args.blueprints

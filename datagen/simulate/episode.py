@@ -53,7 +53,9 @@ async def _agent_turns(
     return False
 
 
-async def run_episode(env: Environment, agent: Agent, user: SimulatedUser, *, max_steps: int = 30) -> EpisodeResult:
+async def run_episode(
+    env: Environment, agent: Agent, user: SimulatedUser, *, max_steps: int = 30
+) -> EpisodeResult:
     """Plays one dialogue on ``env`` (which the caller has reset) and returns it with its trace in ``env``."""
     messages: list[Message] = [{"role": "assistant", "content": GREETING}]
     result = EpisodeResult(messages=messages, termination="step_limit", before=env.snapshot())
@@ -64,7 +66,9 @@ async def run_episode(env: Environment, agent: Agent, user: SimulatedUser, *, ma
             result.user_turns.append(turn)
             messages.append({"role": "user", "content": turn.text})
             if turn.ends:
-                result.termination = "transfer" if TRANSFER in turn.text and STOP not in turn.text else "user_stop"
+                result.termination = (
+                    "transfer" if TRANSFER in turn.text and STOP not in turn.text else "user_stop"
+                )
                 break
             if not await _agent_turns(env, agent, messages, result, max_steps):
                 break

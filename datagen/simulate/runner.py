@@ -229,7 +229,13 @@ class SimulationRunner:
             signature = dialogue_signature(trajectory.blueprint_id, trajectory.messages)
             if signature in self._signatures:
                 self.stats.duplicates += 1
-                dup_out.write({"blueprint_id": trajectory.blueprint_id, "attempt": trajectory.attempt, "duplicate_of": signature})
+                dup_out.write(
+                    {
+                        "blueprint_id": trajectory.blueprint_id,
+                        "attempt": trajectory.attempt,
+                        "duplicate_of": signature,
+                    }
+                )
             else:
                 self._signatures.add(signature)
                 self._succeeded.add(trajectory.blueprint_id)

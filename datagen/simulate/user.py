@@ -71,7 +71,9 @@ def parse_judge_score(text: str) -> float | None:
             return float(min(10, max(0, value["score"])))
     except (json.JSONDecodeError, TypeError):
         pass
-    match = re.search(r'"?score"?\s*[:=]\s*(\d+(?:\.\d+)?)', text) or re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*", text)
+    match = re.search(r'"?score"?\s*[:=]\s*(\d+(?:\.\d+)?)', text) or re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*", text
+    )
     return float(min(10.0, float(match.group(1)))) if match else None
 
 
@@ -101,7 +103,9 @@ class SimulatedUser:
         if best_of_n < 1:
             raise ValueError(f"best_of_n must be at least 1, got {best_of_n}")
         if bool(device_tools) != (use_device is not None):
-            raise ValueError("device_tools and use_device go together: the tools the user sees and what runs them")
+            raise ValueError(
+                "device_tools and use_device go together: the tools the user sees and what runs them"
+            )
         self.model = model
         self.judge = judge or model
         self.instruction = instruction
@@ -176,12 +180,22 @@ class SimulatedUser:
     def _run_device_calls(self, choice: Choice, position: int) -> list[dict[str, Any]]:
         assert self.use_device is not None
         ids = [f"device_{len(self._device_log)}_{n}" for n in range(len(choice.tool_calls))]
-        self._device_log.append((position, assistant_message(AgentTurn(choice.content, choice.tool_calls, choice.raw), ids)))
+        self._device_log.append(
+            (position, assistant_message(AgentTurn(choice.content, choice.tool_calls, choice.raw), ids))
+        )
         done = []
         for call_id, call in zip(ids, choice.tool_calls, strict=True):
             observation = self.use_device(call)
             self._device_log.append(
-                (position, {"role": "tool", "tool_call_id": call_id, "name": call["name"], "content": observation.content})
+                (
+                    position,
+                    {
+                        "role": "tool",
+                        "tool_call_id": call_id,
+                        "name": call["name"],
+                        "content": observation.content,
+                    },
+                )
             )
             done.append({**call, "ok": observation.ok, "observation": observation.content})
         return done
@@ -190,7 +204,8 @@ class SimulatedUser:
         if not candidate:
             return 0.0
         history = "\n".join(
-            f"{'Customer' if m['role'] == 'assistant' else 'Agent'}: {m['content']}" for m in user_view(conversation)
+            f"{'Customer' if m['role'] == 'assistant' else 'Agent'}: {m['content']}"
+            for m in user_view(conversation)
         )
         prompt = _prompt("user_judge.md").format(
             instruction=self.instruction, history=history or "(nothing yet)", candidate=candidate
@@ -203,4 +218,3 @@ class SimulatedUser:
         )
         self.usage.add(result.usage)
         return parse_judge_score(result.first.content or result.first.raw)
-

@@ -37,7 +37,9 @@ def agent_texts(messages: Sequence[dict[str, Any]]) -> list[str]:
     return [m.get("content") or "" for m in messages if m.get("role") == "assistant"]
 
 
-def gold_hash(domain: Domain, seed: int, actions: Sequence[ToolCallModel | dict[str, Any]]) -> tuple[str, str, bool]:
+def gold_hash(
+    domain: Domain, seed: int, actions: Sequence[ToolCallModel | dict[str, Any]]
+) -> tuple[str, str, bool]:
     """(hash after replaying the ground truth on a fresh env, start hash, every gold call ok)."""
     env = domain.new_env(seed)
     start = env.state_hash()

@@ -65,9 +65,19 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
     table = markdown_table(header, rows) if rows else "(no model results)"
     figures = []
     for name, caption, make, items in (
-        ("funnel.png", "Datagen funnel: Phase 1 stages, accepted blueprints, dialogue attempts and successes", plots.funnel_png, found.runs),
+        (
+            "funnel.png",
+            "Datagen funnel: Phase 1 stages, accepted blueprints, dialogue attempts and successes",
+            plots.funnel_png,
+            found.runs,
+        ),
         ("bfcl_categories.png", "BFCL-style accuracy per category", plots.bfcl_png, found.bfcl),
-        ("pass_k.png", "τ-bench-style pass^k (dashed: without tasks whose gold end state is the start state)", plots.pass_k_png, found.tau),
+        (
+            "pass_k.png",
+            "τ-bench-style pass^k (dashed: without tasks whose gold end state is the start state)",
+            plots.pass_k_png,
+            found.tau,
+        ),
     ):
         if items:
             data = make(items)
@@ -83,9 +93,17 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
         md += ["", "Notes:"] + [f"- {n}" for n in found.ignored]
     (out / "leaderboard.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     template = resources.files("evaluation.report").joinpath("page.html.jinja").read_text(encoding="utf-8")
-    html = Environment(autoescape=True).from_string(template).render(
-        title=title, header=header, rows=rows, figures=figures, notes=found.ignored,
-        sources=[str(d) for d in dirs],
+    html = (
+        Environment(autoescape=True)
+        .from_string(template)
+        .render(
+            title=title,
+            header=header,
+            rows=rows,
+            figures=figures,
+            notes=found.ignored,
+            sources=[str(d) for d in dirs],
+        )
     )
     (out / "leaderboard.html").write_text(html, encoding="utf-8")
     return out / "leaderboard.html", table

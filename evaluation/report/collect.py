@@ -64,17 +64,23 @@ def collect(dirs: list[Path]) -> Collected:
         for scores in sorted(root.rglob("scores.json")):
             data = _read(scores)
             if "categories" in data and "overall" in data:
-                found.bfcl.append(BfclResult(_bfcl_model(scores), scores.parent, data["categories"], data["overall"]))
+                found.bfcl.append(
+                    BfclResult(_bfcl_model(scores), scores.parent, data["categories"], data["overall"])
+                )
                 hits += 1
         for summary in sorted(root.rglob("summary.json")):
             data = _read(summary)
             if "pass_k" in data and "env" in data:
-                found.tau.append(TauResult(str(data.get("agent", "?")), str(data["env"]), summary.parent, data))
+                found.tau.append(
+                    TauResult(str(data.get("agent", "?")), str(data["env"]), summary.parent, data)
+                )
                 hits += 1
         for stats in sorted(root.rglob("simulate_stats.json")):
             phase1 = stats.parent / "stats.json"
             found.runs.append(
-                DatagenRun(stats.parent.name, stats.parent, _read(phase1) if phase1.exists() else {}, _read(stats))
+                DatagenRun(
+                    stats.parent.name, stats.parent, _read(phase1) if phase1.exists() else {}, _read(stats)
+                )
             )
             hits += 1
         if not hits:

@@ -64,7 +64,9 @@ def bfcl_png(results: list[BfclResult]) -> bytes:
     for i, result in enumerate(results):
         xs = [j + i * width for j in range(len(categories))]
         ax.bar(xs, [100 * result.categories.get(c, 0.0) for c in categories], width, label=result.model)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(categories))], categories, rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(
+        [j + 0.4 - width / 2 for j in range(len(categories))], categories, rotation=60, ha="right", fontsize=7
+    )
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title("BFCL-style accuracy per category")
@@ -80,7 +82,13 @@ def pass_k_png(results: list[TauResult]) -> bytes:
         ax.plot(ks, [curve[str(k)] for k in ks], "-o", label=f"{result.model} · {result.env}")
         changing = result.summary.get("pass_k_state_changing_only") or {}
         if changing and changing != curve:
-            ax.plot(ks, [changing.get(str(k), 0.0) for k in ks], "--", alpha=0.7, label=f"{result.model} · {result.env} (state-changing)")
+            ax.plot(
+                ks,
+                [changing.get(str(k), 0.0) for k in ks],
+                "--",
+                alpha=0.7,
+                label=f"{result.model} · {result.env} (state-changing)",
+            )
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -19,5 +19,7 @@ class TauConfig(BaseModel):
     @model_validator(mode="after")
     def _agent_is_under_test(self) -> TauConfig:
         if self.agent.mode != "model":
-            raise ValueError("the agent under test must act on its own (agent.mode: model); replay is for data generation")
+            raise ValueError(
+                "the agent under test must act on its own (agent.mode: model); replay is for data generation"
+            )
         return self

@@ -67,18 +67,30 @@ def gold_info(domain: Domain, task: Task) -> GoldInfo:
     return GoldInfo(start, env.state_hash(), env.snapshot(), all(o.ok for o in observations))
 
 
-def tau2_score(domain: Tau2Domain, task: Task, env: Environment, assistant_texts: list[str]) -> dict[str, Any]:
+def tau2_score(
+    domain: Tau2Domain, task: Task, env: Environment, assistant_texts: list[str]
+) -> dict[str, Any]:
     """τ²'s own evaluators on this trial's trajectory (see the module docstring)."""
     from datagen.envs.tau2.evaluate import tau2_messages, tau2_reward
 
     report = tau2_reward(
-        domain, task.id, tau2_messages(env, [t for t in assistant_texts if t]), domain.tau2_environment_constructor
+        domain,
+        task.id,
+        tau2_messages(env, [t for t in assistant_texts if t]),
+        domain.tau2_environment_constructor,
     )
-    return {"reward": report.reward, "parts": report.parts, "details": report.details, "skipped": report.skipped}
+    return {
+        "reward": report.reward,
+        "parts": report.parts,
+        "details": report.details,
+        "skipped": report.skipped,
+    }
 
 
 class TauHarness:
-    def __init__(self, config: TauConfig, domain: Domain, tasks: list[Task], out_dir: Path, pool: ModelPool | Any):
+    def __init__(
+        self, config: TauConfig, domain: Domain, tasks: list[Task], out_dir: Path, pool: ModelPool | Any
+    ):
         self.config = config
         self.domain = domain
         self.tasks = tasks
@@ -87,7 +99,9 @@ class TauHarness:
         self._gold = {t.id: gold_info(domain, t) for t in tasks}
         broken = [t.id for t in tasks if not self._gold[t.id].replay_ok]
         if broken and domain.authored_gold:
-            raise ValueError(f"gold actions of tasks {broken} do not replay cleanly on {domain.name}; fix the tasks first")
+            raise ValueError(
+                f"gold actions of tasks {broken} do not replay cleanly on {domain.name}; fix the tasks first"
+            )
 
     @property
     def agent_model(self) -> ChatModel:
@@ -129,15 +143,24 @@ class TauHarness:
         env = self.domain.env_for_task(task)
         seed = cfg.seed * 1000 + trial
         agent = Agent(
-            self.agent_model, policy=self.domain.policy, tools=self.domain.tool_schemas(),
-            temperature=cfg.agent.temperature, max_tokens=cfg.agent.max_tokens, seed=seed,
+            self.agent_model,
+            policy=self.domain.policy,
+            tools=self.domain.tool_schemas(),
+            temperature=cfg.agent.temperature,
+            max_tokens=cfg.agent.max_tokens,
+            seed=seed,
         )
         device = self.domain.user_tools if isinstance(self.domain, Tau2Domain) else []
         user = SimulatedUser(
-            self.user_model, instruction=task.instruction, persona=task.persona,
-            best_of_n=cfg.user.best_of_n, temperature=cfg.user.temperature,
-            max_tokens=cfg.user.max_tokens, seed=seed,
-            device_tools=[t.schema for t in device] or None, use_device=env.call_user if device else None,
+            self.user_model,
+            instruction=task.instruction,
+            persona=task.persona,
+            best_of_n=cfg.user.best_of_n,
+            temperature=cfg.user.temperature,
+            max_tokens=cfg.user.max_tokens,
+            seed=seed,
+            device_tools=[t.schema for t in device] or None,
+            use_device=env.call_user if device else None,
         )
         episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
@@ -166,10 +189,15 @@ class TauHarness:
             "checks": verdict.checks,
             "user_unsupported_facts": invented,
             "gold_noop": gold.noop,
-            "state_diff_vs_gold": [] if verdict.checks["state_match"] else env.diff(gold.end_state, env.snapshot()),
+            "state_diff_vs_gold": []
+            if verdict.checks["state_match"]
+            else env.diff(gold.end_state, env.snapshot()),
             "messages": final_messages(agent.system, episode),
             "user_device_calls": [call for turn in episode.user_turns for call in turn.device_calls],
-            "usage": {"prompt_tokens": episode.usage.prompt_tokens, "completion_tokens": episode.usage.completion_tokens},
+            "usage": {
+                "prompt_tokens": episode.usage.prompt_tokens,
+                "completion_tokens": episode.usage.completion_tokens,
+            },
         }
 
 

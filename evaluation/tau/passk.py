@@ -23,7 +23,9 @@ def pass_k_curve(outcomes: Mapping[str, Sequence[bool]]) -> dict[int, float]:
         return {}
     counts = {len(v) for v in outcomes.values()}
     if len(counts) != 1:
-        raise ValueError(f"every task needs the same number of trials to compare pass^k; found {sorted(counts)}")
+        raise ValueError(
+            f"every task needs the same number of trials to compare pass^k; found {sorted(counts)}"
+        )
     n = counts.pop()
     return {
         k: sum(pass_hat_k(sum(v), n, k) for v in outcomes.values()) / len(outcomes) for k in range(1, n + 1)

@@ -21,10 +21,18 @@ def _tokens(text: str) -> set[str]:
     return {t.lower().lstrip("#").rstrip(".,") for t in _TOKEN.findall(text)}
 
 
-def unsupported_user_facts(user_messages: Sequence[str], instruction: str, persona: str, agent_messages: Sequence[str]) -> list[str]:
+def unsupported_user_facts(
+    user_messages: Sequence[str], instruction: str, persona: str, agent_messages: Sequence[str]
+) -> list[str]:
     """Concrete tokens the user said that appear neither in their instruction/persona nor earlier from the agent."""
     allowed = _tokens(instruction) | _tokens(persona) | _tokens(" ".join(agent_messages))
-    said = set().union(*(_tokens(m.replace("###STOP###", "").replace("###TRANSFER###", "")) for m in user_messages)) if user_messages else set()
+    said = (
+        set().union(
+            *(_tokens(m.replace("###STOP###", "").replace("###TRANSFER###", "")) for m in user_messages)
+        )
+        if user_messages
+        else set()
+    )
     return sorted(t for t in said - allowed if len(t) > 1)
 
 
