@@ -119,7 +119,40 @@ def test_exchange_arguments_belong_to_the_order_and_its_products(retail):
         assert set(args["item_ids"]) <= set(items) and len(args["item_ids"]) == len(args["new_item_ids"])
         for old, new in zip(args["item_ids"], args["new_item_ids"], strict=True):
             assert new != old and new in users.tables["products"][items[old]]["variants"]
-    assert built >= 6
+    assert built >= 9
+
+
+def test_a_flight_change_swaps_in_a_searched_flight_on_the_same_route():
+    """The new itinerary is the current one with one flight replaced by an alternative the flight
+    search (a read tool filled from the reservation) returned: the same route, on one of the
+    reservation's travel days."""
+    domain = get_domain("airline")
+    users = UserIndex(domain.new_env(domain.train_seed))
+    planner = StatePlanner(domain, users, domain.train_seed)
+    flights = users.tables["flights"]
+    swapped = grounded = 0
+
+    def route(number: str) -> tuple[str, str]:
+        return flights[number]["origin"], flights[number]["destination"]
+
+    for seed in range(20):
+        draw = _draw(domain, users, seed)
+        actions, _ = ground_actions(
+            domain, domain.new_env(domain.train_seed), ["update_reservation_flights"], draw.records,
+            random.Random(seed), 12, planner=planner, user_id=draw.user_id,
+        )  # fmt: skip
+        if not actions:
+            continue
+        grounded += 1
+        args = actions[0]["arguments"]
+        current = users.tables["reservations"][args["reservation_id"]]["flights"]
+        assert len(args["flights"]) == len(current)
+        for old, new in zip(current, args["flights"], strict=True):
+            if old["flight_number"] != new["flight_number"]:
+                swapped += 1
+                assert route(old["flight_number"]) == route(new["flight_number"])
+                assert new["date"] in {f["date"] for f in current}
+    assert grounded >= 8 and swapped >= 5, (grounded, swapped)
 
 
 def test_made_up_text_never_replaces_dates_or_codes():

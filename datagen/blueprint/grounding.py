@@ -13,10 +13,15 @@ items, variants of those items' products). A tool whose id parameter names a tab
 state the tool is known to act on first, then one status at a time in turn. Lists that pick parts
 of the anchor (``item_ids``) draw from the anchor first, then from the records it names; a
 ``new_*`` parameter (``new_item_ids``) from the named records but not the anchor itself (it is a
-replacement); a single value from any of the user's data, the anchor's current one among the rest
-(a new payment method must differ from the current one). Arrays in one call share one length
-(``item_ids`` and ``new_item_ids`` go in pairs). The planner also learns, by trying each tool on
-records of every status, which states it acts on, and picks users who have such a record.
+replacement), element by element from the record the replaced value belongs to (another variant
+of the same product); a single value from any of the user's data, the anchor's current one among
+the rest (a new payment method must differ from the current one). Arrays in one call share one
+length. A list of objects the anchor holds ("the complete new itinerary") is often the current list
+with one element swapped for an alternative that agrees with it outside the schema's fields, such
+as a flight on the same route that a read tool returned: read tools whose required parameters the
+anchor alone can fill are run first (a flight search from the reservation's origin, destination
+and date). The planner also learns, by trying each tool on records of every status, which states
+it acts on, and picks users who have such a record.
 """
 
 from __future__ import annotations
@@ -61,6 +66,14 @@ def _add_values(pool: ValuePool, value: Any, name: str | None) -> None:
             _add_values(pool, inner, name)
     elif name is not None and value is not None:
         pool[name].append(value)
+
+
+def _objects_in(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value] + [o for inner in value.values() for o in _objects_in(inner)]
+    if isinstance(value, list):
+        return [o for inner in value for o in _objects_in(inner)]
+    return []
 
 
 def build_value_pool(records: list[ContextRecord]) -> ValuePool:
@@ -112,6 +125,8 @@ class Pools:
     own: ValuePool = field(default_factory=dict)
     reach: ValuePool = field(default_factory=dict)
     wide: ValuePool = field(default_factory=dict)
+    anchor: dict[str, Any] = field(default_factory=dict)  # the anchor record itself
+    named: list[ValuePool] = field(default_factory=list)  # one pool per record the anchor names
 
     def members(self, name: str, schema: dict[str, Any]) -> list[Any]:
         """Values for a list that picks parts of the anchor (an order's ``item_ids``): nearest first."""
@@ -170,6 +185,11 @@ class _Draw:
     rng: random.Random
     explore: bool
     count: int
+    arguments: dict[str, Any] = field(default_factory=dict)  # drawn so far, in schema order
+
+    def anchor_list(self, name: str) -> list[dict[str, Any]]:
+        value = self.pools.anchor.get(name)
+        return value if isinstance(value, list) and value and all(isinstance(v, dict) for v in value) else []
 
 
 def _draw_object(d: _Draw, schema: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +202,50 @@ def _draw_object(d: _Draw, schema: dict[str, Any]) -> dict[str, Any]:
         chosen = d.rng.choice(matches)
         return {k: chosen[k] for k in properties if k in chosen}
     return {k: _draw_value(d, k, v) for k, v in properties.items() if k in required}
+
+
+def _edited_list(d: _Draw, name: str, item_schema: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The anchor's own list under ``name`` with one element swapped for an alternative: "the
+    complete new itinerary" is mostly the current one. An alternative is an object from the data
+    that agrees with the element on every field they share outside the schema (a searched flight
+    with the same origin and destination) and differs in the schema's fields; None if none."""
+    current = d.anchor_list(name)
+    if not current:
+        return None
+    keys = list(item_schema.get("properties", {}))
+    index = d.rng.randrange(len(current))
+    element = current[index]
+    shown = {k: element.get(k) for k in keys}
+    alternatives = [
+        o
+        for o in d.pools.objects()
+        if set(keys) <= set(o)
+        and {k: o[k] for k in keys} != shown
+        and all(o[k] == element[k] for k in set(o) & set(element) - set(keys))
+    ]
+    if not alternatives:
+        return None
+    edited = [{k: o[k] for k in keys if k in o} for o in current]
+    edited[index] = {k: v for k, v in d.rng.choice(alternatives).items() if k in keys}
+    return edited
+
+
+def _paired_replacements(d: _Draw, name: str, item_schema: dict[str, Any]) -> list[Any] | None:
+    """``new_item_ids`` for the ``item_ids`` already drawn, element by element: each replacement
+    comes from the named record the replaced value belongs to (another variant of the same
+    product), never the value itself; None when the parameter has no such pair."""
+    replaced = d.arguments.get(name.removeprefix("new_")) if name.startswith("new_") else None
+    if not isinstance(replaced, list) or not replaced or not d.pools.named:
+        return None
+    old_name, new_name = _singular(name.removeprefix("new_")), _singular(name)
+    paired = []
+    for value in replaced:
+        homes = [pool for pool in d.pools.named if value in _candidates(pool, old_name, item_schema)]
+        options = [c for pool in homes for c in _candidates(pool, new_name, item_schema) if c != value]
+        if not options:
+            return None
+        paired.append(d.rng.choice(options))
+    return paired
 
 
 def _draw_value(d: _Draw, name: str, schema: dict[str, Any]) -> Any:
@@ -205,7 +269,11 @@ def _draw_value(d: _Draw, name: str, schema: dict[str, Any]) -> Any:
     if kind == "array":
         item_schema = _resolve(schema.get("items", {}), d.defs)
         if item_schema.get("type") == "object":
-            return [_draw_object(d, item_schema) for _ in range(d.count)]
+            edited = _edited_list(d, name, item_schema) if rng.random() < 0.5 else None
+            return edited if edited is not None else [_draw_object(d, item_schema) for _ in range(d.count)]
+        paired = _paired_replacements(d, name, item_schema)
+        if paired is not None:
+            return paired
         options = d.pools.members(_singular(name), item_schema) or d.pools.members(name, item_schema)
         distinct = list({_key(v): v for v in options}.values())
         return rng.sample(distinct, min(len(distinct), d.count)) if distinct else []
@@ -234,6 +302,7 @@ def draw_arguments(
     d = _Draw(pools, parameters.get("$defs", {}), rng, explore, count=rng.randint(1, 2))
     required = set(parameters.get("required", []))
     arguments: dict[str, Any] = {}
+    d.arguments = arguments
     for name, schema in parameters.get("properties", {}).items():
         if fixed and name in fixed:
             arguments[name] = fixed[name]
@@ -283,13 +352,41 @@ def anchor_order(
 
 
 def anchored_pools(
-    users: UserIndex, user_id: str, table: str, key: str, base: ValuePool, wide: ValuePool
+    users: UserIndex,
+    user_id: str,
+    table: str,
+    key: str,
+    base: ValuePool,
+    wide: ValuePool,
+    looked_up: list[Any] = (),
 ) -> Pools:
-    """The anchor record's values, and those of the records it names plus the user's own record."""
-    own = build_value_pool([users.record(table, key)])
+    """The anchor record's values, and those of the records it names, the user's own record and
+    the objects read tools returned about the anchor (``looked_up``)."""
+    anchor = users.record(table, key)
+    own = build_value_pool([anchor])
     named = [users.record(t, k) for t, k in users.references(table, key)]
     reach = build_value_pool(named + [users.record(users.user_table, user_id)])
-    return Pools(base=base, own=own, reach=reach, wide=wide)
+    separately = [build_value_pool([record]) for record in named]
+    # Only as whole objects (alternatives for a list element), not as loose values: a transfer's
+    # amount or payee must not come from some past transaction a read returned.
+    reach[OBJECTS].extend(o for result in looked_up for o in _objects_in(result))
+    return Pools(base=base, own=own, reach=reach, wide=wide, anchor=anchor.record, named=separately)
+
+
+def look_up(domain: Domain, env: Environment, own: ValuePool, rng: random.Random) -> list[Any]:
+    """Results of the read tools whose required parameters the anchor alone can fill (a flight
+    search from a reservation's origin, destination and date): the alternatives a change can use."""
+    found = []
+    for spec in sorted(domain.read_tools(), key=lambda t: t.name):
+        parameters = spec.schema["function"]["parameters"]
+        required = parameters.get("required", [])
+        if not required or any(not own.get(name) for name in required):
+            continue
+        arguments = {name: rng.choice(own[name]) for name in required}
+        observation = env.call({"name": spec.name, "arguments": arguments})
+        if observation.ok:
+            found.append(observation.result)
+    return found
 
 
 def _changes_state(env: Environment, call: dict[str, Any]) -> bool:
@@ -351,8 +448,10 @@ class StatePlanner:
             for key in rng.sample(keys, min(self.probes, len(keys))):
                 user_id = self.owners()[(table, key)]
                 wide = build_value_pool([self.users.record(t, k) for t, k in self.users.related(user_id)])
-                pools = anchored_pools(self.users, user_id, table, key, {}, wide)
                 env = self.domain.new_env(self.seed)
+                own = build_value_pool([self.users.record(table, key)])
+                found = look_up(self.domain, env, own, rng)
+                pools = anchored_pools(self.users, user_id, table, key, {}, wide, found)
                 if any(
                     self._try(env, spec, pools, rng, {parameter: key}, attempt)
                     for attempt in range(self.tries)
@@ -386,7 +485,12 @@ class StatePlanner:
 
 
 def _call_drawer(
-    spec: ToolSpec, pool: ValuePool, rng: random.Random, planner: StatePlanner | None, user_id: str | None
+    spec: ToolSpec,
+    pool: ValuePool,
+    rng: random.Random,
+    planner: StatePlanner | None,
+    user_id: str | None,
+    env: Environment,
 ) -> Any:
     """A function of the attempt number that draws that attempt's arguments."""
     users = planner.users if planner is not None else None
@@ -398,10 +502,14 @@ def _call_drawer(
     if not keys:
         return lambda attempt, explore: draw_arguments(spec, pool, rng, explore)
     wide = build_value_pool([users.record(t, k) for t, k in users.related(user_id)])
+    looked_up: dict[str, list[Any]] = {}
 
     def draw(attempt: int, explore: bool) -> dict[str, Any]:
         key = keys[attempt % len(keys)]
-        pools = anchored_pools(users, user_id, table, key, pool, wide)
+        if key not in looked_up:
+            own = build_value_pool([users.record(table, key)])
+            looked_up[key] = look_up(planner.domain, env, own, rng)
+        pools = anchored_pools(users, user_id, table, key, pool, wide, looked_up[key])
         return draw_arguments(spec, pools, rng, explore, fixed={parameter: key})
 
     return draw
@@ -431,7 +539,7 @@ def ground_actions(
         if spec is None:
             notes.append(f"{name}: not a tool of {domain.name}")
             continue
-        draw = _call_drawer(spec, pool, rng, planner, user_id)
+        draw = _call_drawer(spec, pool, rng, planner, user_id, env)
         last_error = ""
         for attempt in range(tries):
             call = {"name": name, "arguments": draw(attempt, attempt >= tries // 2)}
