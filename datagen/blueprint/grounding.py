@@ -30,6 +30,7 @@ import json
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,7 +359,7 @@ def anchored_pools(
     key: str,
     base: ValuePool,
     wide: ValuePool,
-    looked_up: list[Any] = (),
+    looked_up: Sequence[Any] = (),
 ) -> Pools:
     """The anchor record's values, and those of the records it names, the user's own record and
     the objects read tools returned about the anchor (``looked_up``)."""
