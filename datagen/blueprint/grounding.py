@@ -155,6 +155,12 @@ class Pools:
         found = [v for pool in tiers for v in _candidates(pool, name, schema)]
         return list({_key(v): v for v in found}.values())
 
+    def add_alternatives(self, looked_up: Sequence[Any]) -> None:
+        """What read tools returned about the anchor joins ``reach``, only as whole objects
+        (alternatives for a list element), not as loose values: a transfer's amount or payee must
+        not come from some past transaction a read returned."""
+        self.reach.setdefault(OBJECTS, []).extend(o for result in looked_up for o in _objects_in(result))
+
     def objects(self) -> list[dict[str, Any]]:
         """Objects seen nearby (the anchor's too: a changed passenger list keeps most passengers)."""
         found = [o for pool in (self.own, self.reach, self.base) for o in pool.get(OBJECTS, [])]
@@ -352,25 +358,20 @@ def anchor_order(
     return ordered
 
 
+def user_pool(users: UserIndex, user_id: str) -> ValuePool:
+    """Values from all of the user's data (``Pools.wide``)."""
+    return build_value_pool([users.record(t, k) for t, k in users.related(user_id)])
+
+
 def anchored_pools(
-    users: UserIndex,
-    user_id: str,
-    table: str,
-    key: str,
-    base: ValuePool,
-    wide: ValuePool,
-    looked_up: Sequence[Any] = (),
+    users: UserIndex, user_id: str, table: str, key: str, base: ValuePool, wide: ValuePool
 ) -> Pools:
-    """The anchor record's values, and those of the records it names, the user's own record and
-    the objects read tools returned about the anchor (``looked_up``)."""
+    """The anchor record's values, and those of the records it names plus the user's own record."""
     anchor = users.record(table, key)
     own = build_value_pool([anchor])
     named = [users.record(t, k) for t, k in users.references(table, key)]
     reach = build_value_pool(named + [users.record(users.user_table, user_id)])
     separately = [build_value_pool([record]) for record in named]
-    # Only as whole objects (alternatives for a list element), not as loose values: a transfer's
-    # amount or payee must not come from some past transaction a read returned.
-    reach[OBJECTS].extend(o for result in looked_up for o in _objects_in(result))
     return Pools(base=base, own=own, reach=reach, wide=wide, anchor=anchor.record, named=separately)
 
 
@@ -390,9 +391,15 @@ def look_up(domain: Domain, env: Environment, own: ValuePool, rng: random.Random
     return found
 
 
-def _changes_state(env: Environment, call: dict[str, Any]) -> bool:
+def _attempt(env: Environment, call: dict[str, Any]) -> tuple[Any, str]:
+    """(the call's observation, why it does not count; "" when it succeeded and changed the state)."""
     before = env.state_hash()
-    return env.call(call).ok and env.state_hash() != before
+    observation = env.call(call)
+    if not observation.ok:
+        return observation, observation.content
+    if env.state_hash() == before:
+        return observation, "the call succeeded but changed nothing"
+    return observation, ""
 
 
 class StatePlanner:
@@ -448,11 +455,9 @@ class StatePlanner:
         for status, keys in self._keys_by_status(table).items():
             for key in rng.sample(keys, min(self.probes, len(keys))):
                 user_id = self.owners()[(table, key)]
-                wide = build_value_pool([self.users.record(t, k) for t, k in self.users.related(user_id)])
                 env = self.domain.new_env(self.seed)
-                own = build_value_pool([self.users.record(table, key)])
-                found = look_up(self.domain, env, own, rng)
-                pools = anchored_pools(self.users, user_id, table, key, {}, wide, found)
+                pools = anchored_pools(self.users, user_id, table, key, {}, user_pool(self.users, user_id))
+                pools.add_alternatives(look_up(self.domain, env, pools.own, rng))
                 if any(
                     self._try(env, spec, pools, rng, {parameter: key}, attempt)
                     for attempt in range(self.tries)
@@ -472,7 +477,7 @@ class StatePlanner:
     ) -> bool:
         explore = attempt >= self.tries // 2  # as grounding does: later tries may invent new text
         call = {"name": spec.name, "arguments": draw_arguments(spec, pools, rng, explore, fixed)}
-        return _changes_state(env, call)
+        return not _attempt(env, call)[1]
 
     def choose_user(self, write_tools: list[str], rng: random.Random) -> str | None:
         """A user for a walk: one with a record the first write tool can act on; None: draw any user."""
@@ -502,15 +507,15 @@ def _call_drawer(
     keys = anchor_order(users, user_id, table, rng, planner.viable(spec.name))
     if not keys:
         return lambda attempt, explore: draw_arguments(spec, pool, rng, explore)
-    wide = build_value_pool([users.record(t, k) for t, k in users.related(user_id)])
+    wide = user_pool(users, user_id)
     looked_up: dict[str, list[Any]] = {}
 
     def draw(attempt: int, explore: bool) -> dict[str, Any]:
         key = keys[attempt % len(keys)]
+        pools = anchored_pools(users, user_id, table, key, pool, wide)
         if key not in looked_up:
-            own = build_value_pool([users.record(table, key)])
-            looked_up[key] = look_up(planner.domain, env, own, rng)
-        pools = anchored_pools(users, user_id, table, key, pool, wide, looked_up[key])
+            looked_up[key] = look_up(planner.domain, env, pools.own, rng)
+        pools.add_alternatives(looked_up[key])
         return draw_arguments(spec, pools, rng, explore, fixed={parameter: key})
 
     return draw
@@ -544,16 +549,11 @@ def ground_actions(
         last_error = ""
         for attempt in range(tries):
             call = {"name": name, "arguments": draw(attempt, attempt >= tries // 2)}
-            before = env.state_hash()
-            observation = env.call(call)
-            if observation.ok and env.state_hash() == before:
-                last_error = "the call succeeded but changed nothing"
-                continue
-            if observation.ok:
+            observation, last_error = _attempt(env, call)
+            if not last_error:
                 actions.append(call)
                 _add_values(pool, observation.result, None)
                 break
-            last_error = observation.content
         else:
             notes.append(f"{name}: no executable arguments in {tries} tries (last: {last_error[:200]})")
     return actions, notes

@@ -23,6 +23,7 @@ after both are lower-cased and stripped of ``,./-_*^()`` (so "April 1, 2024" mat
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,7 @@ def with_snapshot_config(entry: Entry, model_result_dir: Path) -> Entry:
         "test_id": entry.id,
         "test_category": entry.category,
     }
-    return Entry(
-        id=entry.id,
-        category=entry.category,
-        question=entry.question,
-        functions=entry.functions,
-        initial_config={entry.involved_classes[0]: config},
-        involved_classes=entry.involved_classes,
-        scenario=entry.scenario,
-    )
+    return dataclasses.replace(entry, initial_config={entry.involved_classes[0]: config})
 
 
 def memory_system_prompt(entry: Entry, backend: Any) -> str:
