@@ -165,6 +165,9 @@ class Domain(ABC):
     # Our own domains' gold tasks are written so every gold call succeeds and every expected output
     # can be read in some observation; imported task sets (τ²) need not hold to that.
     authored_gold: bool = True
+    # Tools of the user's own device (τ²'s telecom phone), run by the environment's ``call_user`` out
+    # of the agent's view; most domains give the user none.
+    user_tools: Sequence[ToolSpec] = ()
 
     @abstractmethod
     def new_env(self, seed: int | None = None) -> Environment: ...
