@@ -15,37 +15,38 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from datagen.blueprint.config import BlueprintRunConfig, load_config
+from datagen.cli_errors import run_command
+from datagen.rundir import DatagenRun
+
+if TYPE_CHECKING:
+    from datagen.llm.pool import ModelPool
 
 log = logging.getLogger(__name__)
 
 
 class LiveFunnel:
-    """One status line for both phases on stderr (stdout stays clean for the JSON summary): redrawn in
-    place on a terminal, logged every ``log_every_s`` otherwise (CI logs, nohup)."""
+    """Both phases in the run's one progress line (:class:`datagen.runner.progress.ProgressLine`)."""
 
     def __init__(self, enabled: bool = True, log_every_s: float = 30.0):
-        from rich.console import Console
+        from datagen.runner.progress import ProgressLine
 
-        self.console = Console(stderr=True)
-        self.enabled = enabled
-        self.terminal = self.console.is_terminal
-        self.log_every_s = log_every_s
         self.phase1: dict[str, Any] = {}
         self.phase2: dict[str, Any] = {}
         self._started = time.monotonic()
         self._phase1_tokens_before: int | None = None  # an earlier session's tokens are not this one's rate
-        self._last = 0.0
+        self.display = ProgressLine(self.line, enabled=enabled, log_every_s=log_every_s)
 
     def on_phase1(self, funnel: Any) -> None:
         self.phase1 = funnel.as_dict()
-        self._show()
+        self.display.update()
 
     def on_phase2(self, stats: Any) -> None:
         self.phase2 = stats.as_dict()
-        self._show()
+        self.display.update()
 
     def set_phase1_baseline(self, completion_tokens: int) -> None:
         self._phase1_tokens_before = completion_tokens
@@ -64,19 +65,8 @@ class LiveFunnel:
             f"| {self.tokens_per_s():.0f} generated tok/s"
         )
 
-    def _show(self) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._last < (0.5 if self.terminal else self.log_every_s):
-            return
-        self._last = now
-        if self.terminal:
-            self.console.print(self.line(), end="\r", highlight=False, soft_wrap=True)
-        else:
-            log.info("%s", self.line())
-
     def finish(self) -> None:
-        if self.enabled and self.terminal:
-            self.console.print(highlight=False)
+        self.display.finish()
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -98,81 +88,78 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-async def _accepted_then_new(earlier: list[Any], new: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    for blueprint in earlier:
-        yield blueprint
-    async for blueprint in new:
-        yield blueprint
-
-
 async def generate(
-    recipe: Path,
+    recipe: Path | BlueprintRunConfig,
     out: Path | None,
     *,
     resume: bool,
-    limit: int | None,
+    limit: int | None = None,
     live: bool = True,
-    pool: Any = None,
-    recipe_overrides: dict[str, Any] | None = None,
-    simulate_overrides: dict[str, Any] | None = None,
+    pool: ModelPool | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Runs both phases; ``pool`` (a ``ModelPool``) lets a caller keep one engine across several runs."""
-    from datagen.blueprint.config import load_config
-    from datagen.blueprint.runner import build_models, produce_blueprints, read_run
+    """Runs both phases. ``recipe`` is a path or an already loaded recipe; ``overrides`` are dotted
+    recipe keys (flags); ``pool`` lets a caller keep one engine across several runs."""
+    from datagen.blueprint.runner import build_models, read_run, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
-    from datagen.simulate.cli import load_simulate_config
     from datagen.simulate.runner import SimulationRunner
 
-    overrides = {**({"num_tasks": limit} if limit is not None else {}), **(recipe_overrides or {})}
-    phase1 = load_config(recipe, overrides)
-    phase2 = load_simulate_config(recipe, simulate_overrides)
-    run_dir = phase1.run_dir(out)
-    _check_run_dir(run_dir, resume)  # before any engine starts: that takes minutes on a CPU
-    state = read_run(run_dir) if resume and run_dir.exists() else None
+    overrides = {**({"num_tasks": limit} if limit is not None else {}), **(overrides or {})}
+    config = recipe if isinstance(recipe, BlueprintRunConfig) else load_config(recipe, overrides)
+    phase2 = config.phase2()
+    run = DatagenRun(config.run_dir(out))
+    check_run_dir(run, resume)  # everything is checked before any engine starts: that takes minutes on a CPU
+    domain = get_domain(config.env)
+    state = read_run(run.root) if resume and run.root.exists() else None
     earlier = state.accepted if state else []
     phase1_tokens_before = state.funnel.completion_tokens if state else 0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "simulate_config.json").write_text(phase2.model_dump_json(indent=2), encoding="utf-8")
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
             pool = await stack.enter_async_context(ModelPool())
-        models = build_models(phase1, pool=pool)  # starts the engines: rates are timed from here
+        for alias in config.used_aliases():
+            pool.declare(alias, config.models[alias])
+        for line in pool.sharing_lines():
+            log.info("models: %s", line)
+        models = build_models(config, pool)  # starts the engines: rates are timed from here
         display = LiveFunnel(enabled=live)
         display.set_phase1_baseline(phase1_tokens_before)
         if state is not None:
             display.phase1 = state.funnel.as_dict()  # a resumed run may have no Phase 1 work left to report
         started = time.monotonic()
-        runner = SimulationRunner(phase2, run_dir, get_domain, pool, on_progress=display.on_phase2)
-        stream = produce_blueprints(
-            phase1, run_dir, resume=resume, models=models, on_progress=display.on_phase1
-        )
-        phase2_summary = await runner.run(_accepted_then_new(earlier, stream))
+        runner = SimulationRunner(phase2, run, get_domain, pool, on_progress=display.on_phase2)
+        async with runner.session() as simulate:
+            for blueprint in earlier:
+                simulate(blueprint)
+            phase1_funnel = await run_blueprints(
+                config,
+                run.root,
+                resume=resume,
+                domain=domain,
+                models=models,
+                on_progress=display.on_phase1,
+                on_accepted=simulate,
+            )
         wall_s = time.monotonic() - started
     display.finish()
-    phase1_summary = (
-        json.loads((run_dir / "stats.json").read_text()) if (run_dir / "stats.json").exists() else {}
-    )
+    phase1_summary = phase1_funnel.as_dict()
     generated = max(phase1_summary.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
-    generated += phase2_summary.get("this_session", {}).get("completion_tokens", 0)
+    generated += runner.summary.get("this_session", {}).get("completion_tokens", 0)
     return {
-        "run_dir": str(run_dir),
+        "run_dir": str(run.root),
         "phase1": phase1_summary,
-        "phase2": phase2_summary,
+        "phase2": runner.summary,
         "wall_s": wall_s,
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,
     }
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
-    from datagen.blueprint.runner import BLUEPRINTS, REJECTIONS
-    from datagen.simulate.runner import FAILURES, TRAJECTORIES
-
-    held = [name for name in (BLUEPRINTS, REJECTIONS, TRAJECTORIES, FAILURES) if (run_dir / name).exists()]
+def check_run_dir(run: DatagenRun, resume: bool) -> None:
+    held = run.held_records()
     if held and not resume:
         raise FileExistsError(
-            f"{run_dir} already holds a run ({', '.join(held)}); pass --resume to continue it or --out for a new directory"
+            f"{run.root} already holds a run ({', '.join(held)}); pass --resume to continue it or --out for a new directory"
         )
 
 
@@ -190,11 +177,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run in its directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        summary = asyncio.run(generate(args.config, args.out, resume=args.resume, limit=args.limit))
-    except FileExistsError as exc:
-        print(f"apigen-mt generate: {exc}", file=sys.stderr)
-        return 2
+    return run_command("generate", lambda: _generate_main(args))
+
+
+def _generate_main(args: argparse.Namespace) -> int:
+    summary = asyncio.run(generate(args.config, args.out, resume=args.resume, limit=args.limit))
     for line in summary_lines(summary):
         print(line, file=sys.stderr)
     print(json.dumps(summary, indent=2))

@@ -18,7 +18,9 @@ REDACTED = "<redacted>"
 # Whole words of a key (split on _ - . and case changes) that mark a credential.
 _SECRET_WORDS = {"token", "key", "secret", "password", "passwd", "pwd", "credential", "credentials", "auth"}
 # Keys that contain such a word but hold no secret: counts, names of env vars, key *names*.
-_NOT_SECRET = re.compile(r"(^|_)(max|min|num)_|_env$|_tokens?_|tokens$|^tokenizer|_key_name$|^key_(field|column)$")
+_NOT_SECRET = re.compile(
+    r"(^|_)(max|min|num)_|_env$|_tokens?_|tokens$|^tokenizer|_key_name$|^key_(field|column)$"
+)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
 
@@ -51,7 +53,10 @@ def redact_text(text: str) -> str:
 def redact_config(value: Any, key: str = "") -> Any:
     """A deep copy of ``value`` with credential values and URL userinfo replaced by ``<redacted>``."""
     if isinstance(value, dict):
-        return {k: (REDACTED if is_secret_key(str(k)) and v not in (None, "") else redact_config(v, str(k))) for k, v in value.items()}
+        return {
+            k: (REDACTED if is_secret_key(str(k)) and v not in (None, "") else redact_config(v, str(k)))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact_config(item, key) for item in value]
     if isinstance(value, str):

@@ -22,17 +22,11 @@ from datagen.blueprint.config import BlueprintRunConfig, ModelConfig, load_confi
 from datagen.blueprint.context import RunContext
 from datagen.blueprint.proposal import ModelCallError, generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import recombine
-from datagen.blueprint.runner import (
-    BLUEPRINTS,
-    REJECTIONS,
-    STATS,
-    Models,
-    read_run,
-    run_blueprints,
-)
+from datagen.blueprint.runner import Models, read_run, run_blueprints
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import validate_execution, validate_policy
 from datagen.records import Blueprint
+from datagen.rundir import DatagenRun
 from datagen.runio import read_jsonl
 
 TESTS = Path(__file__).parent
@@ -62,8 +56,8 @@ def _run(config, run_dir, domain, respond, **kwargs):
 def test_funnel_adds_up_and_accepted_blueprints_replay(tmp_path):
     domain = make_shop_domain(tmp_path)
     funnel = _run(_config(proposal={"type": "llm"}), tmp_path / "run", domain, shop_responder()).as_dict()
-    accepted = [json.loads(line) for line in (tmp_path / "run" / BLUEPRINTS).read_text().splitlines()]
-    rejected, _ = read_jsonl(tmp_path / "run" / REJECTIONS)
+    accepted = [json.loads(line) for line in DatagenRun(tmp_path / "run").blueprints.read_text().splitlines()]
+    rejected, _ = read_jsonl(DatagenRun(tmp_path / "run").rejections)
     assert funnel["proposed"] == 8 == len(accepted) + len(rejected)
     assert funnel["accepted"] == len(accepted) > 0
     assert (
@@ -75,8 +69,8 @@ def test_funnel_adds_up_and_accepted_blueprints_replay(tmp_path):
     assert sum(funnel["accepted_per_round"].values()) == funnel["accepted"]
     assert sum(funnel["rejected_by_stage"].values()) == len(rejected)
     assert funnel["tokens_per_accepted"] > 0
-    assert json.loads((tmp_path / "run" / STATS).read_text()) == funnel
-    assert (tmp_path / "run" / "config.yaml").exists()
+    assert json.loads(DatagenRun(tmp_path / "run").phase1_stats.read_text()) == funnel
+    assert DatagenRun(tmp_path / "run").recipe.exists()
     for row in accepted:
         execution = validate_execution(_actions(row), domain, row["seed"])
         assert execution.ok and validate_policy(execution).ok
@@ -104,7 +98,7 @@ def test_broken_first_drafts_are_format_rejections_then_refined(tmp_path):
     assert (
         funnel["passed"]["format"] == funnel["drafts"] - funnel["proposed"]
     )  # every first draft failed format
-    accepted, _ = read_jsonl(tmp_path / "run" / BLUEPRINTS)
+    accepted, _ = read_jsonl(DatagenRun(tmp_path / "run").blueprints)
     assert all(row["provenance"]["round"] == 1 for row in accepted)
 
 
@@ -115,7 +109,7 @@ def test_committee_threshold_rejects_after_bounded_rounds(tmp_path):
     assert funnel["accepted"] == 0
     assert funnel["rejected_by_stage"] == {"committee": 3}
     assert funnel["drafts"] == 6  # first draft + one revision each
-    rejected, _ = read_jsonl(tmp_path / "run" / REJECTIONS)
+    rejected, _ = read_jsonl(DatagenRun(tmp_path / "run").rejections)
     assert all(len(r["provenance"]["reviews"]) == 2 for r in rejected)
 
 
@@ -128,7 +122,7 @@ def test_grounded_proposal_and_recombination(tmp_path):
         recombination={"share": 1.0, "group_size": [2, 2]},
     )
     funnel = _run(config, tmp_path / "run", domain, shop_responder()).as_dict()
-    accepted, _ = read_jsonl(tmp_path / "run" / BLUEPRINTS)
+    accepted, _ = read_jsonl(DatagenRun(tmp_path / "run").blueprints)
     base = [b for b in accepted if b["provenance"]["kind"] == "base"]
     recombined = [b for b in accepted if b["provenance"]["kind"] == "recombined"]
     assert all(b["provenance"]["proposal"] == "grounded" for b in base)
@@ -149,7 +143,7 @@ def test_grounded_outputs_must_come_from_the_data_and_can_be_revised(tmp_path):
     domain = make_shop_domain(tmp_path)
     config = _config(num_tasks=4, proposal={"type": "grounded"}, samplers={"walk_length": [1, 1]})
     funnel = _run(config, tmp_path / "run", domain, shop_responder(bad_first_draft=True)).as_dict()
-    accepted, _ = read_jsonl(tmp_path / "run" / BLUEPRINTS)
+    accepted, _ = read_jsonl(DatagenRun(tmp_path / "run").blueprints)
     assert funnel["accepted"] == len(accepted) > 0 and funnel["accepted_per_round"] == {"1": len(accepted)}
     for row in accepted:
         first, second = row["provenance"]["funnel"]["attempts"]
@@ -170,7 +164,7 @@ def test_grounded_without_outputs_asks_only_for_the_instruction_and_keeps_o_gt_e
         num_tasks=3, proposal={"type": "grounded", "outputs": False}, committee={"enabled": False}
     )
     funnel = _run(config, tmp_path / "run", domain, respond).as_dict()
-    accepted, _ = read_jsonl(tmp_path / "run" / BLUEPRINTS)
+    accepted, _ = read_jsonl(DatagenRun(tmp_path / "run").blueprints)
     assert funnel["accepted"] == len(accepted) == 3 and funnel["accepted_per_round"] == {"0": 3}
     assert all(row["outputs"] == [] and row["provenance"]["outputs"] == "none" for row in accepted)
     drafts = [(m, k) for m, k in prompts if "The ground-truth actions are fixed" in m[-1]["content"]]
@@ -263,25 +257,25 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(run_dir)], env=env)
     deadline = time.time() + 60
     while time.time() < deadline:
-        rows, _ = read_jsonl(run_dir / BLUEPRINTS)
+        rows, _ = read_jsonl(DatagenRun(run_dir).blueprints)
         if len(rows) >= 3:
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before, _ = read_jsonl(run_dir / BLUEPRINTS)
+    before, _ = read_jsonl(DatagenRun(run_dir).blueprints)
     assert len(before) >= 3 and len(read_run(run_dir).done) < 40, "the run must be killed mid-way"
-    with (run_dir / BLUEPRINTS).open("a") as fh:
+    with DatagenRun(run_dir).blueprints.open("a") as fh:
         fh.write('{"id": "kill-00099", "env": "sh')  # a torn last line, as a kill mid-write leaves
     subprocess.run([sys.executable, str(script), str(run_dir)], env=env, check=True, timeout=120)
-    after, problems = read_jsonl(run_dir / BLUEPRINTS)
-    rejected, _ = read_jsonl(run_dir / REJECTIONS)
+    after, problems = read_jsonl(DatagenRun(run_dir).blueprints)
+    rejected, _ = read_jsonl(DatagenRun(run_dir).rejections)
     assert problems == []
     ids = [r["id"] for r in after]
     assert len(ids) == len(set(ids))
     assert [r["id"] for r in before] == ids[: len(before)]
     assert set(ids) | {r["task_id"] for r in rejected} == {f"kill-{i:05d}" for i in range(40)}
-    stats = json.loads((run_dir / STATS).read_text())
+    stats = json.loads(DatagenRun(run_dir).phase1_stats.read_text())
     assert stats["proposed"] == 40 and stats["accepted"] == len(ids)
 
 

@@ -17,7 +17,8 @@ from datagen.export.rows import split_rows
 from datagen.export.sharegpt import ShareGPTError, from_sharegpt, to_sharegpt
 from datagen.llm import ModelSpec
 from datagen.records import Blueprint
-from datagen.simulate.config import AgentConfig, SimulateConfig, UserConfig
+from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
+from datagen.rundir import DatagenRun
 from datagen.simulate.runner import SimulationRunner
 
 TEMPLATES = sorted((Path(__file__).parents[1] / "training" / "templates").glob("*.jinja"))
@@ -46,16 +47,16 @@ class _Pool:
             "user": ScriptedModel(user, "user-model"),
         }
 
-    def get(self, spec: ModelSpec):
-        return self.models[spec.model]
+    def get(self, alias: str):
+        return self.models[alias]
 
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
     domain = make_toy_domain(tmp_path)
     config = SimulateConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        agent=AgentRole(model="agent"),
+        user=UserRole(model="user", best_of_n=1),
         attempts=1,
     )
     blueprints = [
@@ -72,10 +73,10 @@ def run_dir(tmp_path: Path) -> Path:
         for i in range(12)
     ]
     out = tmp_path / "run"
-    runner = SimulationRunner(config, out, lambda name: domain, _Pool())
+    runner = SimulationRunner(config, DatagenRun(out), lambda name: domain, _Pool())
     summary = asyncio.run(runner.run(blueprints))
     assert summary["successful_trajectories"] == 12
-    (out / "config.yaml").write_text("name: toy-run\nlicense: cc-by-4.0\n")
+    DatagenRun(out).recipe.write_text("name: toy-run\nlicense: cc-by-4.0\n")
     return out
 
 
@@ -209,7 +210,7 @@ def test_export_facts_reach_the_model_card_and_the_card_points_at_the_data(
     export_run(run_dir, out, fmt=fmt, test=0.25, seed=3)
     # What training reads from a local export for its model card: the run's funnel, not prose.
     facts = read_dataset_card(out)["export"]
-    assert facts["phase2"] == json.loads(json.dumps(phase2_funnel(run_dir)))
+    assert facts["phase2"] == json.loads(json.dumps(phase2_funnel(DatagenRun(run_dir))))
     assert facts["phase1"]["proposed"] == 20 and facts["format"] == fmt
     assert sum(split["rows"] for split in facts["splits"].values()) == 12
     header = yaml.safe_load((out / "README.md").read_text().split("---")[1])

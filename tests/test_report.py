@@ -15,9 +15,10 @@ from toydomain import make_toy_domain
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
-from datagen.simulate.config import AgentConfig, UserConfig
+from datagen.simulate.config import AgentRole, UserRole
 from evaluation.report import write_report
 from evaluation.tau.config import TauConfig
+from datagen.rundir import TauRun
 from evaluation.tau.harness import TauHarness
 
 
@@ -37,8 +38,8 @@ class _Pool:
 
         self.models = {"agent": ScriptedModel(agent, agent_name), "user": ScriptedModel(user, "user-sim")}
 
-    def get(self, spec: ModelSpec):
-        return self.models[spec.model]
+    def get(self, alias: str):
+        return self.models[alias]
 
 
 def _tau_results(tmp_path: Path, agent_name: str) -> Path:
@@ -53,12 +54,14 @@ def _tau_results(tmp_path: Path, agent_name: str) -> Path:
         )
     ]
     config = TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        env="toy",
+        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
+        agent=AgentRole(model="agent"),
+        user={"model": "user", "best_of_n": 1},
         trials=3,
     )
     out = tmp_path / f"tau-{agent_name}"
-    asyncio.run(TauHarness(config, domain, tasks, out, _Pool(agent_name)).run())
+    asyncio.run(TauHarness(config, domain, tasks, TauRun(out), _Pool(agent_name)).run())
     return out
 
 

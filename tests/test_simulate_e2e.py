@@ -16,7 +16,8 @@ import pytest
 from datagen.llm import ModelSpec
 from datagen.llm.pool import ModelPool
 from datagen.records import Blueprint
-from datagen.simulate.config import AgentConfig, SimulateConfig, UserConfig
+from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
+from datagen.rundir import DatagenRun
 from datagen.simulate.runner import SimulationRunner
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
@@ -33,16 +34,16 @@ def test_simulate_on_embedded_model(vllm_server: str, tmp_path: Path):
     ]  # fmt: skip
     spec = ModelSpec(model="embedded", backend="openai", base_urls=[vllm_server], tool_format="hermes")
     config = SimulateConfig(
-        agent=AgentConfig(model=spec, mode="replay", stop_after_script=True, max_tokens=64),
-        user=UserConfig(model=spec, best_of_n=2, max_tokens=48, judge_max_tokens=48),
+        agent=AgentRole(model="smol", mode="replay", stop_after_script=True, max_tokens=64),
+        user=UserRole(model="smol", best_of_n=2, max_tokens=48, judge_max_tokens=48),
         attempts=2,
         max_steps=12,
         concurrency=16,
     )
 
     async def run():
-        async with ModelPool() as pool:
-            return await SimulationRunner(config, tmp_path, get_domain, pool).run(blueprints)
+        async with ModelPool({"smol": spec}) as pool:
+            return await SimulationRunner(config, DatagenRun(tmp_path), get_domain, pool).run(blueprints)
 
     summary = asyncio.run(run())
     assert summary["attempts"] == 6 and summary["completion_tokens"] > 0

@@ -20,7 +20,8 @@ SCRIPT = textwrap.dedent(
     from toydomain import make_toy_domain
     from datagen.llm import ModelSpec
     from datagen.records import Blueprint
-    from datagen.simulate.config import AgentConfig, SimulateConfig, UserConfig
+    from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
+    from datagen.rundir import DatagenRun
     from datagen.simulate.runner import SimulationRunner
 
     def user(messages, kwargs):
@@ -34,18 +35,18 @@ SCRIPT = textwrap.dedent(
         return ["done, 90 left"]
 
     class Pool:
-        def get(self, spec):
-            return {{"agent": ScriptedModel(agent), "user": ScriptedModel(user)}}[spec.model]
+        def get(self, alias):
+            return {{"agent": ScriptedModel(agent), "user": ScriptedModel(user)}}[alias]
 
     root = Path({root!r})
     domain = make_toy_domain(root)
-    config = SimulateConfig(agent=AgentConfig(model=ModelSpec(model="agent")),
-                            user=UserConfig(model=ModelSpec(model="user"), best_of_n=1, temperature=1.0),
+    config = SimulateConfig(agent=AgentRole(model="agent"),
+                            user=UserRole(model="user", best_of_n=1, temperature=1.0),
                             attempts=2, concurrency=2)
     blueprints = [Blueprint(id=f"bp{{i}}", env="toy", seed=1, persona=f"persona number {{i}}", instruction="withdraw 10",
                             actions=[{{"name": "withdraw", "arguments": {{"account_id": "a10", "amount": 10}}}}], outputs=["90"])
                   for i in range(30)]
-    asyncio.run(SimulationRunner(config, root / "run", lambda n: domain, Pool()).run(blueprints))
+    asyncio.run(SimulationRunner(config, DatagenRun(root / "run"), lambda n: domain, Pool()).run(blueprints))
     """
 )
 

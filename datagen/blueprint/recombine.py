@@ -68,7 +68,7 @@ async def recombine(ctx: RunContext, group: list[Blueprint]) -> TaskOutcome:
         "kind": "recombined",
         "parents": [b.id for b in group],
         "session": ctx.session,
-        "generator": config.generator.label,
+        "generator": ctx.generator.name,
         "judges": [j.label for j in ctx.judges],
     }
 

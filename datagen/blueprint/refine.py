@@ -243,7 +243,7 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
     provenance: dict[str, Any] = {
         "kind": "base",
         "proposal": mode,
-        "generator": config.generator.label,
+        "generator": ctx.generator.name,
         "judges": [j.label for j in ctx.judges],
         "sampler": draw.provenance(),
         "session": ctx.session,

@@ -1,93 +1,70 @@
-"""Phase 1 as an async producer over an append-only run directory.
+"""Phase 1 over a run directory: every task draft (then every recombination group) is one job of the
+batch layer (:mod:`datagen.runner.batch`), recorded the moment it finishes.
 
-Run directory (``runs/<name>/`` unless told otherwise):
-- ``config.yaml``      the resolved config of the first session (a resumed run keeps it)
-- ``blueprints.jsonl`` accepted blueprints, one per line, with their funnel record in provenance
-- ``rejections.jsonl`` final rejections: task id, stage, reasons, the last draft, funnel record
-- ``events.jsonl``     a log of sessions and finished tasks, for people reading the run
-- ``stats.json``       the funnel, rewritten after every finished task
-
-Every task writes exactly one line to ``blueprints.jsonl`` or ``rejections.jsonl`` when it finishes,
-so a task is either done (its id is in one of them) or not started; a killed run resumes by
-running the tasks that are not done. Task ids and every random draw derive from the run seed and the
-task index, so a resumed task is the same task. Recombination runs once the base tasks are done and
-plans its groups deterministically from the accepted set.
+The run directory (:class:`datagen.rundir.DatagenRun`) gets one line per finished task, in
+``blueprints`` (accepted, with its funnel record in provenance) or ``rejections`` (the stage, the
+reasons, the last draft), a line per session and task in ``events``, and the funnel, rewritten after
+every task. A task is either done (its id is in one of the two) or not started, so a killed run
+resumes by running the tasks that are not done. Task ids and every random draw derive from the run
+seed and the task index, so a resumed task is the same task. Recombination runs once the base tasks
+are done and plans its groups deterministically from the accepted set. A task that raises is a
+rejection at stage ``error``; a model that stays unreachable stops the run (``--resume`` goes on).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.context import RunContext, TaskOutcome
 from datagen.blueprint.funnel import Funnel
 from datagen.blueprint.grounding import StatePlanner
-from datagen.blueprint.proposal import ModelCallError, generator_system_prompt, judge_system_prompt
+from datagen.blueprint.proposal import generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import group_id, plan_groups, recombine
 from datagen.blueprint.refine import develop_task
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import duplicate_key
 from datagen.envs.base import Domain
-from datagen.llm.types import ChatModel
+from datagen.llm.base import ModelUnavailableError
+from datagen.llm.types import ChatModel, Usage
+from datagen.records import Blueprint
+from datagen.rundir import DatagenRun, JsonlAppender, read_records, read_rows, save_recipe
+from datagen.runner.batch import Batch, Job, error_summary
 
 if TYPE_CHECKING:
     from datagen.llm.pool import ModelPool
-from datagen.records import Blueprint
-from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = "blueprints.jsonl"
-REJECTIONS = "rejections.jsonl"
-EVENTS = "events.jsonl"
-STATS = "stats.json"
-CONFIG = "config.yaml"
+# Failures that are not the task's: the run stops and resumes them later.
+OUTAGES: tuple[type[BaseException], ...] = (ModelUnavailableError,)  # ModelCallError is one
+ERROR_STAGE = "error"  # a task whose code raised: kept as a rejection naming the exception
 
 
 @dataclass
 class Models:
+    """Phase 1's models: the generator and one judge per committee seat (their pool closes them)."""
+
     generator: ChatModel
     judges: list[Judge]
-    owned: list[ChatModel] = field(default_factory=list)  # built here, closed here
-
-    async def aclose(self) -> None:
-        for model in self.owned:
-            await model.aclose()
 
 
-def build_models(config: BlueprintRunConfig, pool: ModelPool | None = None) -> Models:
-    """Each distinct model once; judges default to ``committee.size`` samples of the generator.
-
-    With a ``pool`` (the pipeline's, shared with Phase 2) the models come from it and the pool closes them."""
-    from datagen.llm import build_chat_model  # the runtime imports engines only when a model is built
-
-    built: dict[str, ChatModel] = {}
-
-    def get(model_config: ModelConfig) -> ChatModel:
-        spec = model_config.spec()
-        if pool is not None:
-            return pool.get(spec)
-        key = spec.model_dump_json()
-        if key not in built:
-            built[key] = build_chat_model(spec)
-        return built[key]
-
-    generator = get(config.generator)
+def build_models(config: BlueprintRunConfig, pool: ModelPool) -> Models:
+    """The generator and the committee's seats from the pool (the pool builds and closes them)."""
     committee = config.committee
-    judge_configs = committee.judges or [config.generator]
-    judges = []
-    for i in range(committee.size):
-        judge_config = judge_configs[i % len(judge_configs)]
-        judges.append(Judge(f"judge{i}:{judge_config.label}", get(judge_config), judge_config))
-    return Models(generator, judges, list(built.values()))
+    seat = ModelConfig(
+        model=config.generator.model, temperature=committee.temperature, max_tokens=committee.max_tokens
+    )
+    judges = [
+        Judge(f"judge{i}:{pool.get(alias).name}", pool.get(alias), seat.model_copy(update={"model": alias}))
+        for i, alias in enumerate(config.judge_aliases())
+    ]
+    return Models(pool.get(config.generator.model), judges)
 
 
 def load_domain(name: str) -> Domain:
@@ -107,44 +84,37 @@ class RunState:
 
 
 def read_run(run_dir: Path) -> RunState:
-    blueprint_rows, problems = read_jsonl(run_dir / BLUEPRINTS)
-    rejection_rows, more = read_jsonl(run_dir / REJECTIONS)
-    event_rows, _ = read_jsonl(run_dir / EVENTS)
-    for problem in problems + more:
-        log.warning("%s", problem)
+    run = DatagenRun(run_dir)
     funnel = Funnel()
     accepted: list[Blueprint] = []
     done: set[str] = set()
-    for row in blueprint_rows:
-        blueprint = Blueprint.model_validate(row)
+    for blueprint in read_records(run.blueprints, Blueprint):
         if blueprint.id in done:
-            raise ValueError(
-                f"{run_dir / BLUEPRINTS} holds {blueprint.id} twice; the run directory is corrupt"
-            )
+            log.warning("%s holds %s twice; the later copy is ignored", run.blueprints, blueprint.id)
+            continue
         done.add(blueprint.id)
         accepted.append(blueprint)
-        funnel.add(blueprint.provenance["funnel"], accepted=True)
-    for row in rejection_rows:
-        if row["task_id"] not in done:
-            done.add(row["task_id"])
-            funnel.add(row["funnel"], accepted=False)
-    sessions = sum(1 for e in event_rows if e.get("event") == "session_start")
+        funnel.add(blueprint.provenance.get("funnel") or {}, accepted=True)
+    for row in read_rows(run.rejections):
+        task_id = row.get("task_id")
+        if not isinstance(task_id, str):
+            log.warning("%s: a rejection without task_id; ignored on resume", run.rejections)
+            continue
+        if task_id not in done:
+            done.add(task_id)
+            funnel.add(row.get("funnel") or {}, accepted=False)
+    sessions = sum(1 for e in read_rows(run.events) if e.get("event") == "session_start")
     return RunState(accepted, done, funnel, sessions)
 
 
 def prepare_run_dir(config: BlueprintRunConfig, run_dir: Path, resume: bool) -> None:
-    has_records = any((run_dir / name).exists() for name in (BLUEPRINTS, REJECTIONS))
-    if has_records and not resume:
+    run = DatagenRun(run_dir)
+    if any(path.exists() for path in run.phase1_records()) and not resume:
         raise FileExistsError(
             f"{run_dir} already holds a Phase 1 run; pass --resume to continue it or --out for a new directory"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    saved = run_dir / CONFIG
-    if not saved.exists():
-        saved.write_text(resolved, encoding="utf-8")
-    elif saved.read_text(encoding="utf-8") != resolved:
-        log.warning("%s differs from the config given now; the run continues with the one given now", saved)
+    save_recipe(run.recipe, config.model_dump(mode="json"))
 
 
 def funnel_record(outcome: TaskOutcome) -> dict[str, Any]:
@@ -165,12 +135,12 @@ class RunWriter:
     """Appends outcomes; called from the event loop only, so records never interleave."""
 
     def __init__(self, run_dir: Path, funnel: Funnel, session: int):
-        self.run_dir = run_dir
+        self.run = DatagenRun(run_dir)
         self.funnel = funnel
         self.session = session
-        self.blueprints = JsonlAppender(run_dir / BLUEPRINTS)
-        self.rejections = JsonlAppender(run_dir / REJECTIONS)
-        self.events = JsonlAppender(run_dir / EVENTS)
+        self.blueprints = JsonlAppender(self.run.blueprints)
+        self.rejections = JsonlAppender(self.run.rejections)
+        self.events = JsonlAppender(self.run.events)
 
     def write(self, outcome: TaskOutcome) -> Blueprint | None:
         record = funnel_record(outcome)
@@ -202,81 +172,38 @@ class RunWriter:
                 "session": self.session,
             }
         )
-        write_json_atomic(self.run_dir / STATS, self.funnel.as_dict())
+        self.run.write_phase1_stats(self.funnel.as_dict())
         return outcome.blueprint
 
     def close(self) -> None:
-        write_json_atomic(self.run_dir / STATS, self.funnel.as_dict())
+        self.run.write_phase1_stats(self.funnel.as_dict())
         for appender in (self.blueprints, self.rejections, self.events):
             appender.close()
 
 
-async def _run_jobs(
-    jobs: list[Callable[[], Any]],
-    concurrency: int,
-    writer: RunWriter,
-    ctx: RunContext,
-    on_progress: Callable[[Funnel], None] | None,
-) -> AsyncIterator[Blueprint]:
-    """Runs job coroutines with ``concurrency`` in flight; writes each outcome as it finishes."""
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    pending = iter(jobs)
-    done_marker = object()
-
-    async def worker() -> None:
-        for job in pending:  # a shared iterator: each job is taken by exactly one worker
-            try:
-                outcome = await job()
-            except Exception as exc:
-                await queue.put(exc)
-                return
-            accepted = writer.write(outcome)
-            if accepted is not None and outcome.kind == "base":
-                ctx.pool.add(accepted)
-            if on_progress is not None:
-                on_progress(writer.funnel)
-            await queue.put(accepted)
-        await queue.put(done_marker)
-
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(jobs))))]
-    finished = 0
-    try:
-        while finished < len(workers):
-            item = await queue.get()
-            if item is done_marker:
-                finished += 1
-            elif isinstance(item, ModelCallError):
-                raise item
-            elif isinstance(item, Exception):
-                raise RuntimeError(
-                    f"a Phase 1 task crashed: {item!r}; completed tasks are saved, rerun with --resume"
-                ) from item
-            elif item is not None:
-                yield item
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+def error_outcome(task_id: str, kind: str, exc: BaseException) -> TaskOutcome:
+    """A task whose code raised, as a rejection at stage ``error`` (one row; the run goes on)."""
+    return TaskOutcome(
+        task_id, kind, attempts=[], usage=Usage(), stage=ERROR_STAGE, reasons=[error_summary(exc)]
+    )
 
 
-async def produce_blueprints(
+async def run_blueprints(
     config: BlueprintRunConfig,
     run_dir: Path,
     *,
     resume: bool = False,
     domain: Domain | None = None,
-    models: Models | None = None,
+    models: Models,
     on_progress: Callable[[Funnel], None] | None = None,
-) -> AsyncIterator[Blueprint]:
-    """Yields each newly accepted blueprint as soon as it is written (base tasks, then recombined ones).
-
-    Blueprints accepted by an earlier session of the same run are in ``run_dir/blueprints.jsonl``
-    (``read_run``) and are not yielded again. ``models`` built by the caller are not closed here."""
+    on_accepted: Callable[[Blueprint], None] | None = None,
+) -> Funnel:
+    """Runs Phase 1 to the end and returns the run's funnel (all sessions). ``on_accepted`` gets each
+    newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
+    accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open."""
     prepare_run_dir(config, run_dir, resume)
     state = read_run(run_dir)
     domain = domain or load_domain(config.env)
-    own_models = models is None
-    models = models or build_models(config)
     db_seed = config.db_seed if config.db_seed is not None else domain.train_seed
     pool = FewshotPool(domain.example_tasks, config.samplers.fewshot_pool_max)
     for blueprint in state.accepted:
@@ -308,42 +235,53 @@ async def produce_blueprints(
         }
     )
     accepted = list(state.accepted)
+
+    def record(job: Job[Any], outcome: TaskOutcome) -> None:
+        blueprint = writer.write(outcome)
+        if blueprint is not None:
+            accepted.append(blueprint)
+            if outcome.kind == "base":
+                ctx.pool.add(blueprint)
+            if on_accepted is not None:
+                on_accepted(blueprint)
+        if on_progress is not None:
+            on_progress(writer.funnel)
+
+    def batch(run: Callable[[Any], Any], kind: str) -> Batch[Any, TaskOutcome]:
+        return Batch(
+            run,
+            concurrency=config.concurrency,
+            record=record,
+            record_error=lambda job, exc: record(job, error_outcome(job.key, kind, exc)),
+            done=state.done,
+            stop_on=OUTAGES,
+            name=f"phase 1 ({kind})",
+        )
+
     try:
-        todo = [i for i in range(config.num_tasks) if f"{config.name}-{i:05d}" not in state.done]
+        base_ids = {f"{config.name}-{i:05d}": i for i in range(config.num_tasks)}
+        todo = [task_id for task_id in base_ids if task_id not in state.done]
         log.info(
             "phase 1: %d of %d base tasks to run (%d done before)",
             len(todo),
             config.num_tasks,
             config.num_tasks - len(todo),
         )
-        base_jobs = [lambda i=i: develop_task(ctx, i) for i in todo]
-        async for blueprint in _run_jobs(base_jobs, config.concurrency, writer, ctx, on_progress):
-            accepted.append(blueprint)
-            yield blueprint
+        async with batch(lambda index: develop_task(ctx, index), "base") as base:
+            base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
         recombination = config.recombination
         if recombination.share > 0:
-            base_ids = {f"{config.name}-{i:05d}" for i in range(config.num_tasks)}
             groups = plan_groups(
                 [b for b in accepted if b.id in base_ids],
                 recombination.share,
                 recombination.group_size,
                 config.seed,
             )
-            groups = [g for g in groups if group_id(config.name, g) not in state.done]
-            jobs = [lambda g=g: recombine(ctx, g) for g in groups]
-            async for blueprint in _run_jobs(jobs, config.concurrency, writer, ctx, on_progress):
-                yield blueprint
+            async with batch(lambda group: recombine(ctx, group), "recombined") as recombined:
+                recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)
     finally:
         writer.events.write(
             {"event": "session_end", "session": state.sessions, "funnel": writer.funnel.as_dict()}
         )
         writer.close()
-        if own_models:
-            await models.aclose()
-
-
-async def run_blueprints(config: BlueprintRunConfig, run_dir: Path, **kwargs: Any) -> Funnel:
-    """Runs Phase 1 to the end; returns the run's funnel (all sessions)."""
-    async for _ in produce_blueprints(config, run_dir, **kwargs):
-        pass
-    return read_run(run_dir).funnel
+    return writer.funnel

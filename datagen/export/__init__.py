@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from datagen.export.rows import split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
 from datagen.records import Trajectory
+from datagen.rundir import DatagenRun
 from datagen.runio import read_jsonl
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,10 @@ class ExportResult:
 
 def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
     """The complete, valid successful trajectories, and a note for everything skipped."""
-    path = run_dir / "trajectories.jsonl"
+    path = DatagenRun(run_dir).trajectories
     if not path.exists():
         raise FileNotFoundError(
-            f"{run_dir} has no trajectories.jsonl; expected a run directory written by `apigen-mt simulate` or `generate`"
+            f"{run_dir} has no {path.name}; expected a run directory written by `apigen-mt simulate` or `generate`"
         )
     rows, skipped = read_jsonl(path)
     trajectories: list[Trajectory] = []
@@ -48,13 +49,13 @@ def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
             trajectory = Trajectory.model_validate(row)
         except ValidationError as exc:
             skipped.append(
-                f"trajectories.jsonl record {number}: not a trajectory ({exc.error_count()} errors); skipped"
+                f"{path.name} record {number}: not a trajectory ({exc.error_count()} errors); skipped"
             )
             continue
         if trajectory.success:
             trajectories.append(trajectory)
         else:
-            skipped.append(f"trajectories.jsonl record {number} ({trajectory.id}): not successful; skipped")
+            skipped.append(f"{path.name} record {number} ({trajectory.id}): not successful; skipped")
     return trajectories, skipped
 
 
@@ -105,7 +106,7 @@ def export_run(
             path = out_dir / f"{split}.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             result.files.append(path)
-    facts = export_facts(run_dir, splits, phase2_funnel(run_dir), fmt=fmt, skipped=skipped)
+    facts = export_facts(run_dir, splits, phase2_funnel(DatagenRun(run_dir)), fmt=fmt, skipped=skipped)
     (out_dir / FACTS_FILE).write_text(
         json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

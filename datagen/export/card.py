@@ -9,15 +9,12 @@ from typing import Any
 
 import yaml
 
+from datagen.rundir import DatagenRun
+
 
 def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
-    for name in ("config.yaml", "config.json", "resolved_config.yaml", "resolved_config.json"):
-        path = run_dir / name
-        if path.exists():
-            text = path.read_text(encoding="utf-8")
-            data = yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text)
-            return yaml.safe_dump(data, sort_keys=False).strip(), data if isinstance(data, dict) else {}
-    return "", {}
+    data = DatagenRun(run_dir).read_recipe()
+    return (yaml.safe_dump(data, sort_keys=False).strip() if data else ""), data
 
 
 DATA_FILES = {"hf": "data/{split}-*.parquet", "sharegpt": "{split}.json", "jsonl": "{split}.jsonl"}
@@ -34,11 +31,7 @@ def export_facts(
 ) -> dict[str, Any]:
     """What the card states, machine-readable: written next to the data as ``export.json`` so that
     a model trained on it (training/model_card.py) can name the run's funnel without parsing prose."""
-    phase1_path = run_dir / "stats.json"
-    try:
-        phase1 = json.loads(phase1_path.read_text(encoding="utf-8")) if phase1_path.exists() else None
-    except json.JSONDecodeError:
-        phase1 = None
+    phase1 = DatagenRun(run_dir).read_phase1_stats() or None
     rows = [r for part in splits.values() for r in part]
     models: dict[str, list[str]] = {}
     for row in rows:

@@ -9,7 +9,7 @@ Backends are imported only when built, so importing this package stays cheap.
 
 from __future__ import annotations
 
-from datagen.llm.base import LLMRequestError
+from datagen.llm.base import LLMRequestError, ModelUnavailableError
 from datagen.llm.config import EMBEDDED, ModelSpec
 from datagen.llm.embedded import embedded_model_path
 from datagen.llm.formats import get_format
@@ -20,6 +20,7 @@ __all__ = [
     "ChatModel",
     "ChatResult",
     "LLMRequestError",
+    "ModelUnavailableError",
     "Choice",
     "Message",
     "ModelSpec",

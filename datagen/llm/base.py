@@ -19,6 +19,12 @@ class LLMRequestError(RuntimeError):
     """A request failed for good (retries exhausted, or the server rejected it)."""
 
 
+class ModelUnavailableError(LLMRequestError):
+    """The model cannot be reached at all: its server stays down after the runtime's retries, or its
+    engine died. Not the fault of the request being served, so runs stop (every job in flight is left
+    unrecorded) instead of recording failures, and ``--resume`` continues once the model is back."""
+
+
 def choice_from_text(
     raw: str,
     engine_finish_reason: str | None,

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from datagen.llm.base import BaseChatModel, LLMRequestError, choice_from_text
+from datagen.llm.base import BaseChatModel, LLMRequestError, ModelUnavailableError, choice_from_text
 from datagen.llm.config import ModelSpec
 from datagen.llm.formats import OpenAIFormat, get_format
 from datagen.llm.prompting import inline_messages, structured_messages
@@ -169,7 +169,7 @@ class OpenAIChatModel(BaseChatModel):
                     delay,
                 )
                 await asyncio.sleep(delay)
-        raise LLMRequestError(
+        raise ModelUnavailableError(
             f"{path} failed after {self.spec.max_retries + 1} attempts on {self.spec.base_urls}; last: {last_problem}"
         )
 

@@ -19,7 +19,13 @@ import time
 import uuid
 from typing import Any
 
-from datagen.llm.base import BaseChatModel, LLMRequestError, choice_from_text, context_overflow_result
+from datagen.llm.base import (
+    BaseChatModel,
+    LLMRequestError,
+    ModelUnavailableError,
+    choice_from_text,
+    context_overflow_result,
+)
 from datagen.llm.config import ModelSpec
 from datagen.llm.formats import get_format
 from datagen.llm.prompting import LocalPrompter
@@ -127,6 +133,7 @@ class VLLMChatModel(BaseChatModel):
     ) -> ChatResult:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+        from vllm.v1.engine.exceptions import EngineDeadError
 
         prompt_ids = self._prompter.render_ids(messages, tools)
         room = self.spec.max_model_len - len(prompt_ids)
@@ -158,6 +165,10 @@ class VLLMChatModel(BaseChatModel):
             # On timeout wait_for cancels generate(), which aborts the request in the engine and so
             # frees its KV blocks for the requests still running.
             final = await asyncio.wait_for(last_output(), self.spec.timeout_s)
+        except EngineDeadError as exc:
+            raise ModelUnavailableError(
+                f"{self.name}: the vLLM engine died ({exc}); see the engine's log above, then rerun with --resume"
+            ) from exc
         except TimeoutError:
             raise LLMRequestError(
                 f"{self.name}: no answer within timeout_s={self.spec.timeout_s:g}s ({len(prompt_ids)} prompt "

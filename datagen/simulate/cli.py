@@ -6,74 +6,64 @@ import argparse
 import asyncio
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from datagen.records import Blueprint
-from datagen.runio import read_jsonl
-from datagen.simulate.config import SimulateConfig
+from datagen.cli_errors import UsageError, run_command
 
 log = logging.getLogger(__name__)
 
 
-def load_simulate_config(path: Path, overrides: dict[str, Any] | None = None) -> SimulateConfig:
-    """The `simulate:` section of a datagen recipe."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise SystemExit(f"no recipe at {path}; pass one such as recipes/datagen/demo.yaml") from exc
-    section = data.get("simulate") if isinstance(data, dict) else None
-    if not isinstance(section, dict):
-        raise SystemExit(f"{path} has no `simulate:` section; Phase 2 needs its agent and user models there")
-    section = {**section, **(overrides or {})}
-    try:
-        return SimulateConfig.model_validate(section)
-    except ValidationError as exc:
-        raise SystemExit(f"{path}: invalid `simulate:` section:\n{exc}") from exc
+def load_blueprints(run_dir: Path, limit: int | None = None) -> list[Any]:
+    """The accepted blueprints of a Phase 1 run directory (damaged lines are reported and skipped)."""
+    from datagen.records import Blueprint
+    from datagen.rundir import DatagenRun, read_records
 
-
-def load_blueprints(run_dir: Path, limit: int | None = None) -> list[Blueprint]:
-    rows, problems = read_jsonl(run_dir / "blueprints.jsonl")
-    for problem in problems:
-        log.warning("%s", problem)
-    if not rows and not (run_dir / "blueprints.jsonl").exists():
-        raise SystemExit(f"{run_dir} has no blueprints.jsonl; run `apigen-mt blueprints` first")
-    blueprints = [Blueprint.model_validate(r) for r in rows]
+    run = DatagenRun(run_dir)
+    if not run.blueprints.exists():
+        raise UsageError(
+            f"{run_dir} has no {run.blueprints.name}; expected a Phase 1 run directory, run `apigen-mt blueprints` first"
+        )
+    blueprints = read_records(run.blueprints, Blueprint)
     return blueprints[:limit] if limit is not None else blueprints
 
 
-def progress_printer():
-    """A live one-line progress display (accepted/attempted, tokens/s) on stderr."""
-    from rich.console import Console
+def progress_line(enabled: bool = True):
+    """The run's progress line with Phase 2's counts; its ``update`` takes the runner's stats."""
+    from datagen.runner.progress import ProgressLine
 
-    console = Console(stderr=True)
+    latest: dict[str, Any] = {}
 
-    def show(stats) -> None:
-        d = stats.as_dict()
-        console.print(
-            f"[phase 2] ok {d['successful_trajectories']}/{d['attempts']} attempts "
-            f"| failures {d['failures']} | {d['generated_tokens_per_s']:.0f} tok/s",
-            end="\r",
-            highlight=False,
+    def render() -> str:
+        d = latest.get("stats", {})
+        return (
+            f"[phase 2] ok {d.get('successful_trajectories', 0)}/{d.get('attempts', 0)} attempts "
+            f"| failures {d.get('failures', {})} | {d.get('generated_tokens_per_s', 0.0):.0f} tok/s"
         )
 
-    return show
+    display = ProgressLine(render, enabled=enabled)
+
+    def on_progress(stats) -> None:
+        latest["stats"] = stats.as_dict()
+        display.update()
+
+    return display, on_progress
 
 
 async def run_simulation(
-    config: SimulateConfig, blueprints: list[Blueprint], out_dir: Path
+    config, blueprints: list[Any], out_dir: Path, models: dict[str, Any]
 ) -> dict[str, Any]:
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.rundir import DatagenRun
     from datagen.simulate.runner import SimulationRunner
 
-    async with ModelPool() as pool:
-        runner = SimulationRunner(config, out_dir, get_domain, pool, on_progress=progress_printer())
-        return await runner.run(blueprints)
+    display, on_progress = progress_line()
+    async with ModelPool(models) as pool:
+        runner = SimulationRunner(config, DatagenRun(out_dir), get_domain, pool, on_progress=on_progress)
+        summary = await runner.run(blueprints)
+    display.finish()
+    return summary
 
 
 def main(argv: list[str]) -> int:
@@ -92,15 +82,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = {
-        k: v for k, v in {"attempts": args.attempts, "concurrency": args.concurrency}.items() if v is not None
-    }
-    config = load_simulate_config(args.config, overrides)
+    return run_command("simulate", lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
+    from datagen.blueprint.config import load_config
+    from datagen.envs.registry import get_domain
+    from datagen.rundir import DatagenRun, save_recipe
+
+    recipe = load_config(
+        args.config, {"simulate.attempts": args.attempts, "simulate.concurrency": args.concurrency}
+    )
+    config = recipe.phase2("apigen-mt simulate")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit: expected a number of blueprints >= 1, found {args.limit}")
     blueprints = load_blueprints(args.blueprints, args.limit)
+    for env in sorted({b.env for b in blueprints}):
+        get_domain(env)  # an unknown environment fails here, before any engine starts
     out_dir = args.out or args.blueprints
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "simulate_config.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
-    summary = asyncio.run(run_simulation(config, blueprints, out_dir))
-    print(file=sys.stderr)
+    run = DatagenRun(out_dir)
+    save_recipe(run.recipe, recipe.model_dump(mode="json"))  # a Phase 1 run already holds it: kept
+    summary = asyncio.run(run_simulation(config, blueprints, out_dir, recipe.models))
     print(json.dumps(summary, indent=2))
     return 0

@@ -1,45 +1,56 @@
-"""Phase 2 configuration, loaded from the `simulate:` section of a datagen recipe."""
+"""Episode settings: the agent's and the simulated user's roles, and Phase 2's `simulate:` section.
+
+:class:`EpisodeConfig` is what the build layer (:mod:`datagen.runner.build`) needs to set up one
+dialogue; Phase 2 (:class:`SimulateConfig`) and the τ harness (``evaluation.tau.config.TauConfig``)
+both extend it, so the two can never build their sides differently.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from datagen.llm import ModelSpec
+from datagen.recipe import Role, Strict
 from datagen.simulate.agent import AgentMode
 
 
-class AgentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AgentRole(Role):
+    temperature: float = Field(0.0, ge=0.0)
+    max_tokens: int = Field(512, gt=0)
+    mode: AgentMode = "model"  # "replay": tool calls follow the blueprint (weak teachers only)
+    # replay only: end the dialogue once every scripted action ran and the agent answered
+    stop_after_script: bool = False
 
     @model_validator(mode="after")
-    def _check_stop(self) -> AgentConfig:
+    def _check_stop(self) -> AgentRole:
         if self.stop_after_script and self.mode != "replay":
             raise ValueError("agent.stop_after_script needs agent.mode: replay (a model agent has no script)")
         return self
 
-    model: ModelSpec
-    mode: AgentMode = "model"  # "replay": tool calls follow the blueprint (weak teachers only)
-    # replay only: end the dialogue once every scripted action ran and the agent answered
-    stop_after_script: bool = False
-    temperature: float = 0.0
-    max_tokens: int = Field(512, gt=0)
 
-
-class UserConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: ModelSpec
-    best_of_n: int = Field(4, ge=1)
-    judge: ModelSpec | None = None  # default: the user model judges itself
-    temperature: float = 1.0
+class UserRole(Role):
+    temperature: float = Field(1.0, ge=0.0)
     max_tokens: int = Field(200, gt=0)
+    best_of_n: int = Field(4, ge=1)
+    judge: str | None = Field(
+        None, description="alias of the Best-of-N judge (default: the user's own model)"
+    )
     judge_max_tokens: int = Field(120, gt=0)
 
+    def aliases(self) -> list[str]:
+        return [self.model] + ([self.judge] if self.judge else [])
 
-class SimulateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    agent: AgentConfig
-    user: UserConfig
-    attempts: int = Field(3, ge=1)  # per blueprint; every distinct success is kept
+
+class EpisodeConfig(Strict):
+    """One dialogue's two sides and its limits; ``seed`` is the run seed every episode seed derives from."""
+
+    agent: AgentRole = Field(default_factory=AgentRole)
+    user: UserRole = Field(default_factory=UserRole)
     max_steps: int = Field(30, ge=2)
-    concurrency: int = Field(64, ge=1)  # dialogues in flight at once
     seed: int = 0
+
+
+class SimulateConfig(EpisodeConfig):
+    """The `simulate:` section of a datagen recipe (Phase 2)."""
+
+    attempts: int = Field(3, ge=1)  # per blueprint; every distinct success is kept
+    concurrency: int = Field(64, ge=1)  # dialogues in flight at once

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from datagen.envs.base import Environment
 from datagen.envs.store import Tables
+from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import Message, Usage
 from datagen.simulate.agent import Agent, AgentTurn, assistant_message
 from datagen.simulate.user import STOP, TRANSFER, SimulatedUser, UserTurn
@@ -75,7 +76,9 @@ async def run_episode(
             if agent.script_done:
                 result.termination = "script_done"
                 break
-    except Exception as exc:  # a backend failure ends this episode, not the run
+    except ModelUnavailableError:
+        raise  # an outage is not this episode's failure: the run stops and resumes it later
+    except Exception as exc:  # a failed request ends this episode, not the run
         result.termination = "error"
         result.error = f"{type(exc).__name__}: {exc}"
     result.usage.add(agent.usage)

@@ -1,9 +1,13 @@
-"""Phase 2 over many blueprints: every attempt of every blueprint in flight at once (bounded by the
-configured concurrency) so the engine batches; append-only results; resume without repeats."""
+"""Phase 2 over many blueprints: every attempt of every blueprint is one job of the batch layer
+(:mod:`datagen.runner.batch`), built by the build layer (:mod:`datagen.runner.build`) and judged
+against its blueprint. Each finished attempt lands at once in the run directory (a success in
+``trajectories``, a failure in ``failures``, a repeat of an earlier success in ``duplicates``), so a
+killed run resumes without repeats and without losses.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -11,29 +15,19 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from datagen.envs.base import Domain
-from datagen.llm.pool import ModelPool
+from datagen.llm.base import ModelUnavailableError
 from datagen.records import Blueprint, Trajectory
-from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
-from datagen.simulate.agent import Agent
+from datagen.rundir import DatagenRun, JsonlAppender, read_rows
+from datagen.runner.batch import Batch, Job, error_summary
+from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.simulate.config import SimulateConfig
-from datagen.simulate.episode import final_messages, run_episode
-from datagen.simulate.user import SimulatedUser
+from datagen.simulate.episode import final_messages
 from datagen.simulate.verdict import gold_hash, judge_episode
 
 log = logging.getLogger(__name__)
-
-TRAJECTORIES = "trajectories.jsonl"
-FAILURES = "failures.jsonl"
-DUPLICATES = "duplicates.jsonl"
-STATS = "simulate_stats.json"
-
-
-def stable_seed(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big")
 
 
 def dialogue_signature(blueprint_id: str, messages: list[dict[str, Any]]) -> str:
@@ -43,6 +37,10 @@ def dialogue_signature(blueprint_id: str, messages: list[dict[str, Any]]) -> str
         for m in messages
     ]
     return hashlib.sha256(json.dumps(core).encode()).hexdigest()
+
+
+def attempt_key(blueprint_id: str, attempt: int) -> str:
+    return f"{blueprint_id}#a{attempt}"
 
 
 @dataclass
@@ -74,11 +72,9 @@ class Phase2Stats:
         }
 
 
-def phase2_funnel(run_dir: Path) -> dict[str, Any]:
+def phase2_funnel(run: DatagenRun) -> dict[str, Any]:
     """Phase 2 counts over everything in the run directory (all sessions of a resumed run)."""
-    ok, _ = read_jsonl(run_dir / TRAJECTORIES)
-    failed, _ = read_jsonl(run_dir / FAILURES)
-    dups, _ = read_jsonl(run_dir / DUPLICATES)
+    ok, failed, dups = (read_rows(path) for path in run.phase2_records())
     attempts = len(ok) + len(failed) + len(dups)
     rows = ok + failed
     return {
@@ -96,119 +92,129 @@ def phase2_funnel(run_dir: Path) -> dict[str, Any]:
 
 
 class SimulationRunner:
+    """Phase 2 jobs (one per blueprint attempt), their rows, and the batch that runs them."""
+
     def __init__(
         self,
         config: SimulateConfig,
-        run_dir: Path,
+        run: DatagenRun,
         domains: Callable[[str], Domain],
-        pool: ModelPool,
+        models: Models,
         on_progress: Callable[[Phase2Stats], None] | None = None,
     ):
         self.config = config
-        self.run_dir = run_dir
+        self.run_dir = run
         self.domains = domains
-        self.pool = pool
+        self.models = models
         self.on_progress = on_progress
         self.stats = Phase2Stats()
-        self._semaphore = asyncio.Semaphore(config.concurrency)
-        self._gold: dict[str, tuple[str, str, bool]] = {}
+        self._gold: dict[str, str] = {}
         self._done, self._signatures, self._succeeded = self._load_previous()
+        self._outputs: tuple[JsonlAppender, JsonlAppender, JsonlAppender] | None = None
+        self.summary: dict[str, Any] = {}
 
-    def _load_previous(self) -> tuple[set[tuple[str, int]], set[str], set[str]]:
-        done: set[tuple[str, int]] = set()
+    def _load_previous(self) -> tuple[set[str], set[str], set[str]]:
+        done: set[str] = set()
         signatures: set[str] = set()
         succeeded: set[str] = set()
-        for name in (TRAJECTORIES, FAILURES, DUPLICATES):
-            rows, problems = read_jsonl(self.run_dir / name)
-            for problem in problems:
-                log.warning("resume: %s", problem)
-            for row in rows:
-                done.add((row["blueprint_id"], row["attempt"]))
-                if name == TRAJECTORIES:
+        for path in self.run_dir.phase2_records():
+            for row in read_rows(path):
+                try:
+                    done.add(attempt_key(row["blueprint_id"], int(row["attempt"])))
+                except (KeyError, TypeError, ValueError):
+                    log.warning(
+                        "%s: a record without blueprint_id/attempt (%s); ignored on resume",
+                        path,
+                        str(row)[:120],
+                    )
+                    continue
+                if path == self.run_dir.trajectories and isinstance(row.get("messages"), list):
                     signatures.add(dialogue_signature(row["blueprint_id"], row["messages"]))
                     succeeded.add(row["blueprint_id"])
         return done, signatures, succeeded
 
-    async def run(self, blueprints: Iterable[Blueprint] | AsyncIterator[Blueprint]) -> dict[str, Any]:
-        with (
-            JsonlAppender(self.run_dir / TRAJECTORIES) as ok_out,
-            JsonlAppender(self.run_dir / FAILURES) as fail_out,
-            JsonlAppender(self.run_dir / DUPLICATES) as dup_out,
-        ):
-            self._outputs = (ok_out, fail_out, dup_out)
-            tasks: list[asyncio.Task[None]] = []
-            async for blueprint in _aiter(blueprints):
-                self.stats.blueprints += 1
-                for attempt in range(self.config.attempts):
-                    if (blueprint.id, attempt) not in self._done:
-                        tasks.append(asyncio.create_task(self._attempt(blueprint, attempt)))
-            await asyncio.gather(*tasks)
-        self.stats.blueprints_with_success = len(self._succeeded)
-        summary = {**phase2_funnel(self.run_dir), "this_session": self.stats.as_dict()}
-        write_json_atomic(self.run_dir / STATS, summary)
-        return summary
+    def jobs(self, blueprint: Blueprint) -> list[Job[tuple[Blueprint, int]]]:
+        return [Job(attempt_key(blueprint.id, a), (blueprint, a)) for a in range(self.config.attempts)]
 
-    def _expected(self, domain: Domain, blueprint: Blueprint) -> tuple[str, str, bool]:
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Callable[[Blueprint], None]]:
+        """Opens the run's Phase 2 files and its batch; yields ``submit(blueprint)``, which queues
+        the blueprint's attempts while others run. Leaving the block waits for every attempt (or,
+        on an exception, cancels them) before the files close, then writes the funnel."""
+        try:
+            with (
+                JsonlAppender(self.run_dir.trajectories) as ok_out,
+                JsonlAppender(self.run_dir.failures) as fail_out,
+                JsonlAppender(self.run_dir.duplicates) as dup_out,
+            ):
+                self._outputs = (ok_out, fail_out, dup_out)
+                batch = Batch(
+                    self.run_attempt,
+                    concurrency=self.config.concurrency,
+                    record=self._record,
+                    record_error=self._record_error,
+                    done=self._done,
+                    stop_on=(ModelUnavailableError,),
+                    name="phase 2",
+                )
+                async with batch:
+
+                    def submit(blueprint: Blueprint) -> None:
+                        self.stats.blueprints += 1
+                        batch.submit_all(self.jobs(blueprint))
+
+                    yield submit
+        finally:
+            self._outputs = None
+            self.stats.blueprints_with_success = len(self._succeeded)
+            self.summary = {**phase2_funnel(self.run_dir), "this_session": self.stats.as_dict()}
+            self.run_dir.write_phase2_stats(self.summary)
+
+    async def run(self, blueprints: Iterable[Blueprint] | AsyncIterator[Blueprint]) -> dict[str, Any]:
+        """Every attempt of every blueprint; returns the Phase 2 funnel."""
+        async with self.session() as submit:
+            async for blueprint in _aiter(blueprints):
+                submit(blueprint)
+        return self.summary
+
+    def _expected_hash(self, domain: Domain, blueprint: Blueprint) -> str:
         found = self._gold.get(blueprint.id)
         if found is None:
-            found = self._gold[blueprint.id] = gold_hash(domain, blueprint.seed, blueprint.actions)
+            found = self._gold[blueprint.id] = gold_hash(domain, blueprint.seed, blueprint.actions)[0]
         return found
 
-    async def _attempt(self, blueprint: Blueprint, attempt: int) -> None:
-        async with self._semaphore:
-            trajectory = await self.simulate(blueprint, attempt)
-        self._record(trajectory)
+    async def run_attempt(self, payload: tuple[Blueprint, int]) -> Trajectory:
+        blueprint, attempt = payload
+        return await self.simulate(blueprint, attempt)
 
     async def simulate(self, blueprint: Blueprint, attempt: int) -> Trajectory:
+        """One attempt: build both sides, play the dialogue, judge it against the blueprint."""
         cfg = self.config
         domain = self.domains(blueprint.env)
-        expected_hash, _, _ = self._expected(domain, blueprint)
+        expected_hash = self._expected_hash(domain, blueprint)
         env = domain.new_env(blueprint.seed)
-        seed = stable_seed(cfg.seed, blueprint.id, attempt)
-        gold_actions = [a.model_dump() for a in blueprint.actions]
-        agent = Agent(
-            self.pool.get(cfg.agent.model),
-            policy=domain.policy,
-            tools=domain.tool_schemas(),
-            mode=cfg.agent.mode,
-            gold_actions=gold_actions if cfg.agent.mode == "replay" else None,
-            stop_after_script=cfg.agent.stop_after_script,
-            temperature=cfg.agent.temperature,
-            max_tokens=cfg.agent.max_tokens,
-            seed=seed,
-        )
-        user = SimulatedUser(
-            self.pool.get(cfg.user.model),
+        sides = build_sides(
+            cfg,
+            self.models,
+            domain,
+            env,
+            item_id=blueprint.id,
+            attempt=attempt,
             instruction=blueprint.instruction,
             persona=blueprint.persona,
-            best_of_n=cfg.user.best_of_n,
-            judge=self.pool.get(cfg.user.judge) if cfg.user.judge else None,
-            temperature=cfg.user.temperature,
-            max_tokens=cfg.user.max_tokens,
-            judge_max_tokens=cfg.user.judge_max_tokens,
-            seed=seed,
+            gold_actions=[a.model_dump() for a in blueprint.actions],
         )
-        episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
+        episode = await play_episode(cfg, sides, env)
         verdict = judge_episode(env, episode, expected_hash=expected_hash, expected_outputs=blueprint.outputs)
         return Trajectory(
-            id=f"{blueprint.id}-a{attempt}",
-            blueprint_id=blueprint.id,
-            env=blueprint.env,
-            seed=blueprint.seed,
-            attempt=attempt,
-            persona=blueprint.persona,
-            instruction=blueprint.instruction,
-            messages=final_messages(agent.system, episode),
+            **self._identity(blueprint, attempt),
+            messages=final_messages(sides.agent.system, episode),
             tools=domain.tool_schemas(),
             success=verdict.success,
             reward=verdict.reward,
             failure=verdict.failure,  # type: ignore[arg-type]
             checks={**verdict.checks, "user_scores": [t.scores for t in episode.user_turns]},
-            models={
-                "agent": self.pool.get(cfg.agent.model).name,
-                "user": self.pool.get(cfg.user.model).name,
-                **({"judge": self.pool.get(cfg.user.judge).name} if cfg.user.judge else {}),
-            },
+            models=role_models(cfg, self.models),
             agent_mode=cfg.agent.mode,
             usage={
                 "prompt_tokens": episode.usage.prompt_tokens,
@@ -216,7 +222,36 @@ class SimulationRunner:
             },
         )
 
-    def _record(self, trajectory: Trajectory) -> None:
+    def _identity(self, blueprint: Blueprint, attempt: int) -> dict[str, Any]:
+        return {
+            "id": f"{blueprint.id}-a{attempt}",
+            "blueprint_id": blueprint.id,
+            "env": blueprint.env,
+            "seed": blueprint.seed,
+            "attempt": attempt,
+            "persona": blueprint.persona,
+            "instruction": blueprint.instruction,
+        }
+
+    def _record_error(self, job: Job[tuple[Blueprint, int]], exc: BaseException) -> None:
+        """An attempt that raised: a failed trajectory of class ``error`` naming the exception."""
+        blueprint, attempt = job.payload
+        self._record(
+            job,
+            Trajectory(
+                **self._identity(blueprint, attempt),
+                messages=[],
+                tools=[],
+                success=False,
+                reward=0.0,
+                failure="error",
+                checks={"error": error_summary(exc)},
+                agent_mode=self.config.agent.mode,
+            ),
+        )
+
+    def _record(self, job: Job[tuple[Blueprint, int]], trajectory: Trajectory) -> None:
+        assert self._outputs is not None, "rows are recorded only while run() holds the files open"
         ok_out, fail_out, dup_out = self._outputs
         self.stats.attempts += 1
         self.stats.prompt_tokens += trajectory.usage.get("prompt_tokens", 0)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from datagen.rundir import BfclRun, DatagenRun, TauRun, read_json
 
 
 @dataclass
@@ -25,7 +26,7 @@ class TauResult:
 
 
 @dataclass
-class DatagenRun:
+class DatagenFunnel:
     name: str
     path: Path
     phase1: dict[str, Any]
@@ -36,19 +37,14 @@ class DatagenRun:
 class Collected:
     bfcl: list[BfclResult] = field(default_factory=list)
     tau: list[TauResult] = field(default_factory=list)
-    runs: list[DatagenRun] = field(default_factory=list)
+    runs: list[DatagenFunnel] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _bfcl_model(scores_path: Path) -> str:
     for folder in [scores_path.parent, *scores_path.parents]:
-        meta = folder / "run_metadata.json"
-        if meta.exists():
-            data = _read(meta)
+        data = BfclRun(folder).read_metadata()
+        if data is not None:
             return str(data.get("label") or data.get("model") or folder.name)
     return scores_path.parent.parent.name
 
@@ -61,28 +57,23 @@ def collect(dirs: list[Path]) -> Collected:
             found.ignored.append(f"{root}: does not exist")
             continue
         hits = 0
-        for scores in sorted(root.rglob("scores.json")):
-            data = _read(scores)
-            if "categories" in data and "overall" in data:
+        for scores in BfclRun.find_scores(root):
+            data = read_json(scores)
+            if data and "categories" in data and "overall" in data:
                 found.bfcl.append(
                     BfclResult(_bfcl_model(scores), scores.parent, data["categories"], data["overall"])
                 )
                 hits += 1
-        for summary in sorted(root.rglob("summary.json")):
-            data = _read(summary)
-            if "pass_k" in data and "env" in data:
-                found.tau.append(
-                    TauResult(str(data.get("agent", "?")), str(data["env"]), summary.parent, data)
-                )
+        for tau in TauRun.find(root):
+            data = tau.read_summary()
+            if data and "pass_k" in data and "env" in data:
+                found.tau.append(TauResult(str(data.get("agent", "?")), str(data["env"]), tau.root, data))
                 hits += 1
-        for stats in sorted(root.rglob("simulate_stats.json")):
-            phase1 = stats.parent / "stats.json"
+        for run in DatagenRun.find(root):
             found.runs.append(
-                DatagenRun(
-                    stats.parent.name, stats.parent, _read(phase1) if phase1.exists() else {}, _read(stats)
-                )
+                DatagenFunnel(run.root.name, run.root, run.read_phase1_stats(), run.read_phase2_stats())
             )
             hits += 1
         if not hits:
-            found.ignored.append(f"{root}: no BFCL scores.json, τ summary.json or datagen run inside")
+            found.ignored.append(f"{root}: no BFCL scores, τ summary or datagen run inside")
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from evaluation.report.collect import BfclResult, DatagenRun, TauResult
+from evaluation.report.collect import BfclResult, DatagenFunnel, TauResult
 
 
 def _figure(width: float = 6.4, height: float = 3.6):
@@ -26,7 +26,7 @@ def _png(plt: Any, fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def funnel_stages(run: DatagenRun) -> list[tuple[str, float]]:
+def funnel_stages(run: DatagenFunnel) -> list[tuple[str, float]]:
     """(stage, count) from proposal to kept dialogues; Phase 1 keys as its funnel writes them."""
     p1, p2 = run.phase1, run.phase2
     stages = [("proposed", p1.get("proposed"))]
@@ -40,7 +40,7 @@ def funnel_stages(run: DatagenRun) -> list[tuple[str, float]]:
     return [(name, float(v)) for name, v in stages if isinstance(v, (int, float))]
 
 
-def funnel_png(runs: list[DatagenRun]) -> bytes:
+def funnel_png(runs: list[DatagenFunnel]) -> bytes:
     plt, fig, ax = _figure(6.4, 0.9 + 0.45 * max(len(funnel_stages(r)) for r in runs) * len(runs))
     labels, values = [], []
     for run in runs:

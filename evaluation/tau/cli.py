@@ -7,146 +7,250 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from datagen.cli_errors import UsageError, run_command
 from datagen.envs.base import Domain, Task
+from evaluation.tau.config import TauConfig
+
+if TYPE_CHECKING:
+    from datagen.rundir import TauRun
 
 SPLIT_WORDS = ("gold", "test", "train", "base", "all")
 
 
+def _all_tasks(domain: Domain) -> list[Task]:
+    """Every task a domain has: the held-out gold of a native domain, every split of a τ² domain."""
+    if not hasattr(domain, "tasks"):
+        return list(domain.gold_tasks)
+    seen: dict[str, Task] = {}
+    for split in domain.splits:  # type: ignore[attr-defined]
+        for task in domain.tasks(split=split):  # type: ignore[attr-defined]
+            seen.setdefault(task.id, task)
+    return list(seen.values())
+
+
 def select_tasks(domain: Domain, spec: str | None, limit: int | None) -> list[Task]:
-    """Tasks by split name (τ² domains: train/test/base; native: gold/test = the held-out set) or by ids."""
-    if spec is None or (spec in ("gold", "test") and not hasattr(domain, "tasks")):
+    """Tasks by split name (τ² domains: their splits, or all; native: gold/test = the held-out set)
+    or by comma-separated ids."""
+    has_splits = hasattr(domain, "tasks")
+    if spec is None or (spec in ("gold", "test") and not has_splits):
         tasks = list(domain.gold_tasks)
-    elif spec in SPLIT_WORDS:
-        if not hasattr(domain, "tasks"):
-            raise SystemExit(
-                f"{domain.name} has only its held-out gold tasks; use --tasks gold or a list of ids"
+    elif spec == "all":
+        tasks = _all_tasks(domain)
+    elif spec in SPLIT_WORDS or (has_splits and spec in domain.splits):  # type: ignore[attr-defined]
+        if not has_splits:
+            raise UsageError(
+                f"--tasks {spec}: {domain.name} has only its held-out gold tasks; use --tasks gold or a list of ids"
+            )
+        if spec not in domain.splits:  # type: ignore[attr-defined]
+            raise UsageError(
+                f"--tasks {spec}: expected one of {domain.name}'s splits {sorted(domain.splits)}, all, or task ids"  # type: ignore[attr-defined]
             )
         tasks = list(domain.tasks(split=spec))  # type: ignore[attr-defined]
     else:
-        pool = {
-            t.id: t for t in (domain.tasks(split="all") if hasattr(domain, "tasks") else domain.gold_tasks)
-        }  # type: ignore[attr-defined]
+        pool = {t.id: t for t in _all_tasks(domain)}
         wanted = [s.strip() for s in spec.split(",") if s.strip()]
         unknown = [w for w in wanted if w not in pool]
         if unknown:
-            raise SystemExit(
-                f"unknown task ids for {domain.name}: {unknown}; known ids start with {sorted(pool)[:5]}"
+            raise UsageError(
+                f"--tasks: unknown task ids for {domain.name}: {unknown[:5]}; expected a split "
+                f"({', '.join(SPLIT_WORDS)}) or ids such as {sorted(pool)[:3]}"
             )
         tasks = [pool[w] for w in wanted]
     if not tasks:
-        raise SystemExit(f"{domain.name} has no tasks for --tasks {spec!r}")
+        raise UsageError(f"--tasks {spec!r}: {domain.name} has no such tasks")
     return tasks[:limit] if limit else tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="apigen-mt eval tau", description=__doc__)
-    p.add_argument("--env", required=True, help="domain name (retail, airline, bank, tau2-retail, ...)")
-    p.add_argument(
-        "--model", required=True, help="agent under test: 'embedded', a path or a served model name"
+    p = argparse.ArgumentParser(
+        prog="apigen-mt eval tau",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Flags override the recipe given with --config; without one, --env, --model and --user-model are needed.",
     )
-    p.add_argument("--backend", choices=("vllm", "openai", "transformers"), default="vllm")
-    p.add_argument("--format", dest="tool_format", default="auto", help="tool-call format of the agent model")
-    p.add_argument("--base-url", action="append", default=[], help="openai backend: server URL (repeatable)")
-    p.add_argument("--user-model", required=True, help="the simulated user's model (fixed and named)")
+    p.add_argument(
+        "--config", type=Path, default=None, help="evaluation recipe, e.g. recipes/eval/tau/demo.yaml"
+    )
+    p.add_argument("--env", default=None, help="domain name (retail, airline, bank, tau2-retail, ...)")
+    p.add_argument(
+        "--model", default=None, help="agent under test: 'embedded', a path or a served model name"
+    )
+    p.add_argument(
+        "--backend", choices=("vllm", "openai", "transformers"), default=None, help="default: vllm"
+    )
+    p.add_argument(
+        "--format", dest="tool_format", default=None, help="tool-call format of the agent (default: auto)"
+    )
+    p.add_argument(
+        "--base-url", action="append", default=None, help="openai backend: server URL (repeatable)"
+    )
+    p.add_argument("--user-model", default=None, help="the simulated user's model (fixed and named)")
     p.add_argument(
         "--user-backend", choices=("vllm", "openai", "transformers"), default=None, help="default: --backend"
     )
     p.add_argument("--user-base-url", action="append", default=None, help="default: --base-url")
-    p.add_argument("--user-best-of-n", type=int, default=1, help="Best-of-N for the user (default 1: off)")
-    p.add_argument("--trials", type=int, default=4)
+    p.add_argument("--user-best-of-n", type=int, default=None, help="Best-of-N for the user (default 1: off)")
+    p.add_argument("--trials", type=int, default=None, help="trials per task (default 4)")
     p.add_argument(
         "--tasks", default=None, help="a split (gold/test/train/base/all) or comma-separated task ids"
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N selected tasks")
-    p.add_argument("--concurrency", type=int, default=64)
-    p.add_argument("--max-steps", type=int, default=30)
-    p.add_argument("--max-tokens", type=int, default=512, help="agent's max new tokens per turn")
-    p.add_argument("--user-max-tokens", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--concurrency", type=int, default=None, help="trials in flight at once (default 64)")
+    p.add_argument("--max-steps", type=int, default=None, help="steps per dialogue (default 30)")
+    p.add_argument(
+        "--max-tokens", type=int, default=None, help="agent's max new tokens per turn (default 512)"
+    )
+    p.add_argument(
+        "--user-max-tokens", type=int, default=None, help="user's max new tokens per turn (default 200)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="run seed every episode seed derives from (default 0)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue a run in --out")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     return p
 
 
-def config_from_args(args: argparse.Namespace):
+def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The recipe as plain data with the flags applied over it, and where it came from."""
+    from datagen.recipe import read_recipe_data, set_override
+
+    if args.config is None:
+        missing = [
+            flag
+            for flag, value in (
+                ("--env", args.env),
+                ("--model", args.model),
+                ("--user-model", args.user_model),
+            )
+            if value is None
+        ]
+        if missing:
+            raise UsageError(f"expected --config RECIPE or {', '.join(missing)}; found neither")
+        data: dict[str, Any] = {"models": {}, "agent": {"model": "agent"}, "user": {"model": "user"}}
+        source = "the command line"
+    else:
+        data = read_recipe_data(args.config)
+        source = str(args.config)
+    agent_alias = str(data.setdefault("agent", {}).setdefault("model", "agent"))
+    user_alias = str(data.setdefault("user", {}).setdefault("model", "user"))
+    models = data.setdefault("models", {})
+    agent_flags = {
+        "model": args.model,
+        "backend": args.backend,
+        "tool_format": args.tool_format,
+        "base_urls": args.base_url,
+    }
+    user_flags = {
+        "model": args.user_model,
+        "backend": args.user_backend or args.backend,
+        "base_urls": args.user_base_url if args.user_base_url is not None else args.base_url,
+    }
+    for alias, flags in ((agent_alias, agent_flags), (user_alias, user_flags)):
+        if any(v is not None for v in flags.values()):
+            spec = models.setdefault(alias, {})
+            spec.update({k: v for k, v in flags.items() if v is not None})
+    # The same model for both sides is one engine: the user names the agent's alias.
+    agent_spec, user_spec = models.get(agent_alias, {}), models.get(user_alias)
+    if user_alias != agent_alias and isinstance(user_spec, dict) and _same_engine(agent_spec, user_spec):
+        data["user"]["model"] = agent_alias
+        if not any(role.get("model") == user_alias for role in (data["agent"],)):
+            models.pop(user_alias)
+    for dotted, value in {
+        "env": args.env, "tasks": args.tasks, "limit": args.limit, "trials": args.trials,
+        "concurrency": args.concurrency, "max_steps": args.max_steps, "seed": args.seed,
+        "agent.max_tokens": args.max_tokens, "user.max_tokens": args.user_max_tokens,
+        "user.best_of_n": args.user_best_of_n,
+    }.items():  # fmt: skip
+        if value is not None:
+            set_override(data, dotted, value)
+    return data, source
+
+
+def _same_engine(agent: dict[str, Any], user: dict[str, Any]) -> bool:
     from datagen.llm import ModelSpec
-    from datagen.simulate.config import AgentConfig, UserConfig
-    from evaluation.tau.config import TauConfig
 
-    agent_spec = ModelSpec(
-        model=args.model, backend=args.backend, tool_format=args.tool_format, base_urls=args.base_url
-    )
-    user_spec = ModelSpec(
-        model=args.user_model,
-        backend=args.user_backend or args.backend,
-        base_urls=args.user_base_url if args.user_base_url is not None else args.base_url,
-    )
-    if user_spec.model_dump(exclude={"tool_format"}) == agent_spec.model_dump(exclude={"tool_format"}):
-        user_spec = agent_spec  # one engine for both roles
-    return TauConfig(
-        agent=AgentConfig(model=agent_spec, max_tokens=args.max_tokens),
-        user=UserConfig(model=user_spec, best_of_n=args.user_best_of_n, max_tokens=args.user_max_tokens),
-        trials=args.trials,
-        concurrency=args.concurrency,
-        max_steps=args.max_steps,
-        seed=args.seed,
-    )
+    try:
+        a, u = ModelSpec.model_validate(agent), ModelSpec.model_validate(user)
+    except ValueError:
+        return False  # the recipe's validation reports it
+    return a.model_dump(exclude={"tool_format", "name"}) == u.model_dump(exclude={"tool_format", "name"})
 
 
-def _check_out_dir(out: Path, resume: bool, config_json: dict[str, Any]) -> None:
-    saved = out / "config.json"
-    if saved.exists():
+def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> None:
+    from datagen.redact import redact_config
+
+    saved = run.read_recipe()
+    if saved is not None:
         if not resume:
-            raise SystemExit(
-                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            raise UsageError(
+                f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
             )
-        if json.loads(saved.read_text()) != config_json:
-            raise SystemExit(
-                f"{out} was run with different settings (see {saved}); resume needs the same ones"
+        if saved != redact_config(config_json):
+            raise UsageError(
+                f"{run.root} was run with different settings (see {run.recipe}); resume needs the same ones"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(config_json, indent=2))
+    elif run.results.exists() and not resume:
+        raise UsageError(
+            f"{run.root} already holds results; pass --resume to continue it or choose another --out"
+        )
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.recipe.write_text(json.dumps(redact_config(config_json), indent=2))
 
 
-async def _run(config, domain: Domain, tasks: list[Task], out: Path, quiet: bool) -> dict[str, Any]:
-    from rich.progress import Progress
-
+async def _run(
+    config: TauConfig, domain: Domain, tasks: list[Task], run: TauRun, quiet: bool
+) -> dict[str, Any]:
     from datagen.llm.pool import ModelPool
+    from datagen.runner.progress import ProgressLine
     from evaluation.tau.harness import TauHarness
 
-    async with ModelPool() as pool:
-        harness = TauHarness(config, domain, tasks, out, pool)
-        with Progress(disable=quiet, transient=True) as progress:
-            bar = progress.add_task("τ trials", total=len(tasks) * config.trials)
-            return await harness.run(on_trial=lambda row: progress.advance(bar))
+    total = len(tasks) * config.trials
+    seen = {"done": 0, "ok": 0}
+    display = ProgressLine(
+        lambda: f"[tau] {seen['done']}/{total} trials, {seen['ok']} successful", enabled=not quiet
+    )
+
+    def on_trial(row: dict[str, Any]) -> None:
+        seen["done"] += 1
+        seen["ok"] += bool(row.get("success"))
+        display.update()
+
+    async with ModelPool(config.models) as pool:
+        summary = await TauHarness(config, domain, tasks, run, pool).run(on_trial=on_trial)
+    display.finish()
+    return summary
 
 
 def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command("eval tau", lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
     from datagen.envs.registry import get_domain
+    from datagen.recipe import validate_recipe
+    from datagen.rundir import TauRun
     from evaluation.report.collect import TauResult
     from evaluation.report.plots import pass_k_png
 
-    args = build_parser().parse_args(argv)
-    domain = get_domain(args.env)
-    tasks = select_tasks(domain, args.tasks, args.limit)
-    config = config_from_args(args)
-    config_json = {**json.loads(config.model_dump_json()), "env": args.env, "tasks": [t.id for t in tasks]}
-    _check_out_dir(args.out, args.resume, config_json)
-    summary = asyncio.run(_run(config, domain, tasks, args.out, quiet=args.json))
-    (args.out / "pass_k.png").write_bytes(
-        pass_k_png([TauResult(summary["agent"], summary["env"], args.out, summary)])
-    )
+    data, source = recipe_data(args)
+    config = validate_recipe(data, TauConfig, source)
+    domain = get_domain(config.env)
+    tasks = select_tasks(domain, config.tasks, config.limit)
+    run = TauRun(args.out)
+    config_json = {**json.loads(config.model_dump_json()), "task_ids": [t.id for t in tasks]}
+    _check_out_dir(run, args.resume, config_json)
+    summary = asyncio.run(_run(config, domain, tasks, run, quiet=args.json))
+    run.curve.write_bytes(pass_k_png([TauResult(summary["agent"], summary["env"], run.root, summary)]))
     if args.json:
         print(json.dumps(summary))
     else:
         print(format_summary(summary))
-        print(
-            f"results: {args.out}/results.jsonl, per task: {args.out}/per_task.json, "
-            f"summary: {args.out}/summary.json, curve: {args.out}/pass_k.png"
-        )
+        print(f"results: {run.results}, per task: {run.per_task}, summary: {run.summary}, curve: {run.curve}")
     return 0
 
 

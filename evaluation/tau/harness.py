@@ -1,7 +1,8 @@
-"""The τ-bench-style harness: every trial of every task in flight at once over Phase 2's episode loop.
+"""The τ-bench-style harness: every trial of every task is a job of the batch layer, its dialogue set
+up by the build layer and played by the episode layer that Phase 2 uses.
 
 Results are append-only (one JSON line per trial, with the full trajectory and the reward's parts),
-so a killed evaluation resumes where it stopped.
+so a killed evaluation resumes where it stopped; a trial whose code raised is one error row.
 
 Reward: on native domains, the final state matches the gold replay's, the expected outputs were said
 and no policy check fails (``judge_episode``). On τ² domains the reward is τ²'s own rule-based
@@ -14,32 +15,27 @@ simulated user gets them too and its calls run on the user's side of the episode
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from datagen.envs.base import Domain, Environment, Task
 from datagen.envs.tau2.domain import Tau2Domain
-from datagen.llm.pool import ModelPool
+from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel
-from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
-from datagen.simulate.agent import Agent
-from datagen.simulate.episode import final_messages, run_episode
-from datagen.simulate.user import SimulatedUser
+from datagen.rundir import JsonlAppender, TauRun, read_rows
+from datagen.runio import write_json_atomic
+from datagen.runner.batch import Batch, Job, error_summary
+from datagen.runner.build import Models, build_sides, play_episode, role_models
+from datagen.simulate.episode import final_messages
 from datagen.simulate.verdict import judge_episode
 from evaluation.tau.config import TauConfig
 from evaluation.tau.passk import pass_k_curve
 from evaluation.tau.user_check import conversation_sides, unsupported_user_facts
 
 log = logging.getLogger(__name__)
-
-RESULTS = "results.jsonl"
-SUMMARY = "summary.json"
-PER_TASK = "per_task.json"
 
 
 @dataclass(frozen=True)
@@ -87,15 +83,19 @@ def tau2_score(
     }
 
 
+def trial_key(task_id: str, trial: int) -> str:
+    return f"{task_id}#t{trial}"
+
+
 class TauHarness:
-    def __init__(
-        self, config: TauConfig, domain: Domain, tasks: list[Task], out_dir: Path, pool: ModelPool | Any
-    ):
+    """Every trial of every task is one job of the batch layer; each finished trial is one row."""
+
+    def __init__(self, config: TauConfig, domain: Domain, tasks: list[Task], out: TauRun, models: Models):
         self.config = config
         self.domain = domain
         self.tasks = tasks
-        self.out_dir = out_dir
-        self.pool = pool
+        self.out = out
+        self.models = models
         self._gold = {t.id: gold_info(domain, t) for t in tasks}
         broken = [t.id for t in tasks if not self._gold[t.id].replay_ok]
         if broken and domain.authored_gold:
@@ -105,64 +105,58 @@ class TauHarness:
 
     @property
     def agent_model(self) -> ChatModel:
-        return self.pool.get(self.config.agent.model)
+        return self.models.get(self.config.agent.model)
 
     @property
     def user_model(self) -> ChatModel:
-        return self.pool.get(self.config.user.model)
+        return self.models.get(self.config.user.model)
 
     async def run(self, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        rows, problems = read_jsonl(self.out_dir / RESULTS)
-        for problem in problems:
-            log.warning("resume: %s", problem)
-        done = {(r["task_id"], r["trial"]) for r in rows}
-        semaphore = asyncio.Semaphore(self.config.concurrency)
-        with JsonlAppender(self.out_dir / RESULTS) as out:
+        done = {trial_key(str(r.get("task_id")), r.get("trial", -1)) for r in read_rows(self.out.results)}
+        with JsonlAppender(self.out.results) as out:
 
-            async def one(task: Task, trial: int) -> None:
-                async with semaphore:
-                    row = await self.run_trial(task, trial)
+            def record(job: Job[tuple[Task, int]], row: dict[str, Any]) -> None:
                 out.write(row)
                 if on_trial:
                     on_trial(row)
 
-            await asyncio.gather(
-                *(one(t, i) for t in self.tasks for i in range(self.config.trials) if (t.id, i) not in done)
-            )
-        rows = read_jsonl(self.out_dir / RESULTS)[0]
+            def record_error(job: Job[tuple[Task, int]], exc: BaseException) -> None:
+                task, trial = job.payload
+                record(job, error_row(task, trial, exc, self._gold[task.id]))
+
+            async with Batch(
+                self.run_trial_job,
+                concurrency=self.config.concurrency,
+                record=record,
+                record_error=record_error,
+                done=done,
+                stop_on=(ModelUnavailableError,),
+                name="tau",
+            ) as batch:
+                batch.submit_all(
+                    Job(trial_key(t.id, i), (t, i)) for t in self.tasks for i in range(self.config.trials)
+                )
+        rows = read_rows(self.out.results)
         task_ids = {t.id for t in self.tasks}
-        write_json_atomic(self.out_dir / PER_TASK, per_task(rows, task_ids))
+        write_json_atomic(self.out.per_task, per_task(rows, task_ids))
         summary = summarize(rows, self.config.trials, task_ids)
         summary.update(env=self.domain.name, agent=self.agent_model.name, user=self.user_model.name)
-        write_json_atomic(self.out_dir / SUMMARY, summary)
+        write_json_atomic(self.out.summary, summary)
         return summary
+
+    async def run_trial_job(self, payload: tuple[Task, int]) -> dict[str, Any]:
+        task, trial = payload
+        return await self.run_trial(task, trial)
 
     async def run_trial(self, task: Task, trial: int) -> dict[str, Any]:
         cfg = self.config
         gold = self._gold[task.id]
         env = self.domain.env_for_task(task)
-        seed = cfg.seed * 1000 + trial
-        agent = Agent(
-            self.agent_model,
-            policy=self.domain.policy,
-            tools=self.domain.tool_schemas(),
-            temperature=cfg.agent.temperature,
-            max_tokens=cfg.agent.max_tokens,
-            seed=seed,
-        )
-        device = self.domain.user_tools if isinstance(self.domain, Tau2Domain) else []
-        user = SimulatedUser(
-            self.user_model,
-            instruction=task.instruction,
-            persona=task.persona,
-            best_of_n=cfg.user.best_of_n,
-            temperature=cfg.user.temperature,
-            max_tokens=cfg.user.max_tokens,
-            seed=seed,
-            device_tools=[t.schema for t in device] or None,
-            use_device=env.call_user if device else None,
-        )
-        episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
+        sides = build_sides(
+            cfg, self.models, self.domain, env, item_id=task.id, attempt=trial,
+            instruction=task.instruction, persona=task.persona,
+        )  # fmt: skip
+        episode = await play_episode(cfg, sides, env)
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
         users, agents = conversation_sides(episode.messages)
         invented = unsupported_user_facts(users, task.instruction, task.persona, agents)
@@ -192,13 +186,30 @@ class TauHarness:
             "state_diff_vs_gold": []
             if verdict.checks["state_match"]
             else env.diff(gold.end_state, env.snapshot()),
-            "messages": final_messages(agent.system, episode),
+            "messages": final_messages(sides.agent.system, episode),
             "user_device_calls": [call for turn in episode.user_turns for call in turn.device_calls],
+            "models": role_models(cfg, self.models),
+            "seed": sides.seed,
             "usage": {
                 "prompt_tokens": episode.usage.prompt_tokens,
                 "completion_tokens": episode.usage.completion_tokens,
             },
         }
+
+
+def error_row(task: Task, trial: int, exc: BaseException, gold: GoldInfo) -> dict[str, Any]:
+    """A trial whose code raised: a failed trial of class ``error`` naming the exception."""
+    return {
+        "task_id": task.id,
+        "trial": trial,
+        "reward": 0.0,
+        "success": False,
+        "failure": "error",
+        "tau2_reward": None,
+        "checks": {"error": error_summary(exc)},
+        "gold_noop": gold.noop,
+        "messages": [],
+    }
 
 
 def per_task(rows: list[dict[str, Any]], task_ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,95 @@
+"""The build layer: the two sides of one episode from a typed config, and the one seeding rule.
+
+Phase 2 (a blueprint's attempt) and the τ harness (a task's trial) both set up their dialogues here,
+so the agent, the simulated user (Best-of-N, its self-critique judge and that judge's settings, the
+user's own device tools where a domain gives them) and their seeds cannot differ between datagen
+and evaluation. Nothing here runs a model; :func:`play_episode` hands the sides to the episode layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from datagen.envs.base import Domain, Environment
+from datagen.llm.types import ChatModel
+from datagen.simulate.agent import Agent
+from datagen.simulate.config import EpisodeConfig
+from datagen.simulate.episode import EpisodeResult, run_episode
+from datagen.simulate.user import SimulatedUser
+
+
+class Models(Protocol):
+    def get(self, alias: str) -> ChatModel: ...
+
+
+def episode_seed(run_seed: int, item_id: str, attempt: int) -> int:
+    """The seed of one episode: the same run seed, item and attempt give the same dialogue in every
+    process and on every resume; any change of one of them gives an unrelated stream."""
+    digest = hashlib.sha256(f"{run_seed}|{item_id}|{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass
+class EpisodeSides:
+    agent: Agent
+    user: SimulatedUser
+    seed: int
+
+
+def build_sides(
+    config: EpisodeConfig,
+    models: Models,
+    domain: Domain,
+    env: Environment,
+    *,
+    item_id: str,
+    attempt: int,
+    instruction: str,
+    persona: str,
+    gold_actions: list[dict[str, Any]] | None = None,
+) -> EpisodeSides:
+    """The agent and the simulated user for attempt ``attempt`` of item ``item_id`` on ``env``.
+
+    ``gold_actions`` is the script of a replay agent (``agent.mode: replay``) and is ignored otherwise."""
+    seed = episode_seed(config.seed, item_id, attempt)
+    agent_role, user_role = config.agent, config.user
+    agent = Agent(
+        models.get(agent_role.model),
+        policy=domain.policy,
+        tools=domain.tool_schemas(),
+        mode=agent_role.mode,
+        gold_actions=gold_actions if agent_role.mode == "replay" else None,
+        stop_after_script=agent_role.stop_after_script,
+        temperature=agent_role.temperature,
+        max_tokens=agent_role.max_tokens,
+        seed=seed,
+    )
+    device = [tool.schema for tool in domain.user_tools]
+    user = SimulatedUser(
+        models.get(user_role.model),
+        instruction=instruction,
+        persona=persona,
+        best_of_n=user_role.best_of_n,
+        judge=models.get(user_role.judge) if user_role.judge else None,
+        temperature=user_role.temperature,
+        max_tokens=user_role.max_tokens,
+        judge_max_tokens=user_role.judge_max_tokens,
+        seed=seed,
+        device_tools=device or None,
+        use_device=env.call_user if device else None,
+    )
+    return EpisodeSides(agent, user, seed)
+
+
+def role_models(config: EpisodeConfig, models: Models) -> dict[str, str]:
+    """Role -> model name, as rows record them."""
+    names = {"agent": models.get(config.agent.model).name, "user": models.get(config.user.model).name}
+    if config.user.judge:
+        names["judge"] = models.get(config.user.judge).name
+    return names
+
+
+async def play_episode(config: EpisodeConfig, sides: EpisodeSides, env: Environment) -> EpisodeResult:
+    return await run_episode(env, sides.agent, sides.user, max_steps=config.max_steps)
