@@ -98,10 +98,12 @@ async def measure_pipeline(
     from datagen.blueprint.config import load_config
     from datagen.llm.pool import ModelPool
     from datagen.pipeline import generate
+    from datagen.rundir import DatagenRun
 
     measurements = []
-    async with ModelPool() as pool:
-        model = pool.get(load_config(RECIPE).generator.spec())  # the one engine every role shares
+    recipe = load_config(RECIPE)
+    async with ModelPool(recipe.models) as pool:
+        model = pool.get(recipe.generator.model)  # the one engine every role shares
         await asyncio.gather(
             *(model.chat([{"role": "user", "content": f"hello {i}"}], max_tokens=8) for i in range(16))
         )  # warm-up
@@ -114,8 +116,12 @@ async def measure_pipeline(
                     limit=tasks,
                     live=False,
                     pool=pool,
-                    recipe_overrides={"concurrency": concurrency, "recombination": {"share": 0.0}},
-                    simulate_overrides={"concurrency": concurrency, "max_steps": max_steps},
+                    overrides={
+                        "concurrency": concurrency,
+                        "recombination.share": 0.0,
+                        "simulate.concurrency": concurrency,
+                        "simulate.max_steps": max_steps,
+                    },
                 )
             )
             tokens_before, began = model.usage.completion_tokens, time.monotonic()
@@ -127,9 +133,9 @@ async def measure_pipeline(
                 with contextlib.suppress(asyncio.CancelledError):
                     await run
             dialogues = sum(
-                len((out_root / f"c{concurrency}" / name).read_text().splitlines())
-                for name in ("trajectories.jsonl", "failures.jsonl", "duplicates.jsonl")
-                if (out_root / f"c{concurrency}" / name).exists()
+                len(path.read_text().splitlines())
+                for path in DatagenRun(out_root / f"c{concurrency}").phase2_records()
+                if path.exists()
             )
             state = "finished" if done else "window"
             m = Measurement(

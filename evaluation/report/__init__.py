@@ -73,7 +73,7 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
         ),
         ("bfcl_categories.png", "BFCL-style accuracy per category", plots.bfcl_png, found.bfcl),
         (
-            "pass_k.png",
+            "tau_pass_k.png",
             "τ-bench-style pass^k (dashed: without tasks whose gold end state is the start state)",
             plots.pass_k_png,
             found.tau,

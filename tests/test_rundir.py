@@ -1,0 +1,93 @@
+"""One module owns every run file: no other code spells a run file's name, and its readers never let a
+damaged record stop a run."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from datagen import rundir
+from datagen.records import Blueprint
+from datagen.rundir import BfclRun, DatagenRun, TauRun, read_records, save_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE = [ROOT / "datagen", ROOT / "evaluation", ROOT / "training", ROOT / "scripts", ROOT / "benchmarks"]
+
+
+def run_file_names() -> set[str]:
+    """Every file name the run-directory classes define (read off the classes, not a copy)."""
+    names = set()
+    for cls in (DatagenRun, TauRun, BfclRun):
+        run = cls(Path("."))
+        for attribute, value in inspect.getmembers(cls):
+            if isinstance(value, property):
+                path = getattr(run, attribute)
+                if isinstance(path, Path) and path.suffix:
+                    names.add(path.name)
+    names.add(BfclRun.scores_file(Path(".")).name)
+    return names
+
+
+def test_the_names_are_read_off_the_classes():
+    assert {
+        "blueprints.jsonl",
+        "trajectories.jsonl",
+        "results.jsonl",
+        "run_metadata.json",
+    } <= run_file_names()
+
+
+def test_no_code_outside_rundir_spells_a_run_file_name():
+    names = run_file_names()
+    offenders = []
+    for folder in CODE:
+        for path in folder.rglob("*.py"):
+            if path == Path(rundir.__file__):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    for name in names:
+                        if node.value == name or node.value.endswith("/" + name):
+                            offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert offenders == [], "use datagen.rundir instead of spelling run file names:\n" + "\n".join(offenders)
+
+
+def test_records_of_the_wrong_shape_are_reported_and_skipped(tmp_path: Path, caplog):
+    run = DatagenRun(tmp_path)
+    good = Blueprint(id="b1", env="retail", seed=0, persona="p", instruction="i", actions=[]).model_dump(
+        mode="json"
+    )
+    run.blueprints.write_text(
+        json.dumps(good)
+        + "\n"
+        + json.dumps({"id": "b2"})
+        + "\n"
+        + "[1, 2]\n"
+        + json.dumps(good | {"id": "b3"})
+        + "\n"
+    )
+    records = read_records(run.blueprints, Blueprint)
+    assert [b.id for b in records] == ["b1", "b3"]
+    assert "record 2: expected a Blueprint" in caplog.text
+
+
+def test_the_saved_recipe_has_no_credentials_and_is_kept_on_resume(tmp_path: Path, caplog):
+    run = DatagenRun(tmp_path)
+    save_recipe(run.recipe, {"models": {"t": {"base_urls": ["http://me:pw@host/v1"], "hub_token": "hf_x"}}})
+    text = run.recipe.read_text()
+    assert "pw@" not in text and "hf_x" not in text and "<redacted>" in text
+    save_recipe(run.recipe, {"models": {}})
+    assert run.recipe.read_text() == text and "differs from the recipe given now" in caplog.text
+
+
+@pytest.mark.parametrize("cls", [DatagenRun, TauRun])
+def test_runs_are_found_under_a_root(tmp_path: Path, cls):
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    marker = cls(inner).phase2_stats if cls is DatagenRun else cls(inner).summary
+    marker.write_text("{}")
+    assert [r.root for r in cls.find(tmp_path)] == [inner]
