@@ -136,6 +136,10 @@ class BlueprintRunConfig(_Strict):
     # by datagen.simulate, carried here so one recipe file serves both commands.
     simulate: dict[str, Any] | None = None
     grounded_outputs: bool = True  # every o_gt string must appear in the sampled data or the replay's results
+    # The dataset card's licence (`apigen-mt export`): a Hub licence id, or "other" with a name and a link.
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
 
     def run_dir(self, out: Path | None = None) -> Path:
         return out if out is not None else self.out_dir / self.name
