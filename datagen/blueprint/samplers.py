@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.envs.base import Domain, Environment, Task
+from datagen.envs.references import references_of
 from datagen.envs.store import Record
 from datagen.records import Blueprint
 
@@ -78,26 +79,21 @@ class ContextRecord:
     record: Record
 
 
-USER_TABLES = ("users", "customers", "clients", "members", "passengers")
-
-
 class UserIndex:
     """The database an episode starts from, and which records mention each user; built once per run
     (scanning every table per draw would cost a pass over the whole database each time). Works on
-    any environment's ``snapshot()``, so adapters (τ²-bench) are sampled the same way."""
+    any environment's ``snapshot()``, so adapters (τ²-bench) are sampled the same way. The users are
+    the domain's declared ``references.user_table`` unless ``user_table`` names another table."""
 
     def __init__(self, env: Environment, user_table: str = "auto"):
         self.tables = env.snapshot()
+        self.refs = references_of(env.domain)
         if user_table == "auto":
-            found = [t for t in USER_TABLES if t in self.tables]
-            if not found:
-                raise ValueError(
-                    f"no user table among {sorted(self.tables)}; set samplers.user_table to the table of customers"
-                )
-            user_table = found[0]
-        elif user_table not in self.tables:
+            user_table = self.refs.user_table
+        if user_table not in self.tables:
             raise ValueError(
-                f"samplers.user_table is {user_table!r} but the domain's tables are {sorted(self.tables)}"
+                f"the user table is {user_table!r} but the domain's tables are {sorted(self.tables)}; "
+                "set samplers.user_table (or the domain's references.user_table) to the table of customers"
             )
         self.user_table = user_table
         self.user_ids = sorted(self.tables[user_table])
