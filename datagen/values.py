@@ -9,9 +9,9 @@ exactly that). Ours treats both sides the same way and reads numbers as numbers:
 
 1. Text is case-folded (``str.casefold``: ``lower`` for ASCII, and context-free for the rest, so
    the Greek final sigma does not make a text stop containing a piece of itself).
-2. A number is a run of ASCII digits that does not touch a letter, a digit or a dot on either side,
-   optionally with thousands separators in groups of three and a decimal part: ``12``, ``12.50``,
-   ``1,234.50``. It is rewritten in one form (``12.5``, ``1234.5``; ``10.00`` -> ``10``) and
+2. A number is a run of ASCII digits, optionally with thousands separators in groups of three and
+   a decimal part (``12``, ``12.50``, ``1,234.50``), with no word character or dot right before it
+   and no word character or further decimals right after it (a full stop may end the sentence). It is rewritten in one form (``12.5``, ``1234.5``; ``10.00`` -> ``10``) and
    delimited, so ``12.5`` matches ``12.50`` and ``$12.50`` but not ``112.5`` or ``12.55``. A digit
    run with a leading zero (``021954189``, ``007``) is a code, not a number, and stays as written,
    as do digits inside a word (``#W1234``, ``A320``): ids compare as text.
