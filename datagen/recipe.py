@@ -1,0 +1,183 @@
+"""Recipes: YAML mapped onto typed models, the one loader, and the one error type the CLIs print.
+
+Every recipe declares its models once, by alias, and every role names an alias plus its own sampling
+settings::
+
+    models:
+      teacher: {model: Qwen/Qwen2.5-72B-Instruct, backend: openai, base_urls: [http://localhost:8000/v1]}
+      human: {model: meta-llama/Llama-3.3-70B-Instruct, backend: openai, base_urls: [http://localhost:8001/v1]}
+    generator: {model: teacher, temperature: 0.9, max_tokens: 2048}
+    simulate:
+      user: {model: human, best_of_n: 4}
+
+One alias is one model client (one engine for the vllm backend), so two roles that name the same
+alias share it, and a one-field difference between two roles' settings can no longer start a second
+engine. Unknown keys are errors everywhere. :func:`load_recipe` turns every problem (a missing file,
+YAML syntax, a wrong key or value, an alias nobody declared) into a :class:`RecipeError` whose text
+is one line naming the file, the key, what was expected and what was found; the CLIs print it and
+exit with code 2 before any engine starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from datagen.llm.config import EMBEDDED, ModelSpec
+from datagen.redact import is_secret_key
+
+R = TypeVar("R", bound="Recipe")
+
+
+class RecipeError(ValueError):
+    """A recipe, or a flag that overrides it, that cannot run. Its text is one line for people."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Role(Strict):
+    """What one role samples: a model alias from the recipe's ``models:``, plus its own settings."""
+
+    model: str = Field(EMBEDDED, description="an alias declared under the recipe's `models:`")
+    temperature: float = Field(0.7, ge=0.0)
+    max_tokens: int = Field(512, gt=0)
+
+    def aliases(self) -> list[str]:
+        """Every model alias this role uses (a role with a judge names two)."""
+        return [self.model]
+
+
+def _default_models() -> dict[str, ModelSpec]:
+    return {EMBEDDED: ModelSpec()}
+
+
+class Recipe(Strict):
+    """The part every recipe shares: the models, declared once by alias."""
+
+    models: dict[str, ModelSpec] = Field(
+        default_factory=_default_models,
+        description="alias -> model; roles name an alias (default: the embedded model as `embedded`)",
+    )
+
+    @model_validator(mode="after")
+    def _roles_name_declared_models(self) -> Recipe:
+        for where, role in iter_roles(self):
+            for alias in role.aliases():
+                if alias not in self.models:
+                    raise ValueError(
+                        f"{where} names model {alias!r}, which `models:` does not declare; declared: "
+                        f"{sorted(self.models)}. Add it under `models:` or name one of those"
+                    )
+        return self
+
+    def used_aliases(self) -> list[str]:
+        """The aliases some role names, in declaration order (only these get an engine)."""
+        used = {alias for _, role in iter_roles(self) for alias in role.aliases()}
+        return [alias for alias in self.models if alias in used]
+
+
+def iter_roles(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """Every part of a recipe that names model aliases (a :class:`Role`, or any section with an
+    ``aliases()`` method such as a committee of judges), with its dotted key, however deeply nested."""
+    if isinstance(value, BaseModel) and callable(getattr(value, "aliases", None)):
+        yield where, value
+    if isinstance(value, BaseModel) and not isinstance(value, Role):
+        for name in type(value).model_fields:
+            yield from iter_roles(getattr(value, name), f"{where}.{name}" if where else name)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from iter_roles(item, f"{where}[{index}]")
+
+
+def set_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Sets ``a.b.c`` in nested mappings, creating the mappings on the way (flags over a recipe)."""
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise RecipeError(f"cannot set {dotted}: expected `{part}` to be a mapping, found {child!r}")
+        node = child
+    node[last] = value
+
+
+def _shown(value: Any, key: str) -> str:
+    if is_secret_key(key):
+        return "<redacted>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def explain(exc: ValidationError, source: str) -> str:
+    """The first problem of a validation error as one line (the rest are counted, not listed)."""
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "the recipe"
+    key = str(first["loc"][-1]) if first["loc"] else ""
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden" and key in ModelSpec.model_fields:
+        line = (
+            f"{source}: unknown key `{location}`: model settings such as `{key}` belong under `models:` "
+            "(declared once per alias); a role names the alias, e.g. `model: teacher`"
+        )
+    elif first["type"] == "extra_forbidden":
+        line = f"{source}: unknown key `{location}` (found {_shown(first.get('input'), key)}); remove it or check its spelling"
+    elif first["type"] == "missing":
+        line = f"{source}: missing key `{location}`; add it"
+    elif not first["loc"] or first["type"] == "value_error":  # a rule over several keys: its message says all
+        line = f"{source}: {'' if not first['loc'] else f'`{location}`: '}{message}"
+    else:
+        line = f"{source}: `{location}`: {message} (found {_shown(first.get('input'), key)})"
+    more = exc.error_count() - 1
+    return line + (f" [and {more} more problem{'s' if more > 1 else ''}]" if more else "")
+
+
+def validate_recipe(data: Any, cls: type[R], source: str) -> R:
+    """``data`` (a parsed recipe) as ``cls``; any problem is a :class:`RecipeError`."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: expected a YAML mapping of recipe keys, found {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(explain(exc, source)) from None
+
+
+def read_recipe_data(path: str | Path) -> dict[str, Any]:
+    """The recipe file as plain data (its own errors become :class:`RecipeError`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(
+            f"no recipe at {path}; pass the path of one, e.g. recipes/datagen/demo.yaml"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"cannot read the recipe {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"{path}: not valid YAML{where}: {problem}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: expected a YAML mapping of recipe keys, found {type(data).__name__}")
+    return data
+
+
+def load_recipe(path: str | Path, cls: type[R], overrides: dict[str, Any] | None = None) -> R:
+    """Reads ``path`` as ``cls``; ``overrides`` (dotted keys, from flags) are applied first."""
+    data = read_recipe_data(path)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            set_override(data, dotted, value)
+    return validate_recipe(data, cls, str(path))

@@ -1,0 +1,256 @@
+"""Every file of a run directory: its name, its reader and its writer.
+
+Nothing else in the toolkit spells a run file's name (``tests/test_rundir.py`` greps for literals).
+Three kinds of run share the same rules: JSONL files are append-only and fsync'd
+(:class:`datagen.runio.JsonlAppender`), summaries are rewritten atomically, and the resolved recipe
+is saved beside the results with credentials redacted, so a run can be read, resumed and reproduced
+from its own directory.
+
+- :class:`DatagenRun` (``runs/<name>/``, written by ``blueprints``, ``simulate`` and ``generate``)
+- :class:`TauRun` (``eval tau --out DIR``)
+- :class:`BfclRun` (``eval bfcl --out DIR``; the result files inside keep BFCL's own layout so the
+  official checker can re-score them)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+Record = TypeVar("Record", bound=BaseModel)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON summary, or None when it is missing or unreadable (summaries are rewritten from the
+    JSONL records, so a damaged one loses nothing)."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        log.warning("%s: expected a JSON summary, found unreadable content (%s); ignored", path, exc)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The complete records of a JSONL file; every damaged line is logged with its place and skipped."""
+    rows, problems = read_jsonl(path)
+    for problem in problems:
+        log.warning("%s", problem)
+    return rows
+
+
+def read_records(path: Path, model: type[Record]) -> list[Record]:
+    """The records of ``path`` that are valid ``model`` instances; the others are logged and skipped."""
+    records: list[Record] = []
+    for number, row in enumerate(read_rows(path), start=1):
+        try:
+            records.append(model.model_validate(row))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the record"
+            log.warning(
+                "%s record %d: expected a %s, found %s at %s (%d problems); skipped",
+                path,
+                number,
+                model.__name__,
+                first["msg"],
+                where,
+                exc.error_count(),
+            )
+    return records
+
+
+def save_recipe(path: Path, resolved: dict[str, Any]) -> None:
+    """Writes the resolved recipe once (a resumed run keeps the first session's); warns on a change."""
+    from datagen.redact import redact_config
+
+    text = yaml.safe_dump(redact_config(resolved), sort_keys=False, allow_unicode=True)
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    elif path.read_text(encoding="utf-8") != text:
+        log.warning("%s differs from the recipe given now; the run continues with the one given now", path)
+
+
+@dataclass(frozen=True)
+class DatagenRun:
+    """``runs/<name>/``: Phase 1 and Phase 2 of one recipe."""
+
+    root: Path
+
+    # The resolved recipe of the first session (credentials redacted).
+    @property
+    def recipe(self) -> Path:
+        return self.root / "config.yaml"
+
+    # Phase 1: one line per finished task, in blueprints or rejections; events for people; the funnel.
+    @property
+    def blueprints(self) -> Path:
+        return self.root / "blueprints.jsonl"
+
+    @property
+    def rejections(self) -> Path:
+        return self.root / "rejections.jsonl"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def phase1_stats(self) -> Path:
+        return self.root / "stats.json"
+
+    # Phase 2: one line per finished attempt, in trajectories, failures or duplicates.
+    @property
+    def trajectories(self) -> Path:
+        return self.root / "trajectories.jsonl"
+
+    @property
+    def failures(self) -> Path:
+        return self.root / "failures.jsonl"
+
+    @property
+    def duplicates(self) -> Path:
+        return self.root / "duplicates.jsonl"
+
+    @property
+    def phase2_stats(self) -> Path:
+        return self.root / "simulate_stats.json"
+
+    def phase1_records(self) -> list[Path]:
+        return [self.blueprints, self.rejections]
+
+    def phase2_records(self) -> list[Path]:
+        return [self.trajectories, self.failures, self.duplicates]
+
+    def held_records(self) -> list[str]:
+        """The record files already present (a run that holds any is resumed, never overwritten)."""
+        return [p.name for p in self.phase1_records() + self.phase2_records() if p.exists()]
+
+    def is_run(self) -> bool:
+        return any(p.exists() for p in (self.recipe, self.blueprints, self.trajectories, self.phase2_stats))
+
+    def read_phase1_stats(self) -> dict[str, Any]:
+        return read_json(self.phase1_stats) or {}
+
+    def read_phase2_stats(self) -> dict[str, Any]:
+        return read_json(self.phase2_stats) or {}
+
+    def read_recipe(self) -> dict[str, Any]:
+        if not self.recipe.is_file():
+            return {}
+        try:
+            data = yaml.safe_load(self.recipe.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            log.warning(
+                "%s: expected the run's resolved recipe, found unreadable YAML (%s)", self.recipe, exc
+            )
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @classmethod
+    def find(cls, root: Path) -> Iterator[DatagenRun]:
+        """Every datagen run under ``root`` that has reached Phase 2 (it wrote its Phase 2 funnel)."""
+        marker = cls(Path()).phase2_stats.name
+        for path in sorted(root.rglob(marker)):
+            yield cls(path.parent)
+
+    def write_phase1_stats(self, stats: dict[str, Any]) -> None:
+        write_json_atomic(self.phase1_stats, stats)
+
+    def write_phase2_stats(self, stats: dict[str, Any]) -> None:
+        write_json_atomic(self.phase2_stats, stats)
+
+
+@dataclass(frozen=True)
+class TauRun:
+    """``eval tau --out DIR``: every trial with its trajectory, per-task figures, the summary, the curve."""
+
+    root: Path
+
+    @property
+    def recipe(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.jsonl"
+
+    @property
+    def per_task(self) -> Path:
+        return self.root / "per_task.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def curve(self) -> Path:
+        return self.root / "pass_k.png"
+
+    def read_summary(self) -> dict[str, Any] | None:
+        return read_json(self.summary)
+
+    @classmethod
+    def find(cls, root: Path) -> Iterator[TauRun]:
+        """Every τ run under ``root`` with a summary."""
+        for path in sorted(root.rglob(cls(Path()).summary.name)):
+            yield cls(path.parent)
+
+    def read_recipe(self) -> dict[str, Any] | None:
+        return read_json(self.recipe)
+
+
+@dataclass(frozen=True)
+class BfclRun:
+    """``eval bfcl --out DIR``: run metadata, one folder of BFCL-layout result files per model, and
+    the score folder ``bfcl-score`` writes."""
+
+    root: Path
+
+    @property
+    def metadata(self) -> Path:
+        return self.root / "run_metadata.json"
+
+    @property
+    def score_dir(self) -> Path:
+        return self.root / "score"
+
+    def read_metadata(self) -> dict[str, Any] | None:
+        return read_json(self.metadata)
+
+    @staticmethod
+    def scores_file(score_dir: Path) -> Path:
+        """The machine-readable scores in a score folder (``bfcl-score --score-dir`` may put it anywhere)."""
+        return score_dir / "scores.json"
+
+    @classmethod
+    def find_scores(cls, root: Path) -> Iterator[Path]:
+        """Every scores file under ``root``."""
+        yield from sorted(root.rglob(cls.scores_file(Path()).name))
+
+
+__all__ = [
+    "BfclRun",
+    "DatagenRun",
+    "JsonlAppender",
+    "TauRun",
+    "read_json",
+    "read_records",
+    "read_rows",
+    "save_recipe",
+]
