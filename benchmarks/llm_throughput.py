@@ -1,6 +1,6 @@
 """Throughput of the LLM runtime (in-process vLLM backend) against vLLM's raw offline batch call.
 
-    VLLM_CPU_NUM_OF_RESERVED_CPU=0 VLLM_CPU_KVCACHE_SPACE=2 .venv/bin/python benchmarks/llm_throughput.py
+    VLLM_CPU_NUM_OF_RESERVED_CPU=0 .venv/bin/python benchmarks/llm_throughput.py
 
 The runtime answers ``c`` concurrent ``chat`` calls for c in 1, 8, 32, 64; then the same 64 prompts go
 through ``vllm.LLM.chat`` as one batch. Every request has its own seed, so both paths sample the
@@ -82,7 +82,8 @@ def measure_raw(count: int, max_tokens: int, temperature: float) -> Measurement:
         max_model_len=8192,
         enable_prefix_caching=True,
         disable_log_stats=True,
-        **platform_engine_settings(8192),  # the runtime's own settings: same work, same scheduler
+        # the runtime's own settings (KV cache included): same work, same scheduler
+        **platform_engine_settings(8192, model=str(embedded_model_path()), concurrency=count),
     )
     prompts = conversations(count)
     llm.chat(prompts, SamplingParams(max_tokens=8, seed=0), use_tqdm=False)  # warm-up
@@ -101,7 +102,6 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=0.8)
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
     runtime, start_s = asyncio.run(measure_runtime(args.max_tokens, args.temperature))
     raw = measure_raw(max(CONCURRENCIES), args.max_tokens, args.temperature)

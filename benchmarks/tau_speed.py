@@ -47,7 +47,6 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "4"),
     }
     with log.open("w") as fh:
         proc = subprocess.Popen(

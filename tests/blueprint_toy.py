@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from datagen.envs.base import NativeDomain
 from datagen.envs.policy import checks_in, policy_check
+from datagen.envs.references import References
 from datagen.envs.store import Store
 from datagen.envs.tools import ToolError, tool, tools_in
 
@@ -160,6 +161,7 @@ def make_shop_domain(tmp_path: Path) -> NativeDomain:
         tools=tools_in(_tools()),
         policy_path=policy,
         checks=checks_in(_checks()),
+        references=References(user_table="users", tables={"users": "user_id", "orders": "order_id"}),
     )
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-# Small enough for a 2-core CI box shared by several jobs; the embedded model's context is 8192.
-VLLM_TEST_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+# No KV-cache size here: the runtime sizes it (datagen/llm/engine_memory.py), as it does for users.
+VLLM_TEST_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 VLLM_SERVER_START_TIMEOUT_S = 600.0
 EMBEDDED_SERVED_NAME = "embedded"
 
@@ -32,6 +32,19 @@ def vllm_cpu_env() -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+# What a user's shell has: no VLLM_* tuning, no test settings. The cache variables only say where
+# the prepared embedded model lives.
+PLAIN_ENV_KEYS = ("PATH", "HOME", "LANG", "TMPDIR", "APIGEN_MT_CACHE", "XDG_CACHE_HOME", "HF_HOME")
+
+
+@pytest.fixture
+def plain_env() -> dict[str, str]:
+    """The environment of a plain shell, for running the CLI the way a user does."""
+    env = {key: os.environ[key] for key in PLAIN_ENV_KEYS if key in os.environ}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -56,22 +69,23 @@ def _log_tail(path: Path, lines: int = 40) -> str:
 def vllm_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real OpenAI-compatible vLLM server on loopback serving the embedded model as "embedded",
     with the hermes tool parser on; yields its base URL (``http://127.0.0.1:PORT/v1``)."""
-    from datagen.llm.vllm_backend import cpu_server_flags
+    from datagen.llm.vllm_backend import server_flags_for
 
     port = _free_port()
     log_path = tmp_path_factory.mktemp("vllm_server") / "server.log"
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+    server_args = [
         "--model", str(embedded_model),
         "--served-model-name", EMBEDDED_SERVED_NAME,
         "--host", "127.0.0.1",
         "--port", str(port),
         "--max-model-len", "8192",
         "--enable-prefix-caching",
-        *cpu_server_flags(8192),  # the CPU settings the in-process backend and serve_vllm.sh use
         "--enable-auto-tool-choice",
         "--tool-call-parser", "hermes",
     ]  # fmt: skip
+    # The CPU settings (KV-cache size included) serve_vllm.sh and the in-process backend get.
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *server_args]
+    command += server_flags_for(server_args)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command,

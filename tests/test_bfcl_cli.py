@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("bfcl_eval") is None, reason="needs bfcl-eval (BFCL data)"
 )
 
-from evaluation.bfcl import results, scoring, synthetic  # noqa: E402
+from evaluation.bfcl import data, results, scoring, synthetic  # noqa: E402
 
 APIGEN = [sys.executable, "-c", "from datagen.cli import main; raise SystemExit(main())"]
 
@@ -139,3 +139,135 @@ def test_result_folder_is_the_result_name_or_the_model_path_last_part(tmp_path):
     assert folder() == tmp_path / "run-7"
     # A name BFCL's registry knows, so that `bfcl evaluate` re-scores the folder.
     assert folder("--result-name", "Salesforce/xLAM-2-8b-fc-r") == tmp_path / "Salesforce_xLAM-2-8b-fc-r"
+
+
+# ---------------------------------------------------------------- format resolution
+
+
+def _score(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*APIGEN, "eval", "bfcl-score", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def _bfcl_folder(root: Path, folder: str, fmt: str, variant: str = "gold", stride: int = 40) -> Path:
+    """A result folder laid out as BFCL's runner lays it out (no run metadata)."""
+    for category, group in (
+        ("simple_python", "non_live"),
+        ("live_irrelevance", "live"),
+        ("multi_turn_base", "multi_turn"),
+    ):
+        rows = synthetic.results_for(category, variant, fmt, underscore_names=fmt == "json", stride=stride)
+        results.write_results(root / folder / group / results.result_file_name(category), rows)
+    return root / folder
+
+
+@pytest.mark.parametrize(
+    ("folder", "fmt", "handler"),
+    [
+        ("Salesforce_xLAM-2-1b-fc-r", "xlam", "SalesforceQwenHandler"),
+        ("gpt-4o-2024-11-20-FC", "json", "OpenAIResponsesHandler"),
+        ("meta-llama_Llama-3.1-8B-Instruct", "python", "OSSHandler"),
+        ("Qwen_Qwen3-8B-FC", "hermes", "QwenFCHandler"),
+    ],
+)
+def test_bfcl_model_folders_pick_their_decoder_and_say_so(tmp_path, folder, fmt, handler):
+    """Published leaderboard folders carry no metadata: BFCL's registry names the decoder."""
+    run = _bfcl_folder(tmp_path, folder, fmt)
+    proc = _score([str(run), "--json"])
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stderr.splitlines() if "decoder" in line)
+    assert f"decoder {fmt}, strict" in line and folder in line and handler in line
+    printed = json.loads(proc.stdout)
+    assert printed["decoder"]["format"] == fmt and printed["decoder"]["source"] == "folder name"
+    assert printed["categories"]["simple_python"] >= 0.9 and printed["categories"]["multi_turn_base"] == 1.0
+    assert "bfcl-score: WARNING" not in proc.stderr
+
+
+def test_an_unknown_folder_is_sniffed_and_a_wrong_format_warns(tmp_path):
+    run = _bfcl_folder(tmp_path, "my-finetune", "xlam")
+    sniffed = _score([str(run), "--json"])
+    assert sniffed.returncode == 0, sniffed.stderr
+    assert "decoder xlam" in sniffed.stderr and "read from the rows" in sniffed.stderr
+    assert json.loads(sniffed.stdout)["decoder"]["source"] == "rows"
+    wrong = _score([str(run), "--json", "--format", "python"])
+    assert wrong.returncode == 0
+    warnings = [line for line in wrong.stderr.splitlines() if "WARNING" in line]
+    assert any("simple_python" in w and "--format xlam" in w for w in warnings), wrong.stderr
+    assert any("multi_turn_base" in w and "--format xlam" in w for w in warnings), wrong.stderr
+    assert json.loads(wrong.stdout)["warnings"]
+
+
+def test_lenient_is_opt_in_and_recorded(tmp_path):
+    run = tmp_path / "model"
+    rows = synthetic.results_for("live_simple", "gold", "python", stride=10)
+    answers = dict(
+        zip([e.id for e in data.load_entries("live_simple")], data.load_answers("live_simple"), strict=True)
+    )
+    for row in rows:  # the same calls as <tool_call> blocks without their newlines
+        calls = synthetic._gold_calls(answers[row["id"]])
+        row["result"] = synthetic.shapes.render("tool_call_no_newlines", calls)
+    results.write_results(run / results.result_file_name("live_simple"), rows)
+    strict = _score([str(run), "--json", "--format", "hermes"])
+    lenient = _score([str(run), "--json", "--format", "hermes", "--lenient"])
+    assert json.loads(strict.stdout)["categories"]["live_simple"] == 0.0
+    assert json.loads(lenient.stdout)["categories"]["live_simple"] > 0.9
+    assert json.loads(lenient.stdout)["decoder"]["strict"] is False
+    assert "lenient" in (run / "score" / "summary.md").read_text()
+
+
+def test_help_lists_every_format_with_its_bfcl_handlers():
+    from evaluation.bfcl.handlers import STRICT
+
+    out = subprocess.run([*APIGEN, "eval", "bfcl-score", "--help"], capture_output=True, text=True).stdout
+    for decoder in STRICT.values():
+        assert decoder.name in out and all(h in out for h in decoder.handler_names), decoder.name
+    bad = _score(["/tmp", "--format", "nope"])
+    assert bad.returncode == 2 and all(name in bad.stderr for name in STRICT)
+
+
+# ---------------------------------------------------------------- broken result files
+
+
+def test_broken_lines_are_named_skipped_and_counted_as_failed(tmp_path):
+    run = tmp_path / "model"
+    path = run / results.result_file_name("simple_python")
+    rows = synthetic.results_for("simple_python", "gold", "python", stride=40)
+    lines = [json.dumps(r) for r in rows]
+    lines[1] = lines[1][:40] + "\x01" + lines[1][40:]  # a raw control character: invalid JSON
+    lines[2] = "[1, 2]"
+    lines[3] = json.dumps({"result": rows[3]["result"]})
+    lines.append(lines[5])  # the same id again
+    path.parent.mkdir(parents=True)
+    path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "\xff", "result": 1}\n')
+    results.write_metadata(run, {"format": "python"})
+    proc = _score([str(run), "--json"])
+    assert proc.returncode == 0, proc.stderr
+    for line_number, expected in (
+        (2, "invalid JSON"),
+        (3, "found a JSON list"),
+        (4, 'expected an "id"'),
+        (12, "not UTF-8"),
+    ):
+        assert f"{path}:{line_number}: expected" in proc.stderr and expected in proc.stderr, (
+            line_number,
+            proc.stderr,
+        )
+    assert f"{path}:11: expected each id once, found '{rows[5]['id']}' on lines 6 and 11" in proc.stderr
+    counts = json.loads(proc.stdout)["counts"]["simple_python"]
+    # 10 rows: 3 broken lines and one duplicated id fail; one more unreadable line is an item too.
+    assert counts["total"] == len(rows) + 1 and counts["correct"] <= len(rows) - 4
+    verdicts = [json.loads(v) for v in (run / "score" / "verdicts.jsonl").read_text().splitlines()]
+    assert {v["error_type"] for v in verdicts} >= {"result_file:unreadable_line", "result_file:duplicate_id"}
+
+
+def test_nothing_scoreable_exits_2(tmp_path):
+    path = tmp_path / "model" / results.result_file_name("simple_python")
+    path.parent.mkdir(parents=True)
+    path.write_text("not json\n[]\n")
+    proc = _score([str(tmp_path)])
+    assert proc.returncode == 2
+    assert "nothing could be scored" in proc.stderr and f"{path}:1: expected" in proc.stderr

@@ -9,6 +9,7 @@ import pytest
 
 from datagen.blueprint.config import SamplerConfig
 from datagen.blueprint.grounding import (
+    Pools,
     StatePlanner,
     anchor_parameter,
     build_value_pool,
@@ -161,7 +162,7 @@ def test_made_up_text_never_replaces_dates_or_codes():
     spec = domain.tool("update_reservation_flights")
     users = UserIndex(domain.new_env(domain.train_seed))
     reservation = next(iter(users.tables["reservations"]))
-    pool = build_value_pool([users.record("reservations", reservation)])
+    pool = Pools(build_value_pool([users.record("reservations", reservation)], users.refs), users.refs)
     for seed in range(20):
         args = draw_arguments(spec, pool, random.Random(seed), explore=True)
         assert all(not flight["date"].startswith("new ") for flight in args.get("flights", []))

@@ -206,6 +206,8 @@ def test_value_pool_takes_ids_from_keyed_maps_not_from_nested_fields():
         "items": [{"item_id": "111", "options": {"color": "red"}, "price": 9.5}],
         "payment_methods": {"card_1": {"source": "credit_card"}, "gift_2": {"source": "gift_card"}},
     }
-    pool = build_value_pool([ContextRecord(table="orders", key="#W1", record=order)])
+    from datagen.envs.retail.database import REFERENCES
+
+    pool = build_value_pool([ContextRecord(table="orders", key="#W1", record=order)], REFERENCES)
     assert pool["item_id"] == ["111"]
     assert sorted(pool["payment_method_id"]) == ["card_1", "gift_2"]

@@ -1,100 +1,177 @@
-"""Export: HF dataset round trip, chat-template rendering of every row, ShareGPT both ways, splits,
-the dataset card, the Hub upload folder, and incomplete run directories."""
+"""Export: the hf folder opens with `load_dataset` and TRL as it is, every row renders through the
+chat templates, the rows are what training reads, ShareGPT, splits, the Hub push through
+`push_to_hub` (Hub faked at the HfApi boundary), and incomplete run directories."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from scripted import ScriptedModel
-from toydomain import make_toy_domain
+from exportrun import TOOLS, write_run
 
 from datagen.export import export_run, load_trajectories
-from datagen.export.hub import push_export, stage_upload
 from datagen.export.rows import split_rows
-from datagen.export.sharegpt import ShareGPTError, from_sharegpt, to_sharegpt
-from datagen.llm import ModelSpec
-from datagen.records import Blueprint
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
-from datagen.rundir import DatagenRun
-from datagen.simulate.runner import SimulationRunner
 
-TEMPLATES = sorted((Path(__file__).parents[1] / "training" / "templates").glob("*.jinja"))
-
-
-class _Pool:
-    """Scripted agent and user, so the export sees trajectories written by the real runner."""
-
-    def __init__(self):
-        def user(messages, kwargs):
-            said = [m for m in messages if m["role"] == "assistant"]
-            return [
-                "Please withdraw 40 from a10, and check a11." if not said else "Great, thanks! ###STOP###"
-            ]
-
-        def agent(messages, kwargs):
-            if messages[-1]["role"] == "user":
-                # Parallel calls with different argument sets: the Arrow-unfriendly case.
-                return [{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}]
-            if messages[-1]["role"] == "tool" and messages[-1]["name"] == "withdraw":
-                return [{"name": "get_account", "arguments": {"account_id": "a11"}}]
-            return ["Done: a10 now holds $60.00 and a11 holds $200.00."]
-
-        self.models = {
-            "agent": ScriptedModel(agent, "agent-model"),
-            "user": ScriptedModel(user, "user-model"),
-        }
-
-    def get(self, alias: str):
-        return self.models[alias]
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = sorted((ROOT / "training" / "templates").glob("*.jinja"))
 
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
-    domain = make_toy_domain(tmp_path)
-    config = SimulateConfig(
-        agent=AgentRole(model="agent"),
-        user=UserRole(model="user", best_of_n=1),
-        attempts=1,
-    )
-    blueprints = [
-        Blueprint(
-            id=f"bp{i}",
-            env="toy",
-            seed=1,
-            user_id="u0",
-            persona=f"Person {i}",
-            instruction="Withdraw 40 from a10 and ask for a11's balance.",
-            actions=[{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}],
-            outputs=["60", "200"],
-        )
-        for i in range(12)
-    ]
-    out = tmp_path / "run"
-    runner = SimulationRunner(config, DatagenRun(out), lambda name: domain, _Pool())
-    summary = asyncio.run(runner.run(blueprints))
-    assert summary["successful_trajectories"] == 12
-    DatagenRun(out).recipe.write_text("name: toy-run\nlicense: cc-by-4.0\n")
+    out = write_run(tmp_path / "run")
+    (out / "config.yaml").write_text("name: toy-run\nenv: bank\nlicense: cc-by-4.0\n")
     return out
 
 
-def test_hf_export_round_trips_exactly(run_dir: Path, tmp_path: Path):
-    from datasets import load_from_disk
+def _load(path: Path):
+    from datasets import load_dataset
 
-    result = export_run(run_dir, tmp_path / "hf", fmt="hf", seed=3, test=0.25)
+    return load_dataset(str(path))
+
+
+def test_hf_export_opens_with_load_dataset_as_it_is(run_dir: Path, tmp_path: Path):
+    out = tmp_path / "hf"
+    result = export_run(run_dir, out, fmt="hf", seed=3, test=0.25, max_shard_size=4000)
+    shards = sorted(p.name for p in (out / "data").glob("*.parquet"))
+    assert "train-00001-of-00004.parquet" in shards  # sharded by size
+    dataset = _load(out)
+    assert {s: len(part) for s, part in dataset.items()} == result.splits
     original = {t.id: t for t in load_trajectories(run_dir)[0]}
-    dataset = load_from_disk(str(tmp_path / "hf"))
-    assert sum(len(part) for part in dataset.values()) == 12 == sum(result.splits.values())
     for part in dataset.values():
         for row in part:
-            assert row["messages"] == original[row["id"]].messages
-            assert row["tools"] == original[row["id"]].tools
-            call = next(m for m in row["messages"] if m.get("tool_calls"))["tool_calls"][0]
-            assert isinstance(call["function"]["arguments"], dict)
-    card = (tmp_path / "hf" / "README.md").read_text()
-    assert card.startswith("---\n") and "license: cc-by-4.0" in card and "Phase 2 funnel" in card
+            messages = original[row["id"]].messages
+            assert [m["content"] for m in row["messages"]] == [m["content"] for m in messages]
+            call = row["messages"][3]["tool_calls"][1]
+            assert call["id"] == "call_3_1" and call["function"]["name"] == "get_account"
+            assert (
+                json.loads(call["function"]["arguments"])
+                == messages[3]["tool_calls"][1]["function"]["arguments"]
+            )
+            assert json.loads(row["tools"]) == TOOLS
+            assert row["source_models"] == [
+                {"role": "agent", "model": "embedded"},
+                {"role": "user", "model": "embedded"},
+            ]
+    # A second export into the same folder leaves no shard of the first behind.
+    export_run(run_dir, out, fmt="hf", seed=3, test=0.25)
+    assert sorted(p.name for p in (out / "data").glob("*.parquet")) == [
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00001.parquet",
+    ]
+    assert sum(len(part) for part in _load(out).values()) == 12
+
+
+def test_messages_are_stored_as_chats_the_hub_viewer_draws(run_dir: Path, tmp_path: Path):
+    """A list of structs, not JSON strings; only the tool-call arguments (keys vary by tool) are strings."""
+    from datasets import List, Value
+
+    export_run(run_dir, tmp_path / "hf", fmt="hf")
+    features = _load(tmp_path / "hf")["train"].features
+    assert isinstance(features["messages"], List) and isinstance(features["messages"].feature, dict)
+    message = features["messages"].feature
+    assert message["role"] == Value("string") and message["content"] == Value("string")
+    assert message["tool_calls"].feature["function"]["arguments"] == Value("string")
+
+
+def test_hf_rows_are_exactly_what_training_reads(run_dir: Path, tmp_path: Path):
+    """datagen writes the row training.convert makes; the two schemas must agree."""
+    from datagen.export.rows import message_features as export_message_features
+    from training.convert import from_messages
+    from training.mixture import SourceConfig, build_mixture, message_features
+
+    assert export_message_features() == message_features()
+    export_run(run_dir, tmp_path / "hf", fmt="hf", test=0.25, seed=3)
+    for row in _load(tmp_path / "hf")["train"]:
+        assert from_messages(row) == {"messages": row["messages"], "tools": row["tools"]}
+    dataset, report = build_mixture([SourceConfig(path=str(tmp_path / "hf"))], seed=0)
+    assert report.sources[0].rows_converted == len(dataset) == 8 and not report.sources[0].failures
+    with pytest.raises(ValueError, match="splits"):
+        build_mixture([SourceConfig(path=str(tmp_path / "hf"), split="validation")], seed=0)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t.stem for t in TEMPLATES])
+def test_every_row_renders_through_chat_templates(run_dir: Path, tmp_path: Path, template: Path):
+    from transformers import AutoTokenizer
+
+    from datagen.llm.embedded import embedded_model_path
+
+    export_run(run_dir, tmp_path / "hf", fmt="hf")
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_path()))
+    tokenizer.chat_template = template.read_text()
+    for part in _load(tmp_path / "hf").values():
+        for row in part:
+            # As TRL does: a string `tools` column is json.loads'ed per row.
+            text = tokenizer.apply_chat_template(
+                row["messages"], tools=json.loads(row["tools"]), tokenize=False
+            )
+            assert '"account_id": "a11", "fields": ["balance", {"\\u00e9": null}]' in text or (
+                '"account_id": "a11", "fields": ["balance", {"é": null}]' in text
+            )
+            assert "None" not in text  # no key of another message or call leaked in as null
+
+
+def test_trl_prepares_the_export_with_loss_on_the_assistant_turns(run_dir: Path, tmp_path: Path):
+    """TRL's own dataset preparation (SFTTrainer) on the loaded folder, a tiny model in place of a real one."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from datagen.llm.embedded import embedded_model_path
+
+    export_run(run_dir, tmp_path / "hf", fmt="hf", test=0.25, seed=3)
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_path()))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    args = SFTConfig(
+        output_dir=str(tmp_path / "unused"), assistant_only_loss=True, report_to="none", use_cpu=True
+    )
+    train = _load(tmp_path / "hf")["train"]
+    trainer = SFTTrainer(
+        model=LlamaForCausalLM(config), args=args, train_dataset=train, processing_class=tokenizer
+    )
+    assert len(trainer.train_dataset) == len(train)
+    for example in trainer.train_dataset:
+        trained = tokenizer.decode([label for label in example["labels"] if label != -100])
+        assert '{"name": "withdraw", "arguments": {"account_id": "a10", "amount":' in trained
+        assert "Done: a10 now holds $60.00" in trained and "###STOP###" not in trained
+
+
+@pytest.mark.slow
+def test_trl_sft_cli_trains_on_the_export_folder(run_dir: Path, tmp_path: Path, embedded_model: Path):
+    """`trl sft --dataset_name DIR`, TRL's real command line, one step on the embedded model."""
+    export_run(run_dir, tmp_path / "hf", fmt="hf", test=0.25, seed=3)
+    trl = Path(sys.executable).with_name("trl")
+    command = [
+        str(trl), "sft", "--model_name_or_path", str(embedded_model), "--dataset_name", str(tmp_path / "hf"),
+        "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--per_device_train_batch_size", "1",
+        "--assistant_only_loss", "true", "--use_cpu", "true", "--report_to", "none", "--save_strategy", "no",
+        "--logging_steps", "1",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert "'loss'" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("fmt", ["hf", "sharegpt", "jsonl"])
+def test_every_format_opens_with_load_dataset_through_its_card(run_dir: Path, tmp_path: Path, fmt: str):
+    result = export_run(run_dir, tmp_path / fmt, fmt=fmt, test=0.25, seed=3)
+    dataset = _load(tmp_path / fmt)
+    assert {s: len(part) for s, part in dataset.items()} == result.splits
+    if fmt == "sharegpt":
+        tools = json.loads(dataset["train"][0]["tools"])
+        assert all(set(tool) == {"name", "description", "parameters"} for tool in tools)
 
 
 def test_splits_are_by_blueprint_and_deterministic():
@@ -110,52 +187,6 @@ def test_splits_are_by_blueprint_and_deterministic():
         split_rows(rows, seed=0, validation=0.6, test=0.5)
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=[t.stem for t in TEMPLATES])
-def test_every_row_renders_through_chat_templates(run_dir: Path, tmp_path: Path, template: Path):
-    from datasets import load_from_disk
-    from transformers import AutoTokenizer
-
-    from datagen.llm.embedded import embedded_model_path
-
-    export_run(run_dir, tmp_path / "hf", fmt="hf")
-    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_path()))
-    tokenizer.chat_template = template.read_text()
-    for part in load_from_disk(str(tmp_path / "hf")).values():
-        for row in part:
-            text = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False)
-            assert "withdraw" in text and "a10" in text
-
-
-def test_sharegpt_round_trip_and_string_arguments(run_dir: Path, tmp_path: Path):
-    export_run(run_dir, tmp_path / "sg", fmt="sharegpt", test=0.0)
-    rows = json.loads((tmp_path / "sg" / "train.json").read_text())
-    original = load_trajectories(run_dir)[0][0]
-    assert {t["from"] for t in rows[0]["conversations"]} == {"human", "gpt", "function_call", "observation"}
-    messages, tools = from_sharegpt(rows[0])
-    assert messages == original.messages and tools == original.tools
-    assert to_sharegpt(messages, tools) == rows[0]
-    # Some copies of APIGen-MT-5k store arguments as JSON strings.
-    stringly = json.loads(json.dumps(rows[0]))
-    for turn in stringly["conversations"]:
-        if turn["from"] == "function_call":
-            call = json.loads(turn["value"])
-            turn["value"] = json.dumps({"name": call["name"], "arguments": json.dumps(call["arguments"])})
-    assert from_sharegpt(stringly)[0] == original.messages
-
-
-@pytest.mark.parametrize(
-    "conversations, fragment",
-    [
-        ([{"from": "observation", "value": "x"}], "no function_call before"),
-        ([{"from": "function_call", "value": "{not json"}], "not JSON"),
-        ([{"from": "robot", "value": "x"}], "unknown 'from'"),
-    ],
-)
-def test_sharegpt_bad_rows_are_reported(conversations, fragment):
-    with pytest.raises(ShareGPTError, match=fragment):
-        from_sharegpt({"conversations": conversations, "system": "", "tools": "[]"}, row_id="r1")
-
-
 def test_truncated_run_exports_what_is_complete(run_dir: Path, tmp_path: Path):
     with (run_dir / "trajectories.jsonl").open("a") as fh:
         fh.write('{"id": "cut-off", "messages": [{"role": "us')
@@ -165,63 +196,42 @@ def test_truncated_run_exports_what_is_complete(run_dir: Path, tmp_path: Path):
     assert "incomplete last line" in (tmp_path / "jl" / "README.md").read_text()
 
 
-def test_hub_push_builds_upload_folder_without_network(run_dir: Path, tmp_path: Path, monkeypatch):
-    from datasets import load_dataset
-    from huggingface_hub import HfApi
-
-    export_run(run_dir, tmp_path / "hf", fmt="hf", test=0.25, seed=3)
-    files = stage_upload(tmp_path / "hf", tmp_path / "stage", fmt="hf")
-    names = sorted(str(p.relative_to(tmp_path / "stage")) for p in files)
-    assert "README.md" in names and any(n.startswith("data/train-") for n in names)
-    reloaded = load_dataset(
-        "parquet", data_files=str(tmp_path / "stage" / "data" / "train-*.parquet"), split="train"
-    )
-    assert isinstance(reloaded[0]["messages"][0], dict)
-
-    calls = []
-    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_never_printed")
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, *a, **k: calls.append(("create", a, k)))
-
-    def fake_upload(self, **kwargs):
-        calls.append(
-            ("upload", sorted(p.name for p in Path(kwargs["folder_path"]).rglob("*") if p.is_file()))
-        )
-        for path in Path(kwargs["folder_path"]).rglob("*"):
-            if path.is_file():
-                assert "hf_secret_value_never_printed" not in path.read_bytes().decode("utf-8", "ignore")
-
-    monkeypatch.setattr(HfApi, "upload_folder", fake_upload)
-    url = push_export(tmp_path / "hf", "org/name", fmt="hf", private=True)
-    assert url.endswith("datasets/org/name")
-    assert calls[0][2]["private"] is True and "README.md" in calls[1][1]
-
-
-@pytest.mark.parametrize("fmt", ["hf", "sharegpt", "jsonl"])
-def test_export_facts_reach_the_model_card_and_the_card_points_at_the_data(
-    run_dir: Path, tmp_path: Path, fmt: str
-):
-    import yaml
-
-    from datagen.simulate.runner import phase2_funnel
-    from training.mixture import read_dataset_card
-
-    (run_dir / "stats.json").write_text(json.dumps({"proposed": 20, "total_accepted": 12}))
-    out = tmp_path / fmt
-    export_run(run_dir, out, fmt=fmt, test=0.25, seed=3)
-    # What training reads from a local export for its model card: the run's funnel, not prose.
-    facts = read_dataset_card(out)["export"]
-    assert facts["phase2"] == json.loads(json.dumps(phase2_funnel(DatagenRun(run_dir))))
-    assert facts["phase1"]["proposed"] == 20 and facts["format"] == fmt
-    assert sum(split["rows"] for split in facts["splits"].values()) == 12
-    header = yaml.safe_load((out / "README.md").read_text().split("---")[1])
-    for entry in header["configs"][0]["data_files"]:
-        if fmt == "hf":  # the Hub copy is Parquet shards (stage_upload)
-            staged = stage_upload(out, tmp_path / "stage", fmt=fmt)
-            assert any(p.match(entry["path"]) for p in staged), entry
-        else:
-            assert list(out.glob(entry["path"])), f"{entry} names no file of the {fmt} export"
+def test_a_message_key_the_hf_columns_cannot_hold_is_an_error_not_a_loss(run_dir: Path, tmp_path: Path):
+    lines = (run_dir / "trajectories.jsonl").read_text().splitlines()
+    row = json.loads(lines[0])
+    row["messages"][1]["reasoning_content"] = "thinking"
+    (run_dir / "trajectories.jsonl").write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+    with pytest.raises(ValueError, match=r"trajectory bp0-0 message 1: message keys \['reasoning_content'\]"):
+        export_run(run_dir, tmp_path / "hf", fmt="hf")
+    export_run(run_dir, tmp_path / "jl", fmt="jsonl")  # the format that keeps every key
 
 
 def test_missing_run_dir_is_a_clear_error(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="trajectories.jsonl"):
         export_run(tmp_path, tmp_path / "out")
+
+
+def test_the_export_command_runs_from_a_plain_environment(run_dir: Path, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "APIGEN"))}
+    env["HOME"] = os.environ.get("HOME", str(tmp_path))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datagen.cli",
+            "export",
+            str(run_dir),
+            "--out",
+            str(tmp_path / "cli"),
+            "--test",
+            "0.25",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exported 12 trajectories" in done.stdout
+    assert sum(len(part) for part in _load(tmp_path / "cli").values()) == 12

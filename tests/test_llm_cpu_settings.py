@@ -17,41 +17,63 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_dtype_follows_native_bf16(native: bool, monkeypatch: pytest.MonkeyPatch):
+def test_dtype_follows_native_bf16(native: bool, monkeypatch: pytest.MonkeyPatch, embedded_model: Path):
     monkeypatch.setattr(vllm_backend, "cpu_has_native_bf16", lambda: native)
-    settings = vllm_backend.cpu_engine_settings(4096)
+    settings = vllm_backend.cpu_engine_settings(4096, model=str(embedded_model), concurrency=4)
     assert settings["dtype"] == ("bfloat16" if native else "float32")
     assert settings["enforce_eager"] is True and settings["enable_chunked_prefill"] is False
     assert settings["max_num_batched_tokens"] >= 4096  # a whole prompt fits one prefill step
 
 
-def test_server_flags_say_the_same_as_engine_settings():
-    settings = vllm_backend.cpu_engine_settings(8192)
-    flags = vllm_backend.cpu_server_flags(8192)
+def test_server_flags_say_the_same_as_engine_settings(embedded_model: Path):
+    settings = vllm_backend.cpu_engine_settings(8192, model=str(embedded_model), concurrency=4)
+    flags = vllm_backend.cpu_server_flags(settings)
     assert flags[flags.index("--dtype") + 1] == settings["dtype"]
     assert flags[flags.index("--max-num-batched-tokens") + 1] == str(settings["max_num_batched_tokens"])
     assert "--enforce-eager" in flags and "--no-enable-chunked-prefill" in flags
 
 
-@pytest.mark.skipif(
-    shutil.which("nvidia-smi") is not None, reason="on a GPU machine the script keeps vLLM's defaults"
-)
-def test_serve_script_passes_the_cpu_flags(tmp_path: Path):
-    """serve_vllm.sh run with a stand-in interpreter that prints the server command it would exec."""
+def _serve(tmp_path: Path, model: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """serve_vllm.sh run with a stand-in interpreter: the script's own python helper runs for real,
+    the server it would exec prints its command line instead of starting."""
     fake = tmp_path / "python"
     fake.write_text(
         f'#!/usr/bin/env bash\nif [ "$1" = -c ]; then exec {sys.executable} "$@"; fi\necho "$@"\n'
     )
     fake.chmod(0o755)
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "serve_vllm.sh"), "some/model", "--port", "1"],
-        env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)},
+    return subprocess.run(
+        [str(ROOT / "scripts" / "serve_vllm.sh"), str(model), "--port", "1"],
+        env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake), **env},
         capture_output=True,
         text=True,
-        check=True,
         cwd=ROOT,
     )
+
+
+CPU_ONLY = pytest.mark.skipif(
+    shutil.which("nvidia-smi") is not None, reason="on a GPU machine the script keeps vLLM's defaults"
+)
+
+
+@CPU_ONLY
+def test_serve_script_passes_the_cpu_flags(tmp_path: Path, embedded_model: Path):
+    done = _serve(tmp_path, embedded_model, {})
+    assert done.returncode == 0, done.stderr
     command = done.stdout.split()
-    for flag in vllm_backend.cpu_server_flags():
-        assert flag in command
+    expected = vllm_backend.server_flags_for(["--model", str(embedded_model)])
+    for flag in expected:
+        if flag.startswith("--"):
+            assert flag in command
+    # Same settings; the KV-cache size follows the memory free at each call, so only its presence
+    assert command[command.index("--dtype") + 1] == expected[expected.index("--dtype") + 1]
+    assert int(command[command.index("--kv-cache-memory-bytes") + 1]) > 0
     assert command[-2:] == ["--port", "1"]
+
+
+@CPU_ONLY
+def test_serve_script_stops_before_the_server_when_memory_is_short(tmp_path: Path, embedded_model: Path):
+    """One line from the script itself; the server is never executed."""
+    done = _serve(tmp_path, embedded_model, {"VLLM_CPU_KVCACHE_SPACE": "100000"})
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "lower VLLM_CPU_KVCACHE_SPACE=100000" in done.stderr

@@ -13,7 +13,7 @@ from toydomain import make_toy_domain
 from datagen.simulate.agent import Agent
 from datagen.simulate.episode import EpisodeResult, run_episode
 from datagen.simulate.user import SimulatedUser, best_candidate, parse_judge_score
-from datagen.simulate.verdict import gold_hash, judge_episode, normalize_text
+from datagen.simulate.verdict import gold_hash, judge_episode
 
 WITHDRAW = {"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}
 
@@ -63,18 +63,6 @@ def test_policy_violation_fails_even_when_state_matches(domain):
     env = domain.new_env(1)
     verdict = judge_episode(env, _episode(env, [big], ["ok"]), expected_hash=expected, expected_outputs=[])
     assert verdict.failure == "policy_violation" and verdict.checks["policy_violations"]
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("Your refund is $1,234.50!", "your refund is $1234.5!"),
-        ("Total: 10.00 USD", "total: 10 usd"),
-        ("A, B,  C", "a b c"),
-    ],
-)
-def test_normalize_text(text, expected):
-    assert normalize_text(text) == expected
 
 
 def test_best_of_n_picks_highest_judge_score_and_hides_tools():

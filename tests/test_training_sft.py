@@ -207,7 +207,7 @@ def test_the_merged_model_serves_in_vllm_and_its_calls_parse(
     script = ROOT / "tests" / "training_vllm_probe.py"
     conversation_file = tmp_path / "conversation.json"
     conversation_file.write_text(json.dumps(conversation))
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     result = subprocess.run(
         [sys.executable, str(script), str(trained / "merged"), str(conversation_file)],
         capture_output=True,

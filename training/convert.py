@@ -11,7 +11,12 @@ The normalised row is what TRL's ``SFTTrainer`` and our chat templates read:
 
 Layouts: our own export and any ``messages``/``tools`` dataset (arguments as objects or JSON strings),
 the APIGen-MT ShareGPT layout, and the single-turn ``xlam-function-calling-60k`` layout. A row that
-cannot be converted raises ``ConversionError`` with a short reason; callers count and report it.
+cannot be converted raises ``ConversionError`` with a short reason; callers count and report it with
+the row's id (``training.mixture``).
+
+This is the toolkit's only reader of the ShareGPT and xlam layouts. ``datagen`` only writes ShareGPT
+(``datagen.export.sharegpt``) and never imports training; ``tests/test_sharegpt_import.py`` checks that
+what datagen writes reads back here into the same conversation, and pins every edge case below.
 """
 
 from __future__ import annotations
@@ -43,8 +48,12 @@ def _loads_json(value: Any, what: str) -> Any:
 
 
 def canonical_arguments(arguments: Any) -> str:
-    """Tool-call arguments (a dict or a JSON string of one) as a canonical JSON-object string."""
-    if arguments is None:
+    """Tool-call arguments as a canonical JSON-object string.
+
+    ``None`` and an empty (or blank) string mean a call without arguments, as do ``{}`` and ``"{}"``;
+    anything else must be an object or a JSON string of one, else the row is refused.
+    """
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
         arguments = {}
     parsed = _loads_json(arguments, "tool-call arguments")
     if not isinstance(parsed, dict):
@@ -52,16 +61,43 @@ def canonical_arguments(arguments: Any) -> str:
     return json.dumps(parsed, ensure_ascii=False)
 
 
+# The keys a tool call may have. A call with any other key (``args``, ``input``, ...) is refused
+# rather than read as a call without arguments: that is how arguments get lost without a trace.
+_OPENAI_CALL_KEYS = {"id", "type", "function", "index"}
+_FUNCTION_KEYS = {"name", "arguments", "parameters"}
+_FLAT_CALL_KEYS = _FUNCTION_KEYS | {"id", "type"}
+
+
 def normalise_tool_call(call: Any) -> dict[str, Any]:
-    """OpenAI ``{"function": {...}}`` or the toolkit's flat ``{"name", "arguments"}`` to the OpenAI shape."""
+    """A tool call to the OpenAI shape with canonical string arguments.
+
+    Accepts OpenAI's ``{"id", "type", "function": {"name", "arguments"}}`` and the flat
+    ``{"name", "arguments"}`` of the toolkit, APIGen-MT-5k and xlam-60k; ``parameters`` is accepted
+    as the name of the arguments (some copies of the data use it), but not next to ``arguments``.
+    """
     call = _loads_json(call, "tool call")
     if not isinstance(call, Mapping):
         raise ConversionError("tool call is not an object", repr(call)[:80])
-    function = call.get("function") or call
-    name = function.get("name") if isinstance(function, Mapping) else None
+    nested = "function" in call
+    function = call["function"] if nested else call
+    if not isinstance(function, Mapping):
+        raise ConversionError("tool call is not an object", repr(call)[:80])
+    unknown = (
+        sorted((set(call) - _OPENAI_CALL_KEYS) | (set(function) - _FUNCTION_KEYS))
+        if nested
+        else (sorted(set(call) - _FLAT_CALL_KEYS))
+    )
+    if unknown:
+        raise ConversionError(
+            "tool call has unknown keys",
+            f"{unknown} in {json.dumps(call, ensure_ascii=False)[:80]}; expected name and arguments (or parameters)",
+        )
+    name = function.get("name")
     if not isinstance(name, str) or not name:
         raise ConversionError("tool call has no name", repr(call)[:80])
-    arguments = function.get("arguments", function.get("parameters"))
+    if "arguments" in function and "parameters" in function:
+        raise ConversionError("tool call has both arguments and parameters", repr(call)[:80])
+    arguments = function["parameters"] if "parameters" in function else function.get("arguments")
     return {
         "id": call.get("id") if isinstance(call.get("id"), str) else None,
         "type": "function",
@@ -138,8 +174,9 @@ def from_messages(row: Row) -> dict[str, Any]:
 def from_sharegpt(row: Row) -> dict[str, Any]:
     """The APIGen-MT ShareGPT layout: ``conversations`` (human/gpt/function_call/observation), ``system``, ``tools``.
 
-    Consecutive ``function_call`` entries are one assistant message with parallel calls; each
-    ``observation`` answers the pending calls in order.
+    Consecutive ``function_call`` entries are one assistant message with parallel calls (joined to the
+    ``gpt`` text right before them); each ``observation`` answers the oldest unanswered call, so an
+    observation with no call before it is an error, never a tool message without a call.
     """
     turns = row.get("conversations")
     if not isinstance(turns, list) or not turns:
@@ -148,17 +185,19 @@ def from_sharegpt(row: Row) -> dict[str, Any]:
     if isinstance(row.get("system"), str) and row["system"].strip():
         messages.append(normalise_message({"role": "system", "content": row["system"]}))
     pending: list[str] = []  # names of calls not yet answered by an observation
-    for turn in turns:
+    for index, turn in enumerate(turns):
         speaker, value = (turn.get("from"), turn.get("value")) if isinstance(turn, Mapping) else (None, None)
         if not isinstance(value, str):
-            raise ConversionError("turn value is not a string", repr(turn)[:80])
+            raise ConversionError("turn value is not a string", f"turn {index}: {repr(turn)[:80]}")
         if speaker == "human":
             messages.append(normalise_message({"role": "user", "content": value}))
         elif speaker == "gpt":
             messages.append(normalise_message({"role": "assistant", "content": value}))
         elif speaker == "function_call":
-            call = normalise_tool_call(value)
-            # Calls right after an assistant turn (its text or earlier calls) belong to that message.
+            try:
+                call = normalise_tool_call(value)
+            except ConversionError as error:
+                raise ConversionError(error.reason, f"turn {index}: {error.detail}") from error
             last = messages[-1] if messages else None
             if last and last["role"] == "assistant":
                 last["tool_calls"] = [*(last["tool_calls"] or []), call]
@@ -168,8 +207,9 @@ def from_sharegpt(row: Row) -> dict[str, Any]:
                 )
             pending.append(call["function"]["name"])
         elif speaker == "observation":
-            name = pending.pop(0) if pending else None
-            messages.append(normalise_message({"role": "tool", "content": value, "name": name}))
+            if not pending:
+                raise ConversionError("observation with no function_call before it", f"turn {index}")
+            messages.append(normalise_message({"role": "tool", "content": value, "name": pending.pop(0)}))
         else:
             raise ConversionError("unknown ShareGPT speaker", repr(speaker))
     return {"messages": _check_conversation(messages), "tools": normalise_tools(row.get("tools"))}
@@ -199,7 +239,10 @@ def _xlam_parameter(spec: Any) -> tuple[dict[str, Any], bool]:
     if not isinstance(spec, Mapping):
         raise ConversionError("xlam parameter spec is not an object", repr(spec)[:80])
     raw_type = str(spec.get("type", "")).strip()
-    optional = raw_type.endswith(", optional") or "default" in spec
+    # The dataset writes `"default": ""` (or null) for "no default": such a parameter stays required
+    # unless its type says ", optional".
+    has_default = spec.get("default") not in (None, "")
+    optional = raw_type.endswith(", optional") or has_default
     base = raw_type.removesuffix(", optional").strip()
     outer = base.split("[", 1)[0].strip().lower()
     prop: dict[str, Any] = {}
@@ -210,7 +253,7 @@ def _xlam_parameter(spec: Any) -> tuple[dict[str, Any], bool]:
         description = f"{description} (type: {base})".strip()
     if description:
         prop["description"] = description
-    if "default" in spec and spec["default"] not in (None, ""):
+    if has_default:
         prop["default"] = spec["default"]
     return prop, not optional
 

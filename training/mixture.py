@@ -1,7 +1,7 @@
 """The training-data mixture: load every source, convert it, weight it, and count what was lost.
 
-A source is a local dataset directory (``save_to_disk`` output, e.g. ``apigen-mt export``), a JSON or
-JSONL file, or a dataset on the Hub, in one of three layouts (see ``training.convert``). Rows that
+A source is a local dataset folder (``apigen-mt export`` output, any folder ``load_dataset`` opens, or
+``save_to_disk`` output), a JSON or JSONL file, or a dataset on the Hub, in one of three layouts (see ``training.convert``). Rows that
 cannot be converted are counted per reason with an example id and logged, never dropped silently;
 examples longer than ``max_length`` tokens are dropped whole and counted, never truncated
 mid-trajectory. Everything counted ends up in ``data_report.json`` and the model card.
@@ -133,25 +133,39 @@ def _read_json_rows(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def _pick_split(loaded: Any, source: SourceConfig, path: Path) -> Any:
+    from datasets import DatasetDict
+
+    if not isinstance(loaded, DatasetDict):
+        return loaded
+    if source.split not in loaded:
+        raise ValueError(
+            f"{path} has splits {sorted(loaded)}, not {source.split!r}; set `split:` in the source."
+        )
+    return loaded[source.split]
+
+
 def read_rows(source: SourceConfig) -> Iterable[dict[str, Any]]:
-    """The raw rows of a source, before conversion."""
-    from datasets import DatasetDict, load_dataset, load_from_disk
+    """The raw rows of a source, before conversion.
+
+    A local folder is read as ``datasets.load_dataset`` reads it (``apigen-mt export`` writes the
+    Hub's layout: ``data/{split}-*.parquet`` named by its card's ``configs``); a ``save_to_disk``
+    folder (older exports) through ``load_from_disk``.
+    """
+    from datasets import load_dataset, load_from_disk
 
     path = Path(source.path)
     if _is_saved_dataset(path):
-        loaded = load_from_disk(str(path))
-        if isinstance(loaded, DatasetDict):
-            if source.split not in loaded:
-                raise ValueError(
-                    f"{path} has splits {sorted(loaded)}, not {source.split!r}; set `split:` in the source."
-                )
-            loaded = loaded[source.split]
-        return loaded
+        return _pick_split(load_from_disk(str(path)), source, path)
+    if path.is_dir():
+        return _pick_split(
+            load_dataset(str(path), name=source.name, data_files=source.data_files), source, path
+        )
     if path.is_file() and path.suffix in {".json", ".jsonl"}:
         return _read_json_rows(path)
     if path.exists():
         raise ValueError(
-            f"{path} is neither a saved dataset directory (state.json/dataset_dict.json) nor a .json/.jsonl file."
+            f"{path} is neither a dataset folder (an `apigen-mt export`, a save_to_disk folder) nor a .json/.jsonl file."
         )
     return load_dataset(source.path, name=source.name, split=source.split, data_files=source.data_files)
 

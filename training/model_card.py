@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,25 @@ if TYPE_CHECKING:
     from training.arguments import ScriptArguments
 
 CARD_TEMPLATE = Path(__file__).parent / "model_card.md.jinja"
+# `model_name_or_path: embedded` is apigen-mt's conversion of this Hub model (the dataset card,
+# datagen/export/provenance.py, names the same id; a test checks they agree).
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_CACHE_DIR = re.compile(r"(?:^|/)models--([^/]+?)--([^/]+)/snapshots/[^/]+/?$")
+
+
+def base_model_hub_id(name_or_path: str | None) -> str | None:
+    """The Hub id of the base model, for the card's ``base_model`` (which the Hub refuses as a local
+    path): ``embedded`` -> its Hub id, a Hub id as is, a snapshot in the Hugging Face cache -> the id
+    it was downloaded from; None for any other local directory."""
+    if not name_or_path:
+        return None
+    if name_or_path == "embedded":
+        return EMBEDDED_HUB_ID
+    if not Path(name_or_path).exists():
+        return name_or_path if _HUB_ID.match(name_or_path) else None
+    cached = _HUB_CACHE_DIR.search(Path(name_or_path).resolve().as_posix())
+    return f"{cached.group(1)}/{cached.group(2)}" if cached else None
 
 
 def dataset_ids(report: MixtureReport) -> list[str]:
@@ -40,7 +60,11 @@ def render_model_card(
     recipe: str | None,
     merged: bool,
     command: list[str] | None = None,
+    base_model: str | None = None,
+    library_name: str | None = None,
 ) -> str:
+    """``base_model``: the model as the recipe named it (before ``embedded`` became a local path);
+    ``library_name``: defaults to ``peft`` for an adapter, ``transformers`` for full weights."""
     import jinja2
 
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -50,8 +74,9 @@ def render_model_card(
     for source, entry in zip(report.sources, report_dict["sources"], strict=True):
         entry["rows_failed"] = source.rows_failed
     return template.render(
-        library_name="peft" if model_args.use_peft else "transformers",
-        base_model=model_args.model_name_or_path,
+        library_name=library_name or ("peft" if model_args.use_peft else "transformers"),
+        base_model=base_model_hub_id(base_model or model_args.model_name_or_path),
+        base_model_path=model_args.model_name_or_path,
         title=training_args.hub_model_id or Path(training_args.output_dir).name,
         datasets=dataset_ids(report),
         use_peft=model_args.use_peft,
@@ -91,13 +116,15 @@ def write_model_card(
     metrics: dict[str, Any],
     recipe: str | None,
     command: list[str] | None = None,
+    base_model: str | None = None,
 ) -> Path:
+    """The card of the output (an adapter with ``use_peft``) and, if there is one, of ``merged/``
+    (full weights: ``library_name: transformers``)."""
     merged = (output_dir / "merged").is_dir()
-    text = render_model_card(
-        script_args, training_args, model_args, spec, report, metrics, recipe, merged, command
-    )
+    args = (script_args, training_args, model_args, spec, report, metrics, recipe, merged, command)
     path = output_dir / "README.md"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(render_model_card(*args, base_model=base_model), encoding="utf-8")
     if merged:
+        text = render_model_card(*args, base_model=base_model, library_name="transformers")
         (output_dir / "merged" / "README.md").write_text(text, encoding="utf-8")
     return path

@@ -2,6 +2,10 @@
 
     accelerate launch [--config_file recipes/accelerate/<cfg>.yaml] training/sft.py \
         --config recipes/sft/<model>/<variant>.yaml [--any_option value ...]
+    apigen-mt train --config <model>/<variant> [--accelerate-config <cfg>] [--any_option value ...]
+
+``--config`` takes a recipe file or the name of a packaged one (``qwen2.5-7b/full``); ``python -m
+training.sft`` and ``accelerate launch -m training.sft`` run this file from an installed copy.
 
 The recipe YAML sets defaults for three groups of options, and flags override them: ours
 (``training.arguments.ScriptArguments``: data sources, chat template, per-turn examples, LoRA merge),
@@ -150,7 +154,8 @@ def train(
         )
     if not training_args.assistant_only_loss:
         logger.warning("assistant_only_loss is off: the loss also covers system, user and tool tokens.")
-    model_path = resolve_model_path(model_args.model_name_or_path)
+    requested_model = model_args.model_name_or_path  # `embedded` or a Hub id, for the model card
+    model_path = resolve_model_path(requested_model)
     model_args.model_name_or_path = model_path
 
     tokenizer = AutoTokenizer.from_pretrained(
@@ -193,7 +198,15 @@ def train(
         if script_args.merge_lora and model_args.use_peft:
             export_merged(output_dir, output_dir / "merged", spec, model_init_kwargs)
         write_model_card(
-            output_dir, script_args, training_args, model_args, spec, report, result.metrics, recipe
+            output_dir,
+            script_args,
+            training_args,
+            model_args,
+            spec,
+            report,
+            result.metrics,
+            recipe,
+            base_model=requested_model,
         )
         if push_to_hub:
             push_output_dir(
@@ -207,7 +220,13 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from training.recipe_files import resolve_config_flag
+
+    try:
+        argv = resolve_config_flag(list(sys.argv[1:] if argv is None else argv))  # a recipe name or a path
+    except FileNotFoundError as exc:
+        print(f"training.sft: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     script_args, training_args, model_args = parse_args(argv)

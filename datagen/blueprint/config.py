@@ -143,6 +143,10 @@ class BlueprintRunConfig(Recipe):
     # Phase 2 (`apigen-mt generate`, `apigen-mt simulate`); `apigen-mt blueprints` needs none.
     simulate: SimulateConfig | None = None
     grounded_outputs: bool = True  # every o_gt string must appear in the sampled data or the replay's results
+    # The dataset card's licence (`apigen-mt export`): a Hub licence id, or "other" with a name and a link.
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
 
     @field_validator("name")
     @classmethod

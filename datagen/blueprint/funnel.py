@@ -1,6 +1,6 @@
 """The Phase 1 funnel: counts rebuilt from the run directory's records, so a resumed run reports the
 same totals as one that never stopped. Every finished task is one record (accepted or rejected)
-carrying its attempts and token use."""
+carrying its attempts and token use. The stages counted are ``datagen.blueprint.stages.CHECKS``, in order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-FUNNEL_STAGES = ("format", "execution", "outputs", "policy", "duplicate", "committee")
+from datagen.blueprint.stages import CHECKS
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Funnel:
         return {
             "proposed": base_tasks,
             "drafts": self.drafts["base"],
-            "passed": {s: self.passed.get("base", Counter())[s] for s in FUNNEL_STAGES},
+            "passed": {s.value: self.passed.get("base", Counter())[s] for s in CHECKS},
             "accepted": self.accepted["base"],
             "accepted_per_round": {str(r): n for r, n in sorted(self.accepted_per_round.items())},
             "acceptance_rate": self.accepted["base"] / base_tasks if base_tasks else 0.0,
@@ -58,7 +58,7 @@ class Funnel:
             "rejected_by_stage": dict(self.rejected_by_stage.get("base", Counter())),
             "recombined": {
                 "proposed": self.tasks["recombined"],
-                "passed": {s: self.passed.get("recombined", Counter())[s] for s in FUNNEL_STAGES},
+                "passed": {s.value: self.passed.get("recombined", Counter())[s] for s in CHECKS},
                 "accepted": self.accepted["recombined"],
                 "rejected_by_stage": dict(self.rejected_by_stage.get("recombined", Counter())),
             },
@@ -69,11 +69,9 @@ class Funnel:
 
     def summary_line(self) -> str:
         d = self.as_dict()
-        p = d["passed"]
+        passed = " | ".join(f"{stage} {count}" for stage, count in d["passed"].items())
         return (
-            f"proposed {d['proposed']} | drafts {d['drafts']} | format {p['format']} | execution {p['execution']} | "
-            f"outputs {p['outputs']} | "
-            f"policy {p['policy']} | committee {p['committee']} | accepted {d['accepted']} "
+            f"proposed {d['proposed']} | drafts {d['drafts']} | {passed} | accepted {d['accepted']} "
             f"({d['acceptance_rate']:.0%}; first round {d['first_round_acceptance_rate']:.0%}) | "
             f"recombined {d['recombined']['accepted']}/{d['recombined']['proposed']}"
         )

@@ -1,4 +1,5 @@
-"""Task drafts: the prompts (rendered from ``prompts/*.md``) and the two proposal modes.
+"""Task drafts: the prompts (rendered from ``prompts/*.md``), the messages of each proposal mode
+(chosen by ``datagen.blueprint.proposers``) and the one model call every Phase 1 request goes through.
 
 The system message (guidelines, the whole policy, the tool schemas) is identical for every request
 of a run, so an engine with prefix caching (vLLM) computes it once; everything that varies per task

@@ -1,8 +1,9 @@
 """Reverse task recombination: 2-3 accepted blueprints of one user become one longer task.
 
-Actions and outputs are concatenated, execution and policy are re-checked on the combination
-(returning and then cancelling the same order fails here), the generator writes one coherent
-instruction, and the result goes through the committee again.
+Actions and outputs are concatenated, the generator writes one coherent instruction for them, and
+the combination goes through the whole check chain again, every stage in order: execution and
+policy on the combination (returning and then cancelling the same order fails here), the outputs
+against the parents' data and the combination's results, duplicates, the committee.
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ import random
 from collections import defaultdict
 from typing import Any
 
-from datagen.blueprint.committee import review
+from datagen.blueprint.chain import Candidate, Checked, build_blueprint, check_draft, claim, records_evidence
 from datagen.blueprint.context import Attempt, RunContext, TaskOutcome
 from datagen.blueprint.proposal import ask, instruction_json_schema, render_prompt
-from datagen.blueprint.validators import (
-    duplicate_key,
-    extract_json_object,
-    validate_execution,
-    validate_format,
-    validate_policy,
-)
+from datagen.blueprint.stages import Stage, stage_name
+from datagen.blueprint.validators import extract_json_object
 from datagen.llm.types import Usage
 from datagen.records import Blueprint
 
@@ -57,11 +53,26 @@ def group_id(name: str, group: list[Blueprint]) -> str:
     return f"{name}-r{digest}"
 
 
+def parents_evidence(ctx: RunContext, group: list[Blueprint]) -> str:
+    """The customer data the parents were drawn from (their sampler records), against which the
+    combined task's outputs are checked as each parent's were."""
+    records = []
+    for blueprint in group:
+        for ref in blueprint.provenance.get("sampler", {}).get("records", []):
+            table, _, key = str(ref).partition("/")
+            if key in ctx.users.tables.get(table, {}):
+                records.append(ctx.users.record(table, key))
+    return records_evidence(records)
+
+
 async def recombine(ctx: RunContext, group: list[Blueprint]) -> TaskOutcome:
+    """One combined task through the same check chain as a base task (every stage, in order), after
+    the generator has written one instruction for the parents' concatenated actions and outputs."""
     config = ctx.config
     task_id = group_id(config.name, group)
     usage = Usage()
     attempt = Attempt(0)
+    user_id, persona = group[0].user_id, group[0].persona
     actions = [a for b in group for a in b.actions]
     outputs = list(dict.fromkeys(o for b in group for o in b.outputs))
     provenance: dict[str, Any] = {
@@ -71,31 +82,9 @@ async def recombine(ctx: RunContext, group: list[Blueprint]) -> TaskOutcome:
         "generator": ctx.generator.name,
         "judges": [j.label for j in ctx.judges],
     }
-
-    def rejected(stage: str, reasons: list[str], draft: dict[str, Any] | None = None) -> TaskOutcome:
-        attempt.failed_stage, attempt.reasons = stage, reasons
-        return TaskOutcome(
-            task_id,
-            "recombined",
-            [attempt],
-            usage,
-            stage=stage,
-            reasons=reasons,
-            draft=draft,
-            provenance=provenance,
-        )
-
-    execution = validate_execution(actions, ctx.domain, ctx.db_seed)
-    if not execution.ok:
-        return rejected("execution", execution.reasons)
-    policy = validate_policy(execution)
-    if not policy.ok:
-        return rejected("policy", policy.reasons)
-    if duplicate_key(group[0].user_id, actions) in ctx.accepted_keys:
-        return rejected("duplicate", ["the combination equals an accepted task"])
     prompt = render_prompt(
         "recombine",
-        persona=group[0].persona,
+        persona=persona,
         tasks=[b.instruction for b in group],
         actions=[a.model_dump() for a in actions],
     )
@@ -110,64 +99,40 @@ async def recombine(ctx: RunContext, group: list[Blueprint]) -> TaskOutcome:
     usage.add(reply.usage)
     try:
         payload = extract_json_object(reply.text)
-    except ValueError as exc:
-        return rejected("format", [str(exc)], {"raw": reply.text[:2000]})
-    fmt = validate_format(
-        {
+        # the parents' checked outputs and actions; the model only rewrites the instruction
+        raw: str | dict[str, Any] = {
             "thought": payload.get("thought", ""),
             "instruction": payload.get("instruction", ""),
-            "outputs": outputs,  # the parents' checked outputs; the model only rewrites the instruction
-            "actions": [a.model_dump() for a in actions],
-        },
-        ctx.domain,
-    )
-    if not fmt.ok:
-        return rejected("format", fmt.reasons, {"raw": reply.text[:2000]})
-    attempt.passed += ["format", "execution", "outputs", "policy", "duplicate"]
-    draft = fmt.data["draft"]
-    reviews: list[dict[str, Any]] = []
-    if config.committee.enabled:
-        task = {
-            "persona": group[0].persona,
-            "instruction": draft.instruction,
-            "outputs": draft.outputs,
+            "outputs": outputs,
             "actions": [a.model_dump() for a in actions],
         }
-        decision, spent = await review(
-            ctx.judges,
-            ctx.judge_system,
-            task,
-            execution.data["diff"],
-            threshold=config.committee.threshold,
-            temperature=config.committee.temperature,
-            max_tokens=config.committee.max_tokens,
-            json_output=config.json_output,
-            seed=random.Random(task_id + "judge").randrange(2**31) if config.request_seeds else None,
-        )
-        usage.add(spent)
-        reviews.append({"round": 0, **decision.record()})
+    except ValueError:
+        raw = reply.text  # the format stage says why
+    candidate = Candidate(raw, user_id, persona, [parents_evidence(ctx, group)])
+    judge_seed = random.Random(task_id + "judge").randrange(2**31)
+    checked = await check_draft(ctx, candidate, usage, judge_seed, attempt)
+    reviews = [{"round": 0, **checked.decision.record()}] if checked.decision is not None else []
+    if reviews:
         provenance["reviews"] = reviews
-        if not decision.ok:
-            return rejected("committee", decision.reasons, draft.model_dump())
-    attempt.passed.append("committee")  # a switched-off committee counts as passed
-    ctx.accepted_keys.add(duplicate_key(group[0].user_id, actions))
-    blueprint = Blueprint(
-        id=task_id,
-        env=ctx.domain.name,
-        seed=ctx.db_seed,
-        user_id=group[0].user_id,
-        persona=group[0].persona,
-        instruction=draft.instruction,
-        actions=actions,
-        outputs=draft.outputs,
-        provenance={
-            **provenance,
-            "round": 0,
-            "thought": draft.thought,
-            "reviews": reviews,
-            "diff": execution.data["diff"],
-            "state_hash": execution.data["state_hash"],
-            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
-        },
+    if checked.ok and checked.draft is not None:
+        if claim(ctx, user_id, checked.draft.actions):
+            blueprint = build_blueprint(
+                ctx, task_id, user_id, persona, checked, 0, reviews, provenance, usage
+            )
+            return TaskOutcome(
+                task_id, "recombined", [attempt], usage, blueprint=blueprint, provenance=provenance
+            )
+        checked = Checked(
+            False, Stage.DUPLICATE, ["an identical task was accepted meanwhile"], checked.draft, checked.diff
+        )
+    attempt.failed_stage, attempt.reasons = stage_name(checked.stage), checked.reasons
+    return TaskOutcome(
+        task_id,
+        "recombined",
+        [attempt],
+        usage,
+        stage=stage_name(checked.stage),
+        reasons=checked.reasons,
+        draft=checked.draft.model_dump() if checked.draft is not None else {"raw": reply.text[:2000]},
+        provenance=provenance,
     )
-    return TaskOutcome(task_id, "recombined", [attempt], usage, blueprint=blueprint, provenance=provenance)

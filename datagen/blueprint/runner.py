@@ -24,9 +24,9 @@ from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.context import RunContext, TaskOutcome
 from datagen.blueprint.funnel import Funnel
 from datagen.blueprint.grounding import StatePlanner
+from datagen.blueprint.lifecycle import develop_task
 from datagen.blueprint.proposal import generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import group_id, plan_groups, recombine
-from datagen.blueprint.refine import develop_task
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import duplicate_key
 from datagen.envs.base import Domain

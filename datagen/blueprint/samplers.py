@@ -1,6 +1,6 @@
 """Context samplers for task drafts: the API-graph walk, one user's data, policy excerpts, a persona
-and few-shot examples. Every draw comes from one ``random.Random`` seeded per task, and the whole
-draw (including the per-draw sizes, so sampler frequencies vary between tasks) is recorded.
+and few-shot examples. Every draw comes from random streams seeded per task (``TaskStreams``), and
+the whole draw (including the per-draw sizes, so sampler frequencies vary between tasks) is recorded.
 """
 
 from __future__ import annotations
@@ -15,10 +15,36 @@ from pathlib import Path
 from typing import Any
 
 from datagen.envs.base import Domain, Environment, Task
+from datagen.envs.references import references_of
 from datagen.envs.store import Record
 from datagen.records import Blueprint
 
 PROMPTS = Path(__file__).parent / "prompts"
+
+
+@dataclass
+class TaskStreams:
+    """One task's random streams, each derived from the run seed and the task key alone.
+
+    A sampler whose draws depend on the run's progress (the few-shot pool grows as tasks are
+    accepted) has a stream of its own, so a resumed or re-run task draws the same user, walk, data
+    and arguments whatever the pool held; grounding and the per-request sampling seeds likewise."""
+
+    context: random.Random  # the walk, the user, their records, policy excerpts, persona traits
+    fewshot: random.Random
+    grounding: random.Random
+    requests: random.Random
+
+    @classmethod
+    def for_task(cls, run_seed: int, task_key: str) -> TaskStreams:
+        # str seeds hash with sha512: stable across processes, unlike hash()
+        base = f"{run_seed}:{task_key}"
+        return cls(
+            context=random.Random(base),
+            fewshot=random.Random(f"{base}:fewshot"),
+            grounding=random.Random(f"{base}:grounding"),
+            requests=random.Random(f"{base}:requests"),
+        )
 
 
 def draw_size(rng: random.Random, bounds: tuple[int, int]) -> int:
@@ -78,26 +104,21 @@ class ContextRecord:
     record: Record
 
 
-USER_TABLES = ("users", "customers", "clients", "members", "passengers")
-
-
 class UserIndex:
     """The database an episode starts from, and which records mention each user; built once per run
     (scanning every table per draw would cost a pass over the whole database each time). Works on
-    any environment's ``snapshot()``, so adapters (τ²-bench) are sampled the same way."""
+    any environment's ``snapshot()``, so adapters (τ²-bench) are sampled the same way. The users are
+    the domain's declared ``references.user_table`` unless ``user_table`` names another table."""
 
     def __init__(self, env: Environment, user_table: str = "auto"):
         self.tables = env.snapshot()
+        self.refs = references_of(env.domain)
         if user_table == "auto":
-            found = [t for t in USER_TABLES if t in self.tables]
-            if not found:
-                raise ValueError(
-                    f"no user table among {sorted(self.tables)}; set samplers.user_table to the table of customers"
-                )
-            user_table = found[0]
-        elif user_table not in self.tables:
+            user_table = self.refs.user_table
+        if user_table not in self.tables:
             raise ValueError(
-                f"samplers.user_table is {user_table!r} but the domain's tables are {sorted(self.tables)}"
+                f"the user table is {user_table!r} but the domain's tables are {sorted(self.tables)}; "
+                "set samplers.user_table (or the domain's references.user_table) to the table of customers"
             )
         self.user_table = user_table
         self.user_ids = sorted(self.tables[user_table])
@@ -300,10 +321,13 @@ def draw_context(
     pool: FewshotPool,
     traits: list[str],
     choose_user: Callable[[list[str], random.Random], str | None] | None = None,
+    fewshot_rng: random.Random | None = None,
 ) -> SamplerDraw:
-    """One full draw; ``config`` is a ``SamplerConfig``. ``choose_user`` picks the user for the
-    walked write tools (a ``StatePlanner``'s: one whose data the first tool can act on); by default,
-    or when it returns None, the user is drawn uniformly."""
+    """One full draw from ``rng`` (the task's context stream); ``config`` is a ``SamplerConfig``.
+    ``choose_user`` picks the user for the walked write tools (a ``StatePlanner``'s: one whose data
+    the first tool can act on); by default, or when it returns None, the user is drawn uniformly.
+    The few-shot examples come from ``fewshot_rng`` (by default a stream derived from
+    ``task_seed``), never from ``rng``: how many examples the pool holds must not change the rest."""
     sizes = {
         "walk_length": draw_size(rng, config.walk_length),
         "records": draw_size(rng, config.records_range),
@@ -326,5 +350,8 @@ def draw_context(
         policy_excerpts=excerpts,
         traits=chosen_traits,
         persona=make_persona(user_id, records[0].record, chosen_traits),
-        fewshot=pool.sample(rng, sizes["fewshot"]),
+        fewshot=pool.sample(
+            fewshot_rng if fewshot_rng is not None else random.Random(f"fewshot:{task_seed}"),
+            sizes["fewshot"],
+        ),
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from datagen.envs.base import Domain, ToolCallModel
 from datagen.envs.store import canonical_json
 from datagen.envs.tools import ToolError
+from datagen.values import missing_outputs
 
 MIN_INSTRUCTION_WORDS = 5  # "You want to cancel #W1." is about the shortest goal a customer can act on
 
@@ -157,21 +158,14 @@ def validate_execution(actions: list[ToolCallModel], domain: Domain, seed: int) 
     return StageResult("execution", not reasons, reasons, data)
 
 
-def normalise_output(text: str) -> str:
-    """Case, commas and a trailing ``.0`` do not matter (τ-bench compares outputs the same way)."""
-    text = text.lower().replace(",", "").strip()
-    return re.sub(r"(\d)\.0+\b", r"\1", text)
-
-
 def validate_outputs(outputs: list[str], evidence: list[str]) -> list[str]:
     """Each expected output must appear in the data the task is built on (the sampled records or the
-    replay's observations): an output nobody can look up makes the task unsolvable in Phase 2."""
-    haystack = normalise_output("\n".join(evidence))
+    replay's observations), under the rule Phase 2 judges dialogues by (``datagen.values``): an output
+    nobody can look up makes the task unsolvable in Phase 2."""
     return [
         f"output {o!r} appears neither in the customer's data nor in the actions' results; outputs must be "
         "values the agent can read from the database (a price, a status, an id)"
-        for o in outputs
-        if normalise_output(o) not in haystack
+        for o in missing_outputs(outputs, evidence)
     ]
 
 

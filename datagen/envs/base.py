@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.envs.policy import ActionRecord, PolicyCheck, Violation, run_checks
+from datagen.envs.references import References
 from datagen.envs.store import BaseState, Store, Tables, canonical, diff_tables
 from datagen.envs.tools import ToolError, ToolSpec, dependency_graph
 
@@ -168,6 +169,9 @@ class Domain(ABC):
     # Tools of the user's own device (τ²'s telecom phone), run by the environment's ``call_user`` out
     # of the agent's view; most domains give the user none.
     user_tools: Sequence[ToolSpec] = ()
+    # Which table each id parameter points into (datagen.envs.references); Phase 1 needs it to fill
+    # tool arguments from the data, and refuses a domain without it.
+    references: References | None = None
 
     @abstractmethod
     def new_env(self, seed: int | None = None) -> Environment: ...
@@ -253,6 +257,7 @@ class NativeDomain(Domain):
         source: Literal["native", "user"] = "native",
         train_seed: int = 0,
         eval_seed: int = 1,
+        references: References | None = None,
     ):
         self.name = name
         self.source = source
@@ -265,6 +270,7 @@ class NativeDomain(Domain):
         self._examples_path = examples_path
         self.train_seed = train_seed
         self.eval_seed = eval_seed
+        self.references = references
         self._bases: dict[int, BaseState] = {}
 
     def database(self, seed: int) -> Tables:

@@ -225,6 +225,7 @@ def load_user_domain(folder: str | Path) -> NativeDomain:
             source="user",
             train_seed=getattr(database, "TRAIN_SEED", 0),
             eval_seed=getattr(database, "EVAL_SEED", 1),
+            references=getattr(database, "REFERENCES", None),
         )
     except Exception as exc:
         raise DomainLoadError(f"user domain {folder}: {type(exc).__name__}: {exc}") from exc

@@ -3,6 +3,10 @@
 Exports the successful trajectories of a run directory as a Hugging Face dataset (``messages`` +
 ``tools``, the schema transformers chat templates and TRL expect), as the APIGen-MT ShareGPT layout,
 or as JSONL; writes a dataset card from the run; optionally pushes to the Hub.
+
+The ``hf`` export is the Hub's own layout on disk: ``data/{split}-*.parquet`` and a README.md whose
+``configs`` name them, so ``datasets.load_dataset(DIR)`` and ``trl sft --dataset_name DIR`` open the
+folder as it is, and ``--push-to-hub`` uploads it with ``DatasetDict.push_to_hub``.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -59,6 +65,27 @@ def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
     return trajectories, skipped
 
 
+def write_parquet_shards(dataset: Any, out_dir: Path, max_shard_size: str | int = "500MB") -> list[Path]:
+    """Each split as ``data/{split}-NNNNN-of-MMMMM.parquet``, the layout (and shard size) that
+    ``push_to_hub`` writes on the Hub, written by ``datasets``' own Parquet writer; older shards in
+    ``data/`` are removed first, so the card's ``data/{split}-*.parquet`` matches only this export."""
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    limit = convert_file_size_to_int(max_shard_size)
+    data_dir = out_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in data_dir.glob("*.parquet"):
+        stale.unlink()
+    files: list[Path] = []
+    for split, part in dataset.items():
+        count = max(1, min(len(part), math.ceil(part.data.nbytes / limit)))
+        for index in range(count):
+            path = data_dir / f"{split}-{index:05d}-of-{count:05d}.parquet"
+            part.shard(num_shards=count, index=index, contiguous=True).to_parquet(str(path))
+            files.append(path)
+    return files
+
+
 def export_run(
     run_dir: Path,
     out_dir: Path,
@@ -68,13 +95,24 @@ def export_run(
     validation: float = 0.0,
     test: float = 0.1,
     license: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
     pretty_name: str | None = None,
+    max_shard_size: str | int = "500MB",
 ) -> ExportResult:
-    from datagen.export.card import FACTS_FILE, build_card, export_facts
+    from datagen.export.card import (
+        FACTS_FILE,
+        LICENSE_FILE,
+        build_card,
+        export_facts,
+        license_file,
+        resolve_license,
+    )
     from datagen.simulate.runner import phase2_funnel
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    chosen_license = resolve_license(run_dir, license, license_name, license_link)
     trajectories, skipped = load_trajectories(run_dir)
     if not trajectories:
         raise ValueError(f"{run_dir} holds no complete successful trajectory to export")
@@ -86,11 +124,15 @@ def export_run(
     if fmt == "hf":
         from datasets import Dataset, DatasetDict
 
-        from datagen.export.rows import hf_features
+        from datagen.export.rows import hf_features, hf_row
 
-        dataset = DatasetDict({s: Dataset.from_list(r, features=hf_features()) for s, r in splits.items()})
-        dataset.save_to_disk(str(out_dir))
-        result.files.append(out_dir / "dataset_dict.json")
+        dataset = DatasetDict(
+            {
+                s: Dataset.from_list([hf_row(r) for r in rows], features=hf_features())
+                for s, rows in splits.items()
+            }
+        )
+        result.files += write_parquet_shards(dataset, out_dir, max_shard_size)
     elif fmt == "sharegpt":
         for split, rows in splits.items():
             path = out_dir / f"{split}.json"
@@ -106,29 +148,82 @@ def export_run(
             path = out_dir / f"{split}.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             result.files.append(path)
-    facts = export_facts(run_dir, splits, phase2_funnel(DatagenRun(run_dir)), fmt=fmt, skipped=skipped)
+    facts = export_facts(
+        run_dir,
+        splits,
+        phase2_funnel(DatagenRun(run_dir)),
+        fmt=fmt,
+        skipped=skipped,
+        seed=seed,
+        fractions={"validation": validation, "test": test},
+        license=chosen_license,
+    )
     (out_dir / FACTS_FILE).write_text(
         json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    card = build_card(facts, run_dir, license=license, pretty_name=pretty_name or f"apigen-mt {run_dir.name}")
+    card = build_card(facts, run_dir, pretty_name=pretty_name or f"apigen-mt {run_dir.name}")
     card.save(str(out_dir / "README.md"))
     result.files += [out_dir / FACTS_FILE, out_dir / "README.md"]
+    if chosen_license.license_link == LICENSE_FILE:
+        (out_dir / LICENSE_FILE).write_text(license_file(facts), encoding="utf-8")
+        result.files.append(out_dir / LICENSE_FILE)
     return result
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="apigen-mt export", description=__doc__)
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--format", choices=FORMATS, default="hf")
-    parser.add_argument("--seed", type=int, default=0, help="split seed (splits are by blueprint)")
-    parser.add_argument("--validation", type=float, default=0.0, help="fraction of blueprints for validation")
-    parser.add_argument("--test", type=float, default=0.1, help="fraction of blueprints for test")
-    parser.add_argument(
-        "--license", default=None, help="card license (default: the recipe's `license`, else 'other')"
+    parser = argparse.ArgumentParser(
+        prog="apigen-mt export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--push-to-hub", metavar="ORG/NAME", default=None)
-    parser.add_argument("--private", action="store_true")
+    parser.add_argument(
+        "run_dir", type=Path, help="run directory written by `apigen-mt generate` or `simulate`"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the export into")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="hf",
+        help="hf: Parquet shards + card, opened by datasets.load_dataset(OUT); sharegpt: APIGen-MT-5k's "
+        "layout; jsonl: one trajectory a line (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="split seed; splits are by blueprint (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--validation",
+        type=float,
+        default=0.0,
+        help="fraction of blueprints for validation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--test", type=float, default=0.1, help="fraction of blueprints for test (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--license",
+        default=None,
+        help="card licence, a Hub licence id (default: the recipe's `license`, else 'other')",
+    )
+    parser.add_argument(
+        "--license-name",
+        default=None,
+        help="with licence 'other': its name (default: the recipe's `license_name`)",
+    )
+    parser.add_argument(
+        "--license-link",
+        default=None,
+        help="with licence 'other': a URL or a file in the export (default: the recipe's `license_link`)",
+    )
+    parser.add_argument(
+        "--max-shard-size",
+        default="500MB",
+        help="hf: largest Parquet shard, as push_to_hub (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="ORG/NAME",
+        default=None,
+        help="also upload the export to this Hub dataset repo",
+    )
+    parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -140,6 +235,9 @@ def main(argv: list[str]) -> int:
             validation=args.validation,
             test=args.test,
             license=args.license,
+            license_name=args.license_name,
+            license_link=args.license_link,
+            max_shard_size=args.max_shard_size,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"apigen-mt export: {exc}", file=sys.stderr)

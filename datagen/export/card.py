@@ -1,14 +1,23 @@
-"""The dataset card (README.md with YAML metadata) generated from a run directory."""
+"""The dataset card (README.md with YAML metadata) generated from a run directory.
+
+The metadata is what the Hub reads: the licence (with ``license_name`` and ``license_link`` when it
+is ``other``), the ``configs`` that point ``load_dataset`` at the data files of the export, and the
+usual task tags. The text states the teacher models and their licence terms, the toolkit build, the
+export date, the split rule and the run's funnels.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from datagen.export.provenance import teachers, toolkit_build, utc_now
+from datagen.export.rows import SPLIT_RULE
 from datagen.rundir import DatagenRun
 
 
@@ -19,6 +28,47 @@ def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
 
 DATA_FILES = {"hf": "data/{split}-*.parquet", "sharegpt": "{split}.json", "jsonl": "{split}.jsonl"}
 FACTS_FILE = "export.json"
+LICENSE_FILE = "LICENSE.md"
+
+
+@dataclass(frozen=True)
+class License:
+    """The card's licence: a Hub licence id, or ``other`` with a name and a link."""
+
+    license: str
+    license_name: str | None = None
+    license_link: str | None = None
+
+    def metadata(self) -> dict[str, str]:
+        fields = {"license": self.license}
+        if self.license == "other":
+            fields |= {"license_name": self.license_name or "", "license_link": self.license_link or ""}
+        return fields
+
+
+def resolve_license(
+    run_dir: Path, license: str | None, license_name: str | None, license_link: str | None
+) -> License:
+    """Flags first, then the recipe's ``license``/``license_name``/``license_link``, else ``other``.
+
+    ``other`` with neither name nor link becomes "unspecified" with a LICENSE.md in the export that
+    says so and lists the teacher models' terms; a name without a link (or the reverse) is an error.
+    """
+    _, recipe = _recipe_text(run_dir)
+    chosen = license or recipe.get("license") or "other"
+    name = license_name or (recipe.get("license_name") if not license else None)
+    link = license_link or (recipe.get("license_link") if not license else None)
+    if chosen != "other":
+        return License(chosen)
+    if not name and not link:
+        return License("other", "unspecified", LICENSE_FILE)
+    if not (name and link):
+        missing = "license_link" if name else "license_name"
+        raise ValueError(
+            f"license: other needs both license_name and license_link; {missing} is missing. "
+            f"Set it in the recipe or pass --{missing.replace('_', '-')} (a URL or a file name in the export)."
+        )
+    return License("other", name, link)
 
 
 def export_facts(
@@ -28,6 +78,9 @@ def export_facts(
     *,
     fmt: str,
     skipped: list[str],
+    seed: int,
+    fractions: dict[str, float],
+    license: License,
 ) -> dict[str, Any]:
     """What the card states, machine-readable: written next to the data as ``export.json`` so that
     a model trained on it (training/model_card.py) can name the run's funnel without parsing prose."""
@@ -42,12 +95,17 @@ def export_facts(
     return {
         "run_dir": str(run_dir),
         "format": fmt,
+        "created": utc_now(),
+        "toolkit": toolkit_build(),
+        "license": license.metadata(),
+        "split": {"seed": seed, **fractions, "rule": SPLIT_RULE},
         "splits": {
             s: {"rows": len(part), "blueprints": len({r["blueprint_id"] for r in part})}
             for s, part in splits.items()
         },
         "domains": sorted({r["env"] for r in rows}),
         "models": models,
+        "teachers": teachers(models),
         "agent_modes": sorted({r["agent_mode"] for r in rows}),
         "phase1": phase1,
         "phase2": phase2,
@@ -55,26 +113,23 @@ def export_facts(
     }
 
 
-def build_card(facts: dict[str, Any], run_dir: Path, *, license: str | None, pretty_name: str):
+def _size_category(count: int) -> str:
+    for limit, name in ((1000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if count < limit:
+            return name
+    return "n>100K"
+
+
+def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    recipe, recipe_data = _recipe_text(run_dir)
-    count = sum(split["rows"] for split in facts["splits"].values())
-    size = (
-        "n<1K"
-        if count < 1000
-        else "1K<n<10K"
-        if count < 10_000
-        else "10K<n<100K"
-        if count < 100_000
-        else "n>100K"
-    )
+    recipe, _ = _recipe_text(run_dir)
     pattern = DATA_FILES[facts["format"]]
     card_data = DatasetCardData(
-        license=license or recipe_data.get("license") or "other",
+        **facts["license"],
         language=["en"],
         pretty_name=pretty_name,
-        size_categories=[size],
+        size_categories=[_size_category(sum(split["rows"] for split in facts["splits"].values()))],
         task_categories=["text-generation"],
         tags=["function-calling", "tool-use", "multi-turn", "synthetic", "apigen-mt"],
         configs=[
@@ -89,12 +144,26 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, license: str | None, pre
         card_data,
         template_str=template,
         pretty_name=pretty_name,
+        fmt=facts["format"],
+        license=facts["license"],
+        teachers=facts["teachers"],
+        toolkit=facts["toolkit"],
+        created=facts["created"],
+        split=facts["split"],
         splits=[{"name": s, **split} for s, split in facts["splits"].items()],
         domains=facts["domains"],
-        models=facts["models"],
         agent_modes=facts["agent_modes"],
         phase1=json.dumps(facts["phase1"], indent=2) if facts["phase1"] is not None else "",
         phase2=json.dumps(facts["phase2"], indent=2),
         recipe=recipe,
         skipped=facts["skipped"],
     )
+
+
+def license_file(facts: dict[str, Any]) -> str:
+    """LICENSE.md of an export whose licence was left unspecified: says so, and lists the terms that
+    do apply (the teacher models')."""
+    template = resources.files("datagen.export").joinpath("license_template.md").read_text(encoding="utf-8")
+    import jinja2
+
+    return jinja2.Template(template, keep_trailing_newline=True).render(teachers=facts["teachers"])

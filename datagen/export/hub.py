@@ -1,47 +1,47 @@
 """Pushing an export to the Hugging Face Hub.
 
 The token comes from where huggingface_hub looks (``HF_TOKEN``, the cached login); this module never
-reads, prints or writes it. ``stage_upload`` builds exactly the folder that is uploaded, so tests can
-check it without network; ``push_export`` then makes one ``upload_folder`` call.
+reads, prints or writes it.
+
+An ``hf`` export goes up through ``DatasetDict.push_to_hub``: the card, the facts file and any
+LICENSE.md are uploaded first, so that ``push_to_hub`` adds its ``dataset_info`` to our card instead of
+writing a bare one, then ``datasets`` writes and uploads the Parquet shards itself. The other formats
+are plain files and go up as one commit.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from datagen.export.card import FACTS_FILE
+from datagen.export.card import FACTS_FILE, LICENSE_FILE
+
+CARD_FILES = ["README.md", FACTS_FILE, LICENSE_FILE]
+COMMIT_MESSAGE = "apigen-mt export"
 
 
-def stage_upload(export_dir: Path, staging: Path, *, fmt: str) -> list[Path]:
-    """Writes the files to upload into ``staging``: Parquet shards per split (hf) or the export files."""
-    staging.mkdir(parents=True, exist_ok=True)
-    if fmt == "hf":
-        from datasets import load_from_disk
+def _upload_files(api, repo_id: str, files: list[Path], export_dir: Path, message: str) -> None:
+    from huggingface_hub import CommitOperationAdd
 
-        dataset = load_from_disk(str(export_dir))
-        (staging / "data").mkdir(exist_ok=True)
-        for split, part in dataset.items():
-            part.to_parquet(str(staging / "data" / f"{split}-00000-of-00001.parquet"))
-    else:
-        for path in sorted(export_dir.glob("*.json*")):
-            shutil.copy2(path, staging / path.name)
-    for name in ("README.md", FACTS_FILE):
-        if (export_dir / name).exists():
-            shutil.copy2(export_dir / name, staging / name)
-    return sorted(p for p in staging.rglob("*") if p.is_file())
+    operations = [
+        CommitOperationAdd(path_in_repo=path.relative_to(export_dir).as_posix(), path_or_fileobj=str(path))
+        for path in files
+    ]
+    api.create_commit(repo_id=repo_id, repo_type="dataset", operations=operations, commit_message=message)
 
 
 def push_export(export_dir: Path, repo_id: str, *, fmt: str, private: bool = False) -> str:
-    import tempfile
-
     from huggingface_hub import HfApi
 
     api = HfApi()
-    with tempfile.TemporaryDirectory(prefix="apigen-mt-push-") as tmp:
-        stage_upload(export_dir, Path(tmp), fmt=fmt)
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.upload_folder(
-            repo_id=repo_id, repo_type="dataset", folder_path=tmp, commit_message="apigen-mt export"
-        )
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    card_files = [export_dir / name for name in CARD_FILES if (export_dir / name).is_file()]
+    if fmt == "hf":
+        from datasets import load_dataset
+
+        _upload_files(api, repo_id, card_files, export_dir, f"{COMMIT_MESSAGE}: card")
+        dataset = load_dataset(str(export_dir))
+        dataset.push_to_hub(repo_id, private=private, commit_message=f"{COMMIT_MESSAGE}: data")
+    else:
+        data_files = sorted(p for p in export_dir.glob("*.json*") if p.name not in CARD_FILES)
+        _upload_files(api, repo_id, card_files + data_files, export_dir, COMMIT_MESSAGE)
     return f"https://huggingface.co/datasets/{repo_id}"

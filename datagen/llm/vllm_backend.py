@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import sys
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from datagen.llm.base import (
@@ -27,11 +29,17 @@ from datagen.llm.base import (
     context_overflow_result,
 )
 from datagen.llm.config import ModelSpec
+from datagen.llm.engine_env import apply_engine_env
+from datagen.llm.engine_guard import warn_if_guard_missing
 from datagen.llm.formats import get_format
 from datagen.llm.prompting import LocalPrompter
 from datagen.llm.types import ChatResult, Message, ToolSchema, Usage
 
 logger = logging.getLogger(__name__)
+
+# vLLM's default --max-num-seqs for an API server on a CPU (EngineArgs.get_batch_defaults, 0.32): a
+# server's concurrency when its command line does not name one.
+VLLM_CPU_SERVER_MAX_NUM_SEQS = 128
 
 
 def cpu_has_native_bf16() -> bool:
@@ -46,42 +54,117 @@ def cpu_has_native_bf16() -> bool:
     )
 
 
-def cpu_engine_settings(max_model_len: int) -> dict[str, Any]:
+def cpu_engine_settings(
+    max_model_len: int,
+    *,
+    model: str,
+    concurrency: int,
+    engine_args: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """vLLM engine settings for a CPU, as ``AsyncEngineArgs`` keywords.
 
     - Prompts are prefilled whole (no chunked prefill, a token budget that fits the longest prompt):
       vLLM-CPU 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's
       prompt is split across prefill chunks.
     - Eager mode: torch.compile added 80-160 s to each engine start here and no throughput.
-    - float32 unless the CPU has native bf16 (see :func:`cpu_has_native_bf16`)."""
-    return {
+    - float32 unless the CPU has native bf16 (see :func:`cpu_has_native_bf16`).
+    - The KV cache is sized from ``max_model_len``, ``concurrency`` and the memory free now (see
+      :mod:`datagen.llm.engine_memory`; a user's ``VLLM_CPU_KVCACHE_SPACE`` or ``engine_args`` win);
+      raises :class:`~datagen.llm.engine_memory.EngineMemoryError` when the engine cannot fit."""
+    from datagen.llm.engine_memory import plan_engine_memory
+
+    settings: dict[str, Any] = {
         "enable_chunked_prefill": False,
         "max_num_batched_tokens": max(max_model_len, 8192),
         "enforce_eager": True,
         "dtype": "bfloat16" if cpu_has_native_bf16() else "float32",
     }
+    plan = plan_engine_memory(
+        model,
+        max_model_len=max_model_len,
+        concurrency=concurrency,
+        dtype=settings["dtype"],
+        engine_args=engine_args,
+    )
+    if plan.source == "sized":  # a user's size reaches vLLM by its own road (env var, engine_args)
+        settings["kv_cache_memory_bytes"] = plan.kv_cache_bytes
+    return settings
 
 
-def cpu_server_flags(max_model_len: int = 8192) -> list[str]:
+def cpu_server_flags(settings: Mapping[str, Any]) -> list[str]:
     """:func:`cpu_engine_settings` as ``vllm.entrypoints.openai.api_server`` flags."""
-    settings = cpu_engine_settings(max_model_len)
-    return [
+    flags = [
         "--no-enable-chunked-prefill",
         "--max-num-batched-tokens", str(settings["max_num_batched_tokens"]),
         "--enforce-eager",
         "--dtype", settings["dtype"],
     ]  # fmt: skip
+    if "kv_cache_memory_bytes" in settings:
+        flags += ["--kv-cache-memory-bytes", str(settings["kv_cache_memory_bytes"])]
+    return flags
 
 
-def platform_engine_settings(max_model_len: int) -> dict[str, Any]:
+def server_flags_for(server_args: list[str]) -> list[str]:
+    """The CPU flags for an API server started with ``server_args`` (the model and every flag the
+    user gives): its ``--max-model-len`` (else the model's own), its ``--max-num-seqs`` as the
+    concurrency (else vLLM's CPU server default), and any KV-cache size it names."""
+    import argparse
+
+    from vllm.utils.argparse_utils import human_readable_int  # vLLM reads "32k", "4G" the same way
+
+    from datagen.llm.engine_memory import model_max_len
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--max-model-len", type=human_readable_int)
+    parser.add_argument("--max-num-seqs", type=int, default=VLLM_CPU_SERVER_MAX_NUM_SEQS)
+    parser.add_argument("--kv-cache-memory-bytes", type=human_readable_int)
+    for flag in ("--gpu-memory-utilization", "--dtype", "--kv-cache-dtype"):
+        parser.add_argument(flag)
+    args, _ = parser.parse_known_args(server_args)
+    named = {
+        "kv_cache_memory_bytes": args.kv_cache_memory_bytes,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
+        "dtype": args.dtype,
+        "kv_cache_dtype": args.kv_cache_dtype,
+    }
+    settings = cpu_engine_settings(
+        args.max_model_len or model_max_len(args.model),
+        model=args.model,
+        concurrency=args.max_num_seqs,
+        engine_args={key: value for key, value in named.items() if value is not None},
+    )
+    return cpu_server_flags(settings)
+
+
+def print_server_flags(server_args: list[str]) -> int:
+    """For scripts/serve_vllm.sh: print :func:`server_flags_for` on one line, or the one-line reason
+    the engine cannot start (exit 1)."""
+    from datagen.llm.engine_memory import EngineMemoryError
+
+    apply_engine_env()  # vLLM's own log lines must not land among the flags on stdout
+    try:
+        print(" ".join(server_flags_for(server_args)))
+    except EngineMemoryError as exc:
+        print(f"serve_vllm.sh: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def platform_engine_settings(
+    max_model_len: int, *, model: str, concurrency: int, engine_args: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The engine settings this machine needs (none on a GPU); benchmarks give raw engines the same."""
     from vllm.platforms import current_platform
 
-    return cpu_engine_settings(max_model_len) if current_platform.is_cpu() else {}
+    if not current_platform.is_cpu():
+        return {}
+    return cpu_engine_settings(max_model_len, model=model, concurrency=concurrency, engine_args=engine_args)
 
 
 class VLLMChatModel(BaseChatModel):
     def __init__(self, spec: ModelSpec) -> None:
+        apply_engine_env()  # before vLLM's first import: it reads its logging settings then
         from transformers import AutoTokenizer
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -91,12 +174,18 @@ class VLLMChatModel(BaseChatModel):
         self.model_path = model_path
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         self._prompter = LocalPrompter(tokenizer, model_path, self.format)
+        warn_if_guard_missing()
         engine_kwargs: dict[str, Any] = {
             "model": model_path,
             "max_model_len": spec.max_model_len,
             "enable_prefix_caching": True,
             "disable_log_stats": True,
-            **platform_engine_settings(spec.max_model_len),
+            **platform_engine_settings(
+                spec.max_model_len,
+                model=model_path,
+                concurrency=spec.max_concurrency,
+                engine_args=spec.engine_args,
+            ),
             **spec.engine_args,
         }
         started = time.monotonic()

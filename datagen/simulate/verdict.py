@@ -1,36 +1,16 @@
 """The success check: final state equals the replay of the ground truth, every expected output was
-said by the agent, and no policy check fails on the agent's trace."""
+said by the agent (``datagen.values``, the rule Phase 1 and the τ harness use too), and no policy
+check fails on the agent's trace."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from datagen.envs.base import Domain, Environment, ToolCallModel
 from datagen.simulate.episode import EpisodeResult
-
-_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
-
-
-def _canonical_number(match: re.Match[str]) -> str:
-    text = match.group(0).replace(",", "")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, thousands separators and commas dropped, numbers in one form (1,234.50 -> 1234.5)."""
-    text = _NUMBER.sub(_canonical_number, text.lower())
-    text = text.replace(",", "")
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def missing_outputs(expected: Sequence[str], agent_texts: Sequence[str]) -> list[str]:
-    said = normalize_text(" \n ".join(agent_texts))
-    return [out for out in expected if normalize_text(out) not in said]
+from datagen.values import missing_outputs
 
 
 def agent_texts(messages: Sequence[dict[str, Any]]) -> list[str]:

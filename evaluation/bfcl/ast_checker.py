@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from evaluation.bfcl.handlers.base import short
 from evaluation.bfcl.langtypes import JAVA_TYPES, JS_TYPES, UnsupportedType, java_value, js_value
 
 PYTHON_TYPES: dict[str, type] = {
@@ -83,7 +84,9 @@ def _check_type(param: str, value: Any, options: list, declared: str, expected: 
             return PASS, is_variable
         return (
             Verdict(
-                False, "type_error:nested", f"{param!r}: items of {value!r} are not all {item_type.__name__}"
+                False,
+                "type_error:nested",
+                f"{short(param)}: items of {short(value)} are not all {item_type.__name__}",
             ),
             False,
         )
@@ -93,7 +96,7 @@ def _check_type(param: str, value: Any, options: list, declared: str, expected: 
         Verdict(
             False,
             "type_error:simple",
-            f"{param!r}: expected type {declared}, got {type(value).__name__} ({value!r})",
+            f"{short(param)}: expected type {declared}, got {type(value).__name__} ({short(value)})",
         ),
         False,
     )
@@ -102,7 +105,7 @@ def _check_type(param: str, value: Any, options: list, declared: str, expected: 
 def _check_string(param: str, value: str, options: list) -> Verdict:
     if normalise(value) in [normalise(o) for o in options if isinstance(o, str)]:
         return PASS
-    return Verdict(False, "value_error:string", f"{param!r}: {value!r} is not one of {options}")
+    return Verdict(False, "value_error:string", f"{short(param)}: {short(value)} is not one of {options}")
 
 
 def _check_list(param: str, value: list, options: list) -> Verdict:
@@ -111,7 +114,7 @@ def _check_list(param: str, value: list, options: list) -> Verdict:
     acceptable = [[_normalised(item) for item in option] for option in options if _iterable(option)]
     if candidate in acceptable:
         return PASS
-    return Verdict(False, "value_error:list/tuple", f"{param!r}: {value!r} is not one of {options}")
+    return Verdict(False, "value_error:list/tuple", f"{short(param)}: {short(value)} is not one of {options}")
 
 
 def _iterable(value: Any) -> bool:
@@ -119,7 +122,7 @@ def _iterable(value: Any) -> bool:
 
 
 def _check_dict(param: str, value: dict, options: list) -> Verdict:
-    verdict = Verdict(False, "dict_checker:unclear", f"{param!r}: no acceptable dict")
+    verdict = Verdict(False, "dict_checker:unclear", f"{short(param)}: no acceptable dict")
     for option in options:
         if option == "":
             continue
@@ -132,22 +135,24 @@ def _check_dict(param: str, value: dict, options: list) -> Verdict:
 def _dict_matches(value: dict, option: dict) -> Verdict:
     for key, item in value.items():
         if key not in option:
-            return Verdict(False, "value_error:dict_key", f"unexpected dict key {key!r}")
+            return Verdict(False, "value_error:dict_key", f"unexpected dict key {short(key)}")
         if _normalised(item) not in [_normalised(o) for o in option[key]]:
             return Verdict(
-                False, "value_error:dict_value", f"dict key {key!r}: {item!r} not one of {option[key]}"
+                False,
+                "value_error:dict_value",
+                f"dict key {short(key)}: {short(item)} not one of {option[key]}",
             )
     for key, acceptable in option.items():
         if key not in value and "" not in acceptable:
-            return Verdict(False, "value_error:dict_key", f"missing dict key {key!r}")
+            return Verdict(False, "value_error:dict_key", f"missing dict key {short(key)}")
     return PASS
 
 
 def _check_list_of_dicts(param: str, value: list, options: list) -> Verdict:
-    verdict = Verdict(False, "list_dict_checker:unclear", f"{param!r}: no acceptable list of dicts")
+    verdict = Verdict(False, "list_dict_checker:unclear", f"{short(param)}: no acceptable list of dicts")
     for option in options:
         if len(value) != len(option):
-            verdict = Verdict(False, "value_error:list_dict_count", f"{param!r}: wrong number of dicts")
+            verdict = Verdict(False, "value_error:list_dict_count", f"{short(param)}: wrong number of dicts")
             continue
         for index, item in enumerate(value):
             verdict = _check_dict(param, item, [option[index]])
@@ -167,13 +172,18 @@ def _convert_source_value(language: str, value: Any, schema: dict, param: str):
         return Verdict(
             False,
             f"type_error:{'java' if language == 'java' else 'js'}",
-            f"{param!r}: expected a source-text string, got {type(value).__name__} ({value!r})",
+            f"{short(param)}: expected a source-text string, got {type(value).__name__} ({short(value)})",
         )
     convert = java_value if language == "java" else js_value
-    if declared in _ITEM_CHECKED[language]:
-        nested = schema["items"]["type"]
-        return convert(value, declared, nested), expected, table[nested]
-    return convert(value, declared), expected, None
+    try:
+        if declared in _ITEM_CHECKED[language]:
+            nested = schema["items"]["type"]
+            return convert(value, declared, nested), expected, table[nested]
+        return convert(value, declared), expected, None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer literal of more than 4,300 digits
+        return Verdict(
+            False, f"type_error:{language}", f"{short(param)}: {short(value)} cannot be read ({short(exc)})"
+        )
 
 
 def check_call(
@@ -189,7 +199,7 @@ def check_call(
     if underscore_names and "." in name:
         name = name.replace(".", "_")
     if name not in call:
-        return Verdict(False, "simple_function_checker:wrong_func_name", f"function {name!r} not called")
+        return Verdict(False, "simple_function_checker:wrong_func_name", f"function {short(name)} not called")
     params = call[name]
     schema = function["parameters"]["properties"]
     for required in function["parameters"]["required"]:
@@ -200,7 +210,7 @@ def check_call(
     for param, value in params.items():
         if param not in schema or param not in options_by_param:
             return Verdict(
-                False, "simple_function_checker:unexpected_param", f"unexpected parameter {param!r}"
+                False, "simple_function_checker:unexpected_param", f"unexpected parameter {short(param)}"
             )
         verdict = _check_param(param, value, schema[param], options_by_param[param], language)
         if not verdict.valid:
@@ -210,7 +220,7 @@ def check_call(
             return Verdict(
                 False,
                 "simple_function_checker:missing_optional",
-                f"parameter {param!r} not provided and not optional",
+                f"parameter {short(param)} not provided and not optional",
             )
     return PASS
 
@@ -230,7 +240,7 @@ def _check_param(param: str, value: Any, schema: dict, options: list, language: 
             value, expected, item_type = converted
     except (KeyError, UnsupportedType) as exc:
         return Verdict(
-            False, "checker:unsupported_type", f"{param!r}: type {declared!r} cannot be checked ({exc})"
+            False, "checker:unsupported_type", f"{short(param)}: type {declared!r} cannot be checked ({exc})"
         )
     if declared == "tuple" and type(value) is tuple:
         value = list(value)
@@ -249,7 +259,7 @@ def _check_param(param: str, value: Any, schema: dict, options: list, language: 
         if expected is list:
             return _check_list(param, value, options)
     if value not in options:
-        return Verdict(False, "value_error:others", f"{param!r}: {value!r} is not one of {options}")
+        return Verdict(False, "value_error:others", f"{short(param)}: {short(value)} is not one of {options}")
     return PASS
 
 

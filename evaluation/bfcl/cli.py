@@ -11,15 +11,34 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.bfcl import data, results
+from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
 from evaluation.bfcl.scoring import CategoryScore, score_category, score_json, summarise
 
 log = logging.getLogger(__name__)
+PROBLEMS_SHOWN_PER_FILE = 20
+
+
+def _formats_epilog() -> str:
+    width = max(len(name) for name in FORMATS)
+    lines = ["formats (--format): each decodes results exactly as these BFCL handler classes do"]
+    for decoder in STRICT.values():
+        lines.append(f"  {decoder.name:<{width}}  {decoder.summary}")
+        lines.append(f"  {'':<{width}}  BFCL: {', '.join(decoder.handler_names)}")
+    lines += [
+        "",
+        "Without --format: the run's metadata, else BFCL's model name in the folder path",
+        "(e.g. Salesforce_xLAM-2-1b-fc-r -> xlam, gpt-4o-2024-11-20-FC -> json), else the rows.",
+        f"--lenient reads with the runtime's forgiving parsers instead ({', '.join(LENIENT)}).",
+    ]
+    return "\n".join(lines)
 
 
 def _score_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="apigen-mt eval bfcl-score",
-        description="Score BFCL result files (ours or the official runner's).",
+        description="Score BFCL result files (ours or the official runner's, e.g. the leaderboard's published ones).",
+        epilog=_formats_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "result_dir",
@@ -29,14 +48,22 @@ def _score_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         default=None,
-        help="how raw results are written: python (prompt-mode call syntax), json (FC handlers' "
-        "{name: arguments} list), or a runtime format (hermes, xlam, llama3); default: the run's metadata, else python",
+        choices=FORMATS,
+        metavar="FORMAT",
+        help=f"how raw results are written, one of: {', '.join(FORMATS)} (see below); "
+        "default: the run's metadata, else the BFCL model folder name, else sniffed from the rows",
+    )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="decode with the LLM runtime's forgiving parsers instead of BFCL's (not comparable with the leaderboard)",
     )
     parser.add_argument(
         "--underscore-names",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="expect dots in function names replaced by underscores (FC APIs); default: the run's metadata, else on for json",
+        help="expect dots in function names replaced by underscores (FC APIs); default: the run's metadata, "
+        "else BFCL's registry entry for the model folder, else on for json",
     )
     parser.add_argument(
         "--categories",
@@ -68,28 +95,64 @@ def score_directory(
     fmt: str | None = None,
     underscore_names: bool | None = None,
     categories: list[str] | None = None,
+    lenient: bool = False,
 ) -> tuple[dict[str, CategoryScore], dict[str, Any]]:
-    """Score every result file under result_dir; returns the scores and the settings used."""
+    """Score every result file under result_dir; returns the scores and the settings used.
+
+    The settings hold the decoder chosen and why (``decoder``), every line that could not be read
+    (``problems``) and every "wrong format?" warning (``warnings``)."""
+    from evaluation.bfcl import resolve
+
     metadata = results.read_metadata(result_dir)
-    fmt = fmt or metadata.get("format") or "python"
-    if underscore_names is None:
-        underscore_names = bool(metadata.get("underscore_names", fmt == "json"))
     files = results.find_result_files(result_dir)
     wanted = (
         data.expand_categories(categories) if categories else [c for c in data.ALL_CATEGORIES if c in files]
     )
-    scores: dict[str, CategoryScore] = {}
+    loaded: dict[str, results.ResultFile] = {}
     for category in wanted:
         if category not in files:
             log.warning("no result file for %s under %s", category, result_dir)
-            continue
-        if category in data.SKIPPED:
+        elif category in data.SKIPPED:
             log.warning("not scoring %s: %s", category, data.SKIPPED[category])
-            continue
+        else:
+            loaded[category] = results.load_result_file(files[category], category)
+    resolution = resolve.resolve(
+        result_dir,
+        [files[c] for c in loaded],
+        {c: f.rows for c, f in loaded.items()},
+        fmt,
+        metadata,
+        results.find_metadata(result_dir),
+        lenient,
+    )
+    if underscore_names is None:
+        underscore_names = resolution.underscore_names
+    scores: dict[str, CategoryScore] = {}
+    warnings: list[str] = []
+    for category, result_file in loaded.items():
         scores[category] = score_category(
-            category, results.read_results(files[category]), fmt, underscore_names
+            category,
+            result_file.rows,
+            resolution.format,
+            underscore_names,
+            lenient,
+            unreadable=result_file.unreadable,
+            void=result_file.duplicates,
         )
-    return scores, {**metadata, "format": fmt, "underscore_names": underscore_names}
+        warning = resolve.decode_warning(
+            scores[category], {r["id"]: r for r in result_file.rows}, resolution.format
+        )
+        if warning:
+            warnings.append(warning)
+    settings = {
+        **metadata,
+        "format": resolution.format,
+        "underscore_names": underscore_names,
+        "decoder": resolution.as_dict(),
+        "warnings": warnings,
+        "problems": [p for f in loaded.values() for p in f.problems],
+    }
+    return scores, settings
 
 
 def write_reports(
@@ -98,7 +161,9 @@ def write_reports(
     results.write_score_tables(score_dir, model, scores)
     results.write_verdicts(score_dir, scores)
     (score_dir / "summary.md").write_text(results.markdown_summary(model, settings, scores), encoding="utf-8")
-    (score_dir / "scores.json").write_text(json.dumps(score_json(scores), indent=2) + "\n", encoding="utf-8")
+    (score_dir / "scores.json").write_text(
+        json.dumps(score_json(scores, settings), indent=2) + "\n", encoding="utf-8"
+    )
 
 
 def _print_table(scores: dict[str, CategoryScore]) -> None:
@@ -107,6 +172,22 @@ def _print_table(scores: dict[str, CategoryScore]) -> None:
         print(f"{category:<26} {score.accuracy * 100:6.2f}%  ({score.correct}/{score.total})")
     print(f"{'overall (v4 weights)':<26} {summary['overall_v4'] * 100:6.2f}%")
     print(f"{'overall (v3 formula)':<26} {summary['overall_v3'] * 100:6.2f}%")
+
+
+def _report_problems(problems: list[str], score_dir: Path) -> None:
+    shown: dict[str, int] = {}
+    for problem in problems:
+        path = problem.split(":", 1)[0]
+        shown[path] = shown.get(path, 0) + 1
+        if shown[path] <= PROBLEMS_SHOWN_PER_FILE:
+            print(f"bfcl-score: {problem}", file=sys.stderr)
+    for path, count in shown.items():
+        if count > PROBLEMS_SHOWN_PER_FILE:
+            print(
+                f"bfcl-score: {path}: {count - PROBLEMS_SHOWN_PER_FILE} more unreadable lines, "
+                f"all listed in {score_dir / 'summary.md'}",
+                file=sys.stderr,
+            )
 
 
 def score_main(argv: list[str] | None = None) -> int:
@@ -120,21 +201,38 @@ def score_main(argv: list[str] | None = None) -> int:
         return 2
     try:
         scores, settings = score_directory(
-            args.result_dir, args.format, args.underscore_names, args.categories
+            args.result_dir, args.format, args.underscore_names, args.categories, args.lenient
         )
     except (ValueError, FileNotFoundError, data.BfclDataMissing) as exc:
         print(f"bfcl-score: {exc}", file=sys.stderr)
         return 2
+    score_dir = args.score_dir or args.result_dir / "score"
+    print(f"bfcl-score: {_decoder_line(settings['decoder'])}", file=sys.stderr)
+    _report_problems(settings["problems"], score_dir)
+    for warning in settings["warnings"]:
+        print(f"bfcl-score: WARNING: {warning}", file=sys.stderr)
     if not scores:
         print(f"bfcl-score: no BFCL_v4_*_result.json files under {args.result_dir}", file=sys.stderr)
         return 2
+    if not any(score.scored_from_rows for score in scores.values()):
+        print(
+            f"bfcl-score: nothing could be scored: no readable result line under {args.result_dir} "
+            "(see the problems above); expected one JSON object per line with an id and a result",
+            file=sys.stderr,
+        )
+        return 2
     model = args.model or settings.get("model") or args.result_dir.resolve().name
-    write_reports(args.score_dir or args.result_dir / "score", model, settings, scores)
+    write_reports(score_dir, model, settings, scores)
     if args.json:
-        print(json.dumps(score_json(scores)))
+        print(json.dumps(score_json(scores, settings)))
     else:
         _print_table(scores)
     return 0
+
+
+def _decoder_line(decoder: dict[str, Any]) -> str:
+    mode = "strict (BFCL's decoding)" if decoder["strict"] else "lenient (the runtime's forgiving parsers)"
+    return f"decoder {decoder['format']}, {mode}: {decoder['reason']}"
 
 
 def _generate_parser() -> argparse.ArgumentParser:
@@ -151,7 +249,15 @@ def _generate_parser() -> argparse.ArgumentParser:
         "--format",
         choices=MODES,
         default="fc",
-        help="fc: native tool calls; prompt: BFCL-style Python-call prompting; or a runtime tool-call format",
+        help="fc: native tool calls, stored as BFCL's API FC handlers store them (scored as json); prompt: "
+        "BFCL-style Python-call prompting (python); hermes: Qwen-FC <tool_call> blocks, stored as BFCL's "
+        "QwenFCHandler stores them; xlam: xLAM's JSON list (SalesforceQwenHandler); llama3: Llama 3.1 JSON "
+        "(LlamaHandler_3_1); python: the runtime's Python-call format",
+    )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="score with the runtime's forgiving parsers instead of BFCL's decoding (not leaderboard-comparable)",
     )
     parser.add_argument(
         "--base-url", action="append", default=[], help="openai backend: server URL (repeat to spread load)"
@@ -232,6 +338,7 @@ def generate_main(argv: list[str] | None = None) -> int:
         "mode": args.format,
         "format": settings.score_format,
         "underscore_names": settings.underscore_names,
+        "lenient": args.lenient,
         "categories": categories,
         "limit": args.limit,
         "max_tokens": args.max_tokens,
@@ -243,4 +350,4 @@ def generate_main(argv: list[str] | None = None) -> int:
     print(f"results written under {args.out}")
     if args.no_score:
         return 0
-    return score_main([str(args.out)])
+    return score_main([str(args.out), *(["--lenient"] if args.lenient else [])])

@@ -20,12 +20,13 @@ import copy
 import importlib
 import inspect
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.bfcl.ast_checker import Verdict
 from evaluation.bfcl.data import Entry, use_private_project_root
-from evaluation.bfcl.decode import DecodeError, decode_json, decode_python, decode_runtime_format
+from evaluation.bfcl.handlers import Call, DecodeError, calls_from_strings, get_decoder
+
+__all__ = ["Call", "Backends", "check_entry", "decode_step", "parse_call_string"]
 
 BACKEND_PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 BACKEND_MODULES = {
@@ -46,17 +47,6 @@ NEEDS_PROJECT_ROOT = {"MemoryAPI_kv", "MemoryAPI_rec_sum"}
 STEP_LIMIT = 20  # model steps per turn before the entry is force-terminated
 
 
-@dataclass
-class Call:
-    name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    args: tuple[Any, ...] = ()
-
-    def render(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.name}({', '.join(parts)})"
-
-
 def parse_call_string(text: str) -> Call:
     """A ground-truth call string such as ``mv(source='a', destination='b')`` (literals only)."""
     try:
@@ -71,21 +61,11 @@ def parse_call_string(text: str) -> Call:
     return Call(name, kwargs, args)
 
 
-def decode_step(raw: Any, fmt: str, tools: list[dict] | None = None) -> list[Call]:
-    """The calls in one model step; DecodeError when it holds none in the format."""
-    if fmt == "json":
-        decoded = decode_json(raw)
-    elif fmt == "python":
-        decoded = decode_python(raw)
-    else:
-        decoded = decode_runtime_format(raw, fmt, tools)
-    calls = []
-    for item in decoded:
-        name, kwargs = next(iter(item.items()))
-        if not isinstance(kwargs, dict):
-            raise DecodeError(f"arguments of {name!r} are not a mapping")
-        calls.append(Call(name, dict(kwargs)))
-    return calls
+def decode_step(raw: Any, fmt: str, tools: list[dict] | None = None, lenient: bool = False) -> list[Call]:
+    """The calls in one model step, as the format's BFCL handler decodes them for execution
+    (``decode_execute``, then its execution strings read back); DecodeError when the step does
+    not decode, an empty list when BFCL counts it as no call."""
+    return calls_from_strings(get_decoder(fmt, lenient).decode_execute(raw))
 
 
 def _stringify(result: Any) -> str:
@@ -127,6 +107,9 @@ class Backends:
         """Run calls in order; each result (or the error it raised) as a string."""
         results = []
         for call in calls:
+            if call.error:  # BFCL's eval of the call's string would raise
+                results.append(f"Error during execution: {call.error}")
+                continue
             method = self.methods.get(call.name)
             if method is None:
                 results.append(f"Error during execution: name '{call.name}' is not defined")
@@ -169,7 +152,9 @@ def _missing_results(gold_results: list[str], model_results: list[str]) -> list[
     return missing
 
 
-def check_entry(entry: Entry, result: Any, ground_truth: list[list[str]], fmt: str) -> Verdict:
+def check_entry(
+    entry: Entry, result: Any, ground_truth: list[list[str]], fmt: str, lenient: bool = False
+) -> Verdict:
     """Score one multi-turn result (turns of steps of raw model outputs) against its ground truth."""
     if not isinstance(result, list):
         return Verdict(False, "multi_turn:inference_error", "result is not a list of turns")
@@ -186,7 +171,7 @@ def check_entry(entry: Entry, result: Any, ground_truth: list[list[str]], fmt: s
         decoded_steps = []
         for raw in steps if isinstance(steps, list) else []:
             try:
-                calls = decode_step(raw, fmt, tools)
+                calls = decode_step(raw, fmt, tools, lenient)
             except DecodeError:
                 continue
             if calls:

@@ -1,24 +1,34 @@
-"""Call the official BFCL checker in-process, on the same result rows we score (agreement, speed).
+"""Call the official BFCL decoders and checker in-process, on the same result rows we score.
 
-Used only by the agreement test and the speed benchmark. The official checker modules import
+Used only by the agreement tests and the speed benchmark. The official checker modules import
 ``bfcl_eval.constants.model_config``, which imports every model handler and with them a dozen
 provider SDKs (openai, anthropic, cohere, mistral, google-genai, qwen-agent, ...). The checker only
 reads one flag from it (``underscore_to_dot``: whether a model's function names had their dots
-replaced), so we register a small stand-in module that answers the flag
-from the model name (names ending in ``-fc`` replace dots), then import the real checker code.
-Light dependencies of the official decoders (tree-sitter, tenacity) are in
-requirements/data-light.txt. The official FC handlers' decode (``json.loads`` of each call's
-arguments) lives in handler classes we cannot import; it is written out in ``_fc_decode``.
+replaced), so we register a small stand-in module that answers the flag from the model name
+(names ending in ``-fc`` replace dots), then import the real checker code.
+
+Each of our decoders names the BFCL handler classes it follows (``evaluation/bfcl/handlers``); the
+official side decodes with the real class (its ``decode_ast`` / ``decode_execute``), imported
+from its own module (the local-inference handlers and the OpenAI/Claude ones need only
+``openai``, ``anthropic`` and ``overrides``, which are installed; a provider SDK that is not, such
+as ``mistralai`` for MistralHandler, is stood in for while the module loads), and judges each item
+with the official runner's per-item functions (``eval_checker/eval_runner.py``). The handler is made
+without its ``__init__`` (which would build an API client): decoding reads no instance state but
+``is_fc_model``. Light dependencies of the official decoders (tree-sitter, tenacity) are in
+requirements/data-light.txt.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
 import sys
 import types
 from dataclasses import dataclass
 from typing import Any
 
 from evaluation.bfcl.data import use_private_project_root
+from evaluation.bfcl.handlers import get_decoder
 
 
 @dataclass
@@ -48,6 +58,7 @@ def load() -> types.SimpleNamespace:
     _ensure_model_config()
     from bfcl_eval import utils as bfcl_utils
     from bfcl_eval.constants.enums import Language, ReturnFormat
+    from bfcl_eval.eval_checker import eval_runner
     from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import is_empty_execute_response
@@ -57,6 +68,7 @@ def load() -> types.SimpleNamespace:
         utils=bfcl_utils,
         Language=Language,
         ReturnFormat=ReturnFormat,
+        eval_runner=eval_runner,
         ast_checker=ast_checker,
         multi_turn_checker=multi_turn_checker,
         is_empty_execute_response=is_empty_execute_response,
@@ -64,38 +76,61 @@ def load() -> types.SimpleNamespace:
     )
 
 
-def _fc_decode(raw: Any) -> list[dict]:
-    import json
+def _import_with_stand_ins(module_name: str) -> types.ModuleType:
+    """Import a handler module; a provider SDK it imports but that is not installed (``mistralai``,
+    ``qwen_agent``, ...) is stood in for while it loads, as model_config is above: the decode
+    methods never touch it. The stand-ins are removed again afterwards."""
+    stand_ins: list[str] = []
+    try:
+        for _ in range(8):
+            try:
+                return importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                missing = exc.name or ""
+                if not missing or missing.startswith("bfcl_eval") or missing in stand_ins:
+                    raise
+                stand_in = types.ModuleType(missing)
+                stand_in.__path__ = []  # a package: its submodules can be stood in for too
+                stand_in.__getattr__ = lambda attr: type(attr, (), {})  # every imported name a placeholder
+                sys.modules[missing] = stand_in
+                stand_ins.append(missing)
+        raise ImportError(f"{module_name}: too many missing modules ({', '.join(stand_ins)})")
+    finally:
+        for name in stand_ins:
+            sys.modules.pop(name, None)
 
-    return [{next(iter(item)): json.loads(item[next(iter(item))])} for item in raw]
 
-
-def _fc_execute(raw: Any, official) -> list[str]:
-    return official.handler_utils.convert_to_function_call(raw)
+def load_handler(spec: str, is_fc_model: bool, model_name: str = "agreement") -> Any:
+    """An instance of a BFCL handler class (``"module:Class"``), made without its ``__init__``."""
+    load()
+    module_name, class_name = spec.split(":")
+    handler_class = getattr(_import_with_stand_ins(module_name), class_name)
+    handler = handler_class.__new__(handler_class)
+    handler.model_name = handler.registry_name = model_name
+    handler.is_fc_model = is_fc_model
+    return handler
 
 
 _ENTRY_CACHE: dict[str, tuple[list[dict], list[dict]]] = {}
+_LANGUAGES = {"simple_java": "JAVA", "simple_javascript": "JAVASCRIPT"}
 
 
 class OfficialScorer:
-    """Per-item verdicts of the official checker for one model name (one run)."""
+    """Per-item verdicts of BFCL's own decode + checker for one format (one run name).
 
-    def __init__(self, fmt: str, run_name: str) -> None:
+    ``handler`` picks one of the format's BFCL handler classes (default: the first it names).
+    ``crashes`` lists the items on which BFCL's code raised outside its own error handling (its
+    runner would stop there); they count as failed.
+    """
+
+    def __init__(self, fmt: str, run_name: str, handler: str | None = None) -> None:
         self.off = load()
         self.fmt = fmt
+        decoder = get_decoder(fmt)
         # "-fc" tells the stand-in config that function names had dots replaced.
         self.model_name = f"{run_name}-fc" if fmt == "json" else run_name
-
-    def _decode_ast(self, raw: Any, category: str) -> Any:
-        if self.fmt == "json":
-            return _fc_decode(raw)
-        lang = {"simple_java": "JAVA", "simple_javascript": "JAVASCRIPT"}.get(category, "PYTHON")
-        return self.off.handler_utils.default_decode_ast_prompting(raw, self.off.ReturnFormat[lang])
-
-    def _decode_execute(self, raw: Any) -> list[str]:
-        if self.fmt == "json":
-            return _fc_execute(raw, self.off)
-        return self.off.handler_utils.default_decode_execute_prompting(raw)
+        self.handler = load_handler(handler or decoder.handlers[0], decoder.is_fc_model, self.model_name)
+        self.crashes: list[tuple[str, str]] = []
 
     def entries(self, category: str) -> tuple[list[dict], list[dict]]:
         """The official loaders' prompt and answer entries (cached: they re-read files under a lock)."""
@@ -108,60 +143,36 @@ class OfficialScorer:
         return _ENTRY_CACHE[category]
 
     def verdict(self, category: str, prompt: dict, raw: Any, answer: dict | None) -> bool:
-        if "relevance" in category:
-            try:
-                decoded = self._decode_ast(raw, "python")
-                called = not self.off.utils.is_empty_output(decoded)
-            except Exception:
-                called = False
-            return not called if "irrelevance" in category else called
-        if category.startswith("multi_turn"):
-            return self._multi_turn_verdict(category, prompt, raw, answer["ground_truth"])
-        if category.startswith("memory"):
-            return self._agentic_verdict(category, prompt, raw, answer["ground_truth"])
         try:
-            decoded = self._decode_ast(raw, category)
-        except Exception:
+            return bool(self._result(category, prompt, raw, answer)["valid"])
+        except Exception as exc:  # BFCL's own code failed on this item: its run would stop here
+            self.crashes.append((prompt["id"], f"{type(exc).__name__}: {str(exc)[:200]}"))
             return False
-        if not self.off.utils.is_function_calling_format_output(decoded):
-            return False
-        language = {"simple_java": "JAVA", "simple_javascript": "JAVASCRIPT"}.get(category, "PYTHON")
-        result = self.off.ast_checker(
-            prompt["function"],
-            decoded,
+
+    def _result(self, category: str, prompt: dict, raw: Any, answer: dict | None) -> dict:
+        runner, name = self.off.eval_runner, self.model_name
+        prompt = copy.copy(prompt)  # the runner deletes the function docs from it
+        if "relevance" in category:
+            return runner._evaluate_single_relevance_entry(
+                self.handler, prompt["id"], raw, prompt, name, category
+            )
+        if category.startswith("multi_turn"):
+            return runner._evaluate_single_multi_turn_entry(
+                self.handler, prompt["id"], raw, answer["ground_truth"], prompt, name, category
+            )
+        if category.startswith("memory"):
+            return runner._evaluate_single_agentic_entry(
+                self.handler, prompt["id"], raw, answer["ground_truth"], prompt, name, category
+            )
+        language = _LANGUAGES.get(category, "PYTHON")
+        return runner._evaluate_single_ast_entry(
+            self.handler,
+            prompt["id"],
+            raw,
             answer["ground_truth"],
-            self.off.Language[language],
+            prompt,
+            name,
             category,
-            self.model_name,
+            language=self.off.Language[language],
+            return_format=self.off.ReturnFormat[language],
         )
-        return bool(result["valid"])
-
-    def _agentic_verdict(self, category: str, prompt: dict, raw: Any, possible_answers: list) -> bool:
-        from bfcl_eval.eval_checker.eval_runner import _evaluate_single_agentic_entry
-
-        # The official runner asks the model's handler to decode each step; ours decodes the same way.
-        handler = types.SimpleNamespace(
-            decode_execute=lambda result, has_tool_call_tag: self._decode_execute(result)
-        )
-        result = _evaluate_single_agentic_entry(
-            handler, prompt["id"], raw, possible_answers, dict(prompt), self.model_name, category
-        )
-        return bool(result["valid"])
-
-    def _multi_turn_verdict(self, category: str, prompt: dict, raw: Any, ground_truth: list) -> bool:
-        if not isinstance(raw, list) or len(raw) != len(ground_truth):
-            return False
-        decoded_turns = []
-        for steps in raw:
-            decoded_steps = []
-            for step in steps:
-                try:
-                    decoded = self._decode_execute(step)
-                except Exception:
-                    continue
-                if self.off.is_empty_execute_response(decoded):
-                    continue
-                decoded_steps.append(decoded)
-            decoded_turns.append(decoded_steps)
-        result = self.off.multi_turn_checker(decoded_turns, ground_truth, prompt, category, self.model_name)
-        return bool(result["valid"])

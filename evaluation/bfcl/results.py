@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evaluation.bfcl import data
+from evaluation.bfcl.handlers import short
 from evaluation.bfcl.scoring import CategoryScore, official_score_lines, summarise
+
+log = logging.getLogger(__name__)
 
 METADATA_FILE = "run_metadata.json"
 RESULT_PATTERN = re.compile(rf"{data.FILE_PREFIX}_(\w+?)_result\.json$")
@@ -48,9 +53,100 @@ def find_result_files(result_dir: Path) -> dict[str, Path]:
     return found
 
 
+@dataclass
+class ResultFile:
+    """One result file as read: its rows (one per id), and what could not be read, by line."""
+
+    path: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "FILE:LINE: expected ..., found ..."
+    duplicates: dict[str, str] = field(default_factory=dict)  # id -> the lines that give it
+
+    @property
+    def problems(self) -> list[str]:
+        return self.unreadable + list(self.duplicates.values())
+
+
+def _line_value(raw: bytes) -> tuple[Any, str]:
+    """(the line's JSON value, "") or (None, what was found instead)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"bytes that are not UTF-8 at column {exc.start + 1}"
+    try:
+        return json.loads(text), ""
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, "JSON nested too deeply to read"
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        return None, f"JSON that cannot be read ({exc})"
+
+
+def _row_problem(value: Any, known_ids: set[str] | None, category: str | None) -> str:
+    """What is wrong with one line's value as a result row ("" when nothing)."""
+    if not isinstance(value, dict):
+        return f'expected an object with "id" and "result", found a JSON {type(value).__name__}'
+    item_id = value.get("id")
+    if not isinstance(item_id, str):
+        keys = ", ".join(sorted(str(k) for k in value)[:6]) or "none"
+        return (
+            f'expected an "id" string, found {short(item_id) if "id" in value else f"no id (keys: {keys})"}'
+        )
+    if "result" not in value:
+        return f'expected a "result" beside id {short(item_id)}, found none'
+    if known_ids is not None and item_id not in known_ids:
+        return (
+            f"expected an id of {category} in bfcl-eval {data.installed_version()}, found {short(item_id)} "
+            "(results of another data version?)"
+        )
+    return ""
+
+
+def load_result_file(path: Path, category: str | None = None) -> ResultFile:
+    """Read a result file line by line; a line that cannot be used is reported, never fatal.
+
+    With ``category``, ids are checked against that category's installed items. An id given on
+    several lines is kept once and reported with all its lines (the scorer fails it).
+    """
+    known_ids = {e.id for e in data.load_entries(category)} if category else None
+    where = category or "result"
+    loaded = ResultFile(path)
+    first_line: dict[str, int] = {}
+    lines_of: dict[str, list[int]] = {}
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        value, found = _line_value(raw)
+        problem = (
+            f"expected one JSON object per line, found {found}"
+            if found
+            else _row_problem(value, known_ids, category)
+        )
+        if problem:
+            loaded.unreadable.append(f"{path}:{number}: {problem}; skipped, counted as a failed {where} item")
+            continue
+        item_id = value["id"]
+        if item_id in first_line:
+            lines_of.setdefault(item_id, [first_line[item_id]]).append(number)
+            continue
+        first_line[item_id] = number
+        loaded.rows.append(value)
+    for item_id, numbers in lines_of.items():
+        listed = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+        loaded.duplicates[item_id] = (
+            f"{path}:{numbers[1]}: expected each id once, found {short(item_id)} on lines {listed}; "
+            "which one is the model's answer is unknown, so the item counts as failed"
+        )
+    return loaded
+
+
 def read_results(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The readable rows of a result file (problems are logged; see :func:`load_result_file`)."""
+    loaded = load_result_file(path)
+    for problem in loaded.problems:
+        log.warning("%s", problem)
+    return loaded.rows
 
 
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -60,13 +156,33 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def read_metadata(result_dir: Path) -> dict[str, Any]:
-    """The nearest run_metadata.json at or above the result directory; {} if none."""
+def find_metadata(result_dir: Path) -> Path | None:
+    """The nearest run_metadata.json at or above the result directory."""
     for folder in [result_dir, *result_dir.parents]:
         path = folder / METADATA_FILE
         if path.exists():
-            return json.loads(path.read_text(encoding="utf-8"))
-    return {}
+            return path
+    return None
+
+
+def read_metadata(result_dir: Path) -> dict[str, Any]:
+    """The nearest run_metadata.json at or above the result directory; {} if none.
+
+    ValueError (one line: file, expected, found) when it is not a JSON object."""
+    path = find_metadata(result_dir)
+    if path is None:
+        return {}
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"{path}: expected the run's metadata as JSON, found {short(exc)}; fix or delete it"
+        ) from exc
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"{path}: expected a JSON object, found a JSON {type(metadata).__name__}; fix or delete it"
+        )
+    return metadata
 
 
 def write_metadata(result_dir: Path, metadata: dict[str, Any]) -> None:
@@ -255,12 +371,25 @@ def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
         path.write_text("\n".join(official_score_lines(score)) + "\n", encoding="utf-8")
 
 
+def _decoding(metadata: dict[str, Any]) -> str:
+    decoder = metadata.get("decoder") or {}
+    if not decoder:
+        return "decoding not recorded"
+    mode = (
+        "strict (BFCL's decoding)"
+        if decoder.get("strict", True)
+        else "lenient (the runtime's forgiving parsers)"
+    )
+    return f"{mode}: {decoder.get('reason', '')}"
+
+
 def markdown_summary(model: str, metadata: dict[str, Any], scores: dict[str, CategoryScore]) -> str:
     s = summarise(scores)
     lines = [
         f"# BFCL results: {model}",
         "",
-        f"- format: `{metadata.get('format', '?')}`; bfcl-eval data: `{metadata.get('bfcl_eval_version', data.installed_version())}`",
+        f"- format: `{metadata.get('format', '?')}`, {_decoding(metadata)}; bfcl-eval data: "
+        f"`{metadata.get('bfcl_eval_version', data.installed_version())}`",
         f"- overall (v4 weights): **{_pct(s['overall_v4'])}**; overall (v3 formula): **{_pct(s['overall_v3'])}**",
         f"- non-live {_pct(s['non_live'])} · live {_pct(s['live'])} · irrelevance {_pct(s['irrelevance'])} · "
         f"multi-turn {_pct(s['multi_turn'])} · agentic {_pct(s['agentic'])}",
@@ -278,6 +407,9 @@ def markdown_summary(model: str, metadata: dict[str, Any], scores: dict[str, Cat
         else:
             reason = data.SKIPPED.get(category, "no result file")
             lines.append(f"| {category} | N/A | – | – ({reason}) |")
+    for title, key in (("Warnings", "warnings"), ("Result-file problems", "problems")):
+        if metadata.get(key):
+            lines += ["", f"## {title}", "", *(f"- {line}" for line in metadata[key])]
     failures: dict[str, int] = {}
     for score in scores.values():
         for item in score.items:

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.bfcl import data, memory
 from evaluation.bfcl.ast_checker import Verdict, check
 from evaluation.bfcl.decode import DecodeError, contains_call, decode_ast, is_checker_shape
+from evaluation.bfcl.handlers import short
 from evaluation.bfcl.multi_turn import check_entry, decode_step
 
 log = logging.getLogger(__name__)
+
+# Categories whose right answer is often "no call": most items not decoding is normal there.
+NO_CALL_CATEGORIES = ("irrelevance", "live_irrelevance", *data.MEMORY)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class ItemVerdict:
     valid: bool
     error_type: str = ""
     error: str = ""
+    decoded: bool = True  # the result held a call in the format (single-turn) or in some step
 
 
 @dataclass
@@ -53,9 +58,20 @@ class CategoryScore:
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
+    @property
+    def undecoded_ids(self) -> list[str]:
+        """Items whose result held no call in the format (file problems not included)."""
+        return [i.id for i in self.items if not i.decoded and not i.error_type.startswith("result_file:")]
 
-def score_relevance_item(category: str, raw: Any, fmt: str, tools: list[dict]) -> Verdict:
-    called = contains_call(raw, fmt, tools)
+    @property
+    def scored_from_rows(self) -> int:
+        return sum(1 for i in self.items if not i.error_type.startswith("result_file:"))
+
+
+def score_relevance_item(
+    category: str, raw: Any, fmt: str, tools: list[dict], lenient: bool = False
+) -> Verdict:
+    called = contains_call(raw, fmt, tools, lenient)
     if "irrelevance" in category:
         return (
             Verdict(True)
@@ -65,10 +81,12 @@ def score_relevance_item(category: str, raw: Any, fmt: str, tools: list[dict]) -
     return Verdict(True) if called else Verdict(False, "relevance_error:decoder_failed", "no call decoded")
 
 
-def score_ast_item(entry: data.Entry, raw: Any, answer: list, fmt: str, underscore_names: bool) -> Verdict:
+def score_ast_item(
+    entry: data.Entry, raw: Any, answer: list, fmt: str, underscore_names: bool, lenient: bool = False
+) -> Verdict:
     language = data.language_of(entry.category)
     try:
-        decoded = decode_ast(raw, fmt, language, entry.functions)
+        decoded = decode_ast(raw, fmt, language, entry.functions, lenient)
     except DecodeError as exc:
         return Verdict(False, "ast_decoder:decoder_failed", str(exc))
     if not is_checker_shape(decoded):
@@ -78,37 +96,99 @@ def score_ast_item(entry: data.Entry, raw: Any, answer: list, fmt: str, undersco
     return check(entry.functions, decoded, answer, entry.category, language, underscore_names)
 
 
-def score_item(entry: data.Entry, raw: Any, answer: Any, fmt: str, underscore_names: bool = False) -> Verdict:
+def score_item(
+    entry: data.Entry, raw: Any, answer: Any, fmt: str, underscore_names: bool = False, lenient: bool = False
+) -> Verdict:
     if entry.category in data.MULTI_TURN:
-        return check_entry(entry, raw, answer, fmt)
+        return check_entry(entry, raw, answer, fmt, lenient)
     if entry.category in data.MEMORY:
-        return memory.check_result(raw, answer, lambda step: decode_step(step, fmt, entry.functions))
+        return memory.check_result(raw, answer, lambda step: decode_step(step, fmt, entry.functions, lenient))
     if "relevance" in entry.category:
-        return score_relevance_item(entry.category, raw, fmt, entry.functions)
-    return score_ast_item(entry, raw, answer, fmt, underscore_names)
+        return score_relevance_item(entry.category, raw, fmt, entry.functions, lenient)
+    return score_ast_item(entry, raw, answer, fmt, underscore_names, lenient)
+
+
+def steps_hold_a_call(raw: Any, fmt: str, lenient: bool = False) -> bool:
+    """Whether any step of a multi-step result (turns of steps) decodes to a call."""
+    for turn in raw if isinstance(raw, list) else []:
+        for step in turn if isinstance(turn, list) else []:
+            try:
+                if decode_step(step, fmt, None, lenient):
+                    return True
+            except DecodeError:
+                continue
+    return False
+
+
+def holds_a_call(category: str, raw: Any, verdict: Verdict, fmt: str, lenient: bool = False) -> bool:
+    """Whether the result held a call in the format (for the "wrong format?" warning)."""
+    if category in data.MULTI_TURN or category in data.MEMORY:
+        return (verdict.valid and category in data.MULTI_TURN) or steps_hold_a_call(raw, fmt, lenient)
+    if "irrelevance" in category:
+        return not verdict.valid
+    if "relevance" in category:
+        return verdict.valid
+    return not verdict.error_type.startswith("ast_decoder:")
+
+
+def _score_guarded(
+    entry: data.Entry, raw: Any, answer: Any, fmt: str, underscore_names: bool, lenient: bool
+) -> tuple[Verdict, bool]:
+    """(verdict, held a call); an error scoring one item fails that item, never the run."""
+    try:
+        verdict = score_item(entry, raw, answer, fmt, underscore_names, lenient)
+        return verdict, holds_a_call(entry.category, raw, verdict, fmt, lenient)
+    except Exception as exc:  # noqa: BLE001 - one item's failure is one failed item
+        log.warning(
+            "%s: scoring failed (%s: %s); counted as failed", entry.id, type(exc).__name__, short(exc)
+        )
+        return Verdict(False, "checker:internal_error", f"{type(exc).__name__}: {short(exc)}"), False
 
 
 def score_category(
-    category: str, results: list[dict[str, Any]], fmt: str, underscore_names: bool = False
+    category: str,
+    results: list[dict[str, Any]],
+    fmt: str,
+    underscore_names: bool = False,
+    lenient: bool = False,
+    unreadable: Sequence[str] = (),
+    void: Mapping[str, str] | None = None,
 ) -> CategoryScore:
-    """Score one category's result entries (``{"id", "result"}``) against the installed answer key."""
+    """Score one category's result entries (``{"id", "result"}``) against the installed answer key.
+
+    ``unreadable``: one message per result-file line that could not be read, each counted as a
+    failed item (so breaking a file never raises accuracy); ``void``: ids whose result cannot be
+    trusted (given twice), each counted once as failed with the reason.
+    """
     entries = data.load_entries(category)
     answers = data.load_answers(category)
     by_id = {r["id"]: r for r in results}
+    void = dict(void or {})
     unknown = set(by_id) - {e.id for e in entries}
     if unknown:
         raise ValueError(
             f"{len(unknown)} result ids are not items of {category!r} (e.g. {sorted(unknown)[:3]}); "
             "expected ids from the installed bfcl-eval data — was the file produced for another version?"
         )
-    score = CategoryScore(category, 0, 0, partial=len(by_id) < len(entries))
+    score = CategoryScore(category, 0, 0)
     for entry, answer in zip(entries, answers, strict=False):
         if entry.id not in by_id:
             continue
-        verdict = score_item(entry, by_id[entry.id].get("result"), answer, fmt, underscore_names)
         score.total += 1
+        if entry.id in void:
+            score.items.append(ItemVerdict(entry.id, False, "result_file:duplicate_id", void[entry.id]))
+            continue
+        verdict, held = _score_guarded(
+            entry, by_id[entry.id].get("result"), answer, fmt, underscore_names, lenient
+        )
         score.correct += int(verdict.valid)
-        score.items.append(ItemVerdict(entry.id, verdict.valid, verdict.error_type, verdict.error))
+        score.items.append(ItemVerdict(entry.id, verdict.valid, verdict.error_type, verdict.error, held))
+    for message in unreadable:
+        score.total += 1
+        score.items.append(
+            ItemVerdict(message.split(": ", 1)[0], False, "result_file:unreadable_line", message)
+        )
+    score.partial = score.total < len(entries)
     if score.partial:
         log.warning(
             "%s: %d of %d items present; accuracy is over the present ones",
@@ -175,10 +255,12 @@ def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
     return summary
 
 
-def score_json(scores: dict[str, CategoryScore]) -> dict[str, Any]:
-    """``{"categories": {name: accuracy}, "overall": {...}}`` with fractions; what `--json` prints."""
+def score_json(scores: dict[str, CategoryScore], settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"categories": {name: accuracy}, "overall": {...}}`` with fractions; what `--json` prints.
+
+    With the run's settings, also how results were decoded and what could not be read."""
     summary = summarise(scores)
-    return {
+    out = {
         "categories": {c: s.accuracy for c, s in scores.items()},
         "overall": {"v4": summary["overall_v4"], "v3": summary["overall_v3"], **summary},
         "counts": {
@@ -186,6 +268,10 @@ def score_json(scores: dict[str, CategoryScore]) -> dict[str, Any]:
         },
         "skipped": {c: reason for c, reason in data.SKIPPED.items()},
     }
+    for key in ("decoder", "warnings", "problems"):
+        if settings and key in settings:
+            out[key] = settings[key]
+    return out
 
 
 def official_score_lines(score: CategoryScore) -> list[str]:

@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any
 
-from evaluation.bfcl import data
+from evaluation.bfcl import data, shapes
 from evaluation.bfcl.multi_turn import parse_call_string
 
 AST_VARIANTS = [
@@ -184,12 +184,12 @@ def _mutate(variant: str, calls: list[tuple[str, dict]]) -> list[tuple[str, dict
 
 
 def render(calls: list[tuple[str, dict]] | None, fmt: str, underscore_names: bool = False) -> Any:
+    """Calls as a model of the format writes them (evaluation/bfcl/shapes.py), or the no-call text."""
     if calls is None:
         return NO_CALL_TEXT
-    if fmt == "json":
-        return [{(n.replace(".", "_") if underscore_names else n): json.dumps(a)} for n, a in calls]
-    rendered = [f"{n}({', '.join(f'{k}={v!r}' for k, v in a.items())})" for n, a in calls]
-    return "[" + ", ".join(rendered) + "]"
+    if underscore_names:
+        calls = [(n.replace(".", "_"), a) for n, a in calls]
+    return shapes.render(shapes.CANONICAL[fmt], calls)
 
 
 def _relevance_calls(entry: data.Entry) -> list[tuple[str, dict]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from datagen.blueprint.stages import CHECKS
 from evaluation.report.collect import BfclResult, DatagenFunnel, TauResult
 
 
@@ -27,11 +28,13 @@ def _png(plt: Any, fig: Any) -> bytes:
 
 
 def funnel_stages(run: DatagenFunnel) -> list[tuple[str, float]]:
-    """(stage, count) from proposal to kept dialogues; Phase 1 keys as its funnel writes them."""
+    """(stage, count) from proposal to kept dialogues; Phase 1's checks in their order (``CHECKS``)."""
     p1, p2 = run.phase1, run.phase2
     stages = [("proposed", p1.get("proposed"))]
-    for key, value in (p1.get("passed") or {}).items():
-        stages.append((f"passed {key}", value))
+    passed = p1.get("passed") or {}
+    for stage in CHECKS:
+        if stage.value in passed:
+            stages.append((f"passed {stage}", passed[stage.value]))
     stages += [
         ("accepted blueprints", p1.get("accepted")),
         ("dialogue attempts", p2.get("attempts")),

@@ -13,7 +13,7 @@ HERE = Path(__file__).parent
 @cache
 def load_domain() -> NativeDomain:
     from datagen.envs.airline import checks, tools
-    from datagen.envs.airline.database import AirlineDB, build_database
+    from datagen.envs.airline.database import REFERENCES, AirlineDB, build_database
     from datagen.envs.policy import checks_in
     from datagen.envs.tools import tools_in
 
@@ -26,4 +26,5 @@ def load_domain() -> NativeDomain:
         checks=checks_in(checks),
         tasks_path=HERE / "tasks.json",
         examples_path=HERE / "examples.json",
+        references=REFERENCES,
     )

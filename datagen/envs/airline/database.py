@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 from faker import Faker
 from pydantic import BaseModel, ConfigDict, Field
 
+from datagen.envs.references import References
+
 CURRENT_TIME = "2026-05-15T15:00:00"
 FIRST_DATE = date(2026, 5, 1)
 NUM_DATES = 30
@@ -174,6 +176,14 @@ class AirlineDB(_Record):
     flights: dict[str, Flight]
     flight_dates: dict[str, FlightDate]
     reservations: dict[str, Reservation]
+
+
+# Which table each id parameter of the tools points into (Phase 1 fills arguments from the data).
+REFERENCES = References(
+    user_table="users",
+    tables={"users": "user_id", "flights": "flight_number", "reservations": "reservation_id"},
+    maps={"payment_methods": "payment_id"},
+)
 
 
 # -- rules shared by the generator, the tools and the checks ------------------------------------

@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 
 from datagen.envs.bank import checks, tools
-from datagen.envs.bank.database import BankDB, build_database
+from datagen.envs.bank.database import REFERENCES, BankDB, build_database
 from datagen.envs.base import NativeDomain
 from datagen.envs.policy import checks_in
 from datagen.envs.tools import tools_in
@@ -25,4 +25,5 @@ def load_domain() -> NativeDomain:
         checks=checks_in(checks),
         tasks_path=HERE / "tasks.json",
         examples_path=HERE / "examples.json",
+        references=REFERENCES,
     )

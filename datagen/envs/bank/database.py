@@ -22,6 +22,8 @@ from faker import Faker
 from faker.providers.person.en_US import Provider as UsPersonProvider
 from pydantic import BaseModel, ConfigDict
 
+from datagen.envs.references import References
+
 TODAY = "2026-03-16"
 TODAY_DATE = dt.date.fromisoformat(TODAY)
 
@@ -154,6 +156,21 @@ class BankDB(_Record):
     payees: dict[str, Payee]
     transactions: dict[str, Transaction]
     disputes: dict[str, Dispute]
+
+
+# Which table each id parameter of the tools points into (Phase 1 fills arguments from the data).
+REFERENCES = References(
+    user_table="customers",
+    tables={
+        "customers": "customer_id",
+        "accounts": "account_id",
+        "cards": "card_id",
+        "payees": "payee_id",
+        "transactions": "transaction_id",
+        "disputes": "dispute_id",
+    },
+    names={"from_account_id": "account_id", "to_account_id": "account_id"},
+)
 
 
 N_CUSTOMERS = 320

@@ -8,7 +8,7 @@ from pathlib import Path
 from datagen.envs.base import NativeDomain
 from datagen.envs.policy import checks_in
 from datagen.envs.retail import checks, tools
-from datagen.envs.retail.database import RetailDB, build_database
+from datagen.envs.retail.database import REFERENCES, RetailDB, build_database
 from datagen.envs.tools import tools_in
 
 HERE = Path(__file__).parent
@@ -25,4 +25,5 @@ def load_domain() -> NativeDomain:
         checks=checks_in(checks),
         tasks_path=HERE / "tasks.json",
         examples_path=HERE / "examples.json",
+        references=REFERENCES,
     )

@@ -19,6 +19,8 @@ from typing import Any, Literal
 from faker import Faker
 from pydantic import BaseModel, ConfigDict
 
+from datagen.envs.references import References
+
 N_USERS = 320
 ORDER_STATUSES = (
     "pending",
@@ -138,6 +140,15 @@ class RetailDB(_Record):
     users: dict[str, User]
     products: dict[str, Product]
     orders: dict[str, Order]
+
+
+# Which table each id parameter of the tools points into (Phase 1 fills arguments from the data).
+REFERENCES = References(
+    user_table="users",
+    tables={"users": "user_id", "products": "product_id", "orders": "order_id"},
+    maps={"payment_methods": "payment_method_id"},
+    names={"item_ids": "item_id", "new_item_ids": "item_id"},
+)
 
 
 @cache

@@ -32,6 +32,7 @@ from pydantic_core import to_jsonable_python
 
 from datagen.envs.base import Domain, Environment, Observation, Task
 from datagen.envs.policy import ActionRecord
+from datagen.envs.references import References
 from datagen.envs.store import BaseState, Tables, _record_digest, state_hash_of
 from datagen.envs.tau2.tasks import Split, convert_task
 from datagen.envs.tau2.toolspecs import Requestor, Tau2ToolSpec, calculate, specs_from_toolkit
@@ -350,6 +351,35 @@ class Tau2Environment(Environment):
         return self.tau2.get_db_hash(), self.tau2.get_user_db_hash()
 
 
+# Which table each id parameter of τ²'s tools points into (Phase 1 fills arguments from the data).
+# τ²'s payment methods are keyed by an ``id`` field, so the map's keys are named here.
+TAU2_REFERENCES = {
+    "airline": References(
+        user_table="users",
+        tables={"users": "user_id", "flights": "flight_number", "reservations": "reservation_id"},
+        maps={"payment_methods": "payment_id"},
+    ),
+    "retail": References(
+        user_table="users",
+        tables={"users": "user_id", "products": "product_id", "orders": "order_id"},
+        maps={"payment_methods": "payment_method_id"},
+        names={"item_ids": "item_id", "new_item_ids": "item_id"},
+        free_text=frozenset({"reason"}),
+    ),
+    "telecom": References(
+        user_table="customers",
+        tables={
+            "customers": "customer_id",
+            "plans": "plan_id",
+            "lines": "line_id",
+            "bills": "bill_id",
+            "devices": "device_id",
+        },
+        free_text=frozenset({"reason"}),
+    ),
+}
+
+
 class Tau2Domain(Domain):
     """A τ²-bench domain (tools, policy, database and task splits read from the installed package)."""
 
@@ -368,6 +398,7 @@ class Tau2Domain(Domain):
             specs_from_toolkit(template.user_tools, "user") if template.user_tools is not None else []
         )
         self.checks = []
+        self.references = TAU2_REFERENCES.get(tau2.name)
         self.gold_hashes: dict[str, str] = {}  # task id -> our hash after the gold replay (evaluate.py)
         # Parsed once per process and never mutated: episodes copy records on access (episode_copy).
         self._base_db = template.tools.db

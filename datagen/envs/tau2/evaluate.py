@@ -2,8 +2,9 @@
 
 Our reward (``our_reward``): the episode's final state hash equals the hash after replaying τ²'s
 gold actions (agent and user side) from the task's initial state, every ``communicate_info`` string
-appears in some assistant message (τ-bench normalisation: lower case, commas removed), and, where τ²
-has env assertions (telecom), τ²'s own assertion functions hold on the final state.
+appears in some assistant message (τ-bench's rule as τ² applies it: lower case, commas removed from
+the message; ``datagen.values.tau_output_said``), and, where τ² has env assertions (telecom), τ²'s
+own assertion functions hold on the final state.
 
 τ²'s reward (``tau2_reward``): the trajectory rebuilt as τ² messages (``tau2_messages``) and scored by
 τ²'s ``EnvironmentEvaluator``, ``ActionEvaluator`` and ``CommunicateEvaluator``, combined over the
@@ -25,6 +26,7 @@ from typing import Any
 
 from datagen.envs.base import Observation
 from datagen.envs.tau2.domain import Tau2Domain, Tau2Environment
+from datagen.values import tau_output_said
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,10 @@ def gold_hash(domain: Tau2Domain, task_id: str) -> str:
     return found
 
 
-def _normalised(text: str) -> str:
-    return text.lower().replace(",", "")
-
-
 def missing_outputs(outputs: Sequence[str], assistant_texts: Sequence[str]) -> list[str]:
-    """The expected outputs that no assistant message contains (case and commas ignored)."""
-    said = [_normalised(t) for t in assistant_texts]
-    return [o for o in outputs if not any(o.lower() in s for s in said)]
+    """The expected outputs that no assistant message says, by τ²'s own literal rule
+    (``datagen.values.tau_output_said``, not our number-aware one), so this reward stays τ²'s."""
+    return [o for o in outputs if not tau_output_said(o, assistant_texts)]
 
 
 def failed_env_assertions(domain: Tau2Domain, task_id: str, env: Tau2Environment) -> list[str]:
