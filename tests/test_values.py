@@ -20,7 +20,7 @@ from toydomain import make_toy_domain
 from datagen.blueprint.validators import validate_outputs
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
-from datagen.simulate.config import AgentConfig, UserConfig
+from datagen.rundir import TauRun
 from datagen.simulate.episode import EpisodeResult
 from datagen.simulate.verdict import gold_hash, judge_episode
 from datagen.values import normal_form, output_said, same_value, tau_output_said
@@ -86,16 +86,18 @@ def _harness(domain, tmp_path: Path) -> list[bool]:
     class Pool:
         models = {"agent": ScriptedModel(agent, "agent"), "user": ScriptedModel(user, "user")}
 
-        def get(self, spec: ModelSpec):
-            return self.models[spec.model]
+        def get(self, alias: str):
+            return self.models[alias]
 
     config = TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        env="toy",
+        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
+        agent={"model": "agent"},
+        user={"model": "user", "best_of_n": 1},
         trials=1,
         concurrency=4,
     )
-    harness = TauHarness(config, domain, tasks, tmp_path / "tau", Pool())
+    harness = TauHarness(config, domain, tasks, TauRun(tmp_path / "tau"), Pool())
     asyncio.run(harness.run())
     rows = [json.loads(line) for line in (tmp_path / "tau" / "results.jsonl").read_text().splitlines()]
     by_task = {r["task_id"]: r for r in rows}
