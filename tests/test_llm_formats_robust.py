@@ -19,7 +19,7 @@ from toydomain import make_toy_domain
 
 from datagen.llm.base import choice_from_text
 from datagen.llm.formats import FORMAT_NAMES, OpenAIFormat, ParsedOutput, get_format, runnable_calls
-from datagen.llm.types import ChatResult, ParseError, Usage
+from datagen.llm.types import ChatResult, Choice, ParseError, Usage
 from datagen.simulate.agent import Agent
 from datagen.simulate.episode import run_episode
 from datagen.simulate.user import SimulatedUser
@@ -327,3 +327,30 @@ def test_the_episode_runs_nothing_from_a_broken_message_and_keeps_its_text(tmp_p
     assert episode.format_errors and episode.format_errors[0].startswith("truncated")
     sent = [m for m in episode.messages if m["role"] == "assistant" and m["content"] == broken.strip()]
     assert sent and "tool_calls" not in sent[0]
+
+
+def test_bfcl_fc_multi_turn_runs_nothing_from_a_broken_message():
+    """BFCL's FC handlers cannot decode a message whose call arguments are not JSON and go to the
+    next turn; the stored step is the text, not the calls decoded before the break."""
+    from evaluation.bfcl import data, tools
+    from evaluation.bfcl.generate import RunSettings, run_multi_turn
+
+    entry = data.load_entries("multi_turn_base")[0]
+    offered = tools.openai_tools(tools.functions_for_model(entry), True)
+    name = offered[0]["function"]["name"]
+    calls = [
+        {"id": "a", "type": "function", "function": {"name": name, "arguments": "{}"}},
+        {"id": "b", "type": "function", "function": {"name": name, "arguments": '{"x": '}},
+    ]
+
+    class NativeModel:
+        name = "native"
+
+        async def chat(self, messages, *, tools=None, **kwargs) -> ChatResult:
+            parsed = OpenAIFormat().parse_native("Let me do that.", calls, tools)
+            assert parsed.calls and parsed.error is not None  # one call decoded before the break
+            choice = Choice(parsed.content, parsed.calls, "Let me do that.", "stop", parsed.error)
+            return ChatResult(choices=[choice], usage=Usage())
+
+    row = asyncio.run(run_multi_turn(NativeModel(), entry, RunSettings(mode="fc")))
+    assert all(steps == ["Let me do that."] for steps in row["result"])  # one step a turn: nothing ran

@@ -26,6 +26,11 @@ episode loop, the τ harness, the simulated user's device, BFCL multi-turn):
   ``bad_arguments``) runs its calls: the environment refuses the bad ones with an error observation
   the agent can read, as τ-bench's and BFCL's executors do. The calls are returned next to the error
   so callers can show them.
+
+BFCL multi-turn keeps the benchmark's own protocol so its numbers compare with the leaderboard: in
+``fc`` mode a broken message runs nothing (BFCL's FC handlers fail to decode it and go to the next
+turn, which is this rule); in the text modes each family's BFCL decoder decides, as BFCL's handler
+does (Qwen's skips a ``<tool_call>`` block that does not decode and runs the others).
 """
 
 from __future__ import annotations
@@ -61,12 +66,15 @@ class ParsedOutput(NamedTuple):
 TOOL_FIT_ERRORS = frozenset({"unknown_tool", "bad_arguments"})
 
 
+def is_broken(error: ParseError | None) -> bool:
+    """True for an output that could not be read in full: none of its calls may run."""
+    return error is not None and error.kind not in TOOL_FIT_ERRORS
+
+
 def runnable_calls(calls: list[ToolCall], error: ParseError | None) -> list[ToolCall]:
     """The calls of one output that may run (the rule in the module docstring): none from a broken
     output, all of them otherwise (the environment answers the ones that do not fit the tools)."""
-    if error is not None and error.kind not in TOOL_FIT_ERRORS:
-        return []
-    return calls
+    return [] if is_broken(error) else calls
 
 
 # ----------------------------------------------------------------------------- shared helpers

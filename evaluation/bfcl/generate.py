@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datagen.llm.formats import is_broken
 from evaluation.bfcl import data, memory, results, tools
 from evaluation.bfcl.decode import DecodeError
 from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
@@ -100,7 +101,9 @@ def after_reasoning(text: str) -> str:
 def _stored(choice: Any, settings: RunSettings) -> Any:
     """The raw result as BFCL's handler for the mode's family stores it (see the module docs)."""
     if settings.mode == "fc":
-        if choice.tool_calls:
+        # A message whose tool calls do not all decode is not a list of calls: BFCL's FC handlers fail
+        # to decode it and run nothing (datagen.llm.formats: nothing runs from a broken message).
+        if choice.tool_calls and not is_broken(choice.parse_error):
             return [{call["name"]: json.dumps(call["arguments"])} for call in choice.tool_calls]
         return choice.raw
     if settings.mode in _DROPS_REASONING:
