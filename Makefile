@@ -33,8 +33,8 @@ gpu-setup:
 	$(VENV)/bin/apigen-mt models prepare
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check datagen training evaluation tests benchmarks scripts
-	$(VENV)/bin/ruff format --check datagen training evaluation tests benchmarks scripts
+	$(VENV)/bin/ruff check datagen training evaluation viewer tests benchmarks scripts
+	$(VENV)/bin/ruff format --check datagen training evaluation viewer tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) outputs

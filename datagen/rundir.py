@@ -238,6 +238,11 @@ class BfclRun:
         """The machine-readable scores in a score folder (``bfcl-score --score-dir`` may put it anywhere)."""
         return score_dir / "scores.json"
 
+    @staticmethod
+    def verdicts_file(score_dir: Path) -> Path:
+        """Every scored item with its verdict and the reason (written beside the scores file)."""
+        return score_dir / "verdicts.jsonl"
+
     @classmethod
     def find_scores(cls, root: Path) -> Iterator[Path]:
         """Every scores file under ``root``."""

@@ -170,6 +170,9 @@ def plan(settings: DemoSettings) -> list[Step]:
                       cli("report", str(run_dir), str(out / "eval"), "--out", str(out),
                           "--title", "apigen-mt demo leaderboard"),
                       out / "leaderboard.html", show_stdout=True))  # fmt: skip
+    steps.append(Step("view", "Viewer: the run, the dataset and the evaluations as a static site",
+                      cli("view", str(run_dir), str(dataset), str(out / "eval"), "--out", str(out / "view")),
+                      out / "view" / "index.html", show_stdout=True))  # fmt: skip
     return steps
 
 
@@ -332,6 +335,7 @@ def run_demo(settings: DemoSettings, console: Console) -> int:
     console.print(
         f"Outputs under {settings.out}/:\n"
         f"  leaderboard   {settings.out}/leaderboard.md, leaderboard.html, leaderboard.csv (+ PNG plots)\n"
+        f"  viewer        {settings.out}/view/index.html (run, dataset, evaluations: open it in a browser)\n"
         f"  datagen run   {settings.run_dir or settings.out / 'run'}/ (blueprints, trajectories, funnel stats)\n"
         f"  dataset       {settings.out}/dataset/ (Hugging Face dataset on disk + README.md card)\n"
         f"  model         {fine_tuned_dir(settings)}/ (LoRA merged; adapter in {settings.out}/sft/)\n"

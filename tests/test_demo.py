@@ -41,6 +41,7 @@ def test_plan_order_and_chaining(demo, tmp_path: Path):
         "bfcl-sft",
         "tau-sft",
         "report",
+        "view",
     ]
     by_key = {s.key: s for s in steps}
     run_dir, dataset = str(settings.out / "run"), str(settings.out / "dataset")
@@ -55,6 +56,9 @@ def test_plan_order_and_chaining(demo, tmp_path: Path):
         assert command[command.index("--model") + 1] == merged
     report = cli_args(by_key["report"].command, "report")
     assert run_dir in report and str(settings.out / "eval") in report
+    view = cli_args(by_key["view"].command, "view")
+    assert view[:3] == [run_dir, dataset, str(settings.out / "eval")]
+    assert Path(view[view.index("--out") + 1]) == by_key["view"].produces.parent
 
 
 def test_commands_parse_with_the_real_clis(demo, tmp_path: Path):

@@ -39,7 +39,9 @@ def canonical_json(value: Any) -> str:
 
 
 def _record_digest(table: str, key: str, record: Record) -> int:
-    payload = f"{table}\x00{key}\x00{canonical_json(record)}".encode()
+    # surrogatepass: tools refuse text that is not valid Unicode, but a hash must never be the thing
+    # that fails; valid text encodes exactly as UTF-8, so no hash changes.
+    payload = f"{table}\x00{key}\x00{canonical_json(record)}".encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.sha256(payload).digest(), "big")
 
 

@@ -9,19 +9,57 @@ the arguments are both built from the signature, so they cannot drift apart.
 from __future__ import annotations
 
 import inspect
+import json
+import math
 import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 ToolKind = Literal["read", "write"]
+
+MAX_MONEY = 1_000_000_000  # dollars; domains set their own, lower limits as tool rules
 
 
 class ToolError(Exception):
     """A failure the agent should read (unknown id, wrong state, rule refused); the call changes nothing."""
+
+
+def whole_cents(amount: float) -> float:
+    """``amount`` if it is a finite number of dollars with at most two decimals; ValueError otherwise.
+
+    Decided on the number as written (its shortest repr), so 12.34 passes and 12.345, 0.001 and 1e-9
+    do not: a tolerance on ``amount * 100`` let 1e-9 through as a $0.00 transfer."""
+    if not math.isfinite(amount):
+        raise ValueError(f"expected a finite number of dollars, found {amount!r}")
+    exponent = Decimal(repr(float(amount))).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError(f"expected at most two decimal places (whole cents), found {amount!r}")
+    return amount
+
+
+#: A tool parameter that is an amount of money: positive, finite, whole cents, bounded. The argument
+#: model refuses anything else with a clean tool error before the tool runs.
+Money = Annotated[float, Field(gt=0, le=MAX_MONEY, allow_inf_nan=False), AfterValidator(whole_cents)]
+
+
+def text_problem(value: Any) -> str | None:
+    """Why ``value`` (JSON-like arguments) cannot be stored, hashed or written as UTF-8, or None.
+
+    A lone surrogate (``"\\ud800"`` is valid JSON) decodes into a Python str that no UTF-8 writer
+    accepts; such text is refused at the tool boundary so it never reaches the state."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # inf/nan: refused per field by the model
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        return f"holds text that is not valid Unicode ({bad}, a lone surrogate); send plain text"
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"is not plain JSON ({type(exc).__name__}: {str(exc)[:200]})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,10 +75,7 @@ class ToolSpec:
 
     def validate_arguments(self, arguments: Any) -> dict[str, Any]:
         """The arguments as typed Python values; raises ToolError naming every problem."""
-        if not isinstance(arguments, dict):
-            raise ToolError(
-                f"arguments for {self.name} must be a JSON object, got {type(arguments).__name__}"
-            )
+        check_plain_arguments(self.name, arguments)
         try:
             parsed = self.args_model.model_validate(arguments)
         except ValidationError as exc:
@@ -50,6 +85,15 @@ class ToolSpec:
             )
             raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
         return {name: getattr(parsed, name) for name in self.params}
+
+
+def check_plain_arguments(name: str, arguments: Any) -> None:
+    """Raises ToolError unless ``arguments`` is a JSON object of plain, UTF-8-writable values."""
+    if not isinstance(arguments, dict):
+        raise ToolError(f"arguments for {name} must be a JSON object, got {type(arguments).__name__}")
+    problem = text_problem(arguments)
+    if problem:
+        raise ToolError(f"arguments for {name}: the call {problem}")
 
 
 def tool(
@@ -134,7 +178,7 @@ def _output_fields(annotation: Any) -> set[str]:
 def build_tool_spec(fn: Callable[..., Any]) -> ToolSpec:
     kind, produces = fn.__apigen_tool__  # type: ignore[attr-defined]
     signature = inspect.signature(fn)
-    hints = get_type_hints(fn)
+    hints = get_type_hints(fn, include_extras=True)  # keep Annotated constraints (Money)
     parameters = list(signature.parameters.values())
     if not parameters:
         raise TypeError(f"tool {fn.__name__} must take the episode state as its first parameter")

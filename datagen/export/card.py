@@ -109,8 +109,19 @@ def export_facts(
         "agent_modes": sorted({r["agent_mode"] for r in rows}),
         "phase1": phase1,
         "phase2": phase2,
+        "quality": quality_figures(run_dir, splits),
         "skipped": skipped,
     }
+
+
+def quality_figures(run_dir: Path, splits: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Coverage, near-duplicates (within the data and across its splits) and benchmark contamination
+    of the exported rows and the instructions of their blueprints (``datagen.quality``)."""
+    from datagen.quality import export_corpus, quality_report
+    from datagen.rundir import DatagenRun
+
+    report = quality_report([export_corpus(DatagenRun(run_dir), splits)])
+    return next(iter(report["collections"].values()))
 
 
 def _size_category(count: int) -> str:
@@ -155,9 +166,19 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
         agent_modes=facts["agent_modes"],
         phase1=json.dumps(facts["phase1"], indent=2) if facts["phase1"] is not None else "",
         phase2=json.dumps(facts["phase2"], indent=2),
+        quality=_quality_markdown(facts.get("quality")),
         recipe=recipe,
         skipped=facts["skipped"],
     )
+
+
+def _quality_markdown(quality: dict[str, Any] | None) -> str:
+    from datagen.quality.text import to_markdown
+
+    if not quality:
+        return ""
+    body = to_markdown({"collections": {"_": quality}}, level=2)
+    return body.split("\n", 1)[1].strip()  # the card's own heading replaces the collection's
 
 
 def license_file(facts: dict[str, Any]) -> str:

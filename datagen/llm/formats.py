@@ -10,10 +10,27 @@ chat template does not render tools, and reads model text back into calls:
 - ``llama3``  — Llama 3.x JSON: ``{"name": ..., "parameters": {...}}``, one per line.
 - ``python``  — Python-call syntax ``[f(a=1), g(b="x")]``, read with ``ast`` (never evaluated).
 
-Parsing never raises on model output: a malformed output becomes a :class:`ParseError` value. When
-the text decodes but a call does not fit the tools (unknown name, arguments that break the JSON
-schema), the decoded calls are still returned next to the error so callers can show them; callers
-must not execute calls whose output carries an error.
+Parsing never raises on model output: a malformed output becomes a :class:`ParseError` value. Every
+decoded call's arguments are plain JSON that can be written as UTF-8: a value JSON cannot hold
+(``...``, ``inf``, a set, an integer over 4,300 digits, a non-string key) or text that cannot be
+encoded (a lone surrogate such as ``"\ud800"``) makes the output an ``invalid_value`` error, so no
+such value reaches an environment, a state hash or a run file.
+
+Which calls of an output run (:func:`runnable_calls`), everywhere calls are executed (Phase 2's
+episode loop, the τ harness, the simulated user's device, BFCL multi-turn):
+
+- an output that could not be read in full (truncated, invalid JSON or syntax, a wrong structure, an
+  invalid value) runs **nothing**, not even the calls decoded before the break: as in τ-bench, an
+  agent acts on nothing from a broken message. The message is kept as the text the model wrote.
+- an output that was read in full but whose calls do not fit the tools (``unknown_tool``,
+  ``bad_arguments``) runs its calls: the environment refuses the bad ones with an error observation
+  the agent can read, as τ-bench's and BFCL's executors do. The calls are returned next to the error
+  so callers can show them.
+
+BFCL multi-turn keeps the benchmark's own protocol so its numbers compare with the leaderboard: in
+``fc`` mode a broken message runs nothing (BFCL's FC handlers fail to decode it and go to the next
+turn, which is this rule); in the text modes each family's BFCL decoder decides, as BFCL's handler
+does (Qwen's skips a ``<tool_call>`` block that does not decode and runs the others).
 """
 
 from __future__ import annotations
@@ -23,7 +40,8 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from functools import cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,6 +60,21 @@ class ParsedOutput(NamedTuple):
     content: str
     calls: list[ToolCall]
     error: ParseError | None
+
+
+#: Errors about how decoded calls fit the offered tools; every other kind means the output is broken.
+TOOL_FIT_ERRORS = frozenset({"unknown_tool", "bad_arguments"})
+
+
+def is_broken(error: ParseError | None) -> bool:
+    """True for an output that could not be read in full: none of its calls may run."""
+    return error is not None and error.kind not in TOOL_FIT_ERRORS
+
+
+def runnable_calls(calls: list[ToolCall], error: ParseError | None) -> list[ToolCall]:
+    """The calls of one output that may run (the rule in the module docstring): none from a broken
+    output, all of them otherwise (the environment answers the ones that do not fit the tools)."""
+    return [] if is_broken(error) else calls
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -74,6 +107,22 @@ def validate_calls(calls: list[ToolCall], tools: list[ToolSchema] | None) -> Par
 
 
 def _schema_problem(arguments: dict[str, Any], schema: dict[str, Any]) -> str | None:
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    if validator is None:
+        return None
+    errors = sorted(validator.iter_errors(arguments), key=lambda error: list(error.path))
+    if not errors:
+        return None
+    error = errors[0]
+    where = "/".join(str(part) for part in error.path)
+    return f"{error.message}" + (f" (at {where})" if where else "")
+
+
+@lru_cache(maxsize=4096)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator | None:
+    """A validator per distinct schema: checking a schema against its meta-schema costs far more than
+    validating a call, and the same few tool schemas come back on every call of a run."""
+    schema = json.loads(schema_json)
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
@@ -81,12 +130,7 @@ def _schema_problem(arguments: dict[str, Any], schema: dict[str, Any]) -> str | 
         # A broken tool schema is the caller's problem, not the model's: do not blame the output.
         logger.debug("skipping argument validation against an invalid schema: %s", exc.message)
         return None
-    errors = sorted(validator_class(schema).iter_errors(arguments), key=lambda error: list(error.path))
-    if not errors:
-        return None
-    error = errors[0]
-    where = "/".join(str(part) for part in error.path)
-    return f"{error.message}" + (f" (at {where})" if where else "")
+    return validator_class(schema)
 
 
 def _is_truncated(text: str) -> bool:
@@ -112,10 +156,30 @@ def _is_truncated(text: str) -> bool:
     return bool(quote) or bool(stack)
 
 
-def _json_failure(body: str, exc: json.JSONDecodeError) -> ParseError:
+def _json_failure(body: str, exc: ValueError) -> ParseError:
+    if not isinstance(exc, json.JSONDecodeError):
+        # Python's int-size guard (a number of 4,301+ digits), not a syntax error.
+        return ParseError("invalid_value", f"the tool call JSON holds a value Python refuses: {exc}", body)
     if _is_truncated(body):
         return ParseError("truncated", f"the tool call JSON ends before it is complete: {exc.msg}", body)
     return ParseError("invalid_json", f"the tool call is not valid JSON: {exc.msg} at char {exc.pos}", body)
+
+
+def checked_call(name: str, arguments: dict[str, Any], raw: str) -> ToolCall | ParseError:
+    """``name(arguments)`` as a ToolCall if both are plain JSON that can be written as UTF-8."""
+    try:
+        json.dumps([name, arguments], ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape", "backslashreplace").decode("ascii")
+        return ParseError(
+            "invalid_value",
+            f"{name.encode('utf-8', 'backslashreplace').decode('utf-8')}: the call holds text that is not "
+            f"valid Unicode ({bad}, a lone surrogate); expected text that can be written as UTF-8",
+            raw,
+        )
+    except (TypeError, ValueError) as exc:
+        return ParseError("invalid_value", f"{name}: an argument is not a plain JSON value ({exc})", raw)
+    return ToolCall(name=name, arguments=arguments)
 
 
 def _call_from_object(obj: Any, argument_keys: tuple[str, ...]) -> ToolCall | ParseError:
@@ -128,15 +192,15 @@ def _call_from_object(obj: Any, argument_keys: tuple[str, ...]) -> ToolCall | Pa
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             return _json_failure(arguments, exc)
     if not isinstance(arguments, dict):
         return ParseError(
             "bad_structure",
-            f"expected the arguments of {obj['name']!r} to be an object, found {arguments!r}",
+            f"expected the arguments of {obj['name']!r} to be an object, found {str(arguments)[:200]}",
             raw,
         )
-    return ToolCall(name=obj["name"], arguments=arguments)
+    return checked_call(obj["name"], arguments, raw)
 
 
 def _calls_from_value(value: Any, argument_keys: tuple[str, ...]) -> list[ToolCall] | ParseError:
@@ -166,7 +230,7 @@ def _scan_json_calls(text: str, start: re.Pattern[str], argument_keys: tuple[str
         begin = match.start()
         try:
             value, end = decoder.raw_decode(text, begin)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             error = _json_failure(text[begin:], exc)
             pieces.append(text[position:begin])
             position = len(text)
@@ -231,16 +295,20 @@ class ToolFormat(ABC):
                 ParseError("truncated", "the <think> block is not closed: no answer follows it", text[:2000]),
             )
         text = text[reasoning.end() :] if reasoning else text
-        try:
-            return self._parse(text, tools)
-        except (RecursionError, MemoryError):
-            # Pathologically nested output (a looping model) must not kill a run.
-            return ParsedOutput(
-                "", [], ParseError("invalid_syntax", "the output is nested too deeply to read", text[:2000])
-            )
+        return _guarded(lambda: self._parse(text, tools), text)
 
     @abstractmethod
     def _parse(self, text: str, tools: list[ToolSchema] | None) -> ParsedOutput: ...
+
+
+def _guarded(parse: Callable[[], ParsedOutput], raw: str) -> ParsedOutput:
+    try:
+        return parse()
+    except (RecursionError, MemoryError):
+        # Pathologically nested output (a looping model) must not kill a run.
+        return ParsedOutput(
+            "", [], ParseError("invalid_syntax", "the output is nested too deeply to read", raw[:2000])
+        )
 
 
 class OpenAIFormat(ToolFormat):
@@ -260,6 +328,11 @@ class OpenAIFormat(ToolFormat):
         self, content: str | None, tool_calls: list[dict[str, Any]] | None, tools: list[ToolSchema] | None
     ) -> ParsedOutput:
         """Read an OpenAI response message's ``tool_calls`` (arguments are JSON strings)."""
+        return _guarded(lambda: self._parse_native(content, tool_calls, tools), str(tool_calls)[:2000])
+
+    def _parse_native(
+        self, content: str | None, tool_calls: list[dict[str, Any]] | None, tools: list[ToolSchema] | None
+    ) -> ParsedOutput:
         calls: list[ToolCall] = []
         for raw in tool_calls or []:
             function = raw.get("function") if isinstance(raw, dict) else None
@@ -290,10 +363,10 @@ class HermesFormat(ToolFormat):
             body, closed = _strip_code_fence(match.group(1)).strip(), bool(match.group(2))
             try:
                 value = json.loads(body)
-            except json.JSONDecodeError as exc:
+            except ValueError as exc:
                 error = error or (
                     _json_failure(body, exc)
-                    if closed
+                    if closed or not isinstance(exc, json.JSONDecodeError)
                     else ParseError(
                         "truncated", "a <tool_call> block is not closed and its JSON is incomplete", body
                     )
@@ -323,8 +396,8 @@ class XLAMFormat(ToolFormat):
         if body.startswith("[") and not body.startswith("[]"):
             try:
                 value = json.loads(body)
-            except json.JSONDecodeError as exc:
-                if _is_truncated(body):
+            except ValueError as exc:
+                if _is_truncated(body) or not isinstance(exc, json.JSONDecodeError):
                     return ParsedOutput("", [], _json_failure(body, exc))
             else:
                 decoded = _calls_from_value(value, ("arguments", "parameters"))
@@ -431,28 +504,43 @@ class PythonFormat(ToolFormat):
         return calls
 
     def _call_from_node(self, node: ast.Call, source: str) -> ToolCall | ParseError:
+        # Source segments are looked up only for an error: each lookup scans the source, so doing it
+        # for every call made a 20,000-call output quadratic.
+        def snippet() -> str:
+            return ast.get_source_segment(source, node) or source
+
         name = self._dotted_name(node.func)
-        snippet = ast.get_source_segment(source, node) or source
         if name is None:
-            return ParseError("invalid_syntax", "expected a function name like f or module.f", snippet)
+            return ParseError("invalid_syntax", "expected a function name like f or module.f", snippet())
         if node.args:
             return ParseError(
-                "bad_structure", f"{name}: positional arguments are not allowed; expected name=value", snippet
+                "bad_structure",
+                f"{name}: positional arguments are not allowed; expected name=value",
+                snippet(),
             )
         arguments: dict[str, Any] = {}
         for keyword in node.keywords:
             if keyword.arg is None:
-                return ParseError("bad_structure", f"{name}: **kwargs is not allowed", snippet)
+                return ParseError("bad_structure", f"{name}: **kwargs is not allowed", snippet())
+            if keyword.arg in arguments:
+                return ParseError(
+                    "bad_structure",
+                    f"{name}: argument {keyword.arg} is given twice; expected each name once",
+                    snippet(),
+                )
             try:
                 arguments[keyword.arg] = self._literal(keyword.value)
             except (ValueError, TypeError):
                 segment = ast.get_source_segment(source, keyword.value) or "?"
                 return ParseError(
                     "invalid_syntax",
-                    f"{name}: argument {keyword.arg}={segment} is not a literal value",
-                    snippet,
+                    f"{name}: argument {keyword.arg}={segment[:200]} is not a literal value",
+                    snippet(),
                 )
-        return ToolCall(name=name, arguments=arguments)
+        call = checked_call(name, arguments, "")
+        if isinstance(call, ParseError):
+            call.raw = snippet()
+        return call
 
     def _literal(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and node.id in self._json_words:
@@ -464,10 +552,10 @@ class PythonFormat(ToolFormat):
         if isinstance(node, ast.Dict):
             if any(key is None for key in node.keys):
                 raise ValueError("dict unpacking")
-            return {
-                self._literal(key): self._literal(value)
-                for key, value in zip(node.keys, node.values, strict=True)
-            }  # type: ignore[arg-type]
+            keys = [self._literal(key) for key in node.keys]  # type: ignore[arg-type]
+            if not all(isinstance(key, str) for key in keys):
+                raise ValueError("JSON object keys are strings")
+            return {key: self._literal(value) for key, value in zip(keys, node.values, strict=True)}
         value = ast.literal_eval(node)
         if isinstance(value, (set, bytes, complex)):
             raise ValueError(f"{type(value).__name__} is not JSON")

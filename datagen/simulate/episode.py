@@ -9,6 +9,7 @@ from typing import Any, Literal
 from datagen.envs.base import Environment
 from datagen.envs.store import Tables
 from datagen.llm.base import ModelUnavailableError
+from datagen.llm.formats import runnable_calls
 from datagen.llm.types import Message, Usage
 from datagen.simulate.agent import Agent, AgentTurn, assistant_message
 from datagen.simulate.user import STOP, TRANSFER, SimulatedUser, UserTurn
@@ -43,12 +44,21 @@ async def _agent_turns(
         result.steps += 1
         if turn.parse_error is not None:
             result.format_errors.append(f"{turn.parse_error.kind}: {turn.parse_error.message}")
-        call_ids = [f"call_{len(messages)}_{i}" for i in range(len(turn.tool_calls))]
-        content = turn.content if (turn.content or turn.tool_calls) else turn.raw.strip()
-        messages.append(assistant_message(AgentTurn(content, turn.tool_calls, turn.raw), call_ids))
-        if not turn.tool_calls:
+        # The rule of datagen.llm.formats: a broken message runs nothing and is kept as the text the
+        # model wrote (it reaches the user like any text answer); a message read in full runs all
+        # its calls, and the environment answers those that do not fit the tools with an error.
+        calls = runnable_calls(turn.tool_calls, turn.parse_error)
+        if calls:
+            content = turn.content
+        elif turn.tool_calls:
+            content = turn.raw.strip()
+        else:
+            content = turn.content or turn.raw.strip()
+        call_ids = [f"call_{len(messages)}_{i}" for i in range(len(calls))]
+        messages.append(assistant_message(AgentTurn(content, calls, turn.raw), call_ids))
+        if not calls:
             return True
-        for call_id, call in zip(call_ids, turn.tool_calls, strict=True):
+        for call_id, call in zip(call_ids, calls, strict=True):
             observation = env.call(call)  # parallel calls are all executed, in order
             messages.append(_tool_message(call_id, call["name"], observation.content))
     return False

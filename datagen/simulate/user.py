@@ -19,7 +19,8 @@ from importlib import resources
 from typing import Any
 
 from datagen.envs.base import Observation
-from datagen.llm.types import ChatModel, Choice, Message, ToolSchema, Usage
+from datagen.llm.formats import runnable_calls
+from datagen.llm.types import ChatModel, Choice, Message, ToolCall, ToolSchema, Usage
 from datagen.simulate.agent import AgentTurn, assistant_message
 
 STOP = "###STOP###"
@@ -163,10 +164,11 @@ class SimulatedUser:
             )
             self.usage.add(result.usage)
             acting = result.choices[0]
-            if not (tools and acting.tool_calls):
+            calls = runnable_calls(acting.tool_calls, acting.parse_error)  # none from a broken message
+            if not (tools and calls):
                 break
             # A candidate that acts is taken as sampled: the judge scores chat messages only.
-            device_calls += self._run_device_calls(acting, position=len(user_view(conversation)))
+            device_calls += self._run_device_calls(acting, calls, position=len(user_view(conversation)))
         candidates = [c.content.strip() for c in result.choices]
         if self.best_of_n == 1:
             return UserTurn(text=candidates[0], candidates=candidates, device_calls=device_calls)
@@ -177,14 +179,14 @@ class SimulatedUser:
             device_calls=device_calls,
         )  # fmt: skip
 
-    def _run_device_calls(self, choice: Choice, position: int) -> list[dict[str, Any]]:
+    def _run_device_calls(self, choice: Choice, calls: list[ToolCall], position: int) -> list[dict[str, Any]]:
         assert self.use_device is not None
-        ids = [f"device_{len(self._device_log)}_{n}" for n in range(len(choice.tool_calls))]
+        ids = [f"device_{len(self._device_log)}_{n}" for n in range(len(calls))]
         self._device_log.append(
-            (position, assistant_message(AgentTurn(choice.content, choice.tool_calls, choice.raw), ids))
+            (position, assistant_message(AgentTurn(choice.content, calls, choice.raw), ids))
         )
         done = []
-        for call_id, call in zip(ids, choice.tool_calls, strict=True):
+        for call_id, call in zip(ids, calls, strict=True):
             observation = self.use_device(call)
             self._device_log.append(
                 (

@@ -1,14 +1,20 @@
 """Generate BFCL result files with the toolkit's LLM runtime, every item in flight at once.
 
-Modes (``--format``):
+Modes (``--format``), each storing raw results the way BFCL's handler for that family stores
+them, so that ``bfcl evaluate`` and ``bfcl-score`` read our files as they read the leaderboard's:
 
-* ``fc`` — native tool calling (OpenAI tool schema); results stored as BFCL's FC handlers store
-  them (a list of ``{name: arguments-json}``, or the text when no call), scored as ``json``.
-  Dots in function names become underscores, as OpenAI-style APIs require.
+* ``fc`` — native tool calling (OpenAI tool schema); results stored as BFCL's API FC handlers
+  store them (a list of ``{name: arguments-json}``, or the text when no call), decoded as
+  ``json``. Dots in function names become underscores, as OpenAI-style APIs require.
 * ``prompt`` — BFCL-style prompting: the functions in the system prompt, the model answers with
-  Python-call syntax; the raw text is stored and scored as ``python``.
-* ``hermes`` / ``xlam`` / ``llama3`` / ``python`` — the runtime's own tool-call formats; the raw
-  text is stored and decoded with the same format when scoring.
+  Python-call syntax; the text is stored (after a reasoning block, as BFCL's Qwen and DeepSeek
+  reasoning handlers keep it) and decoded as ``python``.
+* ``hermes`` — Qwen-FC / Hermes ``<tool_call>`` blocks; stored as ``qwen_fc.py`` stores them (the
+  text after ``</think>``), decoded as ``hermes``.
+* ``xlam`` / ``llama3`` — xLAM's JSON list, Llama 3.1's JSON; the raw text is stored, as
+  ``salesforce_qwen.py`` and ``llama_3_1.py`` do, decoded as ``xlam`` / ``llama3``.
+* ``python`` — the runtime's Python-call tool format (tools rendered by the chat template);
+  stored like ``prompt``, decoded as ``python``.
 
 Multi-turn: per turn the model steps until it stops calling; calls run on the entry's official
 backend classes (:class:`multi_turn.Backends`), results go back as tool messages; more than 20
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datagen.llm.formats import is_broken
 from evaluation.bfcl import data, memory, results, tools
 from evaluation.bfcl.decode import DecodeError
 from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
@@ -38,6 +45,18 @@ log = logging.getLogger(__name__)
 
 RUNTIME_FORMATS = ("hermes", "xlam", "llama3", "python")
 MODES = ("fc", "prompt", *RUNTIME_FORMATS)
+# The decoder (evaluation/bfcl/handlers) that reads each mode's stored results.
+SCORE_FORMATS = {
+    "fc": "json",
+    "prompt": "python",
+    "hermes": "hermes",
+    "xlam": "xlam",
+    "llama3": "llama3",
+    "python": "python",
+}
+# Modes whose BFCL handlers keep only the text after a reasoning block (qwen.py, qwen_fc.py,
+# deepseek_reasoning.py); xLAM's and Llama 3.1's handlers store the text as it came.
+_DROPS_REASONING = ("prompt", "hermes", "python")
 
 
 @dataclass(frozen=True)
@@ -46,13 +65,19 @@ class RunSettings:
     max_tokens: int = 512
     temperature: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(
+                f"unknown BFCL generation mode {self.mode!r}; expected one of: {', '.join(MODES)}"
+            )
+
     @property
     def tool_format(self) -> str:
         return {"fc": "openai", "prompt": "auto"}.get(self.mode, self.mode)
 
     @property
     def score_format(self) -> str:
-        return {"fc": "json", "prompt": "python"}.get(self.mode, self.mode)
+        return SCORE_FORMATS[self.mode]
 
     @property
     def underscore_names(self) -> bool:
@@ -68,10 +93,21 @@ def _request(
     return messages, tools.openai_tools(entry_functions, settings.underscore_names)
 
 
+def after_reasoning(text: str) -> str:
+    """The answer after a reasoning block, as BFCL's reasoning-model handlers store it."""
+    return text.split("</think>")[-1].lstrip("\n") if "</think>" in text else text
+
+
 def _stored(choice: Any, settings: RunSettings) -> Any:
-    """The raw result as BFCL stores it: FC calls as {name: arguments-json}, otherwise the text."""
-    if settings.mode == "fc" and choice.tool_calls:
-        return [{call["name"]: json.dumps(call["arguments"])} for call in choice.tool_calls]
+    """The raw result as BFCL's handler for the mode's family stores it (see the module docs)."""
+    if settings.mode == "fc":
+        # A message whose tool calls do not all decode is not a list of calls: BFCL's FC handlers fail
+        # to decode it and run nothing (datagen.llm.formats: nothing runs from a broken message).
+        if choice.tool_calls and not is_broken(choice.parse_error):
+            return [{call["name"]: json.dumps(call["arguments"])} for call in choice.tool_calls]
+        return choice.raw
+    if settings.mode in _DROPS_REASONING:
+        return after_reasoning(choice.raw)
     return choice.raw
 
 
@@ -110,7 +146,11 @@ def _assistant_and_tool_messages(
         "role": "assistant",
         "content": "" if settings.mode == "fc" else raw,
         "tool_calls": [
-            {"id": i, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.kwargs)}}
+            {
+                "id": i,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.kwargs, default=repr)},
+            }
             for i, c in zip(ids, calls, strict=False)
         ],
     }

@@ -96,7 +96,8 @@ def answer_matches(response: Any, possible_answers: list[str]) -> bool:
 def check_result(result: Any, possible_answers: list[str], decode_step: Any) -> Verdict:
     """Score one memory question's result: one turn whose last non-call step holds an answer.
 
-    ``decode_step(raw)`` returns the calls in a step (empty, or raising, when it holds none).
+    ``decode_step(raw)`` says whether a step holds a call (its calls, or True; falsy or raising when
+    it holds none).
     """
     if not isinstance(result, list) or len(result) != 1 or not isinstance(result[0], list):
         return Verdict(False, "agentic:inference_error", "result is not a list of one turn of steps")

@@ -25,8 +25,9 @@ from typing import Any
 from evaluation.bfcl.ast_checker import Verdict
 from evaluation.bfcl.data import Entry, use_private_project_root
 from evaluation.bfcl.handlers import Call, DecodeError, calls_from_strings, get_decoder
+from evaluation.bfcl.handlers.execution import is_empty
 
-__all__ = ["Call", "Backends", "check_entry", "decode_step", "parse_call_string"]
+__all__ = ["Call", "Backends", "check_entry", "decode_step", "parse_call_string", "step_has_call"]
 
 BACKEND_PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 BACKEND_MODULES = {
@@ -66,6 +67,14 @@ def decode_step(raw: Any, fmt: str, tools: list[dict] | None = None, lenient: bo
     (``decode_execute``, then its execution strings read back); DecodeError when the step does
     not decode, an empty list when BFCL counts it as no call."""
     return calls_from_strings(get_decoder(fmt, lenient).decode_execute(raw))
+
+
+def step_has_call(raw: Any, fmt: str, lenient: bool = False) -> bool:
+    """Whether a step decodes to a call (without reading its calls back: memory answers, warnings)."""
+    try:
+        return not is_empty(get_decoder(fmt, lenient).decode_execute(raw))
+    except DecodeError:
+        return False
 
 
 def _stringify(result: Any) -> str:

@@ -274,35 +274,21 @@ def decode_warning(score: CategoryScore, rows_by_id: dict[str, dict], fmt: str) 
     undecoded, scored = score.undecoded_ids, score.scored_from_rows
     if not scored or len(undecoded) * 2 <= scored:
         return None
-    outputs = _outputs(
-        {score.category: [rows_by_id[i] for i in undecoded if i in rows_by_id]}, len(undecoded)
+    items = [_outputs({score.category: [rows_by_id[i]]}, 1) for i in undecoded if i in rows_by_id]
+    counts = Counter(
+        {
+            other: sum(any(_holds_call(other, raw, lang) for raw, lang in outputs) for outputs in items)
+            for other in FORMATS
+            if other != fmt
+        }
     )
-    multi_step = score.category in data.MULTI_TURN or score.category in data.MEMORY
-    counts = (
-        _items_decoding(outputs, undecoded, rows_by_id, score.category)
-        if multi_step
-        else count_calls(outputs)
-    )
-    counts.pop(fmt, None)
-    best = max(_TIE_ORDER, key=lambda f: (counts.get(f, 0), -_TIE_ORDER.index(f)))
-    if score.category in NO_CALL_CATEGORIES and counts.get(best, 0) * 10 < scored:
+    best = max(counts, key=lambda f: (counts[f], -_TIE_ORDER.index(f)))
+    if score.category in NO_CALL_CATEGORIES and counts[best] * 10 < scored:
         return None
     message = f"{score.category}: {len(undecoded)} of {scored} results hold no call as {fmt}"
-    if counts.get(best, 0):
+    if counts[best]:
         return message + (
             f"; {counts[best]} of them hold a call as {best} — if the model writes calls that way, "
             f"score again with --format {best}"
         )
     return message + "; no other format reads a call in them either (does the model answer in prose?)"
-
-
-def _items_decoding(
-    outputs: list[tuple[Any, str]], ids: list[str], rows_by_id: dict[str, dict], category: str
-) -> Counter:
-    """Per format, how many multi-step items have a step that holds a call."""
-    counts: Counter = Counter()
-    for fmt in FORMATS:
-        for item_id in ids:
-            steps = _outputs({category: [rows_by_id[item_id]]}, 1) if item_id in rows_by_id else []
-            counts[fmt] += any(_holds_call(fmt, raw, lang) for raw, lang in steps)
-    return counts

@@ -28,7 +28,7 @@ from evaluation.bfcl import data, memory
 from evaluation.bfcl.ast_checker import Verdict, check
 from evaluation.bfcl.decode import DecodeError, contains_call, decode_ast, is_checker_shape
 from evaluation.bfcl.handlers import short
-from evaluation.bfcl.multi_turn import check_entry, decode_step
+from evaluation.bfcl.multi_turn import check_entry, step_has_call
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def score_item(
     if entry.category in data.MULTI_TURN:
         return check_entry(entry, raw, answer, fmt, lenient)
     if entry.category in data.MEMORY:
-        return memory.check_result(raw, answer, lambda step: decode_step(step, fmt, entry.functions, lenient))
+        return memory.check_result(raw, answer, lambda step: step_has_call(step, fmt, lenient))
     if "relevance" in entry.category:
         return score_relevance_item(entry.category, raw, fmt, entry.functions, lenient)
     return score_ast_item(entry, raw, answer, fmt, underscore_names, lenient)
@@ -110,20 +110,15 @@ def score_item(
 
 def steps_hold_a_call(raw: Any, fmt: str, lenient: bool = False) -> bool:
     """Whether any step of a multi-step result (turns of steps) decodes to a call."""
-    for turn in raw if isinstance(raw, list) else []:
-        for step in turn if isinstance(turn, list) else []:
-            try:
-                if decode_step(step, fmt, None, lenient):
-                    return True
-            except DecodeError:
-                continue
-    return False
+    turns = raw if isinstance(raw, list) else []
+    return any(step_has_call(step, fmt, lenient) for turn in turns if isinstance(turn, list) for step in turn)
 
 
 def holds_a_call(category: str, raw: Any, verdict: Verdict, fmt: str, lenient: bool = False) -> bool:
-    """Whether the result held a call in the format (for the "wrong format?" warning)."""
+    """Whether the result held a call in the format (for the "wrong format?" warning); a passing
+    multi-step item counts as read (the format did not fail it)."""
     if category in data.MULTI_TURN or category in data.MEMORY:
-        return (verdict.valid and category in data.MULTI_TURN) or steps_hold_a_call(raw, fmt, lenient)
+        return verdict.valid or steps_hold_a_call(raw, fmt, lenient)
     if "irrelevance" in category:
         return not verdict.valid
     if "relevance" in category:

@@ -67,7 +67,7 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
     for name, caption, make, items in (
         (
             "funnel.png",
-            "Datagen funnel: Phase 1 stages, accepted blueprints, dialogue attempts and successes",
+            "Datagen funnel: tasks at each Phase 1 stage, accepted, simulated and with a verified dialogue (base and recombined apart)",
             plots.funnel_png,
             found.runs,
         ),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from datagen.blueprint.stages import CHECKS
+from datagen.quality.funnel import KINDS, run_funnel
+from datagen.rundir import DatagenRun as RunDir
 from evaluation.report.collect import BfclResult, DatagenFunnel, TauResult
 
 
@@ -27,36 +28,28 @@ def _png(plt: Any, fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def funnel_stages(run: DatagenFunnel) -> list[tuple[str, float]]:
-    """(stage, count) from proposal to kept dialogues; Phase 1's checks in their order (``CHECKS``)."""
-    p1, p2 = run.phase1, run.phase2
-    stages = [("proposed", p1.get("proposed"))]
-    passed = p1.get("passed") or {}
-    for stage in CHECKS:
-        if stage.value in passed:
-            stages.append((f"passed {stage}", passed[stage.value]))
-    stages += [
-        ("accepted blueprints", p1.get("accepted")),
-        ("dialogue attempts", p2.get("attempts")),
-        ("successful dialogues", p2.get("successful_trajectories")),
-    ]
-    return [(name, float(v)) for name, v in stages if isinstance(v, (int, float))]
+def funnel_stages(run: DatagenFunnel) -> list[tuple[str, dict[str, int]]]:
+    """(stage, tasks per series) from proposal to blueprints with a verified dialogue, counted per task
+    with base and recombined tasks apart (``datagen.quality.funnel``), so no bar exceeds the one above."""
+    return [(bar.label, bar.counts) for bar in run_funnel(RunDir(run.path)).bars]
 
 
 def funnel_png(runs: list[DatagenFunnel]) -> bytes:
-    plt, fig, ax = _figure(6.4, 0.9 + 0.45 * max(len(funnel_stages(r)) for r in runs) * len(runs))
-    labels, values = [], []
-    for run in runs:
-        for name, value in funnel_stages(run):
-            labels.append(f"{run.name}: {name}" if len(runs) > 1 else name)
-            values.append(value)
-    ax.barh(range(len(values)), values, color="#4c72b0")
-    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    rows = [(run, name, counts) for run in runs for name, counts in funnel_stages(run)]
+    plt, fig, ax = _figure(6.4, 0.9 + 0.45 * max(1, len(rows)))
+    labels = [f"{run.name}: {name}" if len(runs) > 1 else name for run, name, _ in rows]
+    height = 0.8 / len(KINDS)
+    for offset, (kind, color) in enumerate(zip(KINDS, ("#4c72b0", "#dd8452"), strict=True)):
+        ys = [i - 0.4 + height * (offset + 0.5) for i in range(len(rows))]
+        values = [counts.get(kind, 0) for _, _, counts in rows]
+        ax.barh(ys, values, height, color=color, label=f"{kind} tasks")
+        for y, v in zip(ys, values, strict=True):
+            ax.text(v, y, f" {v:g}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.invert_yaxis()
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:g}", va="center", fontsize=8)
-    ax.set_xlabel("count")
-    ax.set_title("datagen funnel")
+    ax.set_xlabel("tasks")
+    ax.set_title("datagen funnel (tasks at each stage)")
+    ax.legend(fontsize=7)
     return _png(plt, fig)
 
 

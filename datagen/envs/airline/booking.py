@@ -20,7 +20,7 @@ from datagen.envs.airline.database import (
     flight_departure,
 )
 from datagen.envs.store import Store
-from datagen.envs.tools import ToolError
+from datagen.envs.tools import Money, ToolError
 
 BOOKABLE = "available"
 FLOWN = ("flying", "landed")
@@ -42,7 +42,7 @@ class PassengerInput(BaseModel):
 class PaymentSplit(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     payment_id: str
-    amount: float
+    amount: Money
 
 
 class UserIdentity(TypedDict):

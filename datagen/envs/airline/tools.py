@@ -54,7 +54,7 @@ from datagen.envs.airline.database import (
     Reservation,
 )
 from datagen.envs.store import Store
-from datagen.envs.tools import ToolError, tool
+from datagen.envs.tools import Money, ToolError, tool
 
 
 # -- identity ----------------------------------------------------------------------------------
@@ -505,7 +505,7 @@ def send_certificate(
     db: Store,
     user_id: str,
     reservation_id: str,
-    amount: float,
+    amount: Money,
     reason: Literal["cancelled_flight", "delayed_flight"],
 ) -> CertificateIssued:
     """Issue a goodwill travel certificate to a user as compensation for a disrupted reservation.

@@ -12,18 +12,22 @@ from typing import Any
 from datagen.envs.bank.database import TODAY
 from datagen.envs.bank.views import dollars
 from datagen.envs.store import Store
-from datagen.envs.tools import ToolError
+from datagen.envs.tools import ToolError, whole_cents
 
 MAX_AMOUNT_CENTS = 100_000_000  # $1,000,000: anything larger is a typo, not a request
 OUTGOING_TRANSFER_TYPES = ("transfer_out", "payee_transfer")
 
 
 def to_cents(amount: float, what: str = "amount") -> int:
+    """Whole cents of a dollar amount (tools' ``Money`` arguments are checked the same way before the
+    tool runs; this keeps direct callers to the same rule)."""
     if not math.isfinite(amount) or amount <= 0:
         raise ToolError(f"{what} must be a positive number of dollars, got {amount}")
+    try:
+        whole_cents(amount)
+    except ValueError as exc:
+        raise ToolError(f"{what} must have at most two decimal places (whole cents), got {amount}") from exc
     cents = round(amount * 100)
-    if abs(amount * 100 - cents) > 1e-6:
-        raise ToolError(f"{what} must have at most two decimal places (whole cents), got {amount}")
     if cents > MAX_AMOUNT_CENTS:
         raise ToolError(f"{what} must be at most $1,000,000, got {amount}")
     return cents

@@ -47,7 +47,7 @@ from datagen.envs.bank.views import (
     transaction_view,
 )
 from datagen.envs.store import Store
-from datagen.envs.tools import ToolError, tool
+from datagen.envs.tools import Money, ToolError, tool
 
 MAX_CARD_LIMIT_CENTS = 2_500_000  # the card system's own ceiling; policy sets lower ones per tier
 SCHEDULE_HORIZON_DAYS = 90
@@ -222,7 +222,7 @@ def list_disputes(db: Store, customer_id: str) -> DisputeList:
 # -- moving money --------------------------------------------------------------------------------
 @tool("write")
 def transfer_between_accounts(
-    db: Store, from_account_id: str, to_account_id: str, amount: float
+    db: Store, from_account_id: str, to_account_id: str, amount: Money
 ) -> TransferResult:
     """Move money now from one account to another account at this bank (a payment when the target is a credit line).
 
@@ -272,7 +272,7 @@ def transfer_between_accounts(
 
 @tool("write")
 def transfer_to_payee(
-    db: Store, from_account_id: str, payee_id: str, amount: float, scheduled_date: str | None = None
+    db: Store, from_account_id: str, payee_id: str, amount: Money, scheduled_date: str | None = None
 ) -> TransferResult:
     """Send money to one of the account owner's saved external payees, now or on a future date.
 
@@ -523,7 +523,7 @@ def replace_card(db: Store, card_id: str, reason: Literal["lost", "stolen", "dam
 
 
 @tool("write")
-def set_card_spending_limit(db: Store, card_id: str, daily_limit: float) -> CardChange:
+def set_card_spending_limit(db: Store, card_id: str, daily_limit: Money) -> CardChange:
     """Change how much a card can spend per day.
 
     Args:

@@ -8,12 +8,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).parent
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")  # whole name: fullmatch (`$` would let "x\n" pass)
 
 
 def scaffold_domain(name: str, parent: Path, *, overwrite: bool = False) -> Path:
     """Creates ``parent/name/`` with every file of a user domain; returns the folder."""
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ValueError(
             f"domain name must be lower-case letters, digits and underscores, starting with a letter "
             f"(at most 40 characters), e.g. 'library'; got {name!r}"

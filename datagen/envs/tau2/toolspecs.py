@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from datagen.envs.tools import ToolError, ToolKind, ToolSpec
+from datagen.envs.tools import ToolError, ToolKind, ToolSpec, check_plain_arguments
 
 Requestor = Literal["assistant", "user"]
 
@@ -37,10 +37,7 @@ class Tau2ToolSpec(ToolSpec):
     tau2_type: str = "read"  # τ²'s own mark: read, write, think or generic
 
     def validate_arguments(self, arguments: Any) -> dict[str, Any]:
-        if not isinstance(arguments, dict):
-            raise ToolError(
-                f"arguments for {self.name} must be a JSON object, got {type(arguments).__name__}"
-            )
+        check_plain_arguments(self.name, arguments)
         try:
             payload = json.dumps(arguments, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -139,6 +136,27 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _MAX_EXPONENT = 1000
+# Integers are exact in Python and grow without limit, so ((9**999)**999)**999 would run for minutes
+# inside a tool call (and block every episode on the event loop). A float cannot hold more than
+# 1,024 bits, so τ²'s own calculate fails on any larger result; 4,096 bits leaves room for
+# intermediate values that a division brings back, and keeps every step to microseconds.
+_MAX_BITS = 4096
+
+
+def _check_size(op: ast.operator, left: float | int, right: float | int) -> None:
+    """Refuses an operation before it runs if its integer result would exceed ``_MAX_BITS``."""
+    if isinstance(op, ast.Pow) and abs(right) > _MAX_EXPONENT:
+        raise ValueError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return  # floats overflow on their own (OverflowError), at once
+    if isinstance(op, ast.Pow) and right > 0:
+        bits = left.bit_length() * right  # at least as many as the result has
+    elif isinstance(op, ast.Mult):
+        bits = left.bit_length() + right.bit_length()
+    else:
+        bits = max(left.bit_length(), right.bit_length()) + 1
+    if bits > _MAX_BITS:
+        raise ValueError(f"the result is too large to calculate (over {_MAX_BITS} bits)")
 
 
 def _evaluate_node(node: ast.AST) -> float | int:
@@ -148,8 +166,7 @@ def _evaluate_node(node: ast.AST) -> float | int:
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate_node(node.left), _evaluate_node(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            raise ValueError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
+        _check_size(node.op, left, right)
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate_node(node.operand))

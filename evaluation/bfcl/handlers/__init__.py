@@ -10,10 +10,14 @@ forgiving parsers where a family has one (:mod:`.lenient`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from evaluation.bfcl.handlers import fc, lenient, prompt, text_json
 from evaluation.bfcl.handlers.base import Decoded, DecodeError, Decoder, short
 from evaluation.bfcl.handlers.execution import Call, calls_from_strings
 
+DecodeAst = Callable[[Any, str], Decoded]
 _LOCAL = "bfcl_eval.model_handler.local_inference"
 _API = "bfcl_eval.model_handler.api_inference"
 
@@ -134,8 +138,8 @@ def _lenient(strict: Decoder) -> Decoder:
     return Decoder(strict.name, summary, strict.handlers, decode_ast, decode_execute, strict=False)
 
 
-def _keep_source_languages(forgiving, exact):
-    def decode_ast(raw, language="python"):
+def _keep_source_languages(forgiving: DecodeAst, exact: DecodeAst) -> DecodeAst:
+    def decode_ast(raw: Any, language: str = "python") -> Decoded:
         return exact(raw, language) if language in ("java", "javascript") else forgiving(raw, language)
 
     return decode_ast
@@ -156,11 +160,6 @@ def get_decoder(name: str, lenient: bool = False) -> Decoder:
     return LENIENT[name] if lenient else STRICT[name]
 
 
-def formats_help() -> str:
-    """One line per format with the BFCL handler classes it decodes like (for --help)."""
-    return "; ".join(f"{d.name} = {d.summary} [{', '.join(d.handler_names)}]" for d in STRICT.values())
-
-
 __all__ = [
     "FORMATS",
     "LENIENT",
@@ -170,7 +169,6 @@ __all__ = [
     "DecodeError",
     "Decoder",
     "calls_from_strings",
-    "formats_help",
     "get_decoder",
     "short",
 ]

@@ -101,8 +101,11 @@ def parse_execution(text: str) -> Call:
     return Call(name, kwargs, args)
 
 
+def is_empty(strings: list[str]) -> bool:
+    """BFCL's ``is_empty_execute_response``: a step whose execution list holds no call."""
+    return not strings or (len(strings) == 1 and len(strings[0]) == 0)
+
+
 def calls_from_strings(strings: list[str]) -> list[Call]:
-    """The calls of one step; none when BFCL counts the step as empty (``is_empty_execute_response``)."""
-    if not strings or (len(strings) == 1 and len(strings[0]) == 0):
-        return []
-    return [parse_execution(text) for text in strings]
+    """The calls of one step; none when BFCL counts the step as empty."""
+    return [] if is_empty(strings) else [parse_execution(text) for text in strings]

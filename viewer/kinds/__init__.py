@@ -1,0 +1,52 @@
+"""The kinds of thing `apigen-mt view` shows. Each is one module with a ``KIND``: how to recognise
+a path of that kind and how to build its pages. Adding a kind (a new evaluation) is one module and
+one line in ``KINDS``; the first kind that recognises a path takes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datagen.quality.coverage import DomainLoader, load_domain
+from viewer.site import Source
+
+
+@dataclass
+class Options:
+    """What every kind's builder may use."""
+
+    domains: DomainLoader = load_domain
+    stats: bool = True  # compute the quality figures (coverage, duplicates, contamination)
+    slugs: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    detect: Callable[[Path], bool]
+    build: Callable[[Path, Options], Source]
+
+
+def kinds() -> tuple[Kind, ...]:
+    from viewer.kinds import bfcl, datagen_run, dataset, tau
+
+    return (datagen_run.KIND, tau.KIND, bfcl.KIND, dataset.KIND)
+
+
+def kind_of(path: Path) -> Kind | None:
+    return next((k for k in kinds() if k.detect(path)), None)
+
+
+def discover(path: Path, depth: int = 4) -> list[tuple[Kind, Path]]:
+    """``path`` itself when a kind recognises it, else every recognised folder below it (not
+    descending into one that is recognised)."""
+    kind = kind_of(path)
+    if kind is not None:
+        return [(kind, path)]
+    if depth == 0 or not path.is_dir():
+        return []
+    found: list[tuple[Kind, Path]] = []
+    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found += discover(child, depth - 1)
+    return found
