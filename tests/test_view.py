@@ -20,7 +20,7 @@ from datagen.quality.coverage import load_domain
 from datagen.quality.funnel import KINDS, run_funnel
 from datagen.rundir import DatagenRun
 from datagen.simulate.config import AgentConfig, UserConfig
-from evaluation.report.collect import DatagenRun as ReportRun
+from evaluation.report.collect import DatagenFunnel as ReportRun
 from evaluation.report.plots import funnel_stages
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness
