@@ -22,10 +22,19 @@ class UsageError(ValueError):
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:
+    from datagen.envs.references import ReferencesError
     from datagen.envs.registry import DomainLoadError
     from datagen.recipe import RecipeError
 
-    return (UsageError, RecipeError, DomainLoadError, FileExistsError, FileNotFoundError, NotADirectoryError)
+    return (
+        UsageError,
+        RecipeError,
+        DomainLoadError,
+        ReferencesError,
+        FileExistsError,
+        FileNotFoundError,
+        NotADirectoryError,
+    )
 
 
 def run_command(name: str, body: Callable[[], int]) -> int:

@@ -100,7 +100,7 @@ async def generate(
 ) -> dict[str, Any]:
     """Runs both phases. ``recipe`` is a path or an already loaded recipe; ``overrides`` are dotted
     recipe keys (flags); ``pool`` lets a caller keep one engine across several runs."""
-    from datagen.blueprint.runner import build_models, read_run, run_blueprints
+    from datagen.blueprint.runner import build_models, check_domain, read_run, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
     from datagen.simulate.runner import SimulationRunner
@@ -111,6 +111,7 @@ async def generate(
     run = DatagenRun(config.run_dir(out))
     check_run_dir(run, resume)  # everything is checked before any engine starts: that takes minutes on a CPU
     domain = get_domain(config.env)
+    check_domain(config, domain)
     state = read_run(run.root) if resume and run.root.exists() else None
     earlier = state.accepted if state else []
     phase1_tokens_before = state.funnel.completion_tokens if state else 0

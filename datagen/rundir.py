@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,10 +216,15 @@ class TauRun:
         return read_json(self.recipe)
 
 
+# BFCL's own file-name prefix for its v4 data, result and score files.
+BFCL_PREFIX = "BFCL_v4"
+_BFCL_RESULT = re.compile(rf"^{BFCL_PREFIX}_(\w+?)_result\.json$")
+
+
 @dataclass(frozen=True)
 class BfclRun:
-    """``eval bfcl --out DIR``: run metadata, one folder of BFCL-layout result files per model, and
-    the score folder ``bfcl-score`` writes."""
+    """``eval bfcl --out DIR``: run metadata, one folder of BFCL-layout result files per model (so
+    BFCL's own ``bfcl evaluate`` can re-score them), and the score folder ``bfcl-score`` writes."""
 
     root: Path
 
@@ -233,6 +239,33 @@ class BfclRun:
     def read_metadata(self) -> dict[str, Any] | None:
         return read_json(self.metadata)
 
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.metadata, metadata)
+
+    def result_folder(self, label: str) -> Path:
+        """The folder of one model's result files, named as BFCL names model folders (``/`` -> ``_``)."""
+        return self.root / label.replace("/", "_")
+
+    @staticmethod
+    def result_file(folder: Path, category: str) -> Path:
+        """BFCL's result file of a category: one JSON object per line (``id``, raw ``result``)."""
+        return folder / f"{BFCL_PREFIX}_{category}_result.json"
+
+    @staticmethod
+    def result_category(path: Path) -> str | None:
+        """The category a result file holds, or None when the name is not a BFCL result file's."""
+        match = _BFCL_RESULT.match(path.name)
+        return match.group(1) if match else None
+
+    @classmethod
+    def find_result_files(cls, root: Path) -> Iterator[tuple[str, Path]]:
+        """(category, path) of every BFCL result file under ``root``, in a stable order."""
+        for path in sorted(root.rglob(f"{BFCL_PREFIX}_*_result.json")):
+            category = cls.result_category(path)
+            if category is not None:
+                yield category, path
+
     @staticmethod
     def scores_file(score_dir: Path) -> Path:
         """The machine-readable scores in a score folder (``bfcl-score --score-dir`` may put it anywhere)."""
@@ -243,6 +276,15 @@ class BfclRun:
         """Every scored item with its verdict and the reason (written beside the scores file)."""
         return score_dir / "verdicts.jsonl"
 
+    @staticmethod
+    def summary_file(score_dir: Path) -> Path:
+        return score_dir / "summary.md"
+
+    @staticmethod
+    def category_score_file(score_dir: Path, category: str) -> Path:
+        """BFCL's per-category score file (its own layout: a summary line, then the failed items)."""
+        return score_dir / f"{BFCL_PREFIX}_{category}_score.json"
+
     @classmethod
     def find_scores(cls, root: Path) -> Iterator[Path]:
         """Every scores file under ``root``."""
@@ -250,6 +292,7 @@ class BfclRun:
 
 
 __all__ = [
+    "BFCL_PREFIX",
     "BfclRun",
     "DatagenRun",
     "JsonlAppender",

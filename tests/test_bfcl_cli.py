@@ -16,6 +16,7 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("bfcl_eval") is None, reason="needs bfcl-eval (BFCL data)"
 )
 
+from datagen.rundir import BfclRun  # noqa: E402
 from evaluation.bfcl import data, results, scoring, synthetic  # noqa: E402
 
 APIGEN = [sys.executable, "-c", "from datagen.cli import main; raise SystemExit(main())"]
@@ -24,8 +25,8 @@ APIGEN = [sys.executable, "-c", "from datagen.cli import main; raise SystemExit(
 def _write_run(root: Path, variant: str, fmt: str, categories: list[str]) -> None:
     for category in categories:
         rows = synthetic.results_for(category, variant, fmt, underscore_names=fmt == "json", stride=1)
-        results.write_results(root / "some-model" / results.result_file_name(category), rows)
-    results.write_metadata(root, {"model": "some-model", "format": fmt, "underscore_names": fmt == "json"})
+        results.write_results(BfclRun.result_file(root / "some-model", category), rows)
+    BfclRun(root).write_metadata({"model": "some-model", "format": fmt, "underscore_names": fmt == "json"})
 
 
 def test_eval_help_lists_bfcl_subcommands():
@@ -45,7 +46,7 @@ def test_bfcl_score_json_matches_in_process_scores_and_writes_reports(tmp_path):
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
     for category in categories:
-        rows = results.read_results(tmp_path / "some-model" / results.result_file_name(category))
+        rows = results.read_results(BfclRun.result_file(tmp_path / "some-model", category))
         expected = scoring.score_category(category, rows, "json", underscore_names=True).accuracy
         assert printed["categories"][category] == pytest.approx(expected)
     assert 0.0 <= printed["overall"]["v4"] <= 1.0 and 0.0 <= printed["overall"]["v3"] <= 1.0
@@ -129,12 +130,16 @@ def test_generation_end_to_end_on_the_embedded_model(tmp_path):
 
 
 def test_result_folder_is_the_result_name_or_the_model_path_last_part(tmp_path):
-    from evaluation.bfcl.cli import _generate_parser, _model_label
+    from datagen.recipe import validate_recipe
+    from evaluation.bfcl.cli import _generate_parser, recipe_data, result_label
+    from evaluation.bfcl.config import BfclConfig
     from evaluation.bfcl.generate import model_result_dir
 
     def folder(*extra: str) -> Path:
         args = _generate_parser().parse_args(["--model", "/ckpt/run-7/", "--out", str(tmp_path), *extra])
-        return model_result_dir(args.out, _model_label(args))
+        data, source = recipe_data(args)
+        config = validate_recipe(data, BfclConfig, source)
+        return model_result_dir(args.out, result_label(config))
 
     assert folder() == tmp_path / "run-7"
     # A name BFCL's registry knows, so that `bfcl evaluate` re-scores the folder.
@@ -161,7 +166,7 @@ def _bfcl_folder(root: Path, folder: str, fmt: str, variant: str = "gold", strid
         ("multi_turn_base", "multi_turn"),
     ):
         rows = synthetic.results_for(category, variant, fmt, underscore_names=fmt == "json", stride=stride)
-        results.write_results(root / folder / group / results.result_file_name(category), rows)
+        results.write_results(BfclRun.result_file(root / folder / group, category), rows)
     return root / folder
 
 
@@ -210,7 +215,7 @@ def test_lenient_is_opt_in_and_recorded(tmp_path):
     for row in rows:  # the same calls as <tool_call> blocks without their newlines
         calls = synthetic._gold_calls(answers[row["id"]])
         row["result"] = synthetic.shapes.render("tool_call_no_newlines", calls)
-    results.write_results(run / results.result_file_name("live_simple"), rows)
+    results.write_results(BfclRun.result_file(run, "live_simple"), rows)
     strict = _score([str(run), "--json", "--format", "hermes"])
     lenient = _score([str(run), "--json", "--format", "hermes", "--lenient"])
     assert json.loads(strict.stdout)["categories"]["live_simple"] == 0.0
@@ -234,7 +239,7 @@ def test_help_lists_every_format_with_its_bfcl_handlers():
 
 def test_broken_lines_are_named_skipped_and_counted_as_failed(tmp_path):
     run = tmp_path / "model"
-    path = run / results.result_file_name("simple_python")
+    path = BfclRun.result_file(run, "simple_python")
     rows = synthetic.results_for("simple_python", "gold", "python", stride=40)
     lines = [json.dumps(r) for r in rows]
     lines[1] = lines[1][:40] + "\x01" + lines[1][40:]  # a raw control character: invalid JSON
@@ -243,7 +248,7 @@ def test_broken_lines_are_named_skipped_and_counted_as_failed(tmp_path):
     lines.append(lines[5])  # the same id again
     path.parent.mkdir(parents=True)
     path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "\xff", "result": 1}\n')
-    results.write_metadata(run, {"format": "python"})
+    BfclRun(run).write_metadata({"format": "python"})
     proc = _score([str(run), "--json"])
     assert proc.returncode == 0, proc.stderr
     for line_number, expected in (
@@ -265,7 +270,7 @@ def test_broken_lines_are_named_skipped_and_counted_as_failed(tmp_path):
 
 
 def test_nothing_scoreable_exits_2(tmp_path):
-    path = tmp_path / "model" / results.result_file_name("simple_python")
+    path = BfclRun.result_file(tmp_path / "model", "simple_python")
     path.parent.mkdir(parents=True)
     path.write_text("not json\n[]\n")
     proc = _score([str(tmp_path)])

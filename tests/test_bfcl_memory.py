@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 from scripted import ScriptedModel  # noqa: E402
 
+from datagen.rundir import BfclRun  # noqa: E402
 from evaluation.bfcl import data, memory, results, scoring  # noqa: E402
 from evaluation.bfcl.generate import RunSettings, generate, run_memory_scenario  # noqa: E402
 
@@ -132,9 +133,10 @@ def test_kv_archival_memory_through_generate_and_the_result_files(tmp_path):
     # --limit counts questions: the first N of the category, here up to that notetaker question.
     entries = data.load_entries(category)[: target + 1]
     scenarios = list(dict.fromkeys(e.scenario for e in entries))
-    by_category = asyncio.run(
+    counts = asyncio.run(
         generate(ScriptedModel(_archivist), [category], settings, limit=target + 1, model_result_dir=tmp_path)
     )
+    by_category = {name: results.read_results(BfclRun.result_file(tmp_path, name)) for name in counts}
     assert [r["id"] for r in by_category[category]] == [e.id for e in entries]
     prereq_ids = [e.id for s in scenarios for e in data.load_memory_prereqs(category, s)]
     assert sorted(r["id"] for r in by_category[f"{category}_prereq"]) == sorted(prereq_ids)
@@ -147,8 +149,6 @@ def test_kv_archival_memory_through_generate_and_the_result_files(tmp_path):
     assert _score(category, [notetaker], "json").correct == 1
 
     # The result files: the questions are scored, the pre-requisite conversations are not.
-    for name, rows in by_category.items():
-        results.write_results(tmp_path / results.result_file_name(name), rows)
     assert set(results.find_result_files(tmp_path)) == {category}
     snapshot = tmp_path / "agentic" / "memory" / "kv" / "memory_snapshot" / f"{SCENARIO}_final.json"
     assert len(json.loads(snapshot.read_text())["archival_memory"]) == len(_prereq_user_messages(category))

@@ -27,11 +27,12 @@ def test_envs_show_json(plain_env: dict[str, str]):
 
 @pytest.mark.skipif(importlib.util.find_spec("bfcl_eval") is None, reason="needs bfcl-eval (BFCL data)")
 def test_eval_bfcl_score_json(plain_env: dict[str, str], tmp_path: Path):
+    from datagen.rundir import BfclRun
     from evaluation.bfcl import results, synthetic
 
     rows = synthetic.results_for("simple_python", "gold", "python", underscore_names=False, stride=1)
-    results.write_results(tmp_path / "m" / results.result_file_name("simple_python"), rows)
-    results.write_metadata(tmp_path, {"model": "m", "format": "python", "underscore_names": False})
+    results.write_results(BfclRun.result_file(tmp_path / "m", "simple_python"), rows)
+    BfclRun(tmp_path).write_metadata({"model": "m", "format": "python", "underscore_names": False})
     scores = run_json(["eval", "bfcl-score", str(tmp_path), "--json"], plain_env)
     assert 0.9 <= scores["categories"]["simple_python"] <= 1.0  # gold rows: (nearly) all correct
 

@@ -14,13 +14,14 @@ from datagen.blueprint.config import BlueprintRunConfig, load_config
 from datagen.llm import ModelSpec
 from datagen.llm.pool import ModelPool
 from datagen.recipe import RecipeError, load_recipe
+from evaluation.bfcl.config import BfclConfig
 from evaluation.tau.config import TauConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*") if p.is_file())
 
 # Folder -> what parses its recipes; tests/test_training_recipes.py parses sft/ and accelerate/.
-PARSERS = {"datagen": "datagen", "eval/tau": "tau", "sft": "sft", "accelerate": "accelerate"}
+PARSERS = {"datagen": "datagen", "eval/tau": "tau", "eval/bfcl": "bfcl", "sft": "sft", "accelerate": "accelerate"}
 
 
 def _kind(path: Path) -> str | None:
@@ -38,7 +39,7 @@ def test_every_recipe_file_has_a_parser() -> None:
 
 
 @pytest.mark.parametrize(
-    "recipe", [p for p in RECIPES if _kind(p) in ("datagen", "tau")], ids=lambda p: str(p.relative_to(ROOT))
+    "recipe", [p for p in RECIPES if _kind(p) in ("datagen", "tau", "bfcl")], ids=lambda p: str(p.relative_to(ROOT))
 )
 def test_recipe_parses_through_its_command_and_names_the_command(recipe: Path) -> None:
     command = shlex.split(recipe.read_text(encoding="utf-8").splitlines()[0].removeprefix("# "))
@@ -49,7 +50,7 @@ def test_recipe_parses_through_its_command_and_names_the_command(recipe: Path) -
         config = load_config(recipe)
         assert config.phase2().attempts >= 1
     else:
-        config = load_recipe(recipe, TauConfig)
+        config = load_recipe(recipe, TauConfig if _kind(recipe) == "tau" else BfclConfig)
     assert config.used_aliases() == [a for a in config.models if a in config.used_aliases()]
     unused = set(config.models) - set(config.used_aliases())
     assert not unused, f"{recipe.name} declares models no role uses: {unused}"

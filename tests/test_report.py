@@ -15,10 +15,10 @@ from toydomain import make_toy_domain
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
-from datagen.simulate.config import AgentRole, UserRole
+from datagen.rundir import BfclRun, TauRun
+from datagen.simulate.config import AgentRole
 from evaluation.report import write_report
 from evaluation.tau.config import TauConfig
-from datagen.rundir import TauRun
 from evaluation.tau.harness import TauHarness
 
 
@@ -67,13 +67,13 @@ def _tau_results(tmp_path: Path, agent_name: str) -> Path:
 
 def _bfcl_results(tmp_path: Path) -> Path:
     from evaluation.bfcl.cli import score_main
-    from evaluation.bfcl.results import result_file_name, write_metadata, write_results
+    from evaluation.bfcl.results import write_results
     from evaluation.bfcl.synthetic import results_for
 
     out = tmp_path / "bfcl-good-agent"
     for category in ("simple_python", "multiple", "irrelevance"):
-        write_results(out / result_file_name(category), results_for(category, "gold", "python", stride=40))
-    write_metadata(out, {"model": "good-agent", "format": "python"})
+        write_results(BfclRun.result_file(out, category), results_for(category, "gold", "python", stride=40))
+    BfclRun(out).write_metadata({"model": "good-agent", "format": "python"})
     assert score_main([str(out), "--format", "python"]) == 0
     return out
 

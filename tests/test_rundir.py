@@ -29,6 +29,9 @@ def run_file_names() -> set[str]:
                 if isinstance(path, Path) and path.suffix:
                     names.add(path.name)
     names.add(BfclRun.scores_file(Path(".")).name)
+    # Also the name of every Hugging Face model's config (read by the engine's memory sizing); the τ
+    # run's saved recipe is reached through TauRun.recipe.
+    names.discard("config.json")
     return names
 
 

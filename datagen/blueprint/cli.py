@@ -27,7 +27,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> int:
     from datagen.blueprint.config import load_config
-    from datagen.blueprint.runner import build_models, prepare_run_dir, run_blueprints
+    from datagen.blueprint.runner import build_models, check_domain, prepare_run_dir, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
     from datagen.runner.progress import ProgressLine
@@ -35,6 +35,7 @@ async def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, {"num_tasks": args.limit})
     run_dir = config.run_dir(args.out)
     domain = get_domain(config.env)
+    check_domain(config, domain)
     prepare_run_dir(config, run_dir, args.resume)  # refuses a finished run before any engine starts
     funnel_line = {"text": "starting"}
     display = ProgressLine(lambda: f"[phase 1] {config.name}: {funnel_line['text']}", enabled=not args.quiet)

@@ -2,7 +2,7 @@
 
 ``proposal.type`` selects how drafts are written (``llm``: the paper's generator writes the whole
 task; ``grounded``: the API-graph walk fills the actions from sampled data and the model writes the
-instruction and outputs). Roles name model aliases declared under ``models:`` (see
+instruction and outputs; :func:`datagen.blueprint.proposers.build_proposer` is the factory). Roles name model aliases declared under ``models:`` (see
 :mod:`datagen.recipe`); models are built lazily, so loading a recipe never imports an engine.
 """
 
@@ -38,7 +38,7 @@ class SamplerConfig(_Strict):
     fewshot_range: tuple[int, int] = (0, 2)
     trait_range: tuple[int, int] = (1, 3)  # persona traits
     fewshot_pool_max: int = 50  # accepted blueprints kept in the pool (first come)
-    user_table: str = "auto"  # the table of customers; auto: users, customers, clients, members, passengers
+    user_table: str = "auto"  # the table of customers; auto: the domain's declared references.user_table
     # state_aware: the user has a record the walk's first write tool can act on (a pending order to
     # cancel, a blocked card to unblock), each such state drawn equally often; uniform: any user
     user_choice: Literal["state_aware", "uniform"] = "state_aware"

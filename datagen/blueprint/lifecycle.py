@@ -20,10 +20,15 @@ from datagen.llm.types import Usage
 log = logging.getLogger(__name__)
 
 
+def base_task_id(run_name: str, index: int) -> str:
+    """The id of a run's base task ``index`` (recombined tasks are named after their parents)."""
+    return f"{run_name}-{index:05d}"
+
+
 async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
     """Runs task ``index`` to acceptance or final rejection."""
     config = ctx.config
-    task_id = f"{config.name}-{index:05d}"
+    task_id = base_task_id(config.name, index)
     streams = TaskStreams.for_task(config.seed, str(index))
     usage = Usage()
     proposer = build_proposer(config.proposal)

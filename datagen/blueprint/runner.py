@@ -24,12 +24,13 @@ from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.context import RunContext, TaskOutcome
 from datagen.blueprint.funnel import Funnel
 from datagen.blueprint.grounding import StatePlanner
-from datagen.blueprint.lifecycle import develop_task
+from datagen.blueprint.lifecycle import base_task_id, develop_task
 from datagen.blueprint.proposal import generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import group_id, plan_groups, recombine
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import duplicate_key
 from datagen.envs.base import Domain
+from datagen.envs.references import check_references
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Usage
 from datagen.records import Blueprint
@@ -71,6 +72,14 @@ def load_domain(name: str) -> Domain:
     from datagen.envs.registry import get_domain
 
     return get_domain(name)
+
+
+def check_domain(config: BlueprintRunConfig, domain: Domain) -> None:
+    """What Phase 1 needs of a domain (its user table, its declared references), checked before any
+    engine starts; raises ``ReferencesError`` naming what to declare."""
+    db_seed = config.db_seed if config.db_seed is not None else domain.train_seed
+    users = UserIndex(domain.new_env(db_seed), config.samplers.user_table)
+    check_references(domain, users.refs, users.tables)
 
 
 @dataclass
@@ -259,7 +268,7 @@ async def run_blueprints(
         )
 
     try:
-        base_ids = {f"{config.name}-{i:05d}": i for i in range(config.num_tasks)}
+        base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
         todo = [task_id for task_id in base_ids if task_id not in state.done]
         log.info(
             "phase 1: %d of %d base tasks to run (%d done before)",

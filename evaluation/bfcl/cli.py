@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from datagen.cli_errors import UsageError, run_command
+from datagen.rundir import BFCL_PREFIX, BfclRun
 from evaluation.bfcl import data, results
 from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
 from evaluation.bfcl.scoring import CategoryScore, score_category, score_json, summarise
@@ -160,8 +162,10 @@ def write_reports(
 ) -> None:
     results.write_score_tables(score_dir, model, scores)
     results.write_verdicts(score_dir, scores)
-    (score_dir / "summary.md").write_text(results.markdown_summary(model, settings, scores), encoding="utf-8")
-    (score_dir / "scores.json").write_text(
+    BfclRun.summary_file(score_dir).write_text(
+        results.markdown_summary(model, settings, scores), encoding="utf-8"
+    )
+    BfclRun.scores_file(score_dir).write_text(
         json.dumps(score_json(scores, settings), indent=2) + "\n", encoding="utf-8"
     )
 
@@ -185,7 +189,7 @@ def _report_problems(problems: list[str], score_dir: Path) -> None:
         if count > PROBLEMS_SHOWN_PER_FILE:
             print(
                 f"bfcl-score: {path}: {count - PROBLEMS_SHOWN_PER_FILE} more unreadable lines, "
-                f"all listed in {score_dir / 'summary.md'}",
+                f"all listed in {BfclRun.summary_file(score_dir)}",
                 file=sys.stderr,
             )
 
@@ -206,13 +210,16 @@ def score_main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, data.BfclDataMissing) as exc:
         print(f"bfcl-score: {exc}", file=sys.stderr)
         return 2
-    score_dir = args.score_dir or args.result_dir / "score"
+    score_dir = args.score_dir or BfclRun(args.result_dir).score_dir
     print(f"bfcl-score: {_decoder_line(settings['decoder'])}", file=sys.stderr)
     _report_problems(settings["problems"], score_dir)
     for warning in settings["warnings"]:
         print(f"bfcl-score: WARNING: {warning}", file=sys.stderr)
     if not scores:
-        print(f"bfcl-score: no BFCL_v4_*_result.json files under {args.result_dir}", file=sys.stderr)
+        print(
+            f"bfcl-score: no BFCL result files ({BFCL_PREFIX}_<category>_result.json) under {args.result_dir}",
+            file=sys.stderr,
+        )
         return 2
     if not any(score.scored_from_rows for score in scores.values()):
         print(
@@ -239,34 +246,43 @@ def _generate_parser() -> argparse.ArgumentParser:
     from evaluation.bfcl.generate import MODES
 
     parser = argparse.ArgumentParser(
-        prog="apigen-mt eval bfcl", description="Run a model on BFCL (v4 data from bfcl-eval) and score it."
+        prog="apigen-mt eval bfcl",
+        description="Run a model on BFCL (v4 data from bfcl-eval) and score it.",
+        epilog="Flags override the recipe given with --config; without one, --model is needed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--model", required=True, help='model path or Hub id, or "embedded" (the bundled SmolLM2-135M)'
+        "--config", type=Path, default=None, help="evaluation recipe, e.g. recipes/eval/bfcl/demo.yaml"
     )
-    parser.add_argument("--backend", choices=["vllm", "openai", "transformers"], default="vllm")
+    parser.add_argument(
+        "--model", default=None, help='model path or Hub id, or "embedded" (the bundled SmolLM2-135M)'
+    )
+    parser.add_argument(
+        "--backend", choices=["vllm", "openai", "transformers"], default=None, help="default: vllm"
+    )
     parser.add_argument(
         "--format",
         choices=MODES,
-        default="fc",
-        help="fc: native tool calls, stored as BFCL's API FC handlers store them (scored as json); prompt: "
-        "BFCL-style Python-call prompting (python); hermes: Qwen-FC <tool_call> blocks, stored as BFCL's "
+        default=None,
+        help="default fc. fc: native tool calls, stored as BFCL's API FC handlers store them (scored as json); "
+        "prompt: BFCL-style Python-call prompting (python); hermes: Qwen-FC <tool_call> blocks, stored as BFCL's "
         "QwenFCHandler stores them; xlam: xLAM's JSON list (SalesforceQwenHandler); llama3: Llama 3.1 JSON "
         "(LlamaHandler_3_1); python: the runtime's Python-call format",
     )
     parser.add_argument(
         "--lenient",
         action="store_true",
+        default=None,
         help="score with the runtime's forgiving parsers instead of BFCL's decoding (not leaderboard-comparable)",
     )
     parser.add_argument(
-        "--base-url", action="append", default=[], help="openai backend: server URL (repeat to spread load)"
+        "--base-url", action="append", default=None, help="openai backend: server URL (repeat to spread load)"
     )
     parser.add_argument(
         "--categories",
         nargs="+",
-        default=["all"],
-        help="categories or groups (all, non_live, live, multi_turn, ...)",
+        default=None,
+        help="categories or groups (all, non_live, live, multi_turn, ...); default all",
     )
     parser.add_argument(
         "--limit",
@@ -275,8 +291,13 @@ def _generate_parser() -> argparse.ArgumentParser:
         help="first N items of each category (a quick run); for memory categories N questions, "
         "after the pre-requisite conversations of their scenarios",
     )
-    parser.add_argument("--max-tokens", type=int, default=512)
-    parser.add_argument("--max-concurrency", type=int, default=256, help="requests in flight at once")
+    parser.add_argument(
+        "--max-tokens", type=int, default=None, help="max new tokens per model call (default 512)"
+    )
+    parser.add_argument("--concurrency", type=int, default=None, help="items in flight at once (default 256)")
+    parser.add_argument(
+        "--max-concurrency", dest="concurrency", type=int, help=argparse.SUPPRESS
+    )  # old spelling
     parser.add_argument(
         "--out", type=Path, required=True, help="run directory for result files, metadata and scores"
     )
@@ -286,68 +307,141 @@ def _generate_parser() -> argparse.ArgumentParser:
         help="folder the result files go in (default: the model path's last part); BFCL's `bfcl evaluate` "
         "re-scores a folder only under a model name it knows, written with / as _ (e.g. Salesforce_xLAM-2-8b-fc-r)",
     )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue a run in --out (items already written are kept)"
+    )
     parser.add_argument("--no-score", action="store_true", help="only generate")
     return parser
 
 
-async def _generate(args: argparse.Namespace) -> dict[str, list[dict]]:
-    from datagen.llm import ModelSpec, build_chat_model
-    from evaluation.bfcl.generate import RunSettings, generate, model_result_dir
+def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The recipe as plain data with the flags applied over it, and where it came from."""
+    from datagen.recipe import read_recipe_data, set_override
 
-    settings = RunSettings(mode=args.format, max_tokens=args.max_tokens)
-    spec = ModelSpec(
-        model=args.model,
-        backend=args.backend,
-        tool_format=settings.tool_format,
-        base_urls=args.base_url,
-        max_concurrency=args.max_concurrency,
-    )
-    model = build_chat_model(spec)
-    try:
-        return await generate(
-            model,
-            data.expand_categories(args.categories),
-            settings,
-            args.limit,
-            model_result_dir(args.out, _model_label(args)),
+    if args.config is None:
+        if args.model is None:
+            raise UsageError("expected --config RECIPE or --model; found neither")
+        data_: dict[str, Any] = {"models": {}, "agent": {"model": "agent"}}
+        source = "the command line"
+    else:
+        data_ = read_recipe_data(args.config)
+        source = str(args.config)
+    alias = str(data_.setdefault("agent", {}).setdefault("model", "agent"))
+    flags = {"model": args.model, "backend": args.backend, "base_urls": args.base_url}
+    if any(v is not None for v in flags.values()):
+        data_.setdefault("models", {}).setdefault(alias, {}).update(
+            {k: v for k, v in flags.items() if v is not None}
         )
-    finally:
-        await model.aclose()
+    for dotted, value in {
+        "format": args.format, "lenient": args.lenient, "categories": args.categories, "limit": args.limit,
+        "concurrency": args.concurrency, "result_name": args.result_name, "agent.max_tokens": args.max_tokens,
+    }.items():  # fmt: skip
+        if value is not None:
+            set_override(data_, dotted, value)
+    return data_, source
 
 
-def _model_label(args: argparse.Namespace) -> str:
-    return args.result_name or args.model.rstrip("/").split("/")[-1]
+def _check_out_dir(run: BfclRun, resume: bool, metadata: dict[str, Any]) -> None:
+    """A finished or half-done run is continued only with --resume, and only with the same model and
+    generation settings (categories and limits may grow)."""
+    saved = run.read_metadata()
+    if saved is None:
+        if any(True for _ in BfclRun.find_result_files(run.root)) and not resume:
+            raise UsageError(
+                f"{run.root} already holds BFCL result files; pass --resume to continue or choose another --out"
+            )
+        return
+    if not resume:
+        raise UsageError(
+            f"{run.root} already holds a BFCL run; pass --resume to continue it or choose another --out"
+        )
+    changed = [key for key in GENERATION_KEYS if saved.get(key) != metadata.get(key)]
+    if changed:
+        raise UsageError(
+            f"{run.root} was generated with other settings ({', '.join(f'{k}: {saved.get(k)!r} -> {metadata.get(k)!r}' for k in changed)}); "
+            "resume needs the same ones, or choose another --out"
+        )
+
+
+def result_label(config: Any) -> str:
+    """The result folder's name: ``result_name``, else the model path's last part."""
+    return config.result_name or config.models[config.agent.model].model.rstrip("/").split("/")[-1]
+
+
+# What decides the rows of a run: resuming with any of them changed would mix two runs in one file.
+GENERATION_KEYS = ("model", "backend", "mode", "max_tokens", "temperature", "result_folder")
 
 
 def generate_main(argv: list[str] | None = None) -> int:
     args = _generate_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from evaluation.bfcl.generate import RunSettings, write_run
+    return run_command("eval bfcl", lambda: _generate_main(args))
 
+
+def _generate_main(args: argparse.Namespace) -> int:
+    from datagen.recipe import validate_recipe
+    from evaluation.bfcl.config import BfclConfig
+    from evaluation.bfcl.generate import RunSettings
+
+    data_, source = recipe_data(args)
+    config = validate_recipe(data_, BfclConfig, source)
     try:
-        categories = data.expand_categories(args.categories)
+        categories = data.expand_categories(config.categories)
         data.data_dir()
     except (ValueError, data.BfclDataMissing) as exc:
-        print(f"bfcl: {exc}", file=sys.stderr)
-        return 2
-    by_category = asyncio.run(_generate(args))
-    settings = RunSettings(mode=args.format, max_tokens=args.max_tokens)
+        raise UsageError(str(exc)) from None
+    settings = RunSettings(
+        mode=config.format, max_tokens=config.agent.max_tokens, temperature=config.agent.temperature
+    )
+    spec = config.models[config.agent.model]
+    run = BfclRun(args.out)
+    label = result_label(config)
     metadata = {
-        "model": args.model,
-        "backend": args.backend,
-        "mode": args.format,
+        "model": spec.model,
+        "backend": spec.backend,
+        "mode": config.format,
         "format": settings.score_format,
         "underscore_names": settings.underscore_names,
-        "lenient": args.lenient,
+        "lenient": config.lenient,
         "categories": categories,
-        "limit": args.limit,
-        "max_tokens": args.max_tokens,
+        "limit": config.limit,
+        "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
+        "result_folder": run.result_folder(label).name,
         "bfcl_eval_version": data.installed_version(),
         "skipped": {c: data.SKIPPED[c] for c in categories if c in data.SKIPPED},
     }
-    write_run(args.out, _model_label(args), by_category, metadata)
-    print(f"results written under {args.out}")
+    _check_out_dir(run, args.resume, metadata)
+    run.write_metadata(metadata)
+    counts = asyncio.run(_generate(config, settings, categories, run.result_folder(label)))
+    print(f"results written under {run.result_folder(label)} ({sum(counts.values())} rows)", file=sys.stderr)
     if args.no_score:
         return 0
-    return score_main([str(args.out), *(["--lenient"] if args.lenient else [])])
+    return score_main([str(args.out), *(["--lenient"] if config.lenient else [])])
+
+
+async def _generate(config: Any, settings: Any, categories: list[str], folder: Path) -> dict[str, int]:
+    from datagen.llm.pool import ModelPool
+    from datagen.runner.progress import ProgressLine
+    from evaluation.bfcl.generate import generate
+
+    spec = config.models[config.agent.model].model_copy(update={"tool_format": settings.tool_format})
+    latest: dict[str, Any] = {}
+    display = ProgressLine(
+        lambda: (
+            f"[bfcl] {latest.get('finished', 0)}/{latest.get('submitted', 0)} items "
+            f"({latest.get('skipped', 0)} done before, {latest.get('errors', 0)} errors)"
+        )
+    )
+
+    def on_progress(counts: Any) -> None:
+        latest.update(counts.as_dict())
+        display.update()
+
+    async with ModelPool({config.agent.model: spec}) as pool:
+        counts = await generate(
+            pool.get(config.agent.model), categories, settings, config.limit, folder,
+            concurrency=config.concurrency, on_progress=on_progress,
+        )  # fmt: skip
+    display.finish()
+    return counts

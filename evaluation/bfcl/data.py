@@ -19,10 +19,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from datagen.rundir import BFCL_PREFIX
+
 PACKAGE = "bfcl_eval"
 DISTRIBUTION = "bfcl-eval"
 PINNED_VERSION = "2026.3.23"
-FILE_PREFIX = "BFCL_v4"
+FILE_PREFIX = BFCL_PREFIX  # BFCL's v4 files: its data, and the result and score files of runs
 
 NON_LIVE = [
     "simple_python",

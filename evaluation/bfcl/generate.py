@@ -1,4 +1,6 @@
-"""Generate BFCL result files with the toolkit's LLM runtime, every item in flight at once.
+"""Generate BFCL result files with the toolkit's LLM runtime: every item (every memory scenario) is a
+job of the batch layer, and its row lands in its category's result file the moment it finishes, so a
+killed run resumes with ``--resume``, nothing lost and nothing done twice.
 
 Modes (``--format``), each storing raw results the way BFCL's handler for that family stores
 them, so that ``bfcl evaluate`` and ``bfcl-score`` read our files as they read the leaderboard's:
@@ -32,11 +34,15 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datagen.llm.base import ModelUnavailableError
 from datagen.llm.formats import is_broken
+from datagen.rundir import BfclRun, JsonlAppender, read_rows
+from datagen.runner.batch import Batch, BatchCounts, Job, error_summary
 from evaluation.bfcl import data, memory, results, tools
 from evaluation.bfcl.decode import DecodeError
 from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
@@ -223,9 +229,16 @@ async def _run_item(model: Any, entry: data.Entry, settings: RunSettings) -> dic
         if entry.category in data.MULTI_TURN or memory.is_memory(entry):
             return await run_multi_turn(model, entry, settings)
         return await run_single_turn(model, entry, settings)
-    except Exception as exc:  # one failing item must not sink the run; it is scored as failed
+    except ModelUnavailableError:
+        raise  # an outage is not the item's failure: the run stops and --resume runs the item again
+    except Exception as exc:  # as BFCL's runner does: the error is the item's result, scored as failed
         log.warning("%s: generation failed: %s", entry.id, exc)
-        return {"id": entry.id, "result": f"Error during inference: {exc}", "error": True}
+        return error_row(entry.id, exc)
+
+
+def error_row(item_id: str, exc: BaseException) -> dict[str, Any]:
+    """An item whose generation raised, in BFCL's own form (its runner writes the same text)."""
+    return {"id": item_id, "result": f"Error during inference: {error_summary(exc)}", "error": True}
 
 
 async def run_memory_scenario(
@@ -234,7 +247,9 @@ async def run_memory_scenario(
     """One memory category's scenario: its pre-requisite conversations in order, then its questions.
 
     A failed pre-requisite conversation is kept as an error row and the next one starts from the
-    snapshot the last successful one left (or an empty memory), as in BFCL's runner.
+    snapshot the last successful one left (or an empty memory), as in BFCL's runner. The first
+    conversation always starts from an empty memory, so a scenario run again from the start (after
+    a killed run) gives what one uninterrupted run gives.
     """
     first = questions[0]
     prereqs = data.load_memory_prereqs(first.category, first.scenario)
@@ -250,22 +265,89 @@ async def run_memory_scenario(
     return rows + list(answered)
 
 
-def _memory_jobs(
-    model: Any, entries: list[data.Entry], settings: RunSettings, model_result_dir: Path | None
-) -> list[Any]:
-    if model_result_dir is None:
-        raise ValueError(
-            f"{entries[0].category} keeps memory snapshots beside the results; "
-            "expected generate(..., model_result_dir=<the folder the result files go to>)"
-        )
-    by_scenario: dict[str, list[data.Entry]] = {}
-    for entry in entries:
-        by_scenario.setdefault(entry.scenario, []).append(entry)
-    return [run_memory_scenario(model, group, settings, model_result_dir) for group in by_scenario.values()]
+@dataclass(frozen=True)
+class ItemJob:
+    """A batch job's payload: one item, or one memory scenario (its conversations, then ``entries``)."""
+
+    entries: tuple[data.Entry, ...]
+    scenario: bool = False
+
+    def row_ids(self) -> list[str]:
+        """Every result row the job writes (resume: a job is done when all of them are there)."""
+        if not self.scenario:
+            return [e.id for e in self.entries]
+        first = self.entries[0]
+        prereqs = data.load_memory_prereqs(first.category, first.scenario)
+        return [e.id for e in prereqs] + [e.id for e in self.entries]
 
 
-async def _single(model: Any, entry: data.Entry, settings: RunSettings) -> list[dict[str, Any]]:
-    return [await _run_item(model, entry, settings)]
+def plan_jobs(categories: list[str], limit: int | None) -> list[Job[ItemJob]]:
+    """One job per item; a memory category's questions grouped by scenario, one job each (a scenario's
+    conversations must run in order, and a scenario cut short runs again from its first one)."""
+    jobs: list[Job[ItemJob]] = []
+    for category in categories:
+        if category in data.SKIPPED:
+            log.warning("skipping %s: %s", category, data.SKIPPED[category])
+            continue
+        entries = data.load_entries(category)[: limit or None]
+        if category in data.MEMORY_RUN:
+            by_scenario: dict[str, list[data.Entry]] = {}
+            for entry in entries:
+                by_scenario.setdefault(entry.scenario, []).append(entry)
+            jobs += [
+                Job(f"{category}/{scenario}", ItemJob(tuple(group), scenario=True))
+                for scenario, group in by_scenario.items()
+            ]
+        else:
+            jobs += [Job(entry.id, ItemJob((entry,))) for entry in entries]
+    return jobs
+
+
+class ResultFiles:
+    """The model's result files, one per category: each finished row is appended (fsync'd) the moment
+    its item ends; :meth:`compact` sorts each file by id as BFCL's runner does at the end, and keeps
+    the last row of an id a killed run left twice."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._appenders: dict[str, JsonlAppender] = {}
+
+    def written_ids(self) -> set[str]:
+        found: set[str] = set()
+        for _, path in BfclRun.find_result_files(self.folder):
+            found |= {str(row.get("id")) for row in read_rows(path)}
+        return found
+
+    def append(self, row: dict[str, Any]) -> None:
+        category = data.category_of_id(row["id"])
+        appender = self._appenders.get(category)
+        if appender is None:
+            appender = self._appenders[category] = JsonlAppender(BfclRun.result_file(self.folder, category))
+        appender.write(row)
+
+    def close(self) -> None:
+        for appender in self._appenders.values():
+            appender.close()
+        self._appenders.clear()
+
+    def compact(self) -> dict[str, int]:
+        """Sorts every result file by id (one row per id, the last written); rows per category."""
+        counts: dict[str, int] = {}
+        for category, path in BfclRun.find_result_files(self.folder):
+            rows = {str(row.get("id")): row for row in read_rows(path) if "id" in row}
+            ordered = sorted(rows.values(), key=lambda row: _sort_key(row["id"]))
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            results.write_results(tmp, ordered)
+            tmp.replace(path)
+            counts[category] = len(ordered)
+        return counts
+
+
+def _sort_key(item_id: str) -> tuple[int, str]:
+    try:
+        return results.id_index(item_id), item_id
+    except ValueError:
+        return 1 << 62, item_id
 
 
 async def generate(
@@ -274,42 +356,54 @@ async def generate(
     settings: RunSettings,
     limit: int | None = None,
     model_result_dir: Path | None = None,
-) -> dict[str, list[dict]]:
-    """Result rows per category; all items of all categories are submitted together.
+    *,
+    concurrency: int = 256,
+    on_progress: Callable[[BatchCounts], None] | None = None,
+) -> dict[str, int]:
+    """Generates every item of ``categories`` into ``model_result_dir`` (BFCL's result files, which
+    grow as items finish); items already there are skipped, so a killed run continues where it
+    stopped. Memory categories also write their pre-requisite conversations' rows
+    (``memory_kv_prereq``, ...) and keep their snapshots in the folder. ``limit`` counts questions;
+    the scenarios they belong to run in full. Returns the rows per category."""
+    if model_result_dir is None:
+        raise ValueError("expected generate(..., model_result_dir=<the folder the result files go to>)")
+    files = ResultFiles(model_result_dir)
+    jobs = plan_jobs(categories, limit)
+    written = files.written_ids()
+    done = {job.key for job in jobs if written.issuperset(job.payload.row_ids())}
+    if written:
+        log.info("resume: %d of %d jobs already written under %s", len(done), len(jobs), model_result_dir)
+        files.compact()
 
-    Memory categories also return their pre-requisite conversations (``memory_kv_prereq``, ...),
-    whose rows BFCL's runner writes to result files of their own; their snapshots go under
-    ``model_result_dir``. ``limit`` counts questions; the scenarios they belong to run in full.
-    """
-    jobs = []
-    for category in categories:
-        if category in data.SKIPPED:
-            log.warning("skipping %s: %s", category, data.SKIPPED[category])
-            continue
-        entries = data.load_entries(category)[: limit or None]
-        if category in data.MEMORY_RUN:
-            jobs.extend(_memory_jobs(model, entries, settings, model_result_dir))
-        else:
-            jobs.extend(_single(model, entry, settings) for entry in entries)
-    by_category: dict[str, list[dict]] = {}
-    for rows in await asyncio.gather(*jobs):
+    async def run(job: ItemJob) -> list[dict[str, Any]]:
+        if job.scenario:
+            return await run_memory_scenario(model, list(job.entries), settings, model_result_dir)
+        return [await _run_item(model, job.entries[0], settings)]
+
+    def record(job: Job[ItemJob], rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            by_category.setdefault(data.category_of_id(row["id"]), []).append(row)
-    for rows in by_category.values():
-        rows.sort(key=lambda row: results.id_index(row["id"]))
-    return by_category
+            files.append(row)
+
+    def record_error(job: Job[ItemJob], exc: BaseException) -> None:
+        record(job, [error_row(item_id, exc) for item_id in job.payload.row_ids()])
+
+    try:
+        async with Batch(
+            run,
+            concurrency=concurrency,
+            record=record,
+            record_error=record_error,
+            done=done,
+            stop_on=(ModelUnavailableError,),
+            on_progress=on_progress,
+            name="bfcl",
+        ) as batch:
+            batch.submit_all(jobs)
+    finally:
+        files.close()
+    return files.compact()
 
 
 def model_result_dir(out_dir: Path, model_label: str) -> Path:
     """Where a run's result files go: one folder per model, as in BFCL's layout."""
-    return out_dir / model_label.replace("/", "_")
-
-
-def write_run(
-    out_dir: Path, model_label: str, by_category: dict[str, list[dict]], metadata: dict[str, Any]
-) -> Path:
-    folder = model_result_dir(out_dir, model_label)
-    for category, rows in by_category.items():
-        results.write_results(folder / results.result_file_name(category), rows)
-    results.write_metadata(out_dir, metadata)
-    return folder
+    return BfclRun(out_dir).result_folder(model_label)

@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from datagen.rundir import BfclRun
 from evaluation.bfcl import data
 from evaluation.bfcl.decode import has_call
 from evaluation.bfcl.handlers import FORMATS, STRICT, DecodeError
@@ -239,7 +240,7 @@ def resolve(
         source, reason = "--format", "chosen with --format"
     elif metadata.get("format"):
         fmt, source = metadata["format"], "run metadata"
-        reason = f"the run's metadata ({metadata_path or 'run_metadata.json'}) says the results were written as {fmt}"
+        reason = f"the run's metadata ({metadata_path or BfclRun(result_dir).metadata.name}) says the results were written as {fmt}"
     else:
         fmt = decoder_for_handler(model.handler, model.is_fc_model) if model else None
         if fmt and model:

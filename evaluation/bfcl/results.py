@@ -11,23 +11,16 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datagen.rundir import BfclRun
 from evaluation.bfcl import data
 from evaluation.bfcl.handlers import short
 from evaluation.bfcl.scoring import CategoryScore, official_score_lines, summarise
 
 log = logging.getLogger(__name__)
-
-METADATA_FILE = "run_metadata.json"
-RESULT_PATTERN = re.compile(rf"{data.FILE_PREFIX}_(\w+?)_result\.json$")
-
-
-def result_file_name(category: str) -> str:
-    return f"{data.FILE_PREFIX}_{category}_result.json"
 
 
 def id_index(item_id: str) -> int:
@@ -41,15 +34,14 @@ def id_index(item_id: str) -> int:
 def find_result_files(result_dir: Path) -> dict[str, Path]:
     """Category -> result file, searching the directory recursively."""
     found: dict[str, Path] = {}
-    for path in sorted(result_dir.rglob(f"{data.FILE_PREFIX}_*_result.json")):
-        match = RESULT_PATTERN.search(path.name)
-        if match and match.group(1) in data.ALL_CATEGORIES:
-            if match.group(1) in found:
+    for category, path in BfclRun.find_result_files(result_dir):
+        if category in data.ALL_CATEGORIES:
+            if category in found:
                 raise ValueError(
-                    f"two result files for {match.group(1)!r}: {found[match.group(1)]} and {path}; "
+                    f"two result files for {category!r}: {found[category]} and {path}; "
                     "expected one per category — score each run's directory separately"
                 )
-            found[match.group(1)] = path
+            found[category] = path
     return found
 
 
@@ -159,7 +151,7 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
 def find_metadata(result_dir: Path) -> Path | None:
     """The nearest run_metadata.json at or above the result directory."""
     for folder in [result_dir, *result_dir.parents]:
-        path = folder / METADATA_FILE
+        path = BfclRun(folder).metadata
         if path.exists():
             return path
     return None
@@ -183,11 +175,6 @@ def read_metadata(result_dir: Path) -> dict[str, Any]:
             f"{path}: expected a JSON object, found a JSON {type(metadata).__name__}; fix or delete it"
         )
     return metadata
-
-
-def write_metadata(result_dir: Path, metadata: dict[str, Any]) -> None:
-    result_dir.mkdir(parents=True, exist_ok=True)
-    (result_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
 
 
 def _pct(value: float) -> str:
@@ -362,12 +349,12 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
 def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
     """verdicts.jsonl (every item, with the failure reason) and BFCL-layout per-category score files."""
     score_dir.mkdir(parents=True, exist_ok=True)
-    with (score_dir / "verdicts.jsonl").open("w", encoding="utf-8") as handle:
+    with BfclRun.verdicts_file(score_dir).open("w", encoding="utf-8") as handle:
         for category, score in scores.items():
             for item in score.items:
                 handle.write(json.dumps({"category": category, **item.__dict__}) + "\n")
     for category, score in scores.items():
-        path = score_dir / f"{data.FILE_PREFIX}_{category}_score.json"
+        path = BfclRun.category_score_file(score_dir, category)
         path.write_text("\n".join(official_score_lines(score)) + "\n", encoding="utf-8")
 
 
