@@ -7,16 +7,17 @@ import sys
 
 # Sub-command name -> "module:function"; each function is main(argv: list[str]) -> int.
 # Add a harness by adding a line here (imports stay lazy, so `--help` stays cheap).
-SUBCOMMANDS: dict[str, str] = {
-    "bfcl": "evaluation.bfcl.cli:generate_main",
-    "bfcl-score": "evaluation.bfcl.cli:score_main",
-    "tau": "evaluation.tau.cli:main",
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "bfcl": ("evaluation.bfcl.cli:generate_main", "run a model on BFCL (v4 data) and score it"),
+    "bfcl-score": ("evaluation.bfcl.cli:score_main", "score BFCL result files, ours or the leaderboard's"),
+    "tau": ("evaluation.tau.cli:main", "the agent under test against a simulated user on held-out tasks"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: apigen-mt eval SUBCOMMAND [ARGS...]", "", "subcommands:"]
-    lines += [f"  {name:<12} ({target})" for name, target in sorted(SUBCOMMANDS.items())]
+    lines += [f"  {name:<12} {about}" for name, (_, about) in sorted(SUBCOMMANDS.items())]
+    lines += ["", "Run `apigen-mt eval SUBCOMMAND --help` for its options."]
     return "\n".join(lines)
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    module_name, function_name = SUBCOMMANDS[name].split(":")
+    module_name, function_name = SUBCOMMANDS[name][0].split(":")
     command = getattr(importlib.import_module(module_name), function_name)
     return int(command(rest) or 0)
 
