@@ -121,6 +121,8 @@ async def generate(
     from datagen.blueprint.runner import build_models, produce_blueprints, read_run
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.redact import redact_config
+    from datagen.runio import write_json_atomic
     from datagen.simulate.cli import load_simulate_config
     from datagen.simulate.runner import SimulationRunner
 
@@ -133,7 +135,7 @@ async def generate(
     earlier = state.accepted if state else []
     phase1_tokens_before = state.funnel.completion_tokens if state else 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "simulate_config.json").write_text(phase2.model_dump_json(indent=2), encoding="utf-8")
+    write_json_atomic(run_dir / "simulate_config.json", redact_config(phase2.model_dump(mode="json")))
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
             pool = await stack.enter_async_context(ModelPool())

@@ -18,7 +18,7 @@ from datagen.llm.config import ModelSpec
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
 
 
 class ModelConfig(ModelSpec):

@@ -9,7 +9,7 @@ from datagen.simulate.agent import AgentMode
 
 
 class AgentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
 
     @model_validator(mode="after")
     def _check_stop(self) -> AgentConfig:
@@ -26,7 +26,7 @@ class AgentConfig(BaseModel):
 
 
 class UserConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
     model: ModelSpec
     best_of_n: int = Field(4, ge=1)
     judge: ModelSpec | None = None  # default: the user model judges itself
@@ -36,7 +36,7 @@ class UserConfig(BaseModel):
 
 
 class SimulateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
     agent: AgentConfig
     user: UserConfig
     attempts: int = Field(3, ge=1)  # per blueprint; every distinct success is kept

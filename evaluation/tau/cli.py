@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.envs.base import Domain, Task
+from datagen.redact import redact_config
 
 SPLIT_WORDS = ("gold", "test", "train", "base", "all")
 
@@ -133,7 +134,9 @@ def main(argv: list[str]) -> int:
     domain = get_domain(args.env)
     tasks = select_tasks(domain, args.tasks, args.limit)
     config = config_from_args(args)
-    config_json = {**json.loads(config.model_dump_json()), "env": args.env, "tasks": [t.id for t in tasks]}
+    config_json = redact_config(
+        {**json.loads(config.model_dump_json()), "env": args.env, "tasks": [t.id for t in tasks]}
+    )
     _check_out_dir(args.out, args.resume, config_json)
     summary = asyncio.run(_run(config, domain, tasks, args.out, quiet=args.json))
     (args.out / "pass_k.png").write_bytes(

@@ -8,7 +8,7 @@ from datagen.simulate.config import AgentConfig, UserConfig
 
 
 class TauConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
     agent: AgentConfig
     user: UserConfig  # a fixed, named model; Best-of-N off (1) unless asked for
     trials: int = Field(4, ge=1)
