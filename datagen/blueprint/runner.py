@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
@@ -41,7 +42,8 @@ from datagen.llm.types import ChatModel
 if TYPE_CHECKING:
     from datagen.llm.pool import ModelPool
 from datagen.records import Blueprint
-from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
+from datagen.redact import redact_config
+from datagen.runio import JsonlAppender, read_jsonl, read_models, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -106,28 +108,46 @@ class RunState:
     sessions: int
 
 
+class RejectionRecord(BaseModel):
+    """The fields of a rejections.jsonl line that resume reads; the rest is kept as written."""
+
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    funnel: dict[str, Any]
+
+
 def read_run(run_dir: Path) -> RunState:
-    blueprint_rows, problems = read_jsonl(run_dir / BLUEPRINTS)
-    rejection_rows, more = read_jsonl(run_dir / REJECTIONS)
-    event_rows, _ = read_jsonl(run_dir / EVENTS)
-    for problem in problems + more:
+    """What ``run_dir`` holds. A damaged line (not JSON, not a record of its file) is reported with
+    its file and line and skipped, so its task runs again; a second record of a finished task is
+    reported and ignored; a record whose funnel entry is damaged counts as done but not in the funnel."""
+    blueprints, problems = read_models(run_dir / BLUEPRINTS, Blueprint)
+    rejection_rows, more = read_models(run_dir / REJECTIONS, RejectionRecord)
+    event_rows, event_problems = read_jsonl(run_dir / EVENTS)
+    for problem in problems + more + event_problems:
         log.warning("%s", problem)
     funnel = Funnel()
     accepted: list[Blueprint] = []
     done: set[str] = set()
-    for row in blueprint_rows:
-        blueprint = Blueprint.model_validate(row)
-        if blueprint.id in done:
-            raise ValueError(
-                f"{run_dir / BLUEPRINTS} holds {blueprint.id} twice; the run directory is corrupt"
+
+    def count(task_id: str, record: Any, accepted: bool) -> None:
+        try:
+            funnel.add(record, accepted=accepted)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning(
+                "%s: the funnel record of %s is damaged (%r); the funnel leaves it out", run_dir, task_id, exc
             )
+
+    for blueprint in blueprints:
+        if blueprint.id in done:
+            log.warning("%s holds %s twice; the first record is kept", run_dir / BLUEPRINTS, blueprint.id)
+            continue
         done.add(blueprint.id)
         accepted.append(blueprint)
-        funnel.add(blueprint.provenance["funnel"], accepted=True)
+        count(blueprint.id, blueprint.provenance.get("funnel"), True)
     for row in rejection_rows:
-        if row["task_id"] not in done:
-            done.add(row["task_id"])
-            funnel.add(row["funnel"], accepted=False)
+        if row.task_id not in done:
+            done.add(row.task_id)
+            count(row.task_id, row.funnel, False)
     sessions = sum(1 for e in event_rows if e.get("event") == "session_start")
     return RunState(accepted, done, funnel, sessions)
 
@@ -139,7 +159,7 @@ def prepare_run_dir(config: BlueprintRunConfig, run_dir: Path, resume: bool) -> 
             f"{run_dir} already holds a Phase 1 run; pass --resume to continue it or --out for a new directory"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    resolved = yaml.safe_dump(redact_config(config.model_dump(mode="json")), sort_keys=False)
     saved = run_dir / CONFIG
     if not saved.exists():
         saved.write_text(resolved, encoding="utf-8")

@@ -14,7 +14,8 @@ import yaml
 from pydantic import ValidationError
 
 from datagen.records import Blueprint
-from datagen.runio import read_jsonl
+from datagen.redact import redact_config, validation_problems
+from datagen.runio import read_models, write_json_atomic
 from datagen.simulate.config import SimulateConfig
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,15 @@ def load_simulate_config(path: Path, overrides: dict[str, Any] | None = None) ->
     try:
         return SimulateConfig.model_validate(section)
     except ValidationError as exc:
-        raise SystemExit(f"{path}: invalid `simulate:` section:\n{exc}") from exc
+        raise SystemExit(f"{path}: invalid `simulate:` section:\n{validation_problems(exc)}") from exc
 
 
 def load_blueprints(run_dir: Path, limit: int | None = None) -> list[Blueprint]:
-    rows, problems = read_jsonl(run_dir / "blueprints.jsonl")
+    if not (run_dir / "blueprints.jsonl").exists():
+        raise SystemExit(f"{run_dir} has no blueprints.jsonl; run `apigen-mt blueprints` first")
+    blueprints, problems = read_models(run_dir / "blueprints.jsonl", Blueprint)
     for problem in problems:
         log.warning("%s", problem)
-    if not rows and not (run_dir / "blueprints.jsonl").exists():
-        raise SystemExit(f"{run_dir} has no blueprints.jsonl; run `apigen-mt blueprints` first")
-    blueprints = [Blueprint.model_validate(r) for r in rows]
     return blueprints[:limit] if limit is not None else blueprints
 
 
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     blueprints = load_blueprints(args.blueprints, args.limit)
     out_dir = args.out or args.blueprints
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "simulate_config.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    write_json_atomic(out_dir / "simulate_config.json", redact_config(config.model_dump(mode="json")))
     summary = asyncio.run(run_simulation(config, blueprints, out_dir))
     print(file=sys.stderr)
     print(json.dumps(summary, indent=2))

@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from datagen.envs.base import Domain
+from datagen.joberrors import error_outcome
 from datagen.llm.pool import ModelPool
 from datagen.records import Blueprint, Trajectory
-from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
+from datagen.runio import JsonlAppender, read_jsonl, read_models, write_json_atomic
 from datagen.simulate.agent import Agent
 from datagen.simulate.config import SimulateConfig
-from datagen.simulate.episode import final_messages, run_episode
+from datagen.simulate.episode import EpisodeResult, final_messages, run_episode
 from datagen.simulate.user import SimulatedUser
 from datagen.simulate.verdict import gold_hash, judge_episode
 
@@ -30,6 +33,14 @@ TRAJECTORIES = "trajectories.jsonl"
 FAILURES = "failures.jsonl"
 DUPLICATES = "duplicates.jsonl"
 STATS = "simulate_stats.json"
+
+
+class DuplicateRecord(BaseModel):
+    """A line of duplicates.jsonl: a success whose dialogue an earlier success of its blueprint had."""
+
+    blueprint_id: str
+    attempt: int
+    duplicate_of: str
 
 
 def stable_seed(*parts: object) -> int:
@@ -76,9 +87,9 @@ class Phase2Stats:
 
 def phase2_funnel(run_dir: Path) -> dict[str, Any]:
     """Phase 2 counts over everything in the run directory (all sessions of a resumed run)."""
-    ok, _ = read_jsonl(run_dir / TRAJECTORIES)
-    failed, _ = read_jsonl(run_dir / FAILURES)
-    dups, _ = read_jsonl(run_dir / DUPLICATES)
+    ok, _ = read_jsonl(run_dir / TRAJECTORIES, Trajectory)
+    failed, _ = read_jsonl(run_dir / FAILURES, Trajectory)
+    dups, _ = read_jsonl(run_dir / DUPLICATES, DuplicateRecord)
     attempts = len(ok) + len(failed) + len(dups)
     rows = ok + failed
     return {
@@ -119,14 +130,17 @@ class SimulationRunner:
         signatures: set[str] = set()
         succeeded: set[str] = set()
         for name in (TRAJECTORIES, FAILURES, DUPLICATES):
-            rows, problems = read_jsonl(self.run_dir / name)
+            # A line that is not a valid record of its file is reported and skipped: its attempt runs again.
+            rows, problems = read_models(
+                self.run_dir / name, DuplicateRecord if name == DUPLICATES else Trajectory
+            )
             for problem in problems:
                 log.warning("resume: %s", problem)
             for row in rows:
-                done.add((row["blueprint_id"], row["attempt"]))
-                if name == TRAJECTORIES:
-                    signatures.add(dialogue_signature(row["blueprint_id"], row["messages"]))
-                    succeeded.add(row["blueprint_id"])
+                done.add((row.blueprint_id, row.attempt))
+                if isinstance(row, Trajectory) and name == TRAJECTORIES:
+                    signatures.add(dialogue_signature(row.blueprint_id, row.messages))
+                    succeeded.add(row.blueprint_id)
         return done, signatures, succeeded
 
     async def run(self, blueprints: Iterable[Blueprint] | AsyncIterator[Blueprint]) -> dict[str, Any]:
@@ -157,9 +171,37 @@ class SimulationRunner:
     async def _attempt(self, blueprint: Blueprint, attempt: int) -> None:
         async with self._semaphore:
             trajectory = await self.simulate(blueprint, attempt)
-        self._record(trajectory)
+        try:
+            self._record(trajectory)
+        except Exception as exc:  # a row that cannot be written becomes an error row that can
+            self._record(self._error_trajectory(blueprint, attempt, exc, _Progress()))
 
     async def simulate(self, blueprint: Blueprint, attempt: int) -> Trajectory:
+        """One attempt; any exception in any of its steps (building, the episode, the verdict, the
+        row) becomes an error trajectory that keeps the dialogue as far as it got."""
+        progress = _Progress()
+        try:
+            return await self._simulate(blueprint, attempt, progress)
+        except Exception as exc:
+            return self._error_trajectory(blueprint, attempt, exc, progress)
+
+    def _error_trajectory(
+        self, blueprint: Blueprint, attempt: int, exc: Exception, progress: _Progress
+    ) -> Trajectory:
+        episode = progress.episode
+        return Trajectory(
+            **_identity(blueprint, attempt),
+            messages=final_messages(progress.system, episode) if episode is not None else [],
+            tools=progress.tools,
+            agent_mode=self.config.agent.mode,
+            usage={
+                "prompt_tokens": episode.usage.prompt_tokens if episode else 0,
+                "completion_tokens": episode.usage.completion_tokens if episode else 0,
+            },
+            **error_outcome(exc, f"phase 2 attempt {attempt} of {blueprint.id}"),
+        )
+
+    async def _simulate(self, blueprint: Blueprint, attempt: int, progress: _Progress) -> Trajectory:
         cfg = self.config
         domain = self.domains(blueprint.env)
         expected_hash, _, _ = self._expected(domain, blueprint)
@@ -188,16 +230,11 @@ class SimulationRunner:
             judge_max_tokens=cfg.user.judge_max_tokens,
             seed=seed,
         )
-        episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
+        progress.system, progress.tools = agent.system, agent.tools
+        episode = progress.episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
         verdict = judge_episode(env, episode, expected_hash=expected_hash, expected_outputs=blueprint.outputs)
         return Trajectory(
-            id=f"{blueprint.id}-a{attempt}",
-            blueprint_id=blueprint.id,
-            env=blueprint.env,
-            seed=blueprint.seed,
-            attempt=attempt,
-            persona=blueprint.persona,
-            instruction=blueprint.instruction,
+            **_identity(blueprint, attempt),
             messages=final_messages(agent.system, episode),
             tools=domain.tool_schemas(),
             success=verdict.success,
@@ -218,31 +255,53 @@ class SimulationRunner:
 
     def _record(self, trajectory: Trajectory) -> None:
         ok_out, fail_out, dup_out = self._outputs
-        self.stats.attempts += 1
-        self.stats.prompt_tokens += trajectory.usage.get("prompt_tokens", 0)
-        self.stats.completion_tokens += trajectory.usage.get("completion_tokens", 0)
         row = trajectory.model_dump(mode="json")
         if not trajectory.success:
-            self.stats.failures[trajectory.failure or "error"] += 1
             fail_out.write(row)
+            self.stats.failures[trajectory.failure or "error"] += 1
         else:
             signature = dialogue_signature(trajectory.blueprint_id, trajectory.messages)
             if signature in self._signatures:
-                self.stats.duplicates += 1
                 dup_out.write(
-                    {
-                        "blueprint_id": trajectory.blueprint_id,
-                        "attempt": trajectory.attempt,
-                        "duplicate_of": signature,
-                    }
+                    DuplicateRecord(
+                        blueprint_id=trajectory.blueprint_id,
+                        attempt=trajectory.attempt,
+                        duplicate_of=signature,
+                    ).model_dump()
                 )
+                self.stats.duplicates += 1
             else:
+                ok_out.write(row)
                 self._signatures.add(signature)
                 self._succeeded.add(trajectory.blueprint_id)
                 self.stats.successes += 1
-                ok_out.write(row)
+        self.stats.attempts += 1
+        self.stats.prompt_tokens += trajectory.usage.get("prompt_tokens", 0)
+        self.stats.completion_tokens += trajectory.usage.get("completion_tokens", 0)
         if self.on_progress:
             self.on_progress(self.stats)
+
+
+def _identity(blueprint: Blueprint, attempt: int) -> dict[str, Any]:
+    """The fields of a trajectory that name its attempt, whatever became of it."""
+    return {
+        "id": f"{blueprint.id}-a{attempt}",
+        "blueprint_id": blueprint.id,
+        "env": blueprint.env,
+        "seed": blueprint.seed,
+        "attempt": attempt,
+        "persona": blueprint.persona,
+        "instruction": blueprint.instruction,
+    }
+
+
+@dataclass
+class _Progress:
+    """How far one attempt got, so an error row keeps the dialogue it has."""
+
+    system: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    episode: EpisodeResult | None = None
 
 
 async def _aiter(items: Iterable[Blueprint] | AsyncIterator[Blueprint]) -> AsyncIterator[Blueprint]:

@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from datagen.envs.base import Domain, Environment, Task
 from datagen.envs.tau2.domain import Tau2Domain
+from datagen.joberrors import error_outcome
 from datagen.llm.pool import ModelPool
 from datagen.llm.types import ChatModel
 from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
@@ -40,6 +43,18 @@ log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
 PER_TASK = "per_task.json"
+
+
+class TrialRecord(BaseModel):
+    """The fields of a results.jsonl line that resume and the summary read; the rest is kept as is."""
+
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    trial: int
+    success: bool
+    reward: float
+    failure: str | None = None
+    gold_noop: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,8 @@ class TauHarness:
         return self.pool.get(self.config.user.model)
 
     async def run(self, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        rows, problems = read_jsonl(self.out_dir / RESULTS)
+        # A line that is not a trial record is reported and skipped; its trial runs again.
+        rows, problems = read_jsonl(self.out_dir / RESULTS, TrialRecord)
         for problem in problems:
             log.warning("resume: %s", problem)
         done = {(r["task_id"], r["trial"]) for r in rows}
@@ -122,14 +138,18 @@ class TauHarness:
             async def one(task: Task, trial: int) -> None:
                 async with semaphore:
                     row = await self.run_trial(task, trial)
-                out.write(row)
+                try:
+                    out.write(row)
+                except Exception as exc:  # a row that cannot be written becomes an error row that can
+                    row = self._error_row(task, trial, exc)
+                    out.write(row)
                 if on_trial:
                     on_trial(row)
 
             await asyncio.gather(
                 *(one(t, i) for t in self.tasks for i in range(self.config.trials) if (t.id, i) not in done)
             )
-        rows = read_jsonl(self.out_dir / RESULTS)[0]
+        rows = read_jsonl(self.out_dir / RESULTS, TrialRecord)[0]
         task_ids = {t.id for t in self.tasks}
         write_json_atomic(self.out_dir / PER_TASK, per_task(rows, task_ids))
         summary = summarize(rows, self.config.trials, task_ids)
@@ -138,6 +158,27 @@ class TauHarness:
         return summary
 
     async def run_trial(self, task: Task, trial: int) -> dict[str, Any]:
+        """One trial's row; an exception in any of its steps (building, the episode, the verdict,
+        τ²'s scoring, the row) becomes an error row that keeps the dialogue as far as it got."""
+        messages: list[dict[str, Any]] = []
+        try:
+            return await self._run_trial(task, trial, messages)
+        except Exception as exc:
+            return self._error_row(task, trial, exc, messages)
+
+    def _error_row(
+        self, task: Task, trial: int, exc: Exception, messages: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        gold = self._gold.get(task.id)
+        return {
+            "task_id": task.id,
+            "trial": trial,
+            **error_outcome(exc, f"τ trial {trial} of {task.id}"),
+            "gold_noop": gold.noop if gold is not None else False,
+            "messages": messages or [],
+        }
+
+    async def _run_trial(self, task: Task, trial: int, messages: list[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config
         gold = self._gold[task.id]
         env = self.domain.env_for_task(task)
@@ -163,6 +204,7 @@ class TauHarness:
             use_device=env.call_user if device else None,
         )
         episode = await run_episode(env, agent, user, max_steps=cfg.max_steps)
+        messages.extend(final_messages(agent.system, episode))  # kept by an error row if a later step fails
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
         users, agents = conversation_sides(episode.messages)
         invented = unsupported_user_facts(users, task.instruction, task.persona, agents)
