@@ -38,7 +38,9 @@ class RecipeError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A ValidationError's own text never shows values (they may be credentials); the loader shows
+    # them itself, redacted (:func:`explain`).
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class Role(Strict):

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from datagen.runio import JsonlAppender, read_jsonl, write_json_atomic
+from datagen.runio import JsonlAppender, read_jsonl, read_models, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +54,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def read_records(path: Path, model: type[Record]) -> list[Record]:
-    """The records of ``path`` that are valid ``model`` instances; the others are logged and skipped."""
-    records: list[Record] = []
-    for number, row in enumerate(read_rows(path), start=1):
-        try:
-            records.append(model.model_validate(row))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "the record"
-            log.warning(
-                "%s record %d: expected a %s, found %s at %s (%d problems); skipped",
-                path,
-                number,
-                model.__name__,
-                first["msg"],
-                where,
-                exc.error_count(),
-            )
+    """The records of ``path`` that are valid ``model`` instances; every other line is logged with its
+    place and skipped."""
+    records, problems = read_models(path, model)
+    for problem in problems:
+        log.warning("%s", problem)
     return records
 
 

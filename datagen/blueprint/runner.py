@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
+
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.context import RunContext, TaskOutcome
@@ -31,11 +33,12 @@ from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import duplicate_key
 from datagen.envs.base import Domain
 from datagen.envs.references import check_references
+from datagen.joberrors import error_message
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Usage
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, JsonlAppender, read_records, read_rows, save_recipe
-from datagen.runner.batch import Batch, Job, error_summary
+from datagen.runner.batch import Batch, Job
 
 if TYPE_CHECKING:
     from datagen.llm.pool import ModelPool
@@ -92,26 +95,40 @@ class RunState:
     sessions: int
 
 
+class RejectionRecord(BaseModel):
+    """The fields of a rejections.jsonl line that resume reads; the rest is kept as written."""
+
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    funnel: dict[str, Any]
+
+
 def read_run(run_dir: Path) -> RunState:
+    """What ``run_dir`` holds. A damaged line (not JSON, not a record of its file) is reported with
+    its file and line and skipped, so its task runs again; a second record of a finished task is
+    reported and ignored; a record whose funnel entry is damaged counts as done but not in the funnel."""
     run = DatagenRun(run_dir)
     funnel = Funnel()
     accepted: list[Blueprint] = []
     done: set[str] = set()
+
+    def count(task_id: str, record: Any, accepted: bool) -> None:
+        try:
+            funnel.add(record, accepted=accepted)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("%s: the funnel record of %s is damaged (%r); the funnel leaves it out", run_dir, task_id, exc)
+
     for blueprint in read_records(run.blueprints, Blueprint):
         if blueprint.id in done:
-            log.warning("%s holds %s twice; the later copy is ignored", run.blueprints, blueprint.id)
+            log.warning("%s holds %s twice; the first record is kept", run.blueprints, blueprint.id)
             continue
         done.add(blueprint.id)
         accepted.append(blueprint)
-        funnel.add(blueprint.provenance.get("funnel") or {}, accepted=True)
-    for row in read_rows(run.rejections):
-        task_id = row.get("task_id")
-        if not isinstance(task_id, str):
-            log.warning("%s: a rejection without task_id; ignored on resume", run.rejections)
-            continue
-        if task_id not in done:
-            done.add(task_id)
-            funnel.add(row.get("funnel") or {}, accepted=False)
+        count(blueprint.id, blueprint.provenance.get("funnel"), True)
+    for row in read_records(run.rejections, RejectionRecord):
+        if row.task_id not in done:
+            done.add(row.task_id)
+            count(row.task_id, row.funnel, False)
     sessions = sum(1 for e in read_rows(run.events) if e.get("event") == "session_start")
     return RunState(accepted, done, funnel, sessions)
 
@@ -190,10 +207,10 @@ class RunWriter:
             appender.close()
 
 
-def error_outcome(task_id: str, kind: str, exc: BaseException) -> TaskOutcome:
+def rejected_by_error(task_id: str, kind: str, exc: BaseException) -> TaskOutcome:
     """A task whose code raised, as a rejection at stage ``error`` (one row; the run goes on)."""
     return TaskOutcome(
-        task_id, kind, attempts=[], usage=Usage(), stage=ERROR_STAGE, reasons=[error_summary(exc)]
+        task_id, kind, attempts=[], usage=Usage(), stage=ERROR_STAGE, reasons=[error_message(exc)]
     )
 
 
@@ -261,7 +278,7 @@ async def run_blueprints(
             run,
             concurrency=config.concurrency,
             record=record,
-            record_error=lambda job, exc: record(job, error_outcome(job.key, kind, exc)),
+            record_error=lambda job, exc: record(job, rejected_by_error(job.key, kind, exc)),
             done=state.done,
             stop_on=OUTAGES,
             name=f"phase 1 ({kind})",

@@ -19,7 +19,7 @@ class ModelSpec(BaseModel):
     (for the openai backend: the model name the server serves).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
 
     model: str = EMBEDDED
     backend: Literal["vllm", "openai", "transformers"] = "vllm"

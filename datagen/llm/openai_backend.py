@@ -26,6 +26,7 @@ from datagen.llm.config import ModelSpec
 from datagen.llm.formats import OpenAIFormat, get_format
 from datagen.llm.prompting import inline_messages, structured_messages
 from datagen.llm.types import ChatResult, Choice, Message, ToolSchema, Usage
+from datagen.redact import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class OpenAIChatModel(BaseChatModel):
         )
         self._in_flight = dict.fromkeys(spec.base_urls, 0)
         self._rotation = itertools.cycle(range(len(spec.base_urls)))
+        # A password in a base URL travels as basic auth, never in the request URL, which httpx logs.
+        self._targets = {url: _without_userinfo(url) for url in spec.base_urls}
 
     def _pick_url(self, avoid: str | None = None) -> str:
         urls = self.spec.base_urls
@@ -144,8 +147,9 @@ class OpenAIChatModel(BaseChatModel):
             url = self._pick_url(avoid=url if len(self.spec.base_urls) > 1 else None)
             self._in_flight[url] += 1
             retry_after: float | None = None
+            target, auth = self._targets[url]
             try:
-                response = await self._client.post(url + path, json=body)
+                response = await self._client.post(target + path, json=body, **auth)
             except httpx.TransportError as exc:  # connect errors, resets and timeouts
                 last_problem = f"{type(exc).__name__}: {exc}"
             else:
@@ -153,7 +157,9 @@ class OpenAIChatModel(BaseChatModel):
                     return response.json()
                 last_problem = f"HTTP {response.status_code}: {response.text[:500]}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise LLMRequestError(f"{url}{path} rejected the request with {last_problem}")
+                    raise LLMRequestError(
+                        redact_text(f"{url}{path} rejected the request with {last_problem}")
+                    )
                 retry_after = _retry_after_s(response)
             finally:
                 self._in_flight[url] -= 1
@@ -161,20 +167,32 @@ class OpenAIChatModel(BaseChatModel):
                 delay = retry_after if retry_after is not None else _backoff_s(attempt)
                 logger.warning(
                     "%s%s failed (%s); retry %d/%d in %.1fs",
-                    url,
+                    redact_url(url),
                     path,
-                    last_problem,
+                    redact_text(last_problem),
                     attempt + 1,
                     self.spec.max_retries,
                     delay,
                 )
                 await asyncio.sleep(delay)
         raise ModelUnavailableError(
-            f"{path} failed after {self.spec.max_retries + 1} attempts on {self.spec.base_urls}; last: {last_problem}"
+            redact_text(
+                f"{path} failed after {self.spec.max_retries + 1} attempts on {self.spec.base_urls}; "
+                f"last: {last_problem}"
+            )
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _without_userinfo(url: str) -> tuple[str, dict[str, Any]]:
+    """(the URL without ``user:password@``, the request's ``auth`` keyword for it, if any)."""
+    parsed = httpx.URL(url)
+    if not parsed.userinfo:
+        return url, {}
+    auth = httpx.BasicAuth(parsed.username, parsed.password)
+    return str(parsed.copy_with(username=None, password=None)).rstrip("/"), {"auth": auth}
 
 
 def _backoff_s(attempt: int) -> float:

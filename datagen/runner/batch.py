@@ -8,8 +8,9 @@ a job is; it knows four rules:
   (resume: nothing done twice).
 - **A finished job is recorded the moment it finishes** by the caller's ``record`` (which appends its
   row to the run directory), on the event loop, so rows never interleave.
-- **One job's exception is one error row** (``record_error``), logged in one line; the other jobs go
-  on. Exceptions in ``stop_on`` are not the job's fault (a model server that stays down after the
+- **One job's exception is one error row** (``record_error``, usually built with
+  :func:`datagen.joberrors.error_outcome`), logged in one line; the other jobs go on. A row that
+  cannot be written becomes an error row that can. Exceptions in ``stop_on`` are not the job's fault (a model server that stays down after the
   runtime's retries): they stop the batch, nothing is recorded for the jobs in flight, and the same
   exception is raised to the caller (so is a failure to record a row), so ``--resume`` runs those jobs again once the cause is fixed.
 - **Nothing outlives the batch**: leaving the ``async with`` block, normally or by an exception or a
@@ -24,6 +25,8 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from datagen.joberrors import error_message
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,6 @@ class BatchCounts:
             "running": self.running,
             "elapsed_s": time.monotonic() - self.started,
         }
-
-
-def error_summary(exc: BaseException, limit: int = 500) -> str:
-    """``Type: message`` in one line, cut to ``limit`` characters (for error rows and logs)."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Batch(Generic[Payload, Out]):
@@ -164,19 +161,34 @@ class Batch(Generic[Payload, Out]):
                     "%s: job %s failed and is kept as an error row: %s",
                     self.name,
                     job.key,
-                    error_summary(exc),
+                    error_message(exc),
                 )
-                if not self._finish(lambda job=job, exc=exc: self._record_error(job, exc), error=True):
+                if not self._finish(job, lambda job=job, exc=exc: self._record_error(job, exc), error=True):
                     return
             else:
-                if not self._finish(lambda job=job, outcome=outcome: self._record(job, outcome), error=False):
+                if not self._finish(
+                    job, lambda job=job, outcome=outcome: self._record(job, outcome), error=False
+                ):
                     return
 
-    def _finish(self, write: Callable[[], Any], *, error: bool) -> bool:
-        """Records one finished job; False when recording failed and the batch stops."""
+    def _finish(self, job: Job[Payload], write: Callable[[], Any], *, error: bool) -> bool:
+        """Records one finished job; a row that cannot be written becomes an error row that can; False
+        when not even that can be written (the run directory is gone or full) and the batch stops."""
         self.counts.running -= 1
         try:
-            write()
+            try:
+                write()
+            except Exception as exc:
+                if error:
+                    raise
+                log.warning(
+                    "%s: the row of job %s cannot be written (%s); an error row replaces it",
+                    self.name,
+                    job.key,
+                    error_message(exc),
+                )
+                self._record_error(job, exc)
+                error = True
             self.counts.finished += 1
             self.counts.errors += error
             if self._on_progress is not None:
@@ -191,7 +203,7 @@ class Batch(Generic[Payload, Out]):
     def _stop(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
-            log.error("%s stops: %s", self.name, error_summary(exc))
+            log.error("%s stops: %s", self.name, error_message(exc))
         self._idle.set()
         current = asyncio.current_task()
         for task in self._workers:

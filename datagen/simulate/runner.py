@@ -17,14 +17,17 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from datagen.envs.base import Domain
+from datagen.joberrors import error_outcome
 from datagen.llm.base import ModelUnavailableError
 from datagen.records import Blueprint, Trajectory
-from datagen.rundir import DatagenRun, JsonlAppender, read_rows
-from datagen.runner.batch import Batch, Job, error_summary
+from datagen.rundir import DatagenRun, JsonlAppender, read_records
+from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.simulate.config import SimulateConfig
-from datagen.simulate.episode import final_messages
+from datagen.simulate.episode import EpisodeResult, final_messages
 from datagen.simulate.verdict import gold_hash, judge_episode
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,14 @@ def dialogue_signature(blueprint_id: str, messages: list[dict[str, Any]]) -> str
         for m in messages
     ]
     return hashlib.sha256(json.dumps(core).encode()).hexdigest()
+
+
+class DuplicateRecord(BaseModel):
+    """A line of the duplicates file: a success whose dialogue an earlier success of its blueprint had."""
+
+    blueprint_id: str
+    attempt: int
+    duplicate_of: str
 
 
 def attempt_key(blueprint_id: str, attempt: int) -> str:
@@ -74,7 +85,9 @@ class Phase2Stats:
 
 def phase2_funnel(run: DatagenRun) -> dict[str, Any]:
     """Phase 2 counts over everything in the run directory (all sessions of a resumed run)."""
-    ok, failed, dups = (read_rows(path) for path in run.phase2_records())
+    ok = [t.model_dump(mode="json") for t in read_records(run.trajectories, Trajectory)]
+    failed = [t.model_dump(mode="json") for t in read_records(run.failures, Trajectory)]
+    dups = [d.model_dump() for d in read_records(run.duplicates, DuplicateRecord)]
     attempts = len(ok) + len(failed) + len(dups)
     rows = ok + failed
     return {
@@ -114,23 +127,19 @@ class SimulationRunner:
         self.summary: dict[str, Any] = {}
 
     def _load_previous(self) -> tuple[set[str], set[str], set[str]]:
+        """What earlier sessions finished; a line that is not a valid record of its file is reported
+        and skipped, so its attempt runs again."""
         done: set[str] = set()
         signatures: set[str] = set()
         succeeded: set[str] = set()
-        for path in self.run_dir.phase2_records():
-            for row in read_rows(path):
-                try:
-                    done.add(attempt_key(row["blueprint_id"], int(row["attempt"])))
-                except (KeyError, TypeError, ValueError):
-                    log.warning(
-                        "%s: a record without blueprint_id/attempt (%s); ignored on resume",
-                        path,
-                        str(row)[:120],
-                    )
-                    continue
-                if path == self.run_dir.trajectories and isinstance(row.get("messages"), list):
-                    signatures.add(dialogue_signature(row["blueprint_id"], row["messages"]))
-                    succeeded.add(row["blueprint_id"])
+        for trajectory in read_records(self.run_dir.trajectories, Trajectory):
+            done.add(attempt_key(trajectory.blueprint_id, trajectory.attempt))
+            signatures.add(dialogue_signature(trajectory.blueprint_id, trajectory.messages))
+            succeeded.add(trajectory.blueprint_id)
+        for trajectory in read_records(self.run_dir.failures, Trajectory):
+            done.add(attempt_key(trajectory.blueprint_id, trajectory.attempt))
+        for duplicate in read_records(self.run_dir.duplicates, DuplicateRecord):
+            done.add(attempt_key(duplicate.blueprint_id, duplicate.attempt))
         return done, signatures, succeeded
 
     def jobs(self, blueprint: Blueprint) -> list[Job[tuple[Blueprint, int]]]:
@@ -188,7 +197,18 @@ class SimulationRunner:
         return await self.simulate(blueprint, attempt)
 
     async def simulate(self, blueprint: Blueprint, attempt: int) -> Trajectory:
-        """One attempt: build both sides, play the dialogue, judge it against the blueprint."""
+        """One attempt: build both sides, play the dialogue, judge it against the blueprint. An
+        exception in any step becomes an error trajectory that keeps the dialogue as far as it got;
+        an unreachable model is not the attempt's failure and stops the run instead."""
+        progress = _Progress()
+        try:
+            return await self._simulate(blueprint, attempt, progress)
+        except ModelUnavailableError:
+            raise
+        except Exception as exc:
+            return self._error_trajectory(blueprint, attempt, exc, progress)
+
+    async def _simulate(self, blueprint: Blueprint, attempt: int, progress: _Progress) -> Trajectory:
         cfg = self.config
         domain = self.domains(blueprint.env)
         expected_hash = self._expected_hash(domain, blueprint)
@@ -204,7 +224,8 @@ class SimulationRunner:
             persona=blueprint.persona,
             gold_actions=[a.model_dump() for a in blueprint.actions],
         )
-        episode = await play_episode(cfg, sides, env)
+        progress.system, progress.tools = sides.agent.system, sides.agent.tools
+        episode = progress.episode = await play_episode(cfg, sides, env)
         verdict = judge_episode(env, episode, expected_hash=expected_hash, expected_outputs=blueprint.outputs)
         return Trajectory(
             **self._identity(blueprint, attempt),
@@ -216,10 +237,20 @@ class SimulationRunner:
             checks={**verdict.checks, "user_scores": [t.scores for t in episode.user_turns]},
             models=role_models(cfg, self.models),
             agent_mode=cfg.agent.mode,
-            usage={
-                "prompt_tokens": episode.usage.prompt_tokens,
-                "completion_tokens": episode.usage.completion_tokens,
-            },
+            usage=_usage(episode),
+        )
+
+    def _error_trajectory(
+        self, blueprint: Blueprint, attempt: int, exc: BaseException, progress: _Progress | None = None
+    ) -> Trajectory:
+        episode = progress.episode if progress else None
+        return Trajectory(
+            **self._identity(blueprint, attempt),
+            messages=final_messages(progress.system, episode) if progress and episode else [],
+            tools=progress.tools if progress else [],
+            agent_mode=self.config.agent.mode,
+            usage=_usage(episode),
+            **error_outcome(exc, f"phase 2 attempt {attempt} of {blueprint.id}"),
         )
 
     def _identity(self, blueprint: Blueprint, attempt: int) -> dict[str, Any]:
@@ -234,50 +265,52 @@ class SimulationRunner:
         }
 
     def _record_error(self, job: Job[tuple[Blueprint, int]], exc: BaseException) -> None:
-        """An attempt that raised: a failed trajectory of class ``error`` naming the exception."""
+        """An attempt that raised outside :meth:`simulate`, or whose row could not be written."""
         blueprint, attempt = job.payload
-        self._record(
-            job,
-            Trajectory(
-                **self._identity(blueprint, attempt),
-                messages=[],
-                tools=[],
-                success=False,
-                reward=0.0,
-                failure="error",
-                checks={"error": error_summary(exc)},
-                agent_mode=self.config.agent.mode,
-            ),
-        )
+        self._record(job, self._error_trajectory(blueprint, attempt, exc))
 
     def _record(self, job: Job[tuple[Blueprint, int]], trajectory: Trajectory) -> None:
-        assert self._outputs is not None, "rows are recorded only while run() holds the files open"
+        """Writes the attempt's row first and counts it after, so a row that cannot be written (and
+        is replaced by an error row) is counted once."""
+        assert self._outputs is not None, "rows are recorded only while the session holds the files open"
         ok_out, fail_out, dup_out = self._outputs
-        self.stats.attempts += 1
-        self.stats.prompt_tokens += trajectory.usage.get("prompt_tokens", 0)
-        self.stats.completion_tokens += trajectory.usage.get("completion_tokens", 0)
-        row = trajectory.model_dump(mode="json")
         if not trajectory.success:
+            fail_out.write(trajectory.model_dump(mode="json"))
             self.stats.failures[trajectory.failure or "error"] += 1
-            fail_out.write(row)
         else:
             signature = dialogue_signature(trajectory.blueprint_id, trajectory.messages)
             if signature in self._signatures:
-                self.stats.duplicates += 1
-                dup_out.write(
-                    {
-                        "blueprint_id": trajectory.blueprint_id,
-                        "attempt": trajectory.attempt,
-                        "duplicate_of": signature,
-                    }
+                duplicate = DuplicateRecord(
+                    blueprint_id=trajectory.blueprint_id, attempt=trajectory.attempt, duplicate_of=signature
                 )
+                dup_out.write(duplicate.model_dump())
+                self.stats.duplicates += 1
             else:
+                ok_out.write(trajectory.model_dump(mode="json"))
                 self._signatures.add(signature)
                 self._succeeded.add(trajectory.blueprint_id)
                 self.stats.successes += 1
-                ok_out.write(row)
+        self.stats.attempts += 1
+        self.stats.prompt_tokens += trajectory.usage.get("prompt_tokens", 0)
+        self.stats.completion_tokens += trajectory.usage.get("completion_tokens", 0)
         if self.on_progress:
             self.on_progress(self.stats)
+
+
+@dataclass
+class _Progress:
+    """How far one attempt got, so an error row keeps the dialogue it has."""
+
+    system: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    episode: EpisodeResult | None = None
+
+
+def _usage(episode: EpisodeResult | None) -> dict[str, int]:
+    return {
+        "prompt_tokens": episode.usage.prompt_tokens if episode else 0,
+        "completion_tokens": episode.usage.completion_tokens if episode else 0,
+    }
 
 
 async def _aiter(items: Iterable[Blueprint] | AsyncIterator[Blueprint]) -> AsyncIterator[Blueprint]:

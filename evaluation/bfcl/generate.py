@@ -39,10 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datagen.joberrors import error_message
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.formats import is_broken
 from datagen.rundir import BfclRun, JsonlAppender, read_rows
-from datagen.runner.batch import Batch, BatchCounts, Job, error_summary
+from datagen.runner.batch import Batch, BatchCounts, Job
 from evaluation.bfcl import data, memory, results, tools
 from evaluation.bfcl.decode import DecodeError
 from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
@@ -238,7 +239,7 @@ async def _run_item(model: Any, entry: data.Entry, settings: RunSettings) -> dic
 
 def error_row(item_id: str, exc: BaseException) -> dict[str, Any]:
     """An item whose generation raised, in BFCL's own form (its runner writes the same text)."""
-    return {"id": item_id, "result": f"Error during inference: {error_summary(exc)}", "error": True}
+    return {"id": item_id, "result": f"Error during inference: {error_message(exc)}", "error": True}
 
 
 async def run_memory_scenario(

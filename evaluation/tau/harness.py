@@ -21,13 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from datagen.envs.base import Domain, Environment, Task
 from datagen.envs.tau2.domain import Tau2Domain
+from datagen.joberrors import error_outcome
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel
-from datagen.rundir import JsonlAppender, TauRun, read_rows
+from datagen.rundir import JsonlAppender, TauRun, read_records
 from datagen.runio import write_json_atomic
-from datagen.runner.batch import Batch, Job, error_summary
+from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.simulate.episode import final_messages
 from datagen.simulate.verdict import judge_episode
@@ -83,6 +86,23 @@ def tau2_score(
     }
 
 
+class TrialRecord(BaseModel):
+    """The fields of a results line that resume and the summary read; the rest is kept as is."""
+
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    trial: int
+    success: bool
+    reward: float
+    failure: str | None = None
+    gold_noop: bool = False
+
+
+def read_trials(run: TauRun) -> list[dict[str, Any]]:
+    """The valid trial rows of a run (a damaged line is reported and skipped: its trial runs again)."""
+    return [record.model_dump() for record in read_records(run.results, TrialRecord)]
+
+
 def trial_key(task_id: str, trial: int) -> str:
     return f"{task_id}#t{trial}"
 
@@ -112,7 +132,7 @@ class TauHarness:
         return self.models.get(self.config.user.model)
 
     async def run(self, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        done = {trial_key(str(r.get("task_id")), r.get("trial", -1)) for r in read_rows(self.out.results)}
+        done = {trial_key(r["task_id"], r["trial"]) for r in read_trials(self.out)}
         with JsonlAppender(self.out.results) as out:
 
             def record(job: Job[tuple[Task, int]], row: dict[str, Any]) -> None:
@@ -122,7 +142,7 @@ class TauHarness:
 
             def record_error(job: Job[tuple[Task, int]], exc: BaseException) -> None:
                 task, trial = job.payload
-                record(job, error_row(task, trial, exc, self._gold[task.id]))
+                record(job, self._error_row(task, trial, exc))
 
             async with Batch(
                 self.run_trial_job,
@@ -136,7 +156,7 @@ class TauHarness:
                 batch.submit_all(
                     Job(trial_key(t.id, i), (t, i)) for t in self.tasks for i in range(self.config.trials)
                 )
-        rows = read_rows(self.out.results)
+        rows = read_trials(self.out)
         task_ids = {t.id for t in self.tasks}
         write_json_atomic(self.out.per_task, per_task(rows, task_ids))
         summary = summarize(rows, self.config.trials, task_ids)
@@ -149,6 +169,31 @@ class TauHarness:
         return await self.run_trial(task, trial)
 
     async def run_trial(self, task: Task, trial: int) -> dict[str, Any]:
+        """One trial's row; an exception in any of its steps (building, the episode, the verdict,
+        τ²'s scoring) becomes an error row that keeps the dialogue as far as it got; an unreachable
+        model stops the run instead."""
+        messages: list[dict[str, Any]] = []
+        try:
+            return await self._run_trial(task, trial, messages)
+        except ModelUnavailableError:
+            raise
+        except Exception as exc:
+            return self._error_row(task, trial, exc, messages)
+
+    def _error_row(
+        self, task: Task, trial: int, exc: BaseException, messages: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        gold = self._gold.get(task.id)
+        return {
+            "task_id": task.id,
+            "trial": trial,
+            **error_outcome(exc, f"τ trial {trial} of {task.id}"),
+            "tau2_reward": None,
+            "gold_noop": gold.noop if gold is not None else False,
+            "messages": messages or [],
+        }
+
+    async def _run_trial(self, task: Task, trial: int, messages: list[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config
         gold = self._gold[task.id]
         env = self.domain.env_for_task(task)
@@ -157,6 +202,9 @@ class TauHarness:
             instruction=task.instruction, persona=task.persona,
         )  # fmt: skip
         episode = await play_episode(cfg, sides, env)
+        messages.extend(
+            final_messages(sides.agent.system, episode)
+        )  # kept by an error row if a later step fails
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
         users, agents = conversation_sides(episode.messages)
         invented = unsupported_user_facts(users, task.instruction, task.persona, agents)
@@ -186,7 +234,7 @@ class TauHarness:
             "state_diff_vs_gold": []
             if verdict.checks["state_match"]
             else env.diff(gold.end_state, env.snapshot()),
-            "messages": final_messages(sides.agent.system, episode),
+            "messages": messages,
             "user_device_calls": [call for turn in episode.user_turns for call in turn.device_calls],
             "models": role_models(cfg, self.models),
             "seed": sides.seed,
@@ -195,21 +243,6 @@ class TauHarness:
                 "completion_tokens": episode.usage.completion_tokens,
             },
         }
-
-
-def error_row(task: Task, trial: int, exc: BaseException, gold: GoldInfo) -> dict[str, Any]:
-    """A trial whose code raised: a failed trial of class ``error`` naming the exception."""
-    return {
-        "task_id": task.id,
-        "trial": trial,
-        "reward": 0.0,
-        "success": False,
-        "failure": "error",
-        "tau2_reward": None,
-        "checks": {"error": error_summary(exc)},
-        "gold_noop": gold.noop,
-        "messages": [],
-    }
 
 
 def per_task(rows: list[dict[str, Any]], task_ids: set[str]) -> dict[str, dict[str, Any]]:
