@@ -15,8 +15,9 @@ from datagen.envs.registry import get_domain
 from datagen.envs.store import BaseState, Store
 from datagen.llm import ModelSpec
 from datagen.records import Blueprint
-from datagen.simulate.config import AgentConfig, SimulateConfig, UserConfig
-from datagen.simulate.runner import FAILURES, TRAJECTORIES, SimulationRunner
+from datagen.rundir import DatagenRun, TauRun
+from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
+from datagen.simulate.runner import SimulationRunner
 from evaluation.tau import harness as tau_harness
 from evaluation.tau.config import TauConfig
 
@@ -90,8 +91,8 @@ class _Pool:
     def __init__(self, agent, user):
         self.models = {"agent": ScriptedModel(agent, "agent"), "user": ScriptedModel(user, "user")}
 
-    def get(self, spec: ModelSpec):
-        return self.models[spec.model]
+    def get(self, alias: str):
+        return self.models[alias]
 
 
 def _user(messages, kwargs):
@@ -113,16 +114,16 @@ def test_phase2_a_failing_job_is_one_error_row_and_resume_does_not_die_on_it(tmp
         _blueprint("bp-unknown-env", "no_such_domain", task),  # its build step raises
     ]
     config = SimulateConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        agent=AgentRole(model="agent"),
+        user=UserRole(model="user", best_of_n=1),
         attempts=2,
         concurrency=4,
     )
-    run = tmp_path / "run"
+    run = DatagenRun(tmp_path / "run")
     pool = _Pool(_surrogate_agent, _user)
     summary = asyncio.run(SimulationRunner(config, run, get_domain, pool).run(blueprints))
     assert summary["attempts"] == 4
-    rows = [json.loads(line) for line in (run / FAILURES).read_text().splitlines()]
+    rows = [json.loads(line) for line in run.failures.read_text().splitlines()]
     errors = [r for r in rows if r["blueprint_id"] == "bp-unknown-env"]
     assert len(errors) == 2 and all(r["failure"] == "error" for r in errors)
     assert "no_such_domain" in errors[0]["checks"]["error"]
@@ -130,7 +131,7 @@ def test_phase2_a_failing_job_is_one_error_row_and_resume_does_not_die_on_it(tmp
     assert len(judged) == 2 and all(r["failure"] != "error" for r in judged)  # judged, not crashed
     refused = [m for m in judged[0]["messages"] if m["role"] == "tool"]
     assert refused and "not valid Unicode" in refused[0]["content"]
-    assert not (run / TRAJECTORIES).read_text().strip()
+    assert not run.trajectories.read_text().strip()
 
     # Resume: nothing is run again (the error rows count as done) and nothing dies.
     again = asyncio.run(SimulationRunner(config, run, get_domain, pool).run(blueprints))
@@ -168,13 +169,15 @@ def test_tau_a_trial_whose_verdict_raises_is_one_error_row(tmp_path: Path, monke
 
     pool = _Pool(agent, lambda m, k: ["Withdraw 40 from a10." if len(m) < 3 else "bye ###STOP###"])
     config = TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        env="toy",
+        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
+        agent={"model": "agent"},
+        user={"model": "user", "best_of_n": 1},
         trials=2,
         concurrency=4,
     )
     out = tmp_path / "out"
-    summary = asyncio.run(tau_harness.TauHarness(config, domain, tasks, out, pool).run())
+    summary = asyncio.run(tau_harness.TauHarness(config, domain, tasks, TauRun(out), pool).run())
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 4
     errors = [r for r in rows if r["task_id"] == "boom"]
@@ -183,6 +186,6 @@ def test_tau_a_trial_whose_verdict_raises_is_one_error_row(tmp_path: Path, monke
     assert errors[0]["messages"], "the dialogue that ran is kept in the error row"
     assert all(r["success"] for r in rows if r["task_id"] == "fine")
     assert summary["failure_classes"] == {"error": 2}
-    again = asyncio.run(tau_harness.TauHarness(config, domain, tasks, out, pool).run())
+    again = asyncio.run(tau_harness.TauHarness(config, domain, tasks, TauRun(out), pool).run())
     assert again["pass_k"] == summary["pass_k"]
     assert len((out / "results.jsonl").read_text().splitlines()) == 4

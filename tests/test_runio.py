@@ -14,9 +14,10 @@ from toydomain import make_toy_domain
 
 from datagen.llm import ModelSpec
 from datagen.records import Blueprint, Trajectory
+from datagen.rundir import DatagenRun, TauRun
 from datagen.runio import CUT_SUFFIX, JsonlAppender, read_jsonl, read_models, repair_tail
-from datagen.simulate.config import AgentConfig, SimulateConfig, UserConfig
-from datagen.simulate.runner import FAILURES, TRAJECTORIES, SimulationRunner
+from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
+from datagen.simulate.runner import SimulationRunner
 
 DAMAGED = {
     b"\xff\xfe not utf-8": "not valid UTF-8",
@@ -121,33 +122,34 @@ def test_phase2_resume_goes_on_past_damaged_lines(tmp_path: Path):
     domain = make_toy_domain(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
-    (run / TRAJECTORIES).write_text(json.dumps(_trajectory(0, True)) + "\n")
-    (run / FAILURES).write_text(json.dumps(_trajectory(1, False)) + "\n")
-    _damage(run / TRAJECTORIES)
-    _damage(run / FAILURES)
-    _damage(run / "duplicates.jsonl")
+    files = DatagenRun(run)
+    files.trajectories.write_text(json.dumps(_trajectory(0, True)) + "\n")
+    files.failures.write_text(json.dumps(_trajectory(1, False)) + "\n")
+    _damage(files.trajectories)
+    _damage(files.failures)
+    _damage(files.duplicates)
 
     class Pool:
-        def get(self, spec):
+        def get(self, alias):
             agent = ScriptedModel(lambda m, k: ["Sorry."])
-            return {"agent": agent, "user": ScriptedModel(lambda m, k: ["bye ###STOP###"])}[spec.model]
+            return {"agent": agent, "user": ScriptedModel(lambda m, k: ["bye ###STOP###"])}[alias]
 
     config = SimulateConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        agent=AgentRole(model="agent"),
+        user=UserRole(model="user", best_of_n=1),
         attempts=1,
         concurrency=2,
     )
     blueprints = [
         Blueprint(id=f"bp{i}", env="toy", seed=1, persona="p", instruction="i", actions=[]) for i in range(3)
     ]
-    summary = asyncio.run(SimulationRunner(config, run, lambda n: domain, Pool()).run(blueprints))
+    summary = asyncio.run(SimulationRunner(config, files, lambda n: domain, Pool()).run(blueprints))
     assert summary["this_session"]["attempts"] == 1  # bp0 and bp1 were done; only bp2 runs
     assert summary["attempts"] == 3
 
 
 def test_phase1_resume_reads_past_damaged_lines(tmp_path: Path):
-    from datagen.blueprint.runner import BLUEPRINTS, EVENTS, REJECTIONS, read_run
+    from datagen.blueprint.runner import read_run
 
     funnel = {"kind": "base", "attempts": [{"passed": []}], "round": 0, "stage": None, "usage": {}}
     good = Blueprint(
@@ -165,11 +167,12 @@ def test_phase1_resume_reads_past_damaged_lines(tmp_path: Path):
         "stage": "format",
         "funnel": {**funnel, "stage": "format"},
     }
-    (tmp_path / BLUEPRINTS).write_text(good.model_dump_json() + "\n")
-    (tmp_path / REJECTIONS).write_text(json.dumps(rejected) + "\n")
-    (tmp_path / EVENTS).write_text('{"event": "session_start"}\n')
-    for name in (BLUEPRINTS, REJECTIONS, EVENTS):
-        _damage(tmp_path / name)
+    run = DatagenRun(tmp_path)
+    run.blueprints.write_text(good.model_dump_json() + "\n")
+    run.rejections.write_text(json.dumps(rejected) + "\n")
+    run.events.write_text('{"event": "session_start"}\n')
+    for path in (run.blueprints, run.rejections, run.events):
+        _damage(path)
     state = read_run(tmp_path)
     assert [b.id for b in state.accepted] == ["run-00000"]
     assert state.done == {"run-00000", "run-00001"} and state.sessions == 1
@@ -181,29 +184,30 @@ def test_tau_resume_goes_on_past_damaged_lines(tmp_path: Path):
 
     from datagen.envs.base import Task
     from evaluation.tau.config import TauConfig
-    from evaluation.tau.harness import RESULTS, TauHarness, TrialRecord
+    from evaluation.tau.harness import TauHarness, TrialRecord
 
     domain = make_toy_domain(tmp_path)
     tasks = [Task(id="noop", persona="p", instruction="just chat", actions=[], outputs=[])]
 
     class Pool:
-        def get(self, spec):
+        def get(self, alias):
             agent = ScriptedModel(lambda m, k: ["Hello."], "agent")
-            return {"agent": agent, "user": ScriptedModel(lambda m, k: ["bye ###STOP###"], "user")}[
-                spec.model
-            ]
+            return {"agent": agent, "user": ScriptedModel(lambda m, k: ["bye ###STOP###"], "user")}[alias]
 
     config = TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        env="toy",
+        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
+        agent={"model": "agent"},
+        user={"model": "user", "best_of_n": 1},
         trials=2,
     )
     out = tmp_path / "out"
     out.mkdir()
-    (out / RESULTS).write_text(
+    results = TauRun(out).results
+    results.write_text(
         json.dumps({"task_id": "noop", "trial": 0, "success": True, "reward": 1.0, "failure": None}) + "\n"
     )
-    _damage(out / RESULTS)
-    summary = asyncio.run(TauHarness(config, domain, tasks, out, Pool()).run())
+    _damage(results)
+    summary = asyncio.run(TauHarness(config, domain, tasks, TauRun(out), Pool()).run())
     assert summary["tasks"] == 1 and summary["pass_k"]["1"] == 1.0
-    assert len(read_jsonl(out / RESULTS, TrialRecord)[0]) == 2  # trial 0 kept, trial 1 run
+    assert len(read_jsonl(results, TrialRecord)[0]) == 2  # trial 0 kept, trial 1 run
