@@ -71,34 +71,6 @@ def test_command_help_does_not_import_torch_or_vllm(argv: list[str]):
     )
 
 
-DATAGEN_RECIPES = sorted((ROOT / "recipes" / "datagen").glob("*.yaml"))
-PARSED_ELSEWHERE = {"sft": "tests/test_training_recipes.py", "accelerate": "tests/test_training_recipes.py"}
-
-
-def test_every_recipe_folder_has_a_parser_test():
-    folders = {p.name for p in (ROOT / "recipes").iterdir() if p.is_dir()}
-    assert folders <= {"datagen", *PARSED_ELSEWHERE}, (
-        f"recipes/{sorted(folders - {'datagen', *PARSED_ELSEWHERE})} has no parser test"
-    )
-    for path in sorted((ROOT / "recipes").rglob("*.yaml")):
-        first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
-        assert first.startswith("#"), (
-            f"{path.relative_to(ROOT)} must start with a comment giving the command that runs it"
-        )
-
-
-@pytest.mark.parametrize("recipe", DATAGEN_RECIPES, ids=[p.stem for p in DATAGEN_RECIPES])
-def test_datagen_recipe_parses_for_both_phases(recipe: Path):
-    from datagen.blueprint.config import load_config
-    from datagen.envs.registry import get_domain
-
-    config = load_config(recipe)
-    assert get_domain(config.env).name == config.env
-    simulate = config.phase2()  # `apigen-mt generate` needs the simulate section too
-    assert simulate.attempts >= 1
-    assert "apigen-mt" in recipe.read_text(encoding="utf-8").splitlines()[0]
-
-
 def test_data_extras_match_requirements_file():
     import tomllib
 

@@ -20,8 +20,17 @@ from evaluation.tau.config import TauConfig
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*") if p.is_file())
 
-# Folder -> what parses its recipes; tests/test_training_recipes.py parses sft/ and accelerate/.
-PARSERS = {"datagen": "datagen", "eval/tau": "tau", "eval/bfcl": "bfcl", "sft": "sft", "accelerate": "accelerate"}
+# Folder -> what parses its recipes; tests/test_training_recipes.py parses the training ones
+# (sft/, dpo/, grpo/) through their entry points and accelerate/ as DeepSpeed configs.
+PARSERS = {
+    "datagen": "datagen",
+    "eval/tau": "tau",
+    "eval/bfcl": "bfcl",
+    "sft": "training",
+    "dpo": "training",
+    "grpo": "training",
+    "accelerate": "accelerate",
+}
 
 
 def _kind(path: Path) -> str | None:
@@ -36,6 +45,10 @@ def test_every_recipe_file_has_a_parser() -> None:
     orphans = [str(p.relative_to(ROOT)) for p in RECIPES if _kind(p) is None]
     assert orphans == [], f"recipes no command parses (add their parser to this test): {orphans}"
     assert all(p.suffix == ".yaml" for p in RECIPES)
+    for path in RECIPES:
+        assert path.read_text(encoding="utf-8").startswith("# "), (
+            f"{path.relative_to(ROOT)} must start with a comment giving the command that runs it"
+        )
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ def test_records_of_the_wrong_shape_are_reported_and_skipped(tmp_path: Path, cap
     )
     records = read_records(run.blueprints, Blueprint)
     assert [b.id for b in records] == ["b1", "b3"]
-    assert "record 2: expected a Blueprint" in caplog.text
+    assert "blueprints.jsonl:2: expected a Blueprint record" in caplog.text
 
 
 def test_the_saved_recipe_has_no_credentials_and_is_kept_on_resume(tmp_path: Path, caplog):

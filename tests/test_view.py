@@ -18,8 +18,7 @@ from datagen.envs.base import Task
 from datagen.llm import ModelSpec
 from datagen.quality.coverage import load_domain
 from datagen.quality.funnel import KINDS, run_funnel
-from datagen.rundir import DatagenRun
-from datagen.simulate.config import AgentConfig, UserConfig
+from datagen.rundir import DatagenRun, TauRun
 from evaluation.report.collect import DatagenFunnel as ReportRun
 from evaluation.report.plots import funnel_stages
 from evaluation.tau.config import TauConfig
@@ -82,16 +81,18 @@ def _tau_run(root: Path) -> Path:
     models = {"agent": ScriptedModel(agent, "agent-x"), "user": ScriptedModel(user, "user-sim")}
 
     class Pool:
-        def get(self, spec: ModelSpec):
-            return models[spec.model]
+        def get(self, alias: str):
+            return models[alias]
 
     config = TauConfig(
-        agent=AgentConfig(model=ModelSpec(model="agent")),
-        user=UserConfig(model=ModelSpec(model="user"), best_of_n=1),
+        env="shop",
+        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
+        agent={"model": "agent"},
+        user={"model": "user", "best_of_n": 1},
         trials=2,
     )
     out = root / "tau"
-    asyncio.run(TauHarness(config, domain, tasks, out, Pool()).run())
+    asyncio.run(TauHarness(config, domain, tasks, TauRun(out), Pool()).run())
     return out
 
 

@@ -20,8 +20,8 @@ from scripted import ScriptedModel
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.runner import Models, read_run, run_blueprints
-from datagen.llm import ModelSpec
-from datagen.simulate.config import AgentConfig, SimulateConfig, UserConfig
+from datagen.rundir import DatagenRun
+from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 
 USER_LINE = "Hi, I need a change made to my order."
@@ -48,8 +48,8 @@ class _Pool:
             "user": ScriptedModel(_user, "scripted-user"),
         }
 
-    def get(self, spec: ModelSpec):
-        return self.models[spec.model]
+    def get(self, alias: str):
+        return self.models[alias]
 
 
 def write_view_run(root: Path) -> tuple[Path, object]:
@@ -66,20 +66,23 @@ def write_view_run(root: Path) -> tuple[Path, object]:
             "samplers": {"records_range": [2, 4], "walk_length": [1, 1]},
             "refinement": {"max_rounds": 2},
             "recombination": {"share": 1.0, "group_size": [2, 2]},
-            "generator": {
-                "model": "scripted",
-                "backend": "openai",
-                "base_urls": ["http://bob:hunter2-secret@127.0.0.1:9/v1"],
+            "models": {
+                "scripted": {
+                    "model": "scripted",
+                    "backend": "openai",
+                    "base_urls": ["http://bob:hunter2-secret@127.0.0.1:9/v1"],
+                }
             },
+            "generator": {"model": "scripted"},
         }
     )
     model = ScriptedModel(shop_responder(bad_first_draft=True))
     models = Models(model, [Judge(f"judge{i}", model, ModelConfig()) for i in range(3)])
     asyncio.run(run_blueprints(config, run, domain=domain, models=models))
     accepted = read_run(run).accepted
-    user = UserConfig(model=ModelSpec(model="user"), best_of_n=2)
+    user = UserRole(model="user", best_of_n=2)
     for mode, attempts in (("replay", 1), ("model", 2)):
-        agent = AgentConfig(model=ModelSpec(model="agent"), mode=mode, stop_after_script=mode == "replay")
+        agent = AgentRole(model="agent", mode=mode, stop_after_script=mode == "replay")
         sim = SimulateConfig(agent=agent, user=user, attempts=attempts, max_steps=8, concurrency=4)
-        asyncio.run(SimulationRunner(sim, run, lambda name: domain, _Pool()).run(accepted))
+        asyncio.run(SimulationRunner(sim, DatagenRun(run), lambda name: domain, _Pool()).run(accepted))
     return run, domain
