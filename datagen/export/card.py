@@ -18,6 +18,7 @@ import yaml
 
 from datagen.export.provenance import teachers, toolkit_build, utc_now
 from datagen.export.rows import SPLIT_RULE
+from datagen.redact import redact_config
 
 
 def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
@@ -25,7 +26,8 @@ def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
         path = run_dir / name
         if path.exists():
             text = path.read_text(encoding="utf-8")
-            data = yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text)
+            # A run directory written before configs were saved redacted may still hold credentials.
+            data = redact_config(yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text))
             return yaml.safe_dump(data, sort_keys=False).strip(), data if isinstance(data, dict) else {}
     return "", {}
 
