@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from training.chat_templates import TemplateSpec
 from training.mixture import MixtureReport
+from training.redact import redact_text
 
 if TYPE_CHECKING:
     from trl import ModelConfig, SFTConfig
@@ -73,7 +74,7 @@ def render_model_card(
     report_dict = report.to_dict()
     for source, entry in zip(report.sources, report_dict["sources"], strict=True):
         entry["rows_failed"] = source.rows_failed
-    return template.render(
+    card = template.render(
         library_name=library_name or ("peft" if model_args.use_peft else "transformers"),
         base_model=base_model_hub_id(base_model or model_args.model_name_or_path),
         base_model_path=model_args.model_name_or_path,
@@ -104,6 +105,9 @@ def render_model_card(
         metrics=metrics,
         command=shlex.join(["training/sft.py", *command]) if command else "",
     )
+    # The card embeds the recipe file and the command line verbatim and is pushed with the model:
+    # a `hub_token:` in the recipe or a `--hub_token` flag must not be uploaded with it.
+    return redact_text(card)
 
 
 def write_model_card(

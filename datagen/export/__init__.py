@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from datagen.export.rows import split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
 from datagen.records import Trajectory
 from datagen.rundir import DatagenRun
-from datagen.runio import read_jsonl
+from datagen.runio import read_models
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +46,13 @@ def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
         raise FileNotFoundError(
             f"{run_dir} has no {path.name}; expected a run directory written by `apigen-mt simulate` or `generate`"
         )
-    rows, skipped = read_jsonl(path)
+    records, skipped = read_models(path, Trajectory)  # damaged lines are noted with their line number
     trajectories: list[Trajectory] = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            trajectory = Trajectory.model_validate(row)
-        except ValidationError as exc:
-            skipped.append(
-                f"{path.name} record {number}: not a trajectory ({exc.error_count()} errors); skipped"
-            )
-            continue
+    for trajectory in records:
         if trajectory.success:
             trajectories.append(trajectory)
         else:
-            skipped.append(f"{path.name} record {number} ({trajectory.id}): not successful; skipped")
+            skipped.append(f"{path.name} record {trajectory.id}: not successful; skipped")
     return trajectories, skipped
 
 

@@ -18,11 +18,13 @@ import yaml
 
 from datagen.export.provenance import teachers, toolkit_build, utc_now
 from datagen.export.rows import SPLIT_RULE
+from datagen.redact import redact_config
 from datagen.rundir import DatagenRun
 
 
 def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
-    data = DatagenRun(run_dir).read_recipe()
+    # A run directory written before recipes were saved redacted may still hold credentials.
+    data = redact_config(DatagenRun(run_dir).read_recipe())
     return (yaml.safe_dump(data, sort_keys=False).strip() if data else ""), data
 
 
