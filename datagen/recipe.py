@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from datagen.llm.config import EMBEDDED, ModelSpec
-from datagen.redact import is_secret_key
+from datagen.redact import REDACTED, is_secret_key, redact_config
 
 R = TypeVar("R", bound="Recipe")
 
@@ -46,7 +46,9 @@ class Strict(BaseModel):
 class Role(Strict):
     """What one role samples: a model alias from the recipe's ``models:``, plus its own settings."""
 
-    model: str = Field(EMBEDDED, description="an alias declared under the recipe's `models:`")
+    model: str = Field(
+        "", description="an alias declared under the recipe's `models:` (default: the recipe's only model)"
+    )
     temperature: float = Field(0.7, ge=0.0)
     max_tokens: int = Field(512, gt=0)
 
@@ -64,12 +66,19 @@ class Recipe(Strict):
 
     models: dict[str, ModelSpec] = Field(
         default_factory=_default_models,
-        description="alias -> model; roles name an alias (default: the embedded model as `embedded`)",
+        description="alias -> model; roles name an alias (default: the embedded model, as `embedded`)",
     )
 
     @model_validator(mode="after")
     def _roles_name_declared_models(self) -> Recipe:
         for where, role in iter_roles(self):
+            if isinstance(role, Role) and not role.model:
+                if len(self.models) != 1:
+                    raise ValueError(
+                        f"{where} names no model and `models:` declares {sorted(self.models)}; "
+                        "name one of them with `model:`"
+                    )
+                role.model = next(iter(self.models))
             for alias in role.aliases():
                 if alias not in self.models:
                     raise ValueError(
@@ -112,9 +121,10 @@ def set_override(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _shown(value: Any, key: str) -> str:
+    """A found value for an error line: credentials (by key, inside mappings, in URLs) redacted, cut short."""
     if is_secret_key(key):
-        return "<redacted>"
-    text = repr(value)
+        return REDACTED
+    text = repr(redact_config(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -8,17 +8,17 @@ from pathlib import Path
 from test_runio import DAMAGED, _damage, _trajectory
 
 from datagen.export import export_run
-from datagen.simulate.runner import TRAJECTORIES
+from datagen.rundir import DatagenRun
 
 
 def test_export_goes_on_past_damaged_lines(tmp_path: Path):
     run = tmp_path / "run"
     run.mkdir()
-    path = run / TRAJECTORIES
+    path = DatagenRun(run).trajectories
     path.write_text("".join(json.dumps(_trajectory(i, True)) + "\n" for i in range(4)))
     _damage(path)
     result = export_run(run, tmp_path / "out", fmt="jsonl", test=0.0)
     assert result.splits == {"train": 4}
-    notes = [note for note in result.skipped if note.startswith(f"{TRAJECTORIES}:")]
+    notes = [note for note in result.skipped if note.startswith(f"{path.name}:")]
     assert len(notes) == len(DAMAGED) + 1  # every damaged line, the wrong-schema one included
     assert any("expected a Trajectory record" in note for note in notes)

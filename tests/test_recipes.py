@@ -52,7 +52,9 @@ def test_every_recipe_file_has_a_parser() -> None:
 
 
 @pytest.mark.parametrize(
-    "recipe", [p for p in RECIPES if _kind(p) in ("datagen", "tau", "bfcl")], ids=lambda p: str(p.relative_to(ROOT))
+    "recipe",
+    [p for p in RECIPES if _kind(p) in ("datagen", "tau", "bfcl")],
+    ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_recipe_parses_through_its_command_and_names_the_command(recipe: Path) -> None:
     command = shlex.split(recipe.read_text(encoding="utf-8").splitlines()[0].removeprefix("# "))
@@ -162,3 +164,28 @@ def test_the_demo_recipe_starts_one_model_for_every_role(monkeypatch) -> None:
     """demo.yaml's roles all name one alias: a single engine serves Phase 1 and Phase 2."""
     config = load_config(ROOT / "recipes" / "datagen" / "demo.yaml")
     assert len(ModelPool({a: config.models[a] for a in config.used_aliases()}).sharing()) == 1
+
+
+def test_a_role_without_a_model_takes_the_recipes_only_model(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "name: r\nenv: retail\nmodels: {m: {model: embedded}}\nsimulate: {agent: {max_tokens: 8}}\n"
+    )
+    config = load_config(path)
+    assert config.generator.model == config.phase2().agent.model == config.phase2().user.model == "m"
+    two = _write(tmp_path, "name: r\nenv: retail\nmodels: {a: {model: x}, b: {model: y}}\n")
+    with pytest.raises(RecipeError, match="generator names no model"):
+        load_config(two)
+
+
+def test_a_found_mapping_is_shown_redacted(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "name: r\nenv: retail\nextra_models: {t: {api_key: sk-live-9, base_urls: ['http://u:pw9@h/v1']}}\n",
+    )
+    with pytest.raises(RecipeError) as caught:
+        load_config(path)
+    assert (
+        "extra_models" in str(caught.value)
+        and "sk-live-9" not in str(caught.value)
+        and "pw9" not in str(caught.value)
+    )

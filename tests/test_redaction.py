@@ -21,6 +21,7 @@ from pydantic import ValidationError
 import datagen.redact as datagen_redact
 import training.redact as training_redact
 from datagen.redact import REDACTED, is_secret_key, redact_config, redact_text, validation_problems
+from datagen.rundir import DatagenRun, TauRun
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "pw-Never-Written-7731"
@@ -183,27 +184,34 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_phase2_run_writes_no_credential_anywhere(tmp_path: Path):
-    """`apigen-mt simulate` against a server that refuses connections: the saved config, the error rows,
-    the retry log and the output all name the server without its password."""
+    """`apigen-mt simulate` against a server that refuses connections: the run stops (an outage is not
+    a failed dialogue), and the saved recipe, the retry log and the output all name the server
+    without its password."""
     url = f"http://user:{PASSWORD}@127.0.0.1:{_dead_port()}/v1"
     model = {"model": "m", "backend": "openai", "tool_format": "hermes", "base_urls": [url], "max_retries": 1}
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
-        json.dumps({"simulate": {"agent": {"model": model}, "user": {"model": model, "best_of_n": 1}}})
+        json.dumps(
+            {
+                "name": "r",
+                "env": "bank",
+                "models": {"m": model},
+                "simulate": {"agent": {"model": "m"}, "user": {"model": "m", "best_of_n": 1}},
+            }
+        )
     )
     run = tmp_path / "run"
     run.mkdir()
-    (run / "blueprints.jsonl").write_text(_bank_blueprint_line())
+    DatagenRun(run).blueprints.write_text(_bank_blueprint_line())
     done = _run(["simulate", "--config", str(recipe), "--blueprints", str(run), "--attempts", "1"], tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-2000:]
     _assert_clean(done.stdout + done.stderr, "the command's output")
-    assert "retry 1/1" in done.stderr
+    assert "retry 1/1" in done.stderr and REDACTED in done.stderr
     for path in sorted(run.iterdir()):
         _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))
-    saved = json.loads((run / "simulate_config.json").read_text())
-    assert saved["agent"]["model"]["base_urls"] == [url.replace(f"user:{PASSWORD}", REDACTED)]
-    failure = json.loads((run / "failures.jsonl").read_text().splitlines()[0])
-    assert failure["failure"] == "error" and REDACTED in failure["checks"]["error"]
+    saved = DatagenRun(run).read_recipe()
+    assert saved["models"]["m"]["base_urls"] == [url.replace(f"user:{PASSWORD}", REDACTED)]
+    assert not DatagenRun(run).failures.read_text().strip()  # nothing recorded: --resume runs it again
 
 
 def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
@@ -212,44 +220,45 @@ def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
     argv = ["eval", "tau", "--env", "bank", "--limit", "1", "--trials", "1", "--backend", "openai"]
     argv += ["--model", "m", "--format", "hermes", "--user-model", "m", "--base-url", url, "--out", str(out)]
     done = _run([*argv, "--json"], tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-2000:]
     _assert_clean(done.stdout + done.stderr, "the command's output")
     for path in sorted(out.iterdir()):
         _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))
-    assert REDACTED in (out / "config.json").read_text()
-    resumed = _run([*argv, "--resume", "--json"], tmp_path)  # the saved (redacted) config still matches
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert REDACTED in TauRun(out).recipe.read_text()
+    resumed = _run([*argv, "--resume", "--json"], tmp_path)  # the saved (redacted) recipe still matches
+    assert resumed.returncode == 1 and "different settings" not in resumed.stderr, resumed.stderr[-2000:]
 
 
 def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
     from datagen.blueprint.config import load_config
-    from datagen.blueprint.runner import CONFIG, prepare_run_dir
+    from datagen.blueprint.runner import prepare_run_dir
 
     recipe = tmp_path / "recipe.yaml"
     url = f"http://user:{PASSWORD}@127.0.0.1:8000/v1"
     text = (ROOT / "recipes" / "datagen" / "demo.yaml").read_text()
-    recipe.write_text(text.replace("  backend: vllm\n", f"  backend: openai\n  base_urls: ['{url}']\n", 1))
+    recipe.write_text(text.replace("backend: vllm,", f"backend: openai, base_urls: ['{url}'],", 1))
     config = load_config(recipe)
-    assert config.generator.base_urls == [url]
+    assert config.models["smol"].base_urls == [url]
     prepare_run_dir(config, tmp_path / "run", resume=False)
-    saved = (tmp_path / "run" / CONFIG).read_text()
+    saved = DatagenRun(tmp_path / "run").recipe.read_text()
     _assert_clean(saved, "config.yaml")
     assert f"{REDACTED}@127.0.0.1:8000/v1" in saved
     prepare_run_dir(config, tmp_path / "run", resume=True)  # the same config resumes without a warning
 
 
-@pytest.mark.parametrize("where", ["simulate", "blueprint", "tau", "model"])
+@pytest.mark.parametrize("where", ["simulate", "recipe", "tau", "model"])
 def test_a_config_error_never_echoes_a_secret(tmp_path: Path, where: str):
     from datagen.blueprint.config import BlueprintRunConfig
     from datagen.llm import ModelSpec
+    from datagen.recipe import RecipeError, validate_recipe
     from datagen.simulate.config import SimulateConfig
     from evaluation.tau.config import TauConfig
 
     model = {"model": "m", "api_key": PASSWORD, "base_urls": [f"http://u:{PASSWORD}@h/v1", 5]}
     cls, data = {
-        "simulate": (SimulateConfig, {"agent": {"model": model}, "user": {"model": model}}),
-        "blueprint": (BlueprintRunConfig, {"name": "n", "env": "bank", "generator": model}),
-        "tau": (TauConfig, {"agent": {"model": model}, "user": {"model": model}}),
+        "simulate": (SimulateConfig, {"agent": {"model": "m", "api_key": PASSWORD}}),
+        "recipe": (BlueprintRunConfig, {"name": "n", "env": "bank", "models": {"m": model}}),
+        "tau": (TauConfig, {"env": "bank", "models": {"m": model}}),
         "model": (ModelSpec, model),
     }[where]
     with pytest.raises(ValidationError) as raised:
@@ -258,17 +267,24 @@ def test_a_config_error_never_echoes_a_secret(tmp_path: Path, where: str):
     explained = validation_problems(raised.value)
     _assert_clean(explained, "the explained error")
     assert "api_key: Extra inputs are not permitted" in explained
+    if where != "model":
+        with pytest.raises(RecipeError) as refused:
+            validate_recipe(data, cls, "recipe.yaml") if where != "simulate" else validate_recipe(
+                {"name": "n", "env": "bank", "simulate": data}, BlueprintRunConfig, "recipe.yaml"
+            )
+        _assert_clean(str(refused.value), "the loader's one line")
 
 
-def test_the_simulate_loader_names_the_bad_key_without_its_value(tmp_path: Path):
-    from datagen.simulate.cli import load_simulate_config
+def test_the_recipe_loader_names_the_bad_key_without_its_value(tmp_path: Path):
+    from datagen.blueprint.config import load_config
+    from datagen.recipe import RecipeError
 
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(json.dumps({"simulate": {"agent": {"model": {"model": "m"}, "hub_token": TOKEN}}}))
-    with pytest.raises(SystemExit) as raised:
-        load_simulate_config(recipe)
+    recipe.write_text(json.dumps({"name": "r", "env": "bank", "simulate": {"agent": {"hub_token": TOKEN}}}))
+    with pytest.raises(RecipeError) as raised:
+        load_config(recipe)
     _assert_clean(str(raised.value), "the loader's message")
-    assert "agent.hub_token" in str(raised.value)
+    assert "simulate.agent.hub_token" in str(raised.value)
 
 
 def test_the_dataset_card_redacts_the_config_of_an_older_run(tmp_path: Path):
