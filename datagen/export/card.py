@@ -32,7 +32,12 @@ def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-DATA_FILES = {"hf": "data/{split}-*.parquet", "sharegpt": "{split}.json", "jsonl": "{split}.jsonl"}
+DATA_FILES = {
+    "hf": "data/{split}-*.parquet",
+    "preference": "data/{split}-*.parquet",
+    "sharegpt": "{split}.json",
+    "jsonl": "{split}.jsonl",
+}
 FACTS_FILE = "export.json"
 LICENSE_FILE = "LICENSE.md"
 
@@ -179,6 +184,7 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
         quality=_quality_markdown(facts.get("quality")),
         recipe=recipe,
         skipped=facts["skipped"],
+        preference=facts.get("preference"),
     )
 
 
