@@ -1,6 +1,6 @@
 """Throughput of the LLM runtime (in-process vLLM backend) against vLLM's raw offline batch call.
 
-    VLLM_CPU_NUM_OF_RESERVED_CPU=0 .venv/bin/python benchmarks/llm_throughput.py
+    .venv/bin/python benchmarks/llm_throughput.py
 
 The runtime answers ``c`` concurrent ``chat`` calls for c in 1, 8, 32, 64; then the same 64 prompts go
 through ``vllm.LLM.chat`` as one batch. Every request has its own seed, so both paths sample the
@@ -101,7 +101,6 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.8)
     args = parser.parse_args()
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
     runtime, start_s = asyncio.run(measure_runtime(args.max_tokens, args.temperature))
     raw = measure_raw(max(CONCURRENCIES), args.max_tokens, args.temperature)

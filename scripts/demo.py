@@ -43,7 +43,6 @@ BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance", "live
 PLAIN_PROGRESS_EVERY_S = 30.0
 LOG_RECORD = re.compile(r"^(\([\w-]+ pid=\d+\) )?(DEBUG|INFO|WARNING|ERROR)\b")
 SUBPROCESS_ENV = {
-    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # the demo's engine may use every core
     "TOKENIZERS_PARALLELISM": "false",
 }
 

@@ -34,7 +34,6 @@ args+=(--enable-prefix-caching --enable-auto-tool-choice --tool-call-parser "${T
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   : # GPU: vLLM's defaults (chunked prefill, CUDA graphs) are the fast path.
 else
-  export VLLM_CPU_NUM_OF_RESERVED_CPU="${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}"
   # Whole-prompt prefill, eager mode, float32 where the CPU lacks native bf16, and a KV cache sized
   # from --max-model-len, --max-num-seqs and the memory free now (VLLM_CPU_KVCACHE_SPACE or
   # --kv-cache-memory-bytes win): see datagen/llm/vllm_backend.py:cpu_engine_settings, the one

@@ -14,24 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-# No KV-cache size here: the runtime sizes it (datagen/llm/engine_memory.py), as it does for users.
-VLLM_TEST_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 VLLM_SERVER_START_TIMEOUT_S = 600.0
 EMBEDDED_SERVED_NAME = "embedded"
-
-
-@pytest.fixture(scope="session")
-def vllm_cpu_env() -> Iterator[None]:
-    """Engine settings for in-process vLLM engines built by tests (restored afterwards)."""
-    saved = {key: os.environ.get(key) for key in VLLM_TEST_ENV}
-    for key, value in VLLM_TEST_ENV.items():
-        os.environ.setdefault(key, value)
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 # What a user's shell has: no VLLM_* tuning, no test settings. The cache variables only say where
@@ -91,7 +75,6 @@ def vllm_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory) 
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **VLLM_TEST_ENV},
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"

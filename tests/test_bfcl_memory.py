@@ -210,7 +210,7 @@ def test_answer_match_is_whole_word_after_normalisation(answer, possible, passes
 
 
 @pytest.mark.slow
-def test_a_memory_scenario_on_the_embedded_model(tmp_path, vllm_cpu_env, embedded_model):
+def test_a_memory_scenario_on_the_embedded_model(tmp_path, embedded_model):
     """The real engine through one scenario: a row per conversation and question, the snapshot
     chain on disk (one checkpoint per conversation), and every question scored."""
     from datagen.llm import ModelSpec, build_chat_model

@@ -65,7 +65,7 @@ CALL_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def engine_model(vllm_cpu_env: None, embedded_model) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
+def engine_model(embedded_model) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
     loop = asyncio.new_event_loop()
     # Eager mode: torch.compile warm-up would add minutes to the engine start on a small CPU box.
     spec = ModelSpec(

@@ -1,8 +1,10 @@
-"""`apigen-mt export RUN_DIR --out DIR [--format hf|sharegpt|jsonl] [--push-to-hub ORG/NAME] [--private]`.
+"""`apigen-mt export RUN_DIR --out DIR [--format hf|sharegpt|jsonl|preference] [--push-to-hub ORG/NAME] [--private]`.
 
 Exports the successful trajectories of a run directory as a Hugging Face dataset (``messages`` +
 ``tools``, the schema transformers chat templates and TRL expect), as the APIGen-MT ShareGPT layout,
-or as JSONL; writes a dataset card from the run; optionally pushes to the Hub.
+or as JSONL; or, with ``--format preference``, pairs of a verified and a failed dialogue of one
+blueprint in TRL's conversational preference format (``datagen.export.preference``); writes a
+dataset card from the run; optionally pushes to the Hub.
 
 The ``hf`` export is the Hub's own layout on disk: ``data/{split}-*.parquet`` and a README.md whose
 ``configs`` name them, so ``datasets.load_dataset(DIR)`` and ``trl sft --dataset_name DIR`` open the
@@ -28,7 +30,8 @@ from datagen.runio import read_models
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("hf", "sharegpt", "jsonl")
+FORMATS = ("hf", "sharegpt", "jsonl", "preference")
+HUB_LAYOUT = ("hf", "preference")  # Parquet shards under data/, written by `datasets`
 
 
 @dataclass
@@ -90,6 +93,7 @@ def export_run(
     license_link: str | None = None,
     pretty_name: str | None = None,
     max_shard_size: str | int = "500MB",
+    whole_dialogues: bool = False,
 ) -> ExportResult:
     from datagen.export.card import (
         FACTS_FILE,
@@ -103,25 +107,34 @@ def export_run(
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    if whole_dialogues and fmt != "preference":
+        raise ValueError("--whole-dialogues applies to --format preference only")
     chosen_license = resolve_license(run_dir, license, license_name, license_link)
-    trajectories, skipped = load_trajectories(run_dir)
-    if not trajectories:
-        raise ValueError(f"{run_dir} holds no complete successful trajectory to export")
-    splits = split_rows(
-        (trajectory_row(t) for t in trajectories), seed=seed, validation=validation, test=test
-    )
+    pair_facts: dict[str, Any] | None = None
+    if fmt == "preference":
+        from datagen.export.preference import preference_rows
+
+        rows, pair_facts = preference_rows(run_dir, whole_dialogues=whole_dialogues)
+        skipped: list[str] = []
+    else:
+        trajectories, skipped = load_trajectories(run_dir)
+        if not trajectories:
+            raise ValueError(f"{run_dir} holds no complete successful trajectory to export")
+        rows = [trajectory_row(t) for t in trajectories]
+    splits = split_rows(rows, seed=seed, validation=validation, test=test)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out_dir, splits={s: len(r) for s, r in splits.items()}, skipped=skipped)
-    if fmt == "hf":
+    if fmt in HUB_LAYOUT:
         from datasets import Dataset, DatasetDict
 
+        from datagen.export.preference import preference_features, preference_hf_row
         from datagen.export.rows import hf_features, hf_row
 
+        to_row, features = (
+            (hf_row, hf_features()) if fmt == "hf" else (preference_hf_row, preference_features())
+        )
         dataset = DatasetDict(
-            {
-                s: Dataset.from_list([hf_row(r) for r in rows], features=hf_features())
-                for s, rows in splits.items()
-            }
+            {s: Dataset.from_list([to_row(r) for r in part], features=features) for s, part in splits.items()}
         )
         result.files += write_parquet_shards(dataset, out_dir, max_shard_size)
     elif fmt == "sharegpt":
@@ -149,6 +162,8 @@ def export_run(
         fractions={"validation": validation, "test": test},
         license=chosen_license,
     )
+    if pair_facts is not None:
+        facts["preference"] = pair_facts
     (out_dir / FACTS_FILE).write_text(
         json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -174,7 +189,13 @@ def main(argv: list[str]) -> int:
         choices=FORMATS,
         default="hf",
         help="hf: Parquet shards + card, opened by datasets.load_dataset(OUT); sharegpt: APIGen-MT-5k's "
-        "layout; jsonl: one trajectory a line (default: %(default)s)",
+        "layout; jsonl: one trajectory a line; preference: verified vs failed dialogues of one blueprint "
+        "as prompt/chosen/rejected pairs for TRL's DPOTrainer, in the hf layout (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--whole-dialogues",
+        action="store_true",
+        help="preference: also pair the whole rest of both dialogues from their last shared assistant turn",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="split seed; splits are by blueprint (default: %(default)s)"
@@ -229,14 +250,16 @@ def main(argv: list[str]) -> int:
             license_name=args.license_name,
             license_link=args.license_link,
             max_shard_size=args.max_shard_size,
+            whole_dialogues=args.whole_dialogues,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"apigen-mt export: {exc}", file=sys.stderr)
         return 2
     for note in result.skipped:
         print(f"skipped: {note}", file=sys.stderr)
+    what = "preference pairs" if args.format == "preference" else "trajectories"
     print(
-        f"exported {sum(result.splits.values())} trajectories {result.splits} to {result.out_dir} ({args.format})"
+        f"exported {sum(result.splits.values())} {what} {result.splits} to {result.out_dir} ({args.format})"
     )
     if args.push_to_hub:
         from datagen.export.hub import push_export

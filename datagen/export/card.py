@@ -28,7 +28,12 @@ def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
     return (yaml.safe_dump(data, sort_keys=False).strip() if data else ""), data
 
 
-DATA_FILES = {"hf": "data/{split}-*.parquet", "sharegpt": "{split}.json", "jsonl": "{split}.jsonl"}
+DATA_FILES = {
+    "hf": "data/{split}-*.parquet",
+    "preference": "data/{split}-*.parquet",
+    "sharegpt": "{split}.json",
+    "jsonl": "{split}.jsonl",
+}
 FACTS_FILE = "export.json"
 LICENSE_FILE = "LICENSE.md"
 
@@ -171,6 +176,7 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
         quality=_quality_markdown(facts.get("quality")),
         recipe=recipe,
         skipped=facts["skipped"],
+        preference=facts.get("preference"),
     )
 
 

@@ -3,7 +3,7 @@
 The token comes from where huggingface_hub looks (``HF_TOKEN``, the cached login); this module never
 reads, prints or writes it.
 
-An ``hf`` export goes up through ``DatasetDict.push_to_hub``: the card, the facts file and any
+An ``hf`` (or ``preference``) export goes up through ``DatasetDict.push_to_hub``: the card, the facts file and any
 LICENSE.md are uploaded first, so that ``push_to_hub`` adds its ``dataset_info`` to our card instead of
 writing a bare one, then ``datasets`` writes and uploads the Parquet shards itself. The other formats
 are plain files and go up as one commit.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datagen.export import HUB_LAYOUT
 from datagen.export.card import FACTS_FILE, LICENSE_FILE
 
 CARD_FILES = ["README.md", FACTS_FILE, LICENSE_FILE]
@@ -35,7 +36,7 @@ def push_export(export_dir: Path, repo_id: str, *, fmt: str, private: bool = Fal
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     card_files = [export_dir / name for name in CARD_FILES if (export_dir / name).is_file()]
-    if fmt == "hf":
+    if fmt in HUB_LAYOUT:
         from datasets import load_dataset
 
         _upload_files(api, repo_id, card_files, export_dir, f"{COMMIT_MESSAGE}: card")
