@@ -198,3 +198,20 @@ def test_a_recipe_without_usable_rows_is_an_error(tmp_path: Path) -> None:
         build_mixture([SourceConfig(path=str(bad), layout="sharegpt")], seed=0)
     with pytest.raises(ValueError, match="no `sources:`"):
         build_mixture([], seed=0)
+
+
+def test_a_re_export_into_a_folder_of_the_same_name_is_read_anew(tmp_path: Path) -> None:
+    """datagen's hf export names its files in the card's `configs`; datasets 5.2 caches such a folder
+    under its name and the patterns alone, so `load_dataset(DIR)` handed the rows of an earlier export
+    of the same name to training (found with the preference export). The mixture names the files."""
+    from exportrun import write_run
+
+    from datagen.export import export_run
+
+    counts = []
+    for index, count in enumerate((3, 5)):
+        run = write_run(tmp_path / f"run{index}", count=count)
+        export_run(run, tmp_path / f"try{index}" / "dataset", fmt="hf", test=0.0)
+        dataset, _ = build_mixture([SourceConfig(path=str(tmp_path / f"try{index}" / "dataset"))], seed=0)
+        counts.append(len(dataset))
+    assert counts == [3, 5]

@@ -1,5 +1,5 @@
-"""Every SFT recipe parses through the real entry point's parser; every accelerate config loads and
-its DeepSpeed part becomes a valid DeepSpeed config. So recipes cannot rot."""
+"""Every SFT, DPO and GRPO recipe parses through its own entry point's parser; every accelerate config
+loads and its DeepSpeed part becomes a valid DeepSpeed config. So recipes cannot rot."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from training.sft import parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SFT_RECIPES = sorted((ROOT / "recipes" / "sft").rglob("*.yaml"))
+DPO_RECIPES = sorted((ROOT / "recipes" / "dpo").rglob("*.yaml"))
+GRPO_RECIPES = sorted((ROOT / "recipes" / "grpo").rglob("*.yaml"))
 ACCELERATE_CONFIGS = sorted((ROOT / "recipes" / "accelerate").rglob("*.yaml"))
 
 
@@ -51,6 +53,83 @@ def test_sft_recipe_parses_and_names_its_own_command(recipe: Path) -> None:
         assert training_args.bf16 and training_args.gradient_checkpointing
         assert script_args.per_turn_examples
         assert model_args.use_peft == (recipe.stem == "lora")
+
+
+def _check_command(recipe: Path, entry_point: str) -> bool:
+    """The recipe's first line runs it with its own entry point; returns whether it is a GPU recipe."""
+    command = first_command(recipe)
+    assert command[:2] == ["accelerate", "launch"] and entry_point in command
+    assert command[command.index("--config") + 1] == str(recipe.relative_to(ROOT))
+    assert (ROOT / command[command.index("--config_file") + 1]).is_file()
+    return "cpu" not in recipe.stem
+
+
+def test_dpo_and_grpo_recipes_sit_beside_the_sft_ones() -> None:
+    sft = {p.parent.name for p in SFT_RECIPES}
+    dpo = {str(p.relative_to(ROOT / "recipes" / "dpo")) for p in DPO_RECIPES}
+    grpo = {str(p.relative_to(ROOT / "recipes" / "grpo")) for p in GRPO_RECIPES}
+    assert "smollm2-135m/cpu_lora.yaml" in dpo and "smollm2-135m/cpu_lora.yaml" in grpo
+    assert {p.parent.name for p in DPO_RECIPES} == sft  # every SFT model has its DPO recipes
+    assert {"qwen2.5-7b/full.yaml", "qwen2.5-7b/lora.yaml", "llama3.1-8b/lora.yaml"} <= grpo
+
+
+@pytest.mark.parametrize("recipe", DPO_RECIPES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_dpo_recipe_parses_and_names_its_own_command(recipe: Path) -> None:
+    from training.dpo import parse_args as dpo_parse_args
+
+    gpu = _check_command(recipe, "training/dpo.py")
+    script_args, training_args, model_args = dpo_parse_args(
+        ["--config", str(recipe)] + (["--use_cpu", "true"] if gpu else [])
+    )
+    assert script_args.sources and all(s.layout == "preference" for s in script_args.sources)
+    assert training_args.num_train_epochs <= 3 and training_args.beta > 0
+    if gpu:
+        assert training_args.bf16 and training_args.gradient_checkpointing
+        assert model_args.use_peft == (recipe.stem == "lora")
+        # DPO starts from the matching SFT run's output.
+        sft_output = f"outputs/sft/{recipe.parent.name}-{recipe.stem}"
+        assert model_args.model_name_or_path in {sft_output, f"{sft_output}/merged"}
+
+
+@pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_grpo_recipe_parses_and_names_its_own_command(recipe: Path) -> None:
+    from training.grpo import parse_args as grpo_parse_args
+
+    gpu = _check_command(recipe, "training/grpo.py")
+    script_args, training_args, model_args = grpo_parse_args(
+        ["--config", str(recipe)] + (["--use_cpu", "true"] if gpu else [])
+    )
+    assert script_args.task_source.split == "train"  # held-out blueprints stay held out
+    assert script_args.episode_config.agent.model == "policy"
+    assert not training_args.use_vllm and training_args.num_generations >= 2
+    assert training_args.per_device_train_batch_size % training_args.num_generations == 0
+    if gpu:
+        assert training_args.bf16 and training_args.gradient_checkpointing
+        assert model_args.use_peft == (recipe.stem == "lora")
+        sft_output = f"outputs/sft/{recipe.parent.name}-{recipe.stem}"
+        assert model_args.model_name_or_path in {sft_output, f"{sft_output}/merged"}
+
+
+def test_grpo_recipe_typos_are_errors(tmp_path: Path) -> None:
+    from training.grpo import parse_args as grpo_parse_args
+
+    recipe = (ROOT / "recipes" / "grpo" / "smollm2-135m" / "cpu_lora.yaml").read_text()
+    cases = {
+        "unknown terms ['brevety']": recipe.replace("  brevity: 0.05", "  brevety: 0.05"),
+        "does not declare": recipe.replace("user: {model: user_sim", "user: {model: user_simm"),
+        "only max_tokens": recipe.replace(
+            "agent: {max_tokens: 128}", "agent: {max_tokens: 128, temperature: 0}"
+        ),
+        "exactly one of run_dir and export_dir": recipe.replace(
+            "  split: train", "  export_dir: x\n  split: train"
+        ),
+        "reward_weights": recipe + "\nreward_weights: [1.0, 0.1, 0.05]\n",
+    }
+    for message, text in cases.items():
+        path = tmp_path / "typo.yaml"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            grpo_parse_args(["--config", str(path)])
 
 
 def test_unknown_recipe_keys_and_flags_are_errors(tmp_path: Path) -> None:

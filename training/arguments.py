@@ -1,34 +1,21 @@
 """Our part of a training recipe: the data mixture, the chat template and what happens after training.
 
-Parsed by ``TrlParser`` next to TRL's ``SFTConfig`` and ``ModelConfig``; a recipe key that none of the
-three knows is an error.
+Parsed by ``TrlParser`` next to TRL's ``SFTConfig`` (``DPOConfig``, ``GRPOConfig``) and ``ModelConfig``;
+a recipe key that none of the three knows is an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from training.mixture import SourceConfig
 
 
 @dataclass
-class ScriptArguments:
-    sources: list[dict[str, Any]] = field(
-        default_factory=list,
-        metadata={
-            "help": "Training data, set in the recipe YAML: a list of {path, layout (messages|sharegpt|xlam60k), "
-            "name, split, data_files, weight}. A path is a saved dataset dir (e.g. `apigen-mt export` output), a "
-            ".json/.jsonl file, or a Hub dataset id."
-        },
-    )
-    dataset_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "Shortcut for the command line: train on this one source (layout `messages`, e.g. the output of "
-            "`apigen-mt export`) instead of the recipe's `sources`."
-        },
-    )
+class ModelScriptArguments:
+    """What every entry point (SFT, DPO, GRPO) asks of the model side: the chat template and the merge."""
+
     template: str = field(
         default="smollm2",
         metadata={
@@ -37,6 +24,34 @@ class ScriptArguments:
     )
     tool_format: str | None = field(
         default=None, metadata={"help": "Tool-call format of a custom template (hermes, xlam, llama3, ...)."}
+    )
+    merge_lora: bool = field(
+        default=False,
+        metadata={
+            "help": "With use_peft: also save the base model with the adapter merged in, under <output_dir>/merged."
+        },
+    )
+
+
+@dataclass
+class ScriptArguments(ModelScriptArguments):
+    # The layout `dataset_path` is read in: SFT trains on conversations, DPO on preference pairs.
+    DATASET_PATH_LAYOUT: ClassVar[str] = "messages"
+
+    sources: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Training data, set in the recipe YAML: a list of {path, layout (messages|sharegpt|xlam60k; preference for DPO), "
+            "name, split, data_files, weight}. A path is a saved dataset dir (e.g. `apigen-mt export` output), a "
+            ".json/.jsonl file, or a Hub dataset id."
+        },
+    )
+    dataset_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Shortcut for the command line: train on this one source (layout `messages`, or `preference` for DPO; e.g. the output of "
+            "`apigen-mt export`) instead of the recipe's `sources`."
+        },
     )
     per_turn_examples: bool = field(
         default=False,
@@ -48,17 +63,11 @@ class ScriptArguments:
         default=None,
         metadata={"help": "Hold out this fraction (or count, if >= 1) of examples for evaluation."},
     )
-    merge_lora: bool = field(
-        default=False,
-        metadata={
-            "help": "With use_peft: also save the base model with the adapter merged in, under <output_dir>/merged."
-        },
-    )
 
     def __post_init__(self) -> None:
         # YAML gives dicts; validating here makes a typo in a source an error at parse time.
         if self.dataset_path is not None:
-            self.sources = [{"path": self.dataset_path, "layout": "messages"}]
+            self.sources = [{"path": self.dataset_path, "layout": self.DATASET_PATH_LAYOUT}]
         self.sources = [
             source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
             for source in self.sources

@@ -10,7 +10,8 @@ The normalised row is what TRL's ``SFTTrainer`` and our chat templates read:
 - ``tools``: the OpenAI function-tool schemas as one JSON string (TRL ``json.loads`` it per row).
 
 Layouts: our own export and any ``messages``/``tools`` dataset (arguments as objects or JSON strings),
-the APIGen-MT ShareGPT layout, and the single-turn ``xlam-function-calling-60k`` layout. A row that
+the APIGen-MT ShareGPT layout, and the single-turn ``xlam-function-calling-60k`` layout; for DPO,
+preference pairs (``prompt``/``chosen``/``rejected`` + ``tools``, each side normalised the same way). A row that
 cannot be converted raises ``ConversionError`` with a short reason; callers count and report it with
 the row's id (``training.mixture``).
 
@@ -301,8 +302,28 @@ def from_xlam60k(row: Row) -> dict[str, Any]:
     return {"messages": messages, "tools": json.dumps(schemas, ensure_ascii=False)}
 
 
+def from_preference(row: Row) -> dict[str, Any]:
+    """A preference pair in TRL's conversational format (``apigen-mt export --format preference``, or
+    any ``prompt``/``chosen``/``rejected`` dataset with ``tools``) to a DPO training row."""
+    sides: dict[str, Any] = {}
+    for side in ("prompt", "chosen", "rejected"):
+        messages = row.get(side)
+        if not isinstance(messages, list) or not messages:
+            raise ConversionError(f"no {side} messages list", f"columns {sorted(row)}")
+        sides[side] = [normalise_message(m) for m in messages]
+    for side in ("chosen", "rejected"):
+        if sides[side][0]["role"] != "assistant":
+            raise ConversionError(f"{side} does not open with an assistant turn", sides[side][0]["role"])
+    if sides["chosen"] == sides["rejected"]:
+        raise ConversionError("chosen and rejected are the same")
+    return {**sides, "tools": normalise_tools(row.get("tools"))}
+
+
 CONVERTERS: dict[str, Callable[[Row], dict[str, Any]]] = {
     "messages": from_messages,
     "sharegpt": from_sharegpt,
     "xlam60k": from_xlam60k,
+    "preference": from_preference,
 }
+# Layouts whose rows are preference pairs (DPO) rather than conversations (SFT).
+PREFERENCE_LAYOUTS = frozenset({"preference"})

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.convert import CONVERTERS, ConversionError
+from training.convert import CONVERTERS, PREFERENCE_LAYOUTS, ConversionError
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features
@@ -35,7 +35,7 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="local dataset dir, .json/.jsonl file, or Hub dataset id")
-    layout: Literal["messages", "sharegpt", "xlam60k"] = "messages"
+    layout: Literal["messages", "sharegpt", "xlam60k", "preference"] = "messages"
     name: str | None = Field(default=None, description="Hub dataset config name")
     split: str = "train"
     data_files: str | list[str] | None = None
@@ -117,6 +117,22 @@ def conversation_features() -> Features:
     )
 
 
+def preference_features() -> Features:
+    from datasets import Features, List, Value
+
+    messages = List(message_features())
+    return Features(
+        {
+            "prompt": messages,
+            "chosen": messages,
+            "rejected": messages,
+            "tools": Value("string"),
+            "source": Value("string"),
+            "id": Value("string"),
+        }
+    )
+
+
 def _is_saved_dataset(path: Path) -> bool:
     return path.is_dir() and any((path / name).is_file() for name in ("state.json", "dataset_dict.json"))
 
@@ -158,9 +174,8 @@ def read_rows(source: SourceConfig) -> Iterable[dict[str, Any]]:
     if _is_saved_dataset(path):
         return _pick_split(load_from_disk(str(path)), source, path)
     if path.is_dir():
-        return _pick_split(
-            load_dataset(str(path), name=source.name, data_files=source.data_files), source, path
-        )
+        data_files = source.data_files or _card_data_files(path, source.name)
+        return _pick_split(load_dataset(str(path), name=source.name, data_files=data_files), source, path)
     if path.is_file() and path.suffix in {".json", ".jsonl"}:
         return _read_json_rows(path)
     if path.exists():
@@ -168,6 +183,22 @@ def read_rows(source: SourceConfig) -> Iterable[dict[str, Any]]:
             f"{path} is neither a dataset folder (an `apigen-mt export`, a save_to_disk folder) nor a .json/.jsonl file."
         )
     return load_dataset(source.path, name=source.name, split=source.split, data_files=source.data_files)
+
+
+def _card_data_files(path: Path, name: str | None) -> dict[str, Any] | None:
+    """The data files the folder's card names for config ``name`` (default: ``default``), passed to
+    ``load_dataset`` explicitly: datasets 5.2 caches a folder whose card has ``configs`` under the
+    folder's name and the patterns alone, so a re-export into a folder of the same name would be
+    read from the cache of the previous one; named files are hashed with their contents."""
+    card = read_dataset_card(path).get("card", {})
+    configs = card.get("configs") if isinstance(card, dict) else None
+    for config in configs or []:
+        if isinstance(config, dict) and config.get("config_name", "default") == (name or "default"):
+            files = config.get("data_files")
+            if isinstance(files, list) and all(isinstance(f, dict) for f in files):
+                return {f["split"]: f["path"] for f in files}
+            return files if isinstance(files, str | dict) else None
+    return None
 
 
 def _row_id(row: dict[str, Any], index: int, path: str) -> str:
@@ -240,11 +271,19 @@ def apply_weight(rows: list[dict[str, Any]], weight: float, rng: random.Random) 
 
 
 def build_mixture(sources: list[SourceConfig], seed: int) -> tuple[Dataset, MixtureReport]:
-    """All sources converted into one conversational dataset (columns messages, tools, source, id)."""
+    """All sources converted into one dataset: conversations (columns messages, tools, source, id)
+    for SFT, or preference pairs (prompt, chosen, rejected, tools, source, id) for DPO."""
     from datasets import Dataset
 
     if not sources:
         raise ValueError("the recipe lists no `sources:`; add at least one (path + layout) to train on.")
+    pairs = {source.layout in PREFERENCE_LAYOUTS for source in sources}
+    if len(pairs) > 1:
+        raise ValueError(
+            "the sources mix preference pairs with conversations "
+            f"({[(s.path, s.layout) for s in sources]}); a DPO recipe takes layout: preference only, "
+            "an SFT recipe the other layouts."
+        )
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     reports: list[SourceReport] = []
@@ -254,7 +293,8 @@ def build_mixture(sources: list[SourceConfig], seed: int) -> tuple[Dataset, Mixt
         reports.append(report)
     if not rows:
         raise ValueError(f"no source produced a usable row: {[asdict(r) for r in reports]}")
-    dataset = Dataset.from_list(rows, features=conversation_features())
+    features = preference_features() if pairs == {True} else conversation_features()
+    dataset = Dataset.from_list(rows, features=features)
     return dataset, MixtureReport(sources=reports, per_turn_examples=False, max_length=None)
 
 
@@ -306,12 +346,19 @@ def expand_per_turn(dataset: Dataset, num_proc: int | None = None) -> Dataset:
 
 
 def count_tokens(example: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> int:
-    """Tokens of an example as the trainer will tokenize it (same template, same tools)."""
-    messages = example["messages"] if "messages" in example else example["prompt"] + example["completion"]
-    ids = tokenizer.apply_chat_template(
-        messages, tools=json.loads(example["tools"]) or None, tokenize=True, return_dict=True
+    """Tokens of an example as the trainer will tokenize it (same template, same tools); a preference
+    pair counts as its prompt with the longer side."""
+    if "messages" in example:
+        conversations = [example["messages"]]
+    elif "chosen" in example:
+        conversations = [example["prompt"] + example["chosen"], example["prompt"] + example["rejected"]]
+    else:
+        conversations = [example["prompt"] + example["completion"]]
+    tools = json.loads(example["tools"]) or None
+    return max(
+        len(tokenizer.apply_chat_template(m, tools=tools, tokenize=True, return_dict=True)["input_ids"])
+        for m in conversations
     )
-    return len(ids["input_ids"])
 
 
 def drop_over_long(
@@ -352,3 +399,23 @@ def _count_by_source(sources: Iterable[str]) -> dict[str, int]:
     for source in sources:
         counts[source] = counts.get(source, 0) + 1
     return counts
+
+
+def prepare_datasets(
+    script_args: Any, training_args: Any, tokenizer: PreTrainedTokenizerBase
+) -> tuple[Any, Any, MixtureReport]:
+    """What an entry point trains on: the mixture, optionally one example per assistant turn,
+    over-long examples dropped (never cut), and a held-out part when ``test_split_size`` asks for one."""
+    dataset, report = build_mixture(script_args.sources, seed=training_args.seed)
+    report.per_turn_examples = script_args.per_turn_examples
+    if script_args.per_turn_examples:
+        dataset = expand_per_turn(dataset, num_proc=training_args.dataset_num_proc)
+    dataset = drop_over_long(
+        dataset, tokenizer, training_args.max_length, report, training_args.dataset_num_proc
+    )
+    eval_dataset = None
+    if script_args.test_split_size:
+        size = script_args.test_split_size
+        split = dataset.train_test_split(test_size=int(size) if size >= 1 else size, seed=training_args.seed)
+        dataset, eval_dataset = split["train"], split["test"]
+    return dataset, eval_dataset, report

@@ -1,4 +1,4 @@
-"""The model card (README.md) of a trained checkpoint: base model, format, data with counts, recipe."""
+"""The model card (README.md) of a trained checkpoint: base model, method, format, data with counts, recipe."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ CARD_TEMPLATE = Path(__file__).parent / "model_card.md.jinja"
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _HUB_CACHE_DIR = re.compile(r"(?:^|/)models--([^/]+?)--([^/]+)/snapshots/[^/]+/?$")
+# Each entry point's method: the file that ran and TRL's trainer (the card's first sentence and tags).
+METHODS = {
+    "sft": ("training/sft.py", "SFTTrainer"),
+    "dpo": ("training/dpo.py", "DPOTrainer"),
+    "grpo": ("training/grpo.py", "GRPOTrainer"),
+}
 
 
 def base_model_hub_id(name_or_path: str | None) -> str | None:
@@ -63,9 +69,12 @@ def render_model_card(
     command: list[str] | None = None,
     base_model: str | None = None,
     library_name: str | None = None,
+    method: str = "sft",
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """``base_model``: the model as the recipe named it (before ``embedded`` became a local path);
-    ``library_name``: defaults to ``peft`` for an adapter, ``transformers`` for full weights."""
+    ``library_name``: defaults to ``peft`` for an adapter, ``transformers`` for full weights;
+    ``method``: sft, dpo or grpo; ``extra``: the method's own settings, shown as they are."""
     import jinja2
 
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -74,7 +83,13 @@ def render_model_card(
     report_dict = report.to_dict()
     for source, entry in zip(report.sources, report_dict["sources"], strict=True):
         entry["rows_failed"] = source.rows_failed
+    entry_point, trainer = METHODS[method]
     card = template.render(
+        method=method,
+        entry_point=entry_point,
+        trainer=trainer,
+        method_settings=extra or {},
+        assistant_only_loss=bool(getattr(training_args, "assistant_only_loss", False)),
         library_name=library_name or ("peft" if model_args.use_peft else "transformers"),
         base_model=base_model_hub_id(base_model or model_args.model_name_or_path),
         base_model_path=model_args.model_name_or_path,
@@ -86,8 +101,8 @@ def render_model_card(
         merged=merged,
         template=spec.name,
         tool_format=spec.tool_format,
-        per_turn=script_args.per_turn_examples,
-        max_length=training_args.max_length,
+        per_turn=getattr(script_args, "per_turn_examples", False),
+        max_length=getattr(training_args, "max_length", None),
         sources=report_dict["sources"],
         recipe_path=recipe,
         recipe_text=Path(recipe).read_text(encoding="utf-8").strip()
@@ -98,12 +113,12 @@ def render_model_card(
         max_steps=training_args.max_steps,
         batch_size=training_args.per_device_train_batch_size,
         grad_accum=training_args.gradient_accumulation_steps,
-        packing=training_args.packing,
-        padding_free=training_args.padding_free,
+        packing=getattr(training_args, "packing", False),
+        padding_free=getattr(training_args, "padding_free", False),
         precision=precision,
         seed=training_args.seed,
         metrics=metrics,
-        command=shlex.join(["training/sft.py", *command]) if command else "",
+        command=shlex.join([entry_point, *command]) if command else "",
     )
     # The card embeds the recipe file and the command line verbatim and is pushed with the model:
     # a `hub_token:` in the recipe or a `--hub_token` flag must not be uploaded with it.
@@ -121,14 +136,17 @@ def write_model_card(
     recipe: str | None,
     command: list[str] | None = None,
     base_model: str | None = None,
+    method: str = "sft",
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """The card of the output (an adapter with ``use_peft``) and, if there is one, of ``merged/``
     (full weights: ``library_name: transformers``)."""
     merged = (output_dir / "merged").is_dir()
     args = (script_args, training_args, model_args, spec, report, metrics, recipe, merged, command)
     path = output_dir / "README.md"
-    path.write_text(render_model_card(*args, base_model=base_model), encoding="utf-8")
+    kwargs = {"base_model": base_model, "method": method, "extra": extra}
+    path.write_text(render_model_card(*args, **kwargs), encoding="utf-8")
     if merged:
-        text = render_model_card(*args, base_model=base_model, library_name="transformers")
+        text = render_model_card(*args, **kwargs, library_name="transformers")
         (output_dir / "merged" / "README.md").write_text(text, encoding="utf-8")
     return path

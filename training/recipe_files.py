@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["sft", "accelerate"]
+Kind = Literal["sft", "dpo", "grpo", "accelerate"]
 
 
 def recipes_root() -> Path:

@@ -1,0 +1,322 @@
+"""GRPO rollouts: the reward comes from the environment and the verifier, and the token transcript the
+trainer gets is exactly what the policy saw and wrote.
+
+The policy here is scripted at the token level (a generate function in place of the trainer's model,
+fed through the real tokenizer, chat template, tool-call parser, episode layer, environment and
+verifier): one that makes the blueprint's calls scores 1, one that does nothing scores 0 where the
+gold changes the state. The simulated user is scripted too (it says what it wants, then stops once
+the agent has answered), because these tests are about the reward, not about a user model; the slow
+GRPO test runs the real user model on a vLLM server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from libraryrun import library_blueprints
+from scripted import ScriptedModel
+
+from datagen.llm.config import ModelSpec
+from datagen.llm.formats import get_format
+from datagen.records import Blueprint
+from datagen.simulate.verdict import gold_hash
+from training.chat_templates import SHIPPED_TEMPLATES
+from training.rl.policy import TemplateRenderer
+from training.rl.rewards import reward_functions
+from training.rl.rollout import POLICY, EpisodeRollout, to_trl
+from training.rl.sides import AgentRole, EpisodeConfig, UserRole
+from training.rl.tasks import prompt_row
+
+ROOT = Path(__file__).resolve().parents[1]
+STOP_LINE = "Thanks, that is all. ###STOP###"
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[Blueprint]]:
+    return library_blueprints(tmp_path_factory.mktemp("domains"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_model: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model))
+    tok.chat_template = SHIPPED_TEMPLATES["smollm2"].read()
+    return tok
+
+
+class ScriptedUserPool:
+    """The pool the rollout builds the user from: every alias is one scripted customer."""
+
+    def __init__(self, stops: bool = True) -> None:
+        def customer(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
+            own = [m for m in messages if m["role"] == "assistant"]  # the customer's earlier messages
+            later = STOP_LINE if stops else "Could you say more?"
+            return ["I need help with my library account." if not own else later] * kwargs.get("n", 1)
+
+        self.model = ScriptedModel(customer, "scripted-user")
+
+    def get(self, spec: ModelSpec) -> ScriptedModel:
+        return self.model
+
+    async def aclose(self) -> None:
+        pass
+
+
+def scripted_policy(tokenizer, calls: list[dict[str, Any]], answer: str):
+    """A generate function that writes one call a turn (hermes, as the template expects), then the answer."""
+    turns = [get_format("hermes").render_calls([c]) for c in calls] + [answer]
+    written: list[str] = []
+
+    def generate_batch(prompts: list[list[int]], caps: list[int]) -> list[list[int]]:
+        out = []
+        for _ in prompts:
+            text = turns[min(len(written), len(turns) - 1)]
+            written.append(text)
+            out.append(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id])
+        return out
+
+    return generate_batch, written
+
+
+def _rollout(blueprints, tokenizer, *, user_stops: bool = True, **kwargs) -> EpisodeRollout:
+    episode = EpisodeConfig(
+        agent=AgentRole(model=POLICY, temperature=1.0, max_tokens=256),
+        user=UserRole(model="customer", best_of_n=1),
+        max_steps=12,
+    )
+    rollout = EpisodeRollout(
+        blueprints,
+        episode,
+        {"customer": ModelSpec(model="scripted")},
+        tokenizer=tokenizer,
+        tool_format="hermes",
+        max_completion_length=kwargs.pop("max_completion_length", 4096),
+    )
+    rollout._pool = ScriptedUserPool(user_stops)  # the user is scripted (module docstring)
+    return rollout
+
+
+def _play(rollout: EpisodeRollout, blueprint: Blueprint, domain, generate_batch):
+    [outcome] = rollout.run([prompt_row(blueprint, domain.policy)["prompt"]], generate_batch)
+    return outcome
+
+
+def test_a_policy_making_the_gold_calls_scores_1_and_one_doing_nothing_scores_0(library, tokenizer):
+    domain, blueprints = library
+    rollout = _rollout(blueprints, tokenizer)
+    functions, _ = reward_functions({"gold_calls": 0.5})
+    try:
+        for blueprint in blueprints:
+            gold = [a.model_dump() for a in blueprint.actions]
+            answer = "All done. " + " ".join(blueprint.outputs)
+            acting, _ = scripted_policy(tokenizer, gold, answer)
+            idle, _ = scripted_policy(tokenizer, [], "Sorry, I cannot help with that.")
+            done, nothing = _play(rollout, blueprint, domain, acting), _play(rollout, blueprint, domain, idle)
+            scores = [f(episode=[done.episode, nothing.episode]) for f in functions]
+            changes_state = (
+                gold_hash(domain, blueprint.seed, blueprint.actions)[0]
+                != gold_hash(domain, blueprint.seed, [])[0]
+            )
+            assert done.episode["termination"] == "user_stop" and done.episode["success"]
+            assert scores[0][0] == 1.0 and scores[1][0] == 1.0  # verifier; every gold call made
+            assert scores[0][1] == 0.0 and scores[1][1] == 0.0
+            assert nothing.episode["failure"] == ("state_mismatch" if changes_state else "missing_output")
+            assert done.episode["gold_calls_matched"] == len(gold) and done.episode["tool_calls"] == len(gold)
+        assert any(
+            gold_hash(domain, b.seed, b.actions)[0] != gold_hash(domain, b.seed, [])[0] for b in blueprints
+        ), "one gold task must change the state, or the do-nothing check proves nothing"
+    finally:
+        rollout.close()
+
+
+def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
+    domain, blueprints = library
+    blueprint = blueprints[0]
+    rollout = _rollout(blueprints, tokenizer)
+    gold = [a.model_dump() for a in blueprint.actions]
+    acting, written = scripted_policy(tokenizer, gold, "Your ticket is closed.")
+    try:
+        outcome = _play(rollout, blueprint, domain, acting)
+    finally:
+        rollout.close()
+    transcript = outcome.transcript
+    ids, mask = transcript.completion_ids, transcript.policy_mask
+    assert len(ids) == len(mask) and transcript.turns == len(written) == len(gold) + 1
+    # The policy's tokens are exactly the turns it wrote, each closed by its end-of-turn token.
+    spans, current = [], []
+    for token, mine in zip(ids, mask, strict=True):
+        if mine:
+            current.append(token)
+        elif current:
+            spans.append(current)
+            current = []
+    spans += [current] if current else []
+    assert [tokenizer.decode(s) for s in spans] == [w + tokenizer.eos_token for w in written]
+    # Everything else is context: the customer's message, the tool results, the assistant headers.
+    context = tokenizer.decode([t for t, mine in zip(ids, mask, strict=True) if not mine])
+    assert "I need help with my library account." in context and '"user_id"' not in written[0]
+    assert context.count("<|im_start|>assistant") == len(written)
+    # The prompt is the opening every rollout of this task shares: system prompt with tools, greeting.
+    opening = tokenizer.decode(transcript.prompt_ids)
+    assert opening.startswith("<|im_start|>system") and opening.endswith(
+        "Hi! How can I help you today?<|im_end|>"
+    )
+    # With calls written as the template writes them, prompt + completion is the template's own
+    # rendering of the dialogue up to the policy's last turn: nothing was lost or re-tokenised.
+    last_turn = max(i for i, m in enumerate(outcome.messages) if m["role"] == "assistant")
+    rendered = rollout.renderer.through_last_turn(outcome.messages[: last_turn + 1], domain.tool_schemas())
+    assert transcript.prompt_ids + ids == tokenizer.encode(rendered, add_special_tokens=False)
+    trl = to_trl([outcome], tokenizer.eos_token_id)
+    assert trl["completion_ids"][0] == ids and trl["env_mask"][0] == mask and trl["logprobs"] is None
+    assert trl["episode"][0]["success"]
+
+
+def test_the_completion_budget_ends_the_episode_without_passing_it(library, tokenizer):
+    domain, blueprints = library
+    rollout = _rollout(blueprints, tokenizer, user_stops=False, max_completion_length=120)
+    chatter, _ = scripted_policy(tokenizer, [], "word " * 60)
+    try:
+        outcome = _play(rollout, blueprints[0], domain, chatter)
+    finally:
+        rollout.close()
+    assert len(outcome.transcript.completion_ids) <= 120
+    assert outcome.episode["termination"] == "error" and "max_completion_length" in outcome.episode["error"]
+    assert not outcome.episode["success"]
+
+
+# Qwen3's template drops the empty <think></think> of every assistant turn but the last, so a turn
+# renders differently once the dialogue goes on: no GRPO recipe for it (TRL refuses such templates too).
+NOT_PREFIX_PRESERVING = {"qwen3"}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_TEMPLATES))
+def test_shipped_templates_keep_a_dialogue_as_one_token_sequence(name: str, tokenizer, library):
+    """Multi-turn rollouts need templates that render earlier messages the same whatever follows."""
+    domain, _ = library
+    spec = SHIPPED_TEMPLATES[name]
+    tokenizer.chat_template = spec.read()
+    call = {"name": "find_user_id_by_email", "arguments": {"email": "a@b.c"}}
+    messages = [
+        {"role": "system", "content": "policy"},
+        {"role": "assistant", "content": "Hi!"},
+        {"role": "user", "content": "Close my ticket."},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "type": "function", "function": call}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "name": call["name"], "content": json.dumps("u1")},
+    ]
+    try:
+        renderer = TemplateRenderer(tokenizer, get_format(spec.tool_format), spec.tool_format)
+        for covered in (2, 4):
+            if name in NOT_PREFIX_PRESERVING:
+                with pytest.raises(ValueError, match="not prefix-preserving"):
+                    renderer.continuation(messages, covered, domain.tool_schemas())
+                continue
+            rest = renderer.continuation(messages, covered, domain.tool_schemas())
+            assert messages[covered]["content"].strip('"') in rest
+            assert not rest.startswith(renderer.end_of_turn)  # the turn's own end stays with the turn
+    finally:
+        tokenizer.chat_template = SHIPPED_TEMPLATES["smollm2"].read()
+
+
+def test_grpo_recipes_use_templates_that_keep_the_dialogue():
+    from training.grpo import parse_args
+
+    for recipe in sorted((ROOT / "recipes" / "grpo").rglob("*.yaml")):
+        gpu = "cpu" not in recipe.stem
+        script_args, _, _ = parse_args(["--config", str(recipe)] + (["--use_cpu", "true"] if gpu else []))
+        assert script_args.template not in NOT_PREFIX_PRESERVING, recipe
+
+
+def test_a_template_that_rewrites_the_past_is_refused(tokenizer):
+    renderer = TemplateRenderer(tokenizer, get_format("hermes"), "hermes")
+    original = tokenizer.chat_template
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }} ({{ messages | length }})<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "assistant", "content": "Hi"},
+        {"role": "user", "content": "u"},
+    ]
+    try:
+        with pytest.raises(ValueError, match="not prefix-preserving"):
+            renderer.continuation(messages, 2, None)
+    finally:
+        tokenizer.chat_template = original
+
+
+def test_shaping_terms_read_the_episode_and_stay_in_0_1():
+    from datagen.envs.policy import ActionRecord
+    from training.rl.rewards import SHAPING_TERMS, gold_calls_matched, shaping_function, verifier
+
+    gold = [{"name": "withdraw", "arguments": {"account_id": "a1", "amount": 40}}] * 2
+    trace = [
+        ActionRecord("withdraw", {"account_id": "A1", "amount": "40.00"}, "write", True, "{}"),  # value rule
+        ActionRecord("withdraw", {"account_id": "a1", "amount": 40}, "write", False, "error"),  # did not run
+    ]
+    assert gold_calls_matched(gold, trace) == 1  # each executed call counts for one gold action at most
+    episode = {
+        "success": False, "outputs_found": 1, "outputs_expected": 2, "gold_calls": 2, "gold_calls_matched": 1,
+        "tool_calls": 4, "failed_tool_calls": 1, "format_errors": 1, "agent_turns": 4, "agent_tokens": 100,
+        "turn_max_tokens": 100,
+    }  # fmt: skip
+    values = {name: shaping_function(name)(episode=[episode])[0] for name in SHAPING_TERMS}
+    assert values == {
+        "outputs": 0.5,
+        "gold_calls": 0.5,
+        "tool_success": 0.75,
+        "format": 0.75,
+        "brevity": 0.75,
+    }
+    silent = {**episode, "agent_turns": 0, "agent_tokens": 0, "tool_calls": 0, "failed_tool_calls": 0}
+    assert {n: shaping_function(n)(episode=[silent])[0] for n in ("tool_success", "format", "brevity")} == {
+        "tool_success": 0.0,
+        "format": 0.0,
+        "brevity": 0.0,
+    }  # a policy that never speaks earns no partial credit
+    assert verifier(episode=[episode, {**episode, "success": True}]) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="unknown shaping term"):
+        shaping_function("speed")
+
+
+def test_tasks_keep_the_export_split(tmp_path: Path):
+    """GRPO on `train` takes exactly the blueprints whose dialogues the export put in `train`, whether
+    it is given the run directory (with the export's split settings) or the export folder."""
+    from exportrun import write_run
+
+    from datagen.export import export_run
+    from datagen.rundir import DatagenRun
+    from training.rl.tasks import TaskSource, load_tasks
+
+    run = write_run(tmp_path / "run", count=12)
+    blueprints = [
+        Blueprint(id=f"bp{i}", env="bank", seed=1, persona="p", instruction="i", actions=[])
+        for i in range(12)
+    ]
+    DatagenRun(run).blueprints.write_text("".join(b.model_dump_json() + "\n" for b in blueprints))
+    export_run(run, tmp_path / "export", fmt="jsonl", seed=3, test=0.25)
+    exported = {
+        split: {
+            json.loads(line)["blueprint_id"]
+            for line in (tmp_path / "export" / f"{split}.jsonl").read_text().splitlines()
+        }
+        for split in ("train", "test")
+    }
+    assert exported["train"] and exported["test"]
+    for split in ("train", "test"):
+        from_export, facts = load_tasks(TaskSource(export_dir=str(tmp_path / "export"), split=split))
+        from_run, _ = load_tasks(TaskSource(run_dir=str(run), split=split, seed=3, test=0.25))
+        assert {b.id for b in from_export} == {b.id for b in from_run} == exported[split]
+        assert facts["split_rule"] == {"seed": 3, "validation": 0.0, "test": 0.25}
+    with pytest.raises(ValueError, match="brings its own split"):
+        TaskSource(export_dir=str(tmp_path / "export"), test=0.5)
+    with pytest.raises(ValueError, match="none on the 'validation' side"):
+        load_tasks(TaskSource(run_dir=str(run), split="validation"))
