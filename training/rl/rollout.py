@@ -62,7 +62,7 @@ class RolloutModels:
             raise ValueError(
                 f"model alias {alias!r} is not declared under `models:`; declared: {sorted(self.specs)}"
             )
-        return self.pool.get(self.specs[alias])
+        return self.pool.get(alias)
 
 
 @dataclass
@@ -150,7 +150,7 @@ class EpisodeRollout:
             generator, self.renderer, stop_ids=stop_ids, max_completion_tokens=self.max_completion_length
         )
         if self._pool is None:
-            self._pool = ModelPool()
+            self._pool = ModelPool(self.specs)
         models = RolloutModels(policy, self.specs, self._pool)
         sides = build_sides(
             self.episode,
