@@ -215,3 +215,33 @@ def test_a_request_past_its_timeout_fails_clearly_and_the_engine_keeps_serving(e
     after = loop.run_until_complete(model.chat(messages, max_tokens=8, temperature=0.0))
     assert 0 < after.usage.completion_tokens <= 8
     assert model._engine.get_num_unfinished_requests() == 0  # the cut one was aborted
+
+
+def test_admission_reads_the_engine_limits_and_the_engine_counts_what_it_generated(engine_model) -> None:
+    from datagen.llm.admission import Priority, request_priority
+
+    loop, model = engine_model
+    config = model._engine.vllm_config
+    limits = model.admission.limits
+    assert config.scheduler_config.policy == "priority"
+    assert limits.step_tokens == config.scheduler_config.max_num_batched_tokens
+    assert limits.kv_tokens == config.cache_config.num_gpu_blocks * config.cache_config.block_size > 0
+    assert limits.max_seqs == config.scheduler_config.max_num_seqs
+    before = model.engine_stats.snapshot()
+    system = "You answer in one word. " + "Be brief. " * 200  # two KV blocks and more, shared
+
+    async def ask(i: int):
+        with request_priority(list(Priority)[i % 3]):
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": f"Colour {i}?"}]
+            return await model.chat(messages, max_tokens=6, n=1 + i % 2, temperature=0.8, seed=i)
+
+    async def ask_all():
+        return await asyncio.gather(*(ask(i) for i in range(9)))
+
+    results = loop.run_until_complete(ask_all())
+    after = model.engine_stats.snapshot()
+    assert after.generation_tokens - before.generation_tokens == sum(
+        r.usage.completion_tokens for r in results
+    )
+    assert after.prompt_cached_tokens > before.prompt_cached_tokens  # the shared system prompt
+    assert model.admission.in_flight == 0 and model.admission.prefill_tokens == 0

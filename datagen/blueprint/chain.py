@@ -25,6 +25,7 @@ from datagen.blueprint.validators import (
     validate_policy,
 )
 from datagen.envs.base import ToolCallModel
+from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import Usage
 from datagen.records import Blueprint
 
@@ -148,7 +149,8 @@ async def check_draft(
     the judges' requests (when the run asks for request seeds), ``usage`` collects their tokens."""
     r = _Review(candidate, seed, usage)
     for stage, check in CHAIN:
-        reasons = await check(ctx, r)
+        with request_priority(Priority.REVIEW):  # the draft is already proposed: finish it first
+            reasons = await check(ctx, r)
         if reasons:
             return Checked(False, stage, reasons, r.draft, r.diff, decision=r.decision)
         attempt.passed.append(stage.value)

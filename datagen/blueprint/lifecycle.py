@@ -15,6 +15,7 @@ from datagen.blueprint.proposers import NoProposal, build_proposer
 from datagen.blueprint.refinement import summarise_feedback
 from datagen.blueprint.samplers import TaskStreams
 from datagen.blueprint.stages import Stage, revisable, stage_name
+from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import Usage
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,15 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
         attempt = Attempt(round_)
         attempts.append(attempt)
         seed = streams.requests.randrange(2**31)
-        reply = await ask(
-            ctx.generator,
-            messages,
-            config.generator,
-            json_schema=proposal.schema if config.json_output else None,
-            seed=seed if config.request_seeds else None,
-        )
+        # A new draft waits behind work under way; a revision finishes a draft already proposed.
+        with request_priority(Priority.PROPOSAL if round_ == 0 else Priority.REVIEW):
+            reply = await ask(
+                ctx.generator,
+                messages,
+                config.generator,
+                json_schema=proposal.schema if config.json_output else None,
+                seed=seed if config.request_seeds else None,
+            )
         usage.add(reply.usage)
         last_text = reply.text
         candidate = Candidate(proposal.read(reply.text), draw.user_id, draw.persona, evidence)

@@ -18,6 +18,7 @@ from datagen.blueprint.context import Attempt, RunContext, TaskOutcome
 from datagen.blueprint.proposal import ask, instruction_json_schema, render_prompt
 from datagen.blueprint.stages import Stage, stage_name
 from datagen.blueprint.validators import extract_json_object
+from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import Usage
 from datagen.records import Blueprint
 
@@ -89,13 +90,14 @@ async def recombine(ctx: RunContext, group: list[Blueprint]) -> TaskOutcome:
         actions=[a.model_dump() for a in actions],
     )
     messages = [{"role": "system", "content": ctx.generator_system}, {"role": "user", "content": prompt}]
-    reply = await ask(
-        ctx.generator,
-        messages,
-        config.generator,
-        json_schema=instruction_json_schema() if config.json_output else None,
-        seed=random.Random(task_id).randrange(2**31) if config.request_seeds else None,
-    )
+    with request_priority(Priority.PROPOSAL):
+        reply = await ask(
+            ctx.generator,
+            messages,
+            config.generator,
+            json_schema=instruction_json_schema() if config.json_output else None,
+            seed=random.Random(task_id).randrange(2**31) if config.request_seeds else None,
+        )
     usage.add(reply.usage)
     try:
         payload = extract_json_object(reply.text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datagen.blueprint.context import RunContext
 from datagen.blueprint.proposal import ask, render_prompt
+from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import Usage
 
 
@@ -15,13 +16,14 @@ async def summarise_feedback(
     """The points raised at ``stage``, led by the generator's own summary of what to change."""
     points = "\n".join(f"- {r}" for r in reasons)[:1500]
     prompt = render_prompt("feedback", task=draft_text[:2000], stage=stage, reasons=reasons[:12])
-    reply = await ask(
-        ctx.generator,
-        [{"role": "user", "content": prompt}],
-        ctx.config.generator,
-        json_schema=None,
-        max_tokens=ctx.config.refinement.feedback_max_tokens,
-    )
+    with request_priority(Priority.REVIEW):
+        reply = await ask(
+            ctx.generator,
+            [{"role": "user", "content": prompt}],
+            ctx.config.generator,
+            json_schema=None,
+            max_tokens=ctx.config.refinement.feedback_max_tokens,
+        )
     usage.add(reply.usage)
     summary = reply.text.strip()
     return (

@@ -1,13 +1,15 @@
-"""What every backend shares: the concurrency limit, token accounting, and reading raw model text
-into a :class:`Choice` through the model's tool-call format."""
+"""What every backend shares: admission (:mod:`datagen.llm.admission`: what the engine can absorb,
+in priority order, under the spec's concurrency ceiling), token accounting, and reading raw model
+text into a :class:`Choice` through the model's tool-call format."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
+from datagen.llm.admission import Admission, current_priority
 from datagen.llm.config import ModelSpec
 from datagen.llm.formats import ToolFormat
 from datagen.llm.types import ChatResult, Choice, Message, ParseError, ToolSchema, Usage
@@ -63,14 +65,20 @@ def context_overflow_result(prompt_tokens: int, max_model_len: int, n: int, mode
 
 
 class BaseChatModel(ABC):
-    """The ChatModel protocol with a per-model concurrency limit and cumulative usage."""
+    """The ChatModel protocol with admission per model (one per engine) and cumulative usage."""
 
     def __init__(self, spec: ModelSpec, tool_format: ToolFormat) -> None:
         self.spec = spec
         self.name = spec.label
         self.format = tool_format
         self.usage = Usage()  # everything this model has consumed so far
-        self._limit = asyncio.Semaphore(spec.max_concurrency)
+        # Backends that know their engine's limits hand them over with admission.set_limits().
+        self.admission = Admission(spec.max_concurrency)
+
+    def prompt_ids(self, messages: list[Message], tools: list[ToolSchema] | None) -> Sequence[int] | None:
+        """The prompt's token ids, where the backend renders them itself (for the prefill and KV
+        budgets and the prefix estimate); None where the server does."""
+        return None
 
     async def chat(
         self,
@@ -88,7 +96,10 @@ class BaseChatModel(ABC):
             raise ValueError(f"expected n >= 1 and max_tokens >= 1, found n={n}, max_tokens={max_tokens}")
         if not messages:
             raise ValueError("expected at least one message, found none")
-        async with self._limit:
+        ticket = self.admission.ticket(
+            self.prompt_ids(messages, tools or None), max_tokens=max_tokens, n=n, priority=current_priority()
+        )
+        async with self.admission.slot(ticket):
             result = await self._chat(
                 messages,
                 tools=tools or None,
@@ -100,6 +111,7 @@ class BaseChatModel(ABC):
                 json_schema=json_schema,
             )
         self.usage.add(result.usage)
+        self.admission.counts.cached_tokens += result.usage.cached_prompt_tokens
         return result
 
     @abstractmethod

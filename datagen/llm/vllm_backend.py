@@ -4,7 +4,11 @@ Every concurrent ``chat`` call becomes one engine request; the engine batches al
 flight continuously, so callers get batch throughput just by running many coroutines at once.
 Prompts are rendered here with the model's chat template (see :mod:`datagen.llm.prompting`) and
 handed to the engine as token ids; prefix caching is on, so dialogues that share a system prompt
-and history reuse their KV cache.
+and history reuse their KV cache. The engine schedules by priority (``scheduling_policy:
+priority``) and each request carries the caller's (:mod:`datagen.llm.admission`); admission reads the
+engine's own limits (step token budget, KV blocks, ``max_num_seqs``) once it has started, and learns
+from the first streamed token that a prompt is prefilled. The engine's statistics feed
+:class:`datagen.llm.engine_stats.EngineStats` (``model.engine_stats``).
 
 The engine runs in a child process: code that builds one must sit under
 ``if __name__ == "__main__":``.
@@ -21,6 +25,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from datagen.llm.admission import EngineLimits, current_priority, current_ticket
 from datagen.llm.base import (
     BaseChatModel,
     LLMRequestError,
@@ -31,6 +36,7 @@ from datagen.llm.base import (
 from datagen.llm.config import ModelSpec
 from datagen.llm.engine_env import apply_engine_env
 from datagen.llm.engine_guard import warn_if_guard_missing
+from datagen.llm.engine_stats import EngineStats, vllm_stat_logger_factory
 from datagen.llm.formats import get_format
 from datagen.llm.prompting import LocalPrompter
 from datagen.llm.types import ChatResult, Message, ToolSchema, Usage
@@ -162,6 +168,20 @@ def platform_engine_settings(
     return cpu_engine_settings(max_model_len, model=model, concurrency=concurrency, engine_args=engine_args)
 
 
+def engine_limits(vllm_config: Any) -> EngineLimits:
+    """``max_num_batched_tokens`` per step, the KV cache in tokens (blocks x block size, as the
+    engine sized it), ``max_num_seqs``: the same reading on a CPU and on any GPU."""
+    scheduler, cache = vllm_config.scheduler_config, vllm_config.cache_config
+    blocks = cache.num_gpu_blocks or 0
+    return EngineLimits(
+        step_tokens=scheduler.max_num_batched_tokens,
+        kv_tokens=blocks * cache.block_size or None,
+        max_seqs=scheduler.max_num_seqs,
+        block_size=cache.block_size,
+        source="in-process vLLM engine",
+    )
+
+
 class VLLMChatModel(BaseChatModel):
     def __init__(self, spec: ModelSpec) -> None:
         apply_engine_env()  # before vLLM's first import: it reads its logging settings then
@@ -179,7 +199,8 @@ class VLLMChatModel(BaseChatModel):
             "model": model_path,
             "max_model_len": spec.max_model_len,
             "enable_prefix_caching": True,
-            "disable_log_stats": True,
+            "disable_log_stats": True,  # vLLM's own log lines; our stat logger still gets every record
+            "scheduling_policy": "priority",
             **platform_engine_settings(
                 spec.max_model_len,
                 model=model_path,
@@ -188,16 +209,34 @@ class VLLMChatModel(BaseChatModel):
             ),
             **spec.engine_args,
         }
+        self.engine_stats = EngineStats()
+        self.sent: list[tuple[list[int], Any]] | None = None  # set to a list to record every request
         started = time.monotonic()
         try:
-            self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_kwargs))
+            self._engine = AsyncLLM.from_engine_args(
+                AsyncEngineArgs(**engine_kwargs), stat_loggers=[vllm_stat_logger_factory(self.engine_stats)]
+            )
         except TypeError as exc:
             raise ValueError(
                 f"engine_args {spec.engine_args} contain a key vLLM's AsyncEngineArgs does not take"
             ) from exc
         self.engine_start_s = time.monotonic() - started
         self._owns_engine = True
-        logger.info("vLLM engine for %s started in %.1fs", model_path, self.engine_start_s)
+        self.admission.set_limits(engine_limits(self._engine.vllm_config))
+        logger.info(
+            "vLLM engine for %s started in %.1fs; admission: %s",
+            model_path,
+            self.engine_start_s,
+            self.admission.limits.describe(),
+        )
+
+    def prompt_ids(self, messages: list[Message], tools: list[ToolSchema] | None) -> list[int]:
+        return self._prompter.render_ids(messages, tools)
+
+    async def reset_prefix_cache(self) -> None:
+        """Empties the engine's prefix cache and admission's picture of it (benchmark windows)."""
+        await self._engine.reset_prefix_cache()
+        self.admission.prefix.clear()
 
     def with_tool_format(self, tool_format: str) -> VLLMChatModel:
         """A view of this model that speaks another tool-call format over the same engine (for
@@ -224,7 +263,10 @@ class VLLMChatModel(BaseChatModel):
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
         from vllm.v1.engine.exceptions import EngineDeadError
 
-        prompt_ids = self._prompter.render_ids(messages, tools)
+        ticket = current_ticket()
+        prompt_ids = list(ticket.prompt_ids) if ticket and ticket.prompt_ids is not None else None
+        if prompt_ids is None:
+            prompt_ids = self._prompter.render_ids(messages, tools)
         room = self.spec.max_model_len - len(prompt_ids)
         if room < 1:
             return context_overflow_result(len(prompt_ids), self.spec.max_model_len, n, self.name)
@@ -240,20 +282,37 @@ class VLLMChatModel(BaseChatModel):
                 if json_schema
                 else None
             ),
-            output_kind=RequestOutputKind.FINAL_ONLY,
+            # Streamed: the first token tells admission the prompt is prefilled.
+            output_kind=RequestOutputKind.DELTA,
         )
+        if self.sent is not None:
+            self.sent.append((prompt_ids, params.clone()))
         request_id = uuid.uuid4().hex
+        texts: dict[int, list[str]] = {}
+        token_counts: dict[int, int] = {}
+        finish: dict[int, str | None] = {}
+        cached_tokens = 0
 
-        async def last_output() -> Any:
-            final = None
-            async for output in self._engine.generate({"prompt_token_ids": prompt_ids}, params, request_id):
-                final = output
-            return final
+        async def stream() -> None:
+            nonlocal cached_tokens
+            async for output in self._engine.generate(
+                {"prompt_token_ids": prompt_ids}, params, request_id, priority=current_priority()
+            ):
+                if ticket is not None:
+                    ticket.prefilled()
+                cached_tokens = max(cached_tokens, output.num_cached_tokens or 0)
+                for completion in output.outputs:
+                    texts.setdefault(completion.index, []).append(completion.text)
+                    token_counts[completion.index] = token_counts.get(completion.index, 0) + len(
+                        completion.token_ids
+                    )
+                    if completion.finish_reason is not None:
+                        finish[completion.index] = completion.finish_reason
 
         try:
             # On timeout wait_for cancels generate(), which aborts the request in the engine and so
             # frees its KV blocks for the requests still running.
-            final = await asyncio.wait_for(last_output(), self.spec.timeout_s)
+            await asyncio.wait_for(stream(), self.spec.timeout_s)
         except EngineDeadError as exc:
             raise ModelUnavailableError(
                 f"{self.name}: the vLLM engine died ({exc}); see the engine's log above, then rerun with --resume"
@@ -263,16 +322,15 @@ class VLLMChatModel(BaseChatModel):
                 f"{self.name}: no answer within timeout_s={self.spec.timeout_s:g}s ({len(prompt_ids)} prompt "
                 f"tokens, max_tokens={params.max_tokens}); raise timeout_s in the model spec or lower concurrency"
             ) from None
-        if final is None:
-            raise RuntimeError("the vLLM engine finished a request without returning any output")
-        choices = [
-            choice_from_text(completion.text, completion.finish_reason, self.format, tools)
-            for completion in final.outputs
-        ]
+        if len(texts) != n:
+            raise RuntimeError(
+                f"the vLLM engine finished a request with {len(texts)} of its n={n} completions"
+            )
+        choices = [choice_from_text("".join(texts[i]), finish.get(i), self.format, tools) for i in range(n)]
         usage = Usage(
             prompt_tokens=len(prompt_ids),
-            completion_tokens=sum(len(completion.token_ids) for completion in final.outputs),
-            cached_prompt_tokens=final.num_cached_tokens or 0,
+            completion_tokens=sum(token_counts.values()),
+            cached_prompt_tokens=cached_tokens,
         )
         return ChatResult(choices=choices, usage=usage, model=self.name)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from datagen.envs.base import Domain, Environment
+from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import ChatModel
 from datagen.simulate.agent import Agent
 from datagen.simulate.config import EpisodeConfig
@@ -92,4 +93,6 @@ def role_models(config: EpisodeConfig, models: Models) -> dict[str, str]:
 
 
 async def play_episode(config: EpisodeConfig, sides: EpisodeSides, env: Environment) -> EpisodeResult:
-    return await run_episode(env, sides.agent, sides.user, max_steps=config.max_steps)
+    """One dialogue; its requests go before new Phase 1 work (see :mod:`datagen.llm.admission`)."""
+    with request_priority(Priority.DIALOGUE):
+        return await run_episode(env, sides.agent, sides.user, max_steps=config.max_steps)

@@ -37,6 +37,19 @@ def _prompt(name: str) -> str:
     return resources.files("datagen.simulate").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
+def user_system_prompt(persona: str, instruction: str, *, device: bool = False) -> str:
+    """The simulated human's system prompt: the fixed rules (and device rules) first, then who this
+    customer is and what they want, so every dialogue of a domain shares the rules in the prefix cache."""
+    rules = _prompt("user_device.md") if device else ""
+    return _prompt("user_system.md").format(device=rules, persona=persona, instruction=instruction)
+
+
+def user_judge_prompt(instruction: str, history: str, candidate: str) -> str:
+    """The Best-of-N judge's prompt: rules, then instruction and history (shared by every candidate
+    of one turn), then the candidate, so the calls of one turn differ only at the end."""
+    return _prompt("user_judge.md").format(instruction=instruction, history=history, candidate=candidate)
+
+
 @dataclass
 class UserTurn:
     text: str
@@ -116,12 +129,10 @@ class SimulatedUser:
         self.judge_max_tokens = judge_max_tokens
         self.seed = seed
         self._turns = 0
-        self.system = _prompt("user_system.md").format(persona=persona, instruction=instruction)
         self.device_tools = device_tools or None
         self.use_device = use_device
         self.max_device_calls = max_device_calls
-        if self.device_tools:
-            self.system += "\n" + _prompt("user_device.md")
+        self.system = user_system_prompt(persona, instruction, device=bool(self.device_tools))
         # The user's device calls and their results, each at the position in its view where it made them.
         self._device_log: list[tuple[int, Message]] = []
         self.usage = Usage()
@@ -209,9 +220,7 @@ class SimulatedUser:
             f"{'Customer' if m['role'] == 'assistant' else 'Agent'}: {m['content']}"
             for m in user_view(conversation)
         )
-        prompt = _prompt("user_judge.md").format(
-            instruction=self.instruction, history=history or "(nothing yet)", candidate=candidate
-        )
+        prompt = user_judge_prompt(self.instruction, history or "(nothing yet)", candidate)
         result = await self.judge.chat(
             [{"role": "user", "content": prompt}],
             temperature=0.0,

@@ -1,0 +1,174 @@
+"""Admission in front of one engine: priority order, the prefill budget, the KV budget, the ceiling,
+cancelled waiters, and the prefix estimate (the real engine's side is in test_llm_vllm.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from datagen.llm.admission import (
+    Admission,
+    EngineLimits,
+    PrefixEstimator,
+    Priority,
+    current_priority,
+    request_priority,
+)
+
+
+def _gate(step=None, kv=None, seqs=None, ceiling=64, block=4) -> Admission:
+    return Admission(ceiling, EngineLimits(step, kv, seqs, block_size=block))
+
+
+async def _hold(gate, ticket, order, release: asyncio.Event, prefilled: asyncio.Event | None = None):
+    async with gate.slot(ticket):
+        order.append(ticket.priority)
+        if prefilled is not None:
+            await prefilled.wait()
+            ticket.prefilled()
+        await release.wait()
+
+
+def test_waiting_requests_go_in_priority_order_and_first_come_within_one():
+    async def run():
+        gate = _gate(ceiling=1)
+        order: list[tuple[int, int]] = []
+        release = asyncio.Event()
+
+        async def one(priority: int, index: int, hold: bool = False):
+            ticket = gate.ticket(None, max_tokens=8, n=1, priority=priority)
+            async with gate.slot(ticket):
+                order.append((priority, index))
+                if hold:
+                    await release.wait()
+
+        first = asyncio.create_task(one(Priority.PROPOSAL, 0, hold=True))
+        await asyncio.sleep(0)
+        rest = [
+            asyncio.create_task(one(p, i))
+            for i, p in enumerate([Priority.PROPOSAL, Priority.REVIEW, Priority.DIALOGUE, Priority.REVIEW], 1)
+        ]
+        await asyncio.sleep(0)
+        assert gate.waiting() == 4
+        release.set()
+        await asyncio.gather(first, *rest)
+        return order
+
+    assert asyncio.run(run()) == [(2, 0), (0, 3), (1, 2), (1, 4), (2, 1)]
+
+
+def test_prompts_wait_for_the_prefill_budget_and_go_once_earlier_ones_are_prefilled():
+    async def run():
+        gate = _gate(step=50)  # budget: two steps of 50 uncached tokens
+        order: list[int] = []
+        release, prefilled = asyncio.Event(), asyncio.Event()
+        tickets = [
+            gate.ticket(list(range(i * 1000, i * 1000 + 60)), max_tokens=4, n=1, priority=0) for i in range(3)
+        ]
+        tasks = [asyncio.create_task(_hold(gate, t, order, release, prefilled)) for t in tickets]
+        await asyncio.sleep(0.01)
+        admitted_before = gate.counts.admitted  # 60 + 60 > 100: the second waits for the first's prefill
+        prefilled.set()
+        await asyncio.sleep(0.01)
+        admitted_after = gate.counts.admitted
+        release.set()
+        await asyncio.gather(*tasks)
+        return admitted_before, admitted_after, gate.prefill_tokens, gate.in_flight
+
+    assert asyncio.run(run()) == (1, 3, 0, 0)
+
+
+def test_kv_budget_holds_prompt_and_max_tokens_until_the_request_ends():
+    async def run():
+        gate = _gate(kv=100)
+        order: list[int] = []
+        release = asyncio.Event()
+        big = [
+            gate.ticket(list(range(i * 100, i * 100 + 40)), max_tokens=20, n=1, priority=0) for i in range(2)
+        ]
+        tasks = [asyncio.create_task(_hold(gate, t, order, release)) for t in big]
+        await asyncio.sleep(0.01)
+        during = gate.counts.admitted
+        release.set()
+        await asyncio.gather(*tasks)
+        return during, gate.kv_tokens
+
+    assert asyncio.run(run()) == (1, 0)
+
+
+def test_a_request_larger_than_every_budget_still_runs_alone():
+    async def run():
+        gate = _gate(step=10, kv=10, seqs=1)
+        ticket = gate.ticket(list(range(500)), max_tokens=100, n=4, priority=Priority.PROPOSAL)
+        async with gate.slot(ticket):
+            return gate.in_flight
+
+    assert asyncio.run(run()) == 1
+
+
+def test_a_cancelled_waiter_leaves_no_share_behind_and_blocks_no_one():
+    async def run():
+        gate = _gate(ceiling=1)
+        release = asyncio.Event()
+        order: list[int] = []
+        holder = asyncio.create_task(
+            _hold(gate, gate.ticket(None, max_tokens=1, n=1, priority=0), order, release)
+        )
+        await asyncio.sleep(0)
+        doomed = asyncio.create_task(
+            _hold(gate, gate.ticket(None, max_tokens=1, n=1, priority=0), order, release)
+        )
+        later = asyncio.create_task(
+            _hold(gate, gate.ticket(None, max_tokens=1, n=1, priority=1), order, release)
+        )
+        await asyncio.sleep(0)
+        doomed.cancel()
+        release.set()
+        await asyncio.gather(holder, later, doomed, return_exceptions=True)
+        return order, gate.in_flight, gate.seqs, gate.waiting()
+
+    assert asyncio.run(run()) == ([0, 1], 0, 0, 0)
+
+
+def test_priority_is_inherited_by_nested_calls_and_tasks():
+    async def run():
+        seen = []
+
+        async def call():
+            seen.append(current_priority())
+
+        with request_priority(Priority.PROPOSAL):
+            await call()
+            await asyncio.gather(call())
+            with request_priority(Priority.REVIEW):
+                await call()
+        await call()
+        return seen
+
+    assert asyncio.run(run()) == [2, 2, 1, 0]
+
+
+def test_prefix_estimate_counts_whole_shared_blocks_of_prompts_already_sent():
+    async def run():
+        gate = _gate(block=4)
+        shared = list(range(10))  # two whole blocks (8 tokens) and 2 tokens of a third
+        first = gate.ticket(shared + [100, 101, 102], max_tokens=1, n=1, priority=0)
+        async with gate.slot(first):
+            pass
+        second = gate.ticket(shared + [200, 201, 202], max_tokens=1, n=1, priority=0)
+        return first.estimated_cached, second.estimated_cached, second.uncached
+
+    assert asyncio.run(run()) == (0, 8, 5)
+
+
+@given(st.lists(st.integers(0, 5), min_size=0, max_size=40), st.lists(st.integers(0, 5), max_size=40))
+def test_prefix_estimate_never_exceeds_the_true_common_prefix(sent, asked):
+    estimator = PrefixEstimator(block_size=4, capacity_blocks=None)
+    estimator.remember(estimator.block_hashes(sent))
+    common = 0
+    while common < min(len(sent), len(asked)) and sent[common] == asked[common]:
+        common += 1
+    cached = estimator.cached_tokens(estimator.block_hashes(asked))
+    assert cached == common // 4 * 4  # whole blocks of the common prefix, never more
