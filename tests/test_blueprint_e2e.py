@@ -9,9 +9,9 @@ import pytest
 
 from datagen.blueprint.config import BlueprintRunConfig
 from datagen.blueprint.runner import build_models, read_run, run_blueprints
-from datagen.llm.pool import ModelPool
 from datagen.blueprint.validators import validate_execution, validate_policy
 from datagen.envs.registry import get_domain
+from datagen.llm.pool import ModelPool
 from datagen.runio import read_jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
