@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from datagen.blueprint.config import BlueprintRunConfig, load_config
 from datagen.cli_errors import run_command
 from datagen.rundir import DatagenRun
+from datagen.runner.executor import add_executor_flags, executor_overrides
 
 if TYPE_CHECKING:
     from datagen.llm.pool import ModelPool
@@ -103,6 +104,7 @@ async def generate(
     from datagen.blueprint.runner import build_models, check_domain, read_run, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.runner.executor import open_executor
     from datagen.simulate.runner import SimulationRunner
 
     overrides = {**({"num_tasks": limit} if limit is not None else {}), **(overrides or {})}
@@ -122,13 +124,17 @@ async def generate(
             pool.declare(alias, config.models[alias])
         for line in pool.sharing_lines():
             log.info("models: %s", line)
-        models = build_models(config, pool)  # starts the engines: rates are timed from here
+        executor = await stack.enter_async_context(open_executor(config.executor, config.used_specs()))
+        # Locally this starts the engines; on Ray every worker builds its own (rates are timed from here).
+        models = None if executor.remote else build_models(config, pool)
         display = LiveFunnel(enabled=live)
         display.set_phase1_baseline(phase1_tokens_before)
         if state is not None:
             display.phase1 = state.funnel.as_dict()  # a resumed run may have no Phase 1 work left to report
         started = time.monotonic()
-        runner = SimulationRunner(phase2, run, get_domain, pool, on_progress=display.on_phase2)
+        runner = SimulationRunner(
+            phase2, run, get_domain, pool, on_progress=display.on_phase2, executor=executor
+        )
         async with runner.session() as simulate:
             for blueprint in earlier:
                 simulate(blueprint)
@@ -138,6 +144,7 @@ async def generate(
                 resume=resume,
                 domain=domain,
                 models=models,
+                executor=executor,
                 on_progress=display.on_phase1,
                 on_accepted=simulate,
             )
@@ -176,13 +183,17 @@ def main(argv: list[str]) -> int:
         "--limit", type=int, default=None, help="number of base task drafts (overrides num_tasks)"
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in its directory")
+    add_executor_flags(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return run_command("generate", lambda: _generate_main(args))
 
 
 def _generate_main(args: argparse.Namespace) -> int:
-    summary = asyncio.run(generate(args.config, args.out, resume=args.resume, limit=args.limit))
+    overrides = executor_overrides(args.executor, args.workers)
+    summary = asyncio.run(
+        generate(args.config, args.out, resume=args.resume, limit=args.limit, overrides=overrides)
+    )
     for line in summary_lines(summary):
         print(line, file=sys.stderr)
     print(json.dumps(summary, indent=2))

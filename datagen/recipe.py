@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from datagen.llm.config import EMBEDDED, ModelSpec
 from datagen.redact import REDACTED, is_secret_key, redact_config
+from datagen.runner.executor import ExecutorConfig, LocalExecutorConfig
 
 R = TypeVar("R", bound="Recipe")
 
@@ -62,11 +63,16 @@ def _default_models() -> dict[str, ModelSpec]:
 
 
 class Recipe(Strict):
-    """The part every recipe shares: the models, declared once by alias."""
+    """The part every recipe shares: the models, declared once by alias, and where jobs run."""
 
     models: dict[str, ModelSpec] = Field(
         default_factory=_default_models,
         description="alias -> model; roles name an alias (default: the embedded model, as `embedded`)",
+    )
+    executor: ExecutorConfig = Field(
+        default_factory=LocalExecutorConfig,
+        description="where the jobs run: {type: local} (this process) or {type: ray, workers: N, ...} "
+        "(datagen.runner.executor); results are the same, so a run may resume under either",
     )
 
     @model_validator(mode="after")
@@ -86,6 +92,14 @@ class Recipe(Strict):
                         f"{sorted(self.models)}. Add it under `models:` or name one of those"
                     )
         return self
+
+    def used_specs(self, section: Any = None) -> dict[str, ModelSpec]:
+        """Alias -> spec of the models some role names (what an executor's workers build); of the
+        roles inside ``section`` only (e.g. a datagen recipe's ``simulate:``) when one is given."""
+        used = {
+            alias for _, role in iter_roles(self if section is None else section) for alias in role.aliases()
+        }
+        return {alias: spec for alias, spec in self.models.items() if alias in used}
 
     def used_aliases(self) -> list[str]:
         """The aliases some role names, in declaration order (only these get an engine)."""

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from datagen.cli_errors import run_command
+from datagen.runner.executor import add_executor_flags, executor_overrides
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: <out_dir>/<name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     parser.add_argument("--quiet", action="store_true", help="no live progress display")
+    add_executor_flags(parser)
     return parser
 
 
@@ -30,9 +32,12 @@ async def _run(args: argparse.Namespace) -> int:
     from datagen.blueprint.runner import build_models, check_domain, prepare_run_dir, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.runner.executor import open_executor
     from datagen.runner.progress import ProgressLine
 
-    config = load_config(args.config, {"num_tasks": args.limit})
+    config = load_config(
+        args.config, {"num_tasks": args.limit, **executor_overrides(args.executor, args.workers)}
+    )
     run_dir = config.run_dir(args.out)
     domain = get_domain(config.env)
     check_domain(config, domain)
@@ -44,13 +49,17 @@ async def _run(args: argparse.Namespace) -> int:
         funnel_line["text"] = funnel.summary_line()
         display.update()
 
-    async with ModelPool({alias: config.models[alias] for alias in config.used_aliases()}) as pool:
+    async with (
+        ModelPool(config.used_specs()) as pool,
+        open_executor(config.executor, config.used_specs()) as executor,
+    ):
         funnel = await run_blueprints(
             config,
             run_dir,
             resume=args.resume,
             domain=domain,
-            models=build_models(config, pool),
+            models=None if executor.remote else build_models(config, pool),
+            executor=executor,
             on_progress=show,
         )
     display.finish()

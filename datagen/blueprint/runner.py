@@ -30,6 +30,7 @@ from datagen.blueprint.lifecycle import base_task_id, develop_task
 from datagen.blueprint.proposal import generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import group_id, plan_groups, recombine
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
+from datagen.blueprint.stages import Stage
 from datagen.blueprint.validators import duplicate_key
 from datagen.envs.base import Domain
 from datagen.envs.references import check_references
@@ -39,6 +40,7 @@ from datagen.llm.types import ChatModel, Usage
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, JsonlAppender, read_records, read_rows, save_recipe
 from datagen.runner.batch import Batch, Job
+from datagen.runner.executor import LOCAL, Executor
 
 if TYPE_CHECKING:
     from datagen.llm.pool import ModelPool
@@ -116,7 +118,9 @@ def read_run(run_dir: Path) -> RunState:
         try:
             funnel.add(record, accepted=accepted)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("%s: the funnel record of %s is damaged (%r); the funnel leaves it out", run_dir, task_id, exc)
+            log.warning(
+                "%s: the funnel record of %s is damaged (%r); the funnel leaves it out", run_dir, task_id, exc
+            )
 
     for blueprint in read_records(run.blueprints, Blueprint):
         if blueprint.id in done:
@@ -214,29 +218,18 @@ def rejected_by_error(task_id: str, kind: str, exc: BaseException) -> TaskOutcom
     )
 
 
-async def run_blueprints(
-    config: BlueprintRunConfig,
-    run_dir: Path,
-    *,
-    resume: bool = False,
-    domain: Domain | None = None,
-    models: Models,
-    on_progress: Callable[[Funnel], None] | None = None,
-    on_accepted: Callable[[Blueprint], None] | None = None,
-) -> Funnel:
-    """Runs Phase 1 to the end and returns the run's funnel (all sessions). ``on_accepted`` gets each
-    newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
-    accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open."""
-    prepare_run_dir(config, run_dir, resume)
-    state = read_run(run_dir)
-    domain = domain or load_domain(config.env)
+def build_context(
+    config: BlueprintRunConfig, domain: Domain, models: Models, accepted: list[Blueprint], session: int
+) -> RunContext:
+    """What every task of a run shares (see :class:`RunContext`), as of the blueprints ``accepted``
+    before this session: the few-shot pool holds the base ones, the near-duplicate index all."""
     db_seed = config.db_seed if config.db_seed is not None else domain.train_seed
     pool = FewshotPool(domain.example_tasks, config.samplers.fewshot_pool_max)
-    for blueprint in state.accepted:
+    for blueprint in accepted:
         if blueprint.provenance.get("kind") == "base":
             pool.add(blueprint)
     users = UserIndex(domain.new_env(db_seed), config.samplers.user_table)
-    ctx = RunContext(
+    return RunContext(
         config=config,
         domain=domain,
         generator=models.generator,
@@ -248,9 +241,84 @@ async def run_blueprints(
         db_seed=db_seed,
         users=users,
         planner=StatePlanner(domain, users, db_seed),
-        session=state.sessions,
-        accepted_keys={duplicate_key(b.user_id, b.actions) for b in state.accepted},
+        session=session,
+        accepted_keys={duplicate_key(b.user_id, b.actions) for b in accepted},
     )
+
+
+class TaskJobs:
+    """Phase 1's job function over one :class:`RunContext`: a base task by index, a recombination by
+    group; ``notify`` tells it of a blueprint the run accepted (wherever it was drafted)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, payload: int | list[Blueprint]) -> TaskOutcome:
+        if isinstance(payload, int):
+            return await develop_task(self.ctx, payload)
+        return await recombine(self.ctx, payload)
+
+    def notify(self, blueprint: Blueprint) -> None:
+        self.ctx.accepted_keys.add(duplicate_key(blueprint.user_id, blueprint.actions))
+        if blueprint.provenance.get("kind") == "base":
+            self.ctx.pool.add(blueprint)
+
+
+@dataclass(frozen=True)
+class TaskWork:
+    """Phase 1's tasks as plain data for an executor's workers: each builds its own context (domain,
+    models by alias, few-shot pool, state planner) from the recipe and the blueprints accepted before
+    this session, then learns of every blueprint accepted since through ``notify``."""
+
+    config: BlueprintRunConfig
+    accepted: list[Blueprint]
+    session: int
+
+    def bind(self, pool: ModelPool) -> TaskJobs:
+        domain = load_domain(self.config.env)
+        return TaskJobs(
+            build_context(self.config, domain, build_models(self.config, pool), self.accepted, self.session)
+        )
+
+
+def duplicate_rejection(outcome: TaskOutcome) -> TaskOutcome:
+    """An accepted outcome whose customer and actions another task took first (two workers accepted
+    both at once): the one writer keeps the first and records this one at stage ``duplicate``."""
+    return TaskOutcome(
+        outcome.task_id,
+        outcome.kind,
+        attempts=outcome.attempts,
+        usage=outcome.usage,
+        stage=Stage.DUPLICATE.value,
+        reasons=["an identical task was accepted meanwhile (by another worker)"],
+        draft=outcome.blueprint.model_dump(mode="json") if outcome.blueprint is not None else None,
+        provenance=outcome.provenance,
+    )
+
+
+async def run_blueprints(
+    config: BlueprintRunConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    domain: Domain | None = None,
+    models: Models | None = None,
+    executor: Executor = LOCAL,
+    on_progress: Callable[[Funnel], None] | None = None,
+    on_accepted: Callable[[Blueprint], None] | None = None,
+) -> Funnel:
+    """Runs Phase 1 to the end and returns the run's funnel (all sessions). ``on_accepted`` gets each
+    newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
+    accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open; under
+    a remote ``executor`` the workers build their own and ``models`` is not needed.
+
+    Shared state: the few-shot pool and the near-duplicate index grow as tasks are accepted. Locally
+    every task sees them at once; on Ray each worker holds a copy that the driver tells of every
+    accepted blueprint (one round trip later), and the driver, which alone writes, keeps the first of
+    two identical tasks that two workers accepted at the same time."""
+    prepare_run_dir(config, run_dir, resume)
+    state = read_run(run_dir)
+    domain = domain or load_domain(config.env)
     writer = RunWriter(run_dir, state.funnel, state.sessions)
     writer.events.write(
         {
@@ -261,22 +329,34 @@ async def run_blueprints(
         }
     )
     accepted = list(state.accepted)
+    claimed = {duplicate_key(b.user_id, b.actions) for b in accepted}
+
+    def local() -> TaskJobs:
+        if models is None:
+            raise ValueError("run_blueprints on the local executor needs the run's models")
+        return TaskJobs(build_context(config, domain, models, state.accepted, state.sessions))
+
+    runner = executor.runner(TaskWork(config, state.accepted, state.sessions), local=local)
 
     def record(job: Job[Any], outcome: TaskOutcome) -> None:
+        if outcome.blueprint is not None:
+            key = duplicate_key(outcome.blueprint.user_id, outcome.blueprint.actions)
+            if key in claimed:
+                outcome = duplicate_rejection(outcome)
+            claimed.add(key)
         blueprint = writer.write(outcome)
         if blueprint is not None:
             accepted.append(blueprint)
-            if outcome.kind == "base":
-                ctx.pool.add(blueprint)
+            runner.notify(blueprint)
             if on_accepted is not None:
                 on_accepted(blueprint)
         if on_progress is not None:
             on_progress(writer.funnel)
 
-    def batch(run: Callable[[Any], Any], kind: str) -> Batch[Any, TaskOutcome]:
+    def batch(kind: str) -> Batch[Any, TaskOutcome]:
         return Batch(
-            run,
-            concurrency=config.concurrency,
+            runner.run,
+            concurrency=executor.in_flight(config.concurrency),
             record=record,
             record_error=lambda job, exc: record(job, rejected_by_error(job.key, kind, exc)),
             done=state.done,
@@ -293,7 +373,7 @@ async def run_blueprints(
             config.num_tasks,
             config.num_tasks - len(todo),
         )
-        async with batch(lambda index: develop_task(ctx, index), "base") as base:
+        async with batch("base") as base:
             base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
         recombination = config.recombination
         if recombination.share > 0:
@@ -303,7 +383,7 @@ async def run_blueprints(
                 recombination.group_size,
                 config.seed,
             )
-            async with batch(lambda group: recombine(ctx, group), "recombined") as recombined:
+            async with batch("recombined") as recombined:
                 recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)
     finally:
         writer.events.write(

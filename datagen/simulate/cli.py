@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.cli_errors import UsageError, run_command
+from datagen.runner.executor import add_executor_flags, executor_overrides
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,19 @@ def progress_line(enabled: bool = True):
 
 
 async def run_simulation(
-    config, blueprints: list[Any], out_dir: Path, models: dict[str, Any]
+    config, blueprints: list[Any], out_dir: Path, models: dict[str, Any], executor_config: Any = None
 ) -> dict[str, Any]:
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
     from datagen.rundir import DatagenRun
+    from datagen.runner.executor import open_executor
     from datagen.simulate.runner import SimulationRunner
 
     display, on_progress = progress_line()
-    async with ModelPool(models) as pool:
-        runner = SimulationRunner(config, DatagenRun(out_dir), get_domain, pool, on_progress=on_progress)
+    async with ModelPool(models) as pool, open_executor(executor_config, models) as executor:
+        runner = SimulationRunner(
+            config, DatagenRun(out_dir), get_domain, pool, on_progress=on_progress, executor=executor
+        )
         summary = await runner.run(blueprints)
     display.finish()
     return summary
@@ -80,6 +84,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, default=None, help="simulate only the first N blueprints")
     parser.add_argument("--attempts", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
+    add_executor_flags(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return run_command("simulate", lambda: _main(args))
@@ -91,7 +96,12 @@ def _main(args: argparse.Namespace) -> int:
     from datagen.rundir import DatagenRun, save_recipe
 
     recipe = load_config(
-        args.config, {"simulate.attempts": args.attempts, "simulate.concurrency": args.concurrency}
+        args.config,
+        {
+            "simulate.attempts": args.attempts,
+            "simulate.concurrency": args.concurrency,
+            **executor_overrides(args.executor, args.workers),
+        },
     )
     config = recipe.phase2("apigen-mt simulate")
     if args.limit is not None and args.limit < 1:
@@ -103,6 +113,8 @@ def _main(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     run = DatagenRun(out_dir)
     save_recipe(run.recipe, recipe.model_dump(mode="json"))  # a Phase 1 run already holds it: kept
-    summary = asyncio.run(run_simulation(config, blueprints, out_dir, recipe.models))
+    summary = asyncio.run(
+        run_simulation(config, blueprints, out_dir, recipe.used_specs(config), recipe.executor)
+    )
     print(json.dumps(summary, indent=2))
     return 0

@@ -26,6 +26,7 @@ from datagen.records import Blueprint, Trajectory
 from datagen.rundir import DatagenRun, JsonlAppender, read_records
 from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
+from datagen.runner.executor import LOCAL, Executor
 from datagen.simulate.config import SimulateConfig
 from datagen.simulate.episode import EpisodeResult, final_messages
 from datagen.simulate.verdict import gold_hash, judge_episode
@@ -104,25 +105,42 @@ def phase2_funnel(run: DatagenRun) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class AttemptWork:
+    """Phase 2's attempts as plain data, for an executor whose workers play them with their own models
+    (domains by name from the registry); the rows are still written by the runner that submitted them."""
+
+    config: SimulateConfig
+
+    def bind(self, models: Models) -> Callable[[tuple[Blueprint, int]], Any]:
+        from datagen.envs.registry import get_domain
+
+        return SimulationRunner(self.config, None, get_domain, models).run_attempt
+
+
 class SimulationRunner:
     """Phase 2 jobs (one per blueprint attempt), their rows, and the batch that runs them."""
 
     def __init__(
         self,
         config: SimulateConfig,
-        run: DatagenRun,
+        run: DatagenRun | None,
         domains: Callable[[str], Domain],
         models: Models,
         on_progress: Callable[[Phase2Stats], None] | None = None,
+        executor: Executor = LOCAL,
     ):
+        """``run`` is None where the runner only plays attempts for another process that records
+        them (a Ray worker: :class:`AttemptWork`)."""
         self.config = config
         self.run_dir = run
         self.domains = domains
         self.models = models
         self.on_progress = on_progress
+        self.executor = executor
         self.stats = Phase2Stats()
         self._gold: dict[str, str] = {}
-        self._done, self._signatures, self._succeeded = self._load_previous()
+        self._done, self._signatures, self._succeeded = self._load_previous() if run else (set(), set(), set())
         self._outputs: tuple[JsonlAppender, JsonlAppender, JsonlAppender] | None = None
         self.summary: dict[str, Any] = {}
 
@@ -157,9 +175,10 @@ class SimulationRunner:
                 JsonlAppender(self.run_dir.duplicates) as dup_out,
             ):
                 self._outputs = (ok_out, fail_out, dup_out)
+                runner = self.executor.runner(AttemptWork(self.config), local=lambda: self.run_attempt)
                 batch = Batch(
-                    self.run_attempt,
-                    concurrency=self.config.concurrency,
+                    runner.run,
+                    concurrency=self.executor.in_flight(self.config.concurrency),
                     record=self._record,
                     record_error=self._record_error,
                     done=self._done,

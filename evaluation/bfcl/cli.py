@@ -12,6 +12,7 @@ from typing import Any
 
 from datagen.cli_errors import UsageError, run_command
 from datagen.rundir import BFCL_PREFIX, BfclRun
+from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.bfcl import data, results
 from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
 from evaluation.bfcl.scoring import CategoryScore, score_category, score_json, summarise
@@ -311,6 +312,7 @@ def _generate_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue a run in --out (items already written are kept)"
     )
     parser.add_argument("--no-score", action="store_true", help="only generate")
+    add_executor_flags(parser)
     return parser
 
 
@@ -335,6 +337,7 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     for dotted, value in {
         "format": args.format, "lenient": args.lenient, "categories": args.categories, "limit": args.limit,
         "concurrency": args.concurrency, "result_name": args.result_name, "agent.max_tokens": args.max_tokens,
+        **executor_overrides(args.executor, args.workers),
     }.items():  # fmt: skip
         if value is not None:
             set_override(data_, dotted, value)
@@ -422,6 +425,7 @@ def _generate_main(args: argparse.Namespace) -> int:
 
 async def _generate(config: Any, settings: Any, categories: list[str], folder: Path) -> dict[str, int]:
     from datagen.llm.pool import ModelPool
+    from datagen.runner.executor import open_executor
     from datagen.runner.progress import ProgressLine
     from evaluation.bfcl.generate import generate
 
@@ -438,10 +442,12 @@ async def _generate(config: Any, settings: Any, categories: list[str], folder: P
         latest.update(counts.as_dict())
         display.update()
 
-    async with ModelPool({config.agent.model: spec}) as pool:
+    specs = {config.agent.model: spec}
+    async with ModelPool(specs) as pool, open_executor(config.executor, specs) as executor:
         counts = await generate(
-            pool.get(config.agent.model), categories, settings, config.limit, folder,
-            concurrency=config.concurrency, on_progress=on_progress,
+            None if executor.remote else pool.get(config.agent.model), categories, settings, config.limit,
+            folder, concurrency=config.concurrency, on_progress=on_progress, executor=executor,
+            alias=config.agent.model,
         )  # fmt: skip
     display.finish()
     return counts

@@ -31,6 +31,7 @@ snapshot the next one loads), then the scenario's questions run concurrently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -44,6 +45,7 @@ from datagen.llm.base import ModelUnavailableError
 from datagen.llm.formats import is_broken
 from datagen.rundir import BfclRun, JsonlAppender, read_rows
 from datagen.runner.batch import Batch, BatchCounts, Job
+from datagen.runner.executor import LOCAL, Executor
 from evaluation.bfcl import data, memory, results, tools
 from evaluation.bfcl.decode import DecodeError
 from evaluation.bfcl.multi_turn import STEP_LIMIT, Backends, Call, decode_step
@@ -351,6 +353,29 @@ def _sort_key(item_id: str) -> tuple[int, str]:
         return 1 << 62, item_id
 
 
+async def run_item_job(
+    model: Any, settings: RunSettings, model_result_dir: Path, job: ItemJob
+) -> list[dict[str, Any]]:
+    """One job's rows: an item's, or a memory scenario's (its conversations, then its questions)."""
+    if job.scenario:
+        return await run_memory_scenario(model, list(job.entries), settings, model_result_dir)
+    return [await _run_item(model, job.entries[0], settings)]
+
+
+@dataclass(frozen=True)
+class ItemWork:
+    """BFCL items as plain data, for an executor whose workers reach the model under test by its alias.
+    Memory scenarios keep their snapshots in ``model_result_dir``: on several machines that folder
+    must be on a filesystem they share."""
+
+    alias: str
+    settings: RunSettings
+    model_result_dir: Path
+
+    def bind(self, models: Any) -> Callable[[ItemJob], Any]:
+        return functools.partial(run_item_job, models.get(self.alias), self.settings, self.model_result_dir)
+
+
 async def generate(
     model: Any,
     categories: list[str],
@@ -360,12 +385,15 @@ async def generate(
     *,
     concurrency: int = 256,
     on_progress: Callable[[BatchCounts], None] | None = None,
+    executor: Executor = LOCAL,
+    alias: str = "agent",
 ) -> dict[str, int]:
     """Generates every item of ``categories`` into ``model_result_dir`` (BFCL's result files, which
     grow as items finish); items already there are skipped, so a killed run continues where it
     stopped. Memory categories also write their pre-requisite conversations' rows
     (``memory_kv_prereq``, ...) and keep their snapshots in the folder. ``limit`` counts questions;
-    the scenarios they belong to run in full. Returns the rows per category."""
+    the scenarios they belong to run in full. Returns the rows per category. Under a remote
+    ``executor`` the workers reach the model by ``alias`` (``model`` may then be None)."""
     if model_result_dir is None:
         raise ValueError("expected generate(..., model_result_dir=<the folder the result files go to>)")
     files = ResultFiles(model_result_dir)
@@ -376,10 +404,10 @@ async def generate(
         log.info("resume: %d of %d jobs already written under %s", len(done), len(jobs), model_result_dir)
         files.compact()
 
-    async def run(job: ItemJob) -> list[dict[str, Any]]:
-        if job.scenario:
-            return await run_memory_scenario(model, list(job.entries), settings, model_result_dir)
-        return [await _run_item(model, job.entries[0], settings)]
+    work = ItemWork(alias, settings, model_result_dir)
+    runner = executor.runner(
+        work, local=lambda: functools.partial(run_item_job, model, settings, model_result_dir)
+    )
 
     def record(job: Job[ItemJob], rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -390,8 +418,8 @@ async def generate(
 
     try:
         async with Batch(
-            run,
-            concurrency=concurrency,
+            runner.run,
+            concurrency=executor.in_flight(concurrency),
             record=record,
             record_error=record_error,
             done=done,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from datagen.cli_errors import UsageError, run_command
 from datagen.envs.base import Domain, Task
+from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.tau.config import TauConfig
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue a run in --out")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    add_executor_flags(p)
     return p
 
 
@@ -163,7 +165,7 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "env": args.env, "tasks": args.tasks, "limit": args.limit, "trials": args.trials,
         "concurrency": args.concurrency, "max_steps": args.max_steps, "seed": args.seed,
         "agent.max_tokens": args.max_tokens, "user.max_tokens": args.user_max_tokens,
-        "user.best_of_n": args.user_best_of_n,
+        "user.best_of_n": args.user_best_of_n, **executor_overrides(args.executor, args.workers),
     }.items():  # fmt: skip
         if value is not None:
             set_override(data, dotted, value)
@@ -189,7 +191,7 @@ def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> No
             raise UsageError(
                 f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
             )
-        if saved != redact_config(config_json):
+        if _results_settings(saved) != _results_settings(redact_config(config_json)):
             raise UsageError(
                 f"{run.root} was run with different settings (see {run.recipe}); resume needs the same ones"
             )
@@ -201,10 +203,16 @@ def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> No
     run.recipe.write_text(json.dumps(redact_config(config_json), indent=2))
 
 
+def _results_settings(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run's rows depend on: all but where the jobs ran (``executor``)."""
+    return {key: value for key, value in recipe.items() if key != "executor"}
+
+
 async def _run(
     config: TauConfig, domain: Domain, tasks: list[Task], run: TauRun, quiet: bool
 ) -> dict[str, Any]:
     from datagen.llm.pool import ModelPool
+    from datagen.runner.executor import open_executor
     from datagen.runner.progress import ProgressLine
     from evaluation.tau.harness import TauHarness
 
@@ -219,8 +227,11 @@ async def _run(
         seen["ok"] += bool(row.get("success"))
         display.update()
 
-    async with ModelPool(config.models) as pool:
-        summary = await TauHarness(config, domain, tasks, run, pool).run(on_trial=on_trial)
+    async with (
+        ModelPool(config.models) as pool,
+        open_executor(config.executor, config.used_specs()) as executor,
+    ):
+        summary = await TauHarness(config, domain, tasks, run, pool, executor).run(on_trial=on_trial)
     display.finish()
     return summary
 

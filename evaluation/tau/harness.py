@@ -32,6 +32,7 @@ from datagen.rundir import JsonlAppender, TauRun, read_records
 from datagen.runio import write_json_atomic
 from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
+from datagen.runner.executor import LOCAL, Executor
 from datagen.simulate.episode import final_messages
 from datagen.simulate.verdict import judge_episode
 from evaluation.tau.config import TauConfig
@@ -107,15 +108,38 @@ def trial_key(task_id: str, trial: int) -> str:
     return f"{task_id}#t{trial}"
 
 
-class TauHarness:
-    """Every trial of every task is one job of the batch layer; each finished trial is one row."""
+@dataclass(frozen=True)
+class TrialWork:
+    """τ trials as plain data, for an executor whose workers play them with their own models (the
+    domain by name from the registry); the rows are written by the harness that submitted them."""
 
-    def __init__(self, config: TauConfig, domain: Domain, tasks: list[Task], out: TauRun, models: Models):
+    config: TauConfig
+
+    def bind(self, models: Models) -> Callable[[tuple[Task, int]], Any]:
+        from datagen.envs.registry import get_domain
+
+        return TauHarness(self.config, get_domain(self.config.env), [], None, models).run_trial_job
+
+
+class TauHarness:
+    """Every trial of every task is one job of the batch layer; each finished trial is one row.
+    ``out`` is None where the harness only plays trials for another process (a Ray worker)."""
+
+    def __init__(
+        self,
+        config: TauConfig,
+        domain: Domain,
+        tasks: list[Task],
+        out: TauRun | None,
+        models: Models,
+        executor: Executor = LOCAL,
+    ):
         self.config = config
         self.domain = domain
         self.tasks = tasks
         self.out = out
         self.models = models
+        self.executor = executor
         self._gold = {t.id: gold_info(domain, t) for t in tasks}
         broken = [t.id for t in tasks if not self._gold[t.id].replay_ok]
         if broken and domain.authored_gold:
@@ -131,6 +155,17 @@ class TauHarness:
     def user_model(self) -> ChatModel:
         return self.models.get(self.config.user.model)
 
+    def _model_names(self) -> dict[str, str]:
+        """The agent's and user's model names; under a remote executor from the recipe, so this
+        process (which only writes) never builds a model."""
+        if self.executor.remote:
+            specs = self.config.models
+            return {
+                "agent": specs[self.config.agent.model].label,
+                "user": specs[self.config.user.model].label,
+            }
+        return {"agent": self.agent_model.name, "user": self.user_model.name}
+
     async def run(self, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         done = {trial_key(r["task_id"], r["trial"]) for r in read_trials(self.out)}
         with JsonlAppender(self.out.results) as out:
@@ -144,9 +179,10 @@ class TauHarness:
                 task, trial = job.payload
                 record(job, self._error_row(task, trial, exc))
 
+            runner = self.executor.runner(TrialWork(self.config), local=lambda: self.run_trial_job)
             async with Batch(
-                self.run_trial_job,
-                concurrency=self.config.concurrency,
+                runner.run,
+                concurrency=self.executor.in_flight(self.config.concurrency),
                 record=record,
                 record_error=record_error,
                 done=done,
@@ -160,7 +196,7 @@ class TauHarness:
         task_ids = {t.id for t in self.tasks}
         write_json_atomic(self.out.per_task, per_task(rows, task_ids))
         summary = summarize(rows, self.config.trials, task_ids)
-        summary.update(env=self.domain.name, agent=self.agent_model.name, user=self.user_model.name)
+        summary.update(env=self.domain.name, **self._model_names())
         write_json_atomic(self.out.summary, summary)
         return summary
 
@@ -195,7 +231,9 @@ class TauHarness:
 
     async def _run_trial(self, task: Task, trial: int, messages: list[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config
-        gold = self._gold[task.id]
+        gold = self._gold.get(task.id)
+        if gold is None:  # a worker's harness learns each task's gold when it first runs it
+            gold = self._gold[task.id] = gold_info(self.domain, task)
         env = self.domain.env_for_task(task)
         sides = build_sides(
             cfg, self.models, self.domain, env, item_id=task.id, attempt=trial,
