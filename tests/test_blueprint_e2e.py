@@ -8,9 +8,10 @@ import asyncio
 import pytest
 
 from datagen.blueprint.config import BlueprintRunConfig
-from datagen.blueprint.runner import read_run, run_blueprints
+from datagen.blueprint.runner import build_models, read_run, run_blueprints
 from datagen.blueprint.validators import validate_execution, validate_policy
 from datagen.envs.registry import get_domain
+from datagen.llm.pool import ModelPool
 from datagen.runio import read_jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
@@ -28,20 +29,14 @@ SETUPS = {
 @pytest.mark.parametrize("proposal", sorted(SETUPS))
 def test_phase1_on_embedded_model(vllm_server, tmp_path, proposal):
     setup = SETUPS[proposal]
-    model = {
-        "model": "embedded",
-        "backend": "openai",
-        "base_urls": [vllm_server],
-        "temperature": 0.8,
-        "max_tokens": 320,
-    }
     config = BlueprintRunConfig.model_validate(
         {
             "name": f"e2e-{proposal}",
             "env": "retail",
             "num_tasks": 4,
             "concurrency": 4,
-            "generator": model,
+            "models": {"server": {"model": "embedded", "backend": "openai", "base_urls": [vllm_server]}},
+            "generator": {"model": "server", "temperature": 0.8, "max_tokens": 320},
             "proposal": {"type": proposal},
             "samplers": {"records_range": [2, 3], "fewshot_range": [0, 1], "max_context_chars": 1200},
             "committee": {"size": 3, "threshold": setup["threshold"], "max_tokens": 160},
@@ -51,7 +46,11 @@ def test_phase1_on_embedded_model(vllm_server, tmp_path, proposal):
         }
     )
     run_dir = tmp_path / "run"
-    funnel = asyncio.run(run_blueprints(config, run_dir)).as_dict()
+    async def run() -> dict:
+        async with ModelPool(config.models) as pool:
+            return (await run_blueprints(config, run_dir, models=build_models(config, pool))).as_dict()
+
+    funnel = asyncio.run(run())
     accepted, _ = read_jsonl(run_dir / "blueprints.jsonl")
     rejected, _ = read_jsonl(run_dir / "rejections.jsonl")
     base_rejected = [r for r in rejected if r["kind"] == "base"]

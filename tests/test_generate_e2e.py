@@ -28,13 +28,14 @@ KILL_DEADLINE_S = 1200.0
 def _server_recipe(base_url: str, path: Path) -> Path:
     """The demo recipe with every role on the shared server (one model spec, so one client)."""
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
-    server = {"model": "embedded", "backend": "openai", "base_urls": [base_url], "tool_format": "hermes"}
-    data["generator"] = {**server, "temperature": data["generator"]["temperature"], "max_tokens": 256}
+    alias = data["generator"]["model"]  # every role names it
+    data["models"] = {
+        alias: {"model": "embedded", "backend": "openai", "base_urls": [base_url], "tool_format": "hermes"}
+    }
+    data["generator"]["max_tokens"] = 256
     data["committee"]["size"] = (
         1  # the committee itself is covered by test_blueprint_e2e; one judge keeps this cheap
     )
-    data["simulate"]["agent"]["model"] = server
-    data["simulate"]["user"]["model"] = server
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
