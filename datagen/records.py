@@ -31,6 +31,7 @@ FailureKind = Literal[
     "state_mismatch",
     "missing_output",
     "policy_violation",
+    "ungrounded_arguments",  # passed every other check; a write call used a value nobody said
     "step_limit",
     "format_error",
     "user_error",

@@ -26,6 +26,12 @@ exactly that). Ours treats both sides the same way and reads numbers as numbers:
 ``same_value`` compares argument values with the same reading: numbers by value (a number and a
 string holding it are equal: ``12.5 == "$12.50"``), strings by normal form, lists in order, objects
 key by key; ``True`` is not ``1``.
+
+``value_written`` asks the provenance question ("was this argument value written earlier, in what
+the user said or a tool returned?") with the same reading, one scalar at a time: a number is written
+when a text holds that number (``12.5`` in ``"$12.50"``, not in ``"112.5"``); a string when its
+normal form stands in a text's normal form as a whole: no word character right before or after it,
+so ``"CA"`` is in ``"state: CA,"`` but not in ``"cancel"``.
 """
 
 from __future__ import annotations
@@ -119,3 +125,27 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     return a == b
+
+
+def written_forms(texts: Iterable[str]) -> list[str]:
+    """``texts`` in normal form, once, for many :func:`value_written` questions."""
+    return [normal_form(text) for text in texts]
+
+
+def value_written(value: Any, normalised: Iterable[str]) -> bool:
+    """Whether a scalar ``value`` (a string or a number) is written in one of ``normalised`` texts
+    (from :func:`written_forms`), read as the module docstring says. Booleans, None, empty strings,
+    lists and objects are never "written": callers decide about literals and walk structures."""
+    if isinstance(value, bool) or value is None:
+        return False
+    number = as_number(value)
+    if number is not None:
+        wanted = f"{_MARK}{_plain_number(str(abs(number)))}{_MARK}"
+        return any(wanted in text for text in normalised)
+    if not isinstance(value, str):
+        return False
+    wanted = normal_form(value)
+    if not wanted:
+        return False
+    pattern = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)")
+    return any(pattern.search(text) for text in normalised)

@@ -176,6 +176,17 @@ def shop_responder(bad_first_draft: bool = False, judge_scores: tuple[int, int, 
         zip(("correctness", "completeness", "satisfaction", "creativity"), judge_scores, strict=True)
     )
 
+    def values_of(actions_text: str) -> str:
+        """The argument values of the numbered calls in a prompt ("1. {call} -> result"), so the
+        instruction names what an agent needs and a dialogue on it can be grounded."""
+        found: list[str] = []
+        for line in actions_text.splitlines():
+            head = re.match(r"\d+\. (\{.*?\})(?: -> .*)?$", line.strip())
+            if head:
+                call = json.loads(head.group(1))
+                found += [str(v) for v in call.get("arguments", {}).values() if isinstance(v, str)]
+        return ", ".join(dict.fromkeys(found))
+
     def respond(messages, kwargs):
         system = messages[0]["content"] if messages[0]["role"] == "system" else ""
         last = messages[-1]["content"]
@@ -184,16 +195,15 @@ def shop_responder(bad_first_draft: bool = False, judge_scores: tuple[int, int, 
         if not system:
             return ["1. Write valid JSON."]
         if "one coherent instruction" in last:
-            return [json.dumps({"thought": "t", "instruction": "You want all these changes made."})]
+            instruction = f"You want all these changes made ({values_of(last)})."
+            return [json.dumps({"thought": "t", "instruction": instruction})]
         if "The ground-truth actions are fixed" in messages[1]["content"]:
             # the first value the first write reports; a made-up output first when bad_first_draft is set
             status = re.search(r'-> \{"[^"]+": "([^"]+)"', messages[1]["content"]).group(1)
             output = "a made-up confirmation code" if bad_first_draft and len(messages) == 2 else status
-            return [
-                json.dumps(
-                    {"thought": "t", "instruction": "You want these changes made.", "outputs": [output]}
-                )
-            ]
+            actions = messages[1]["content"].split("# The ground-truth actions are fixed", 1)[1]
+            instruction = f"You want these changes made ({values_of(actions)})."
+            return [json.dumps({"thought": "t", "instruction": instruction, "outputs": [output]})]
         if bad_first_draft and len(messages) == 2:
             return ['{"thought": "cancel", "instruction": "You want']
         user_id = re.search(r"user id (\w+)", "\n".join(m["content"] for m in messages)).group(1)

@@ -134,7 +134,7 @@ def test_grounded_proposal_and_recombination(tmp_path):
         assert len(parents) == 2 and len({p["user_id"] for p in parents}) == 1
         assert r["actions"] == [a for p in parents for a in p["actions"]]
         assert r["outputs"] == list(dict.fromkeys(o for p in parents for o in p["outputs"]))
-        assert r["outputs"] and r["instruction"] == "You want all these changes made."
+        assert r["outputs"] and r["instruction"].startswith("You want all these changes made (")
         execution = validate_execution(_actions(r), domain, r["seed"])
         assert execution.ok and validate_policy(execution).ok
 

@@ -110,3 +110,18 @@ def test_step_results_drop_vllm_log_records(demo):
         "results written under out/bfcl\nsimple_python   25.00%  (1/4)\n"
     )
     assert demo.result_lines(stdout) == ["results written under out/bfcl", "simple_python   25.00%  (1/4)"]
+
+
+def test_the_demo_counts_and_keeps_dialogues_that_fail_only_the_provenance_check(demo, tmp_path: Path):
+    from rich.console import Console
+
+    export = next(s for s in demo.plan(demo.DemoSettings(out=tmp_path)) if s.key == "export")
+    assert "--include-ungrounded" in cli_args(export.command, "export")
+    stats = {"attempts": 16, "successful_trajectories": 3, "duplicate_successes": 1,
+             "failures": {"ungrounded_arguments": 12}}  # fmt: skip
+    (tmp_path / "simulate_stats.json").write_text(json.dumps(stats))
+    console = Console(record=True, width=200)
+    demo.summarise_generation(tmp_path, console)
+    text = console.export_text()
+    assert "phase 2: failed (ungrounded_arguments)" in text
+    assert "Provenance: 12 of the 16 dialogues that passed the state, output and policy checks" in text

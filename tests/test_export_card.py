@@ -121,7 +121,7 @@ def test_the_card_gives_the_toolkit_build_the_date_and_the_split_rule(tmp_path: 
     )
     card = (tmp_path / "out" / "README.md").read_text()
     assert f"git commit `{head}`" in card and facts["created"] in card
-    assert "Splits (seed 5, validation 0.1, test 0.25): split by blueprint" in card
+    assert "Splits (seed 5, validation 0.1, test 0.25): split by group of blueprints" in card
 
 
 def test_export_facts_reach_the_model_card(tmp_path: Path):

@@ -298,9 +298,9 @@ def test_tasks_keep_the_export_split(tmp_path: Path):
 
     run = write_run(tmp_path / "run", count=12)
     blueprints = [
-        Blueprint(id=f"bp{i}", env="bank", seed=1, persona="p", instruction="i", actions=[])
+        Blueprint(id=f"bp{i}", env="bank", seed=1, persona="p", instruction=f"task {i}", actions=[])
         for i in range(12)
-    ]
+    ]  # distinct instructions: blueprints that read the same share a split group
     DatagenRun(run).blueprints.write_text("".join(b.model_dump_json() + "\n" for b in blueprints))
     export_run(run, tmp_path / "export", fmt="jsonl", seed=3, test=0.25)
     exported = {

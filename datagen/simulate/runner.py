@@ -245,7 +245,9 @@ class SimulationRunner:
         )
         progress.system, progress.tools = sides.agent.system, sides.agent.tools
         episode = progress.episode = await play_episode(cfg, sides, env)
-        verdict = judge_episode(env, episode, expected_hash=expected_hash, expected_outputs=blueprint.outputs)
+        verdict = judge_episode(
+            env, episode, expected_hash=expected_hash, expected_outputs=blueprint.outputs, provenance=True
+        )
         return Trajectory(
             **self._identity(blueprint, attempt),
             messages=final_messages(sides.agent.system, episode),

@@ -1,6 +1,8 @@
 """The success check: final state equals the replay of the ground truth, every expected output was
 said by the agent (``datagen.values``, the rule Phase 1 and the τ harness use too), and no policy
-check fails on the agent's trace."""
+check fails on the agent's trace. Phase 2 adds the provenance check (``provenance=True``,
+:mod:`datagen.simulate.provenance`): every value of every agent write call was said before it or is
+a literal the policy allows; the τ harness leaves it off, so its reward stays τ-bench's."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from datagen.envs.base import Domain, Environment, ToolCallModel
 from datagen.simulate.episode import EpisodeResult
+from datagen.simulate.provenance import ungrounded_arguments
 from datagen.values import missing_outputs
 
 
@@ -41,8 +44,11 @@ def judge_episode(
     *,
     expected_hash: str,
     expected_outputs: Sequence[str],
+    provenance: bool = False,
 ) -> Verdict:
-    """Scores an episode that ran on ``env``. Reward parts are kept apart in ``checks``."""
+    """Scores an episode that ran on ``env``. Reward parts are kept apart in ``checks``; with
+    ``provenance`` a dialogue that passes everything else but used an unsaid value in a write call
+    fails as ``ungrounded_arguments`` (the values are listed in ``checks``)."""
     state_match = env.state_hash() == expected_hash
     missing = missing_outputs(expected_outputs, agent_texts(episode.messages))
     violations = [str(v) for v in env.policy_violations(episode.before)]
@@ -57,13 +63,17 @@ def judge_episode(
         "tool_calls": len(env.trace),
         "failed_tool_calls": sum(1 for a in env.trace if not a.ok),
     }
+    ungrounded: list[dict[str, Any]] = []
+    if provenance:
+        ungrounded = ungrounded_arguments(episode.messages, env.domain)
+        checks["ungrounded_arguments"] = ungrounded
     if episode.error:
         checks["error"] = episode.error
     # As in τ²-bench, a dialogue cut off by the step limit (or a backend error) is not a success,
     # even when the state happens to match: the human never confirmed the goal was met. A replay
     # agent's finished script is a proper end; the trajectory records agent_mode and termination.
     ended_properly = episode.termination in ("user_stop", "transfer", "script_done")
-    success = ended_properly and state_match and not missing and not violations
+    success = ended_properly and state_match and not missing and not violations and not ungrounded
     if success:
         return Verdict(True, 1.0, None, checks)
     if episode.termination == "error":
@@ -76,6 +86,8 @@ def judge_episode(
         failure = "state_mismatch"
     elif missing:
         failure = "missing_output"
-    else:
+    elif violations or not ended_properly:
         failure = "policy_violation"
+    else:
+        failure = "ungrounded_arguments"
     return Verdict(False, 0.0, failure, checks)

@@ -4,7 +4,8 @@ on one side of the export's split.
 A blueprint carries what an episode needs and a dataset row does not (the persona and instruction the
 simulated user gets, the ground-truth actions and outputs the verifier replays), so the blueprints
 are read from the run directory (``datagen.rundir``). The split is the export's own rule
-(``datagen.export.rows.split_of``: by blueprint, from a seed and two fractions): a run directory is
+(``datagen.export.rows.split_groups`` and ``split_of``: by group of blueprints, from a seed and two
+fractions): a run directory is
 split with the fractions given here (the export's defaults unless set), an export folder with the
 seed and fractions it was made with (its ``export.json``), so GRPO on ``train`` never sees a
 blueprint whose dialogues are in that export's ``test``.
@@ -19,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datagen.export.card import FACTS_FILE
-from datagen.export.rows import split_of
+from datagen.export.rows import split_groups, split_of
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, read_records
 from datagen.simulate.agent import agent_system_prompt
@@ -85,7 +86,9 @@ def load_tasks(source: TaskSource) -> tuple[list[Blueprint], dict[str, Any]]:
     if source.export_dir is not None:
         run_dir, split = _split_of_export(Path(source.export_dir))
         seed, validation, test = split["seed"], split["validation"], split["test"]
+        group_by = split.get("group_by", "blueprint")
     else:
+        group_by = "blueprint"
         run_dir = Path(source.run_dir or "")
         seed = 0 if source.seed is None else source.seed
         validation = 0.0 if source.validation is None else source.validation
@@ -96,7 +99,8 @@ def load_tasks(source: TaskSource) -> tuple[list[Blueprint], dict[str, Any]]:
             f"tasks: expected blueprints in {run.blueprints} (a run of `apigen-mt blueprints` or `generate`), found none"
         )
     everything = read_records(run.blueprints, Blueprint)
-    chosen = [b for b in everything if split_of(b.id, seed, validation, test) == source.split]
+    groups = split_groups(everything, group_by)  # the export's grouping: recombined tasks with their parents
+    chosen = [b for b in everything if split_of(groups[b.id], seed, validation, test) == source.split]
     if source.limit is not None:
         chosen = chosen[: source.limit]
     if not chosen:

@@ -200,6 +200,7 @@
           ["state matches the gold end state", c.state_match], ["outputs", c.outputs_expected !== undefined ? `${c.outputs_found}/${c.outputs_expected}` : undefined],
           ["missing outputs", (c.missing_outputs || []).join("; ")], ["policy violations", (c.policy_violations || []).join("; ")],
           ["format errors", (c.format_errors || []).join("; ")], ["error", c.error || r.error],
+          ["values no one said before the write call (provenance)", (c.ungrounded_arguments || []).map((u) => `${u.tool}.${u.argument} = ${JSON.stringify(u.value)}`).join("; ")],
           ["blueprint", r.blueprint_id ? itemLink("blueprints", r.blueprint_id) : undefined], ["task", r.task_id], ["attempt / trial", r.attempt ?? r.trial],
           ["split", r.split], ["env", r.env], ["agent mode", r.agent_mode], ["models", r.models], ["tokens", r.usage],
           ["user said things the task does not contain", (r.user_unsupported_facts || []).join(", ")],
