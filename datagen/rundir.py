@@ -10,6 +10,7 @@ from its own directory.
 - :class:`TauRun` (``eval tau --out DIR``)
 - :class:`BfclRun` (``eval bfcl --out DIR``; the result files inside keep BFCL's own layout so the
   official checker can re-score them)
+- :class:`NextActionRun` (``eval next-action --out DIR``)
 """
 
 from __future__ import annotations
@@ -204,6 +205,47 @@ class TauRun:
         return read_json(self.recipe)
 
 
+@dataclass(frozen=True)
+class NextActionRun:
+    """``eval next-action --out DIR``: one row per evaluated assistant turn, the summary, the settings.
+    Its file names differ from a τ run's, so neither kind of run is taken for the other."""
+
+    root: Path
+
+    @property
+    def recipe(self) -> Path:
+        return self.root / "next_action_config.json"
+
+    @property
+    def turns(self) -> Path:
+        return self.root / "turns.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "next_action_summary.json"
+
+    def read_summary(self) -> dict[str, Any] | None:
+        return read_json(self.summary)
+
+    def read_recipe(self) -> dict[str, Any] | None:
+        return read_json(self.recipe)
+
+    def write_recipe(self, resolved: dict[str, Any]) -> None:
+        from datagen.redact import redact_config
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.recipe, redact_config(resolved))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic(self.summary, summary)
+
+    @classmethod
+    def find(cls, root: Path) -> Iterator[NextActionRun]:
+        """Every next-action run under ``root`` with a summary."""
+        for path in sorted(root.rglob(cls(Path()).summary.name)):
+            yield cls(path.parent)
+
+
 # BFCL's own file-name prefix for its v4 data, result and score files.
 BFCL_PREFIX = "BFCL_v4"
 _BFCL_RESULT = re.compile(rf"^{BFCL_PREFIX}_(\w+?)_result\.json$")
@@ -284,6 +326,7 @@ __all__ = [
     "BfclRun",
     "DatagenRun",
     "JsonlAppender",
+    "NextActionRun",
     "TauRun",
     "read_json",
     "read_records",

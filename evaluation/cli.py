@@ -10,6 +10,10 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bfcl": ("evaluation.bfcl.cli:generate_main", "run a model on BFCL (v4 data) and score it"),
     "bfcl-score": ("evaluation.bfcl.cli:score_main", "score BFCL result files, ours or the leaderboard's"),
+    "next-action": (
+        "evaluation.next_action.cli:main",
+        "teacher-forced next-turn accuracy on held-out verified dialogues",
+    ),
     "tau": ("evaluation.tau.cli:main", "the agent under test against a simulated user on held-out tasks"),
 }
 

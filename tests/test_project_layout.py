@@ -69,6 +69,7 @@ def test_sft_and_dpo_load_without_datagen():
     [
         ["--help"],
         ["eval", "--help"],
+        ["eval", "next-action", "--help"],
         ["simulate", "--help"],
         ["generate", "--help"],
         ["export", "--help"],

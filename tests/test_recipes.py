@@ -15,6 +15,7 @@ from datagen.llm import ModelSpec
 from datagen.llm.pool import ModelPool
 from datagen.recipe import RecipeError, load_recipe
 from evaluation.bfcl.config import BfclConfig
+from evaluation.next_action.config import NextActionConfig
 from evaluation.tau.config import TauConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,7 @@ PARSERS = {
     "datagen": "datagen",
     "eval/tau": "tau",
     "eval/bfcl": "bfcl",
+    "eval/next_action": "next_action",
     "sft": "training",
     "dpo": "training",
     "grpo": "training",
@@ -53,7 +55,7 @@ def test_every_recipe_file_has_a_parser() -> None:
 
 @pytest.mark.parametrize(
     "recipe",
-    [p for p in RECIPES if _kind(p) in ("datagen", "tau", "bfcl")],
+    [p for p in RECIPES if _kind(p) in ("datagen", "tau", "bfcl", "next_action")],
     ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_recipe_parses_through_its_command_and_names_the_command(recipe: Path) -> None:
@@ -65,7 +67,8 @@ def test_recipe_parses_through_its_command_and_names_the_command(recipe: Path) -
         config = load_config(recipe)
         assert config.phase2().attempts >= 1
     else:
-        config = load_recipe(recipe, TauConfig if _kind(recipe) == "tau" else BfclConfig)
+        parser = {"tau": TauConfig, "bfcl": BfclConfig, "next_action": NextActionConfig}[_kind(recipe)]
+        config = load_recipe(recipe, parser)
     assert config.used_aliases() == [a for a in config.models if a in config.used_aliases()]
     unused = set(config.models) - set(config.used_aliases())
     assert not unused, f"{recipe.name} declares models no role uses: {unused}"

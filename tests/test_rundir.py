@@ -12,7 +12,7 @@ import pytest
 
 from datagen import rundir
 from datagen.records import Blueprint
-from datagen.rundir import BfclRun, DatagenRun, TauRun, read_records, save_recipe
+from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun, read_records, save_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = [ROOT / "datagen", ROOT / "evaluation", ROOT / "training", ROOT / "scripts", ROOT / "benchmarks"]
@@ -21,7 +21,7 @@ CODE = [ROOT / "datagen", ROOT / "evaluation", ROOT / "training", ROOT / "script
 def run_file_names() -> set[str]:
     """Every file name the run-directory classes define (read off the classes, not a copy)."""
     names = set()
-    for cls in (DatagenRun, TauRun, BfclRun):
+    for cls in (DatagenRun, TauRun, BfclRun, NextActionRun):
         run = cls(Path("."))
         for attribute, value in inspect.getmembers(cls):
             if isinstance(value, property):
@@ -41,6 +41,7 @@ def test_the_names_are_read_off_the_classes():
         "trajectories.jsonl",
         "results.jsonl",
         "run_metadata.json",
+        "turns.jsonl",
     } <= run_file_names()
 
 
@@ -87,10 +88,12 @@ def test_the_saved_recipe_has_no_credentials_and_is_kept_on_resume(tmp_path: Pat
     assert run.recipe.read_text() == text and "differs from the recipe given now" in caplog.text
 
 
-@pytest.mark.parametrize("cls", [DatagenRun, TauRun])
+@pytest.mark.parametrize("cls", [DatagenRun, TauRun, NextActionRun])
 def test_runs_are_found_under_a_root(tmp_path: Path, cls):
     inner = tmp_path / "a" / "b"
     inner.mkdir(parents=True)
     marker = cls(inner).phase2_stats if cls is DatagenRun else cls(inner).summary
     marker.write_text("{}")
     assert [r.root for r in cls.find(tmp_path)] == [inner]
+    others = {DatagenRun, TauRun, NextActionRun} - {cls}
+    assert all(list(other.find(tmp_path)) == [] for other in others)  # no kind is taken for another

@@ -1,5 +1,5 @@
 """`apigen-mt report RESULT_DIR... --out DIR`: a leaderboard (markdown, CSV, static HTML with plots)
-from any set of BFCL-style and τ-bench-style result directories and datagen runs."""
+from any set of BFCL-style, τ-bench-style and next-action result directories and datagen runs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from evaluation.report.collect import Collected, collect
 
 BFCL_COLUMNS = (("BFCL overall (v4)", "overall_v4"), ("BFCL overall (v3)", "overall_v3"), ("non-live", "non_live"),
                 ("live", "live"), ("multi-turn", "multi_turn"))  # fmt: skip
+# Next-action figures in the leaderboard (turns that should call a tool, but for the decision).
+NEXT_ACTION_COLUMNS = (("decode", "decode_rate"), ("name match", "name_match"), ("exact match", "exact_match"),
+                       ("decision", "decision_accuracy"))  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
@@ -21,14 +24,20 @@ def _pct(value: float | None) -> str:
 
 
 def leaderboard(found: Collected) -> tuple[list[str], list[list[str]]]:
-    """One row per model; BFCL group scores, then pass^1 per τ environment (and without no-op tasks)."""
+    """One row per model; BFCL group scores, then pass^1 per τ environment (and without no-op tasks),
+    then the next-action figures per evaluated dataset."""
     envs = sorted({t.env for t in found.tau})
+    datasets = sorted({n.label for n in found.next_action})
     header = ["model"]
     if found.bfcl:
         header += [name for name, _ in BFCL_COLUMNS]
     for env in envs:
         header += [f"τ {env} pass^1", f"τ {env} pass^1 (state-changing)"]
-    models = sorted({r.model for r in found.bfcl} | {t.model for t in found.tau})
+    for label in datasets:
+        header += [f"next-action {label} {name}" for name, _ in NEXT_ACTION_COLUMNS]
+    models = sorted(
+        {r.model for r in found.bfcl} | {t.model for t in found.tau} | {n.model for n in found.next_action}
+    )
     rows = []
     for model in models:
         row = [model]
@@ -41,6 +50,9 @@ def leaderboard(found: Collected) -> tuple[list[str], list[list[str]]]:
                 _pct(tau.summary["pass_k"].get("1")) if tau else "–",
                 _pct(tau.summary["pass_k_state_changing_only"].get("1")) if tau else "–",
             ]
+        for label in datasets:
+            na = next((n for n in found.next_action if n.model == model and n.label == label), None)
+            row += [_pct(na.summary["overall"].get(key)) if na else "–" for _, key in NEXT_ACTION_COLUMNS]
         rows.append(row)
     return header, rows
 
@@ -58,7 +70,7 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
     from evaluation.report import plots
 
     found = collect(dirs)
-    if not (found.bfcl or found.tau or found.runs):
+    if not (found.bfcl or found.tau or found.next_action or found.runs):
         raise ValueError("no results found: " + "; ".join(found.ignored))
     out.mkdir(parents=True, exist_ok=True)
     header, rows = leaderboard(found)
@@ -77,6 +89,12 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
             "τ-bench-style pass^k (dashed: without tasks whose gold end state is the start state)",
             plots.pass_k_png,
             found.tau,
+        ),
+        (
+            "next_action.png",
+            "Next-action accuracy on held-out dialogues (turns that should call a tool; decision over all turns)",
+            plots.next_action_png,
+            found.next_action,
         ),
     ):
         if items:

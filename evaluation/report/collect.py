@@ -1,4 +1,5 @@
-"""Finds and reads result directories: BFCL-style scores, τ-bench-style summaries, datagen runs."""
+"""Finds and reads result directories: BFCL-style scores, τ-bench-style summaries, next-action
+summaries, datagen runs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen.rundir import BfclRun, DatagenRun, TauRun, read_json
+from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun, read_json
 
 
 @dataclass
@@ -26,6 +27,19 @@ class TauResult:
 
 
 @dataclass
+class NextActionResult:
+    model: str
+    path: Path
+    summary: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """The data it was measured on, for tables: its sources' folder names and the split."""
+        names = ", ".join(Path(d).name for d in self.summary.get("data") or [])
+        return f"{names} ({self.summary.get('split', '?')})"
+
+
+@dataclass
 class DatagenFunnel:
     name: str
     path: Path
@@ -37,6 +51,7 @@ class DatagenFunnel:
 class Collected:
     bfcl: list[BfclResult] = field(default_factory=list)
     tau: list[TauResult] = field(default_factory=list)
+    next_action: list[NextActionResult] = field(default_factory=list)
     runs: list[DatagenFunnel] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
@@ -69,11 +84,18 @@ def collect(dirs: list[Path]) -> Collected:
             if data and "pass_k" in data and "env" in data:
                 found.tau.append(TauResult(str(data.get("agent", "?")), str(data["env"]), tau.root, data))
                 hits += 1
+        for na in NextActionRun.find(root):
+            data = na.read_summary()
+            if data and "overall" in data:
+                found.next_action.append(NextActionResult(str(data.get("model", "?")), na.root, data))
+                hits += 1
         for run in DatagenRun.find(root):
             found.runs.append(
                 DatagenFunnel(run.root.name, run.root, run.read_phase1_stats(), run.read_phase2_stats())
             )
             hits += 1
         if not hits:
-            found.ignored.append(f"{root}: no BFCL scores, τ summary or datagen run inside")
+            found.ignored.append(
+                f"{root}: no BFCL scores, τ summary, next-action summary or datagen run inside"
+            )
     return found

@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes: datagen funnel, BFCL per-category accuracy, pass^k curves."""
+"""The report's figures as PNG bytes: datagen funnel, BFCL per-category accuracy, pass^k curves,
+next-action accuracy."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from datagen.quality.funnel import KINDS, run_funnel
 from datagen.rundir import DatagenRun as RunDir
-from evaluation.report.collect import BfclResult, DatagenFunnel, TauResult
+from evaluation.report.collect import BfclResult, DatagenFunnel, NextActionResult, TauResult
 
 
 def _figure(width: float = 6.4, height: float = 3.6):
@@ -93,5 +94,27 @@ def pass_k_png(results: list[TauResult]) -> bytes:
     ax.set_ylim(0, 1.02)
     ax.set_title("τ-bench-style pass^k")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
+NEXT_ACTION_BARS = (("decision", "decision_accuracy"), ("decode", "decode_rate"), ("name match", "name_match"),
+                    ("exact match", "exact_match"), ("arg recall", "argument_recall"))  # fmt: skip
+
+
+def next_action_png(results: list[NextActionResult]) -> bytes:
+    plt, fig, ax = _figure(max(6.4, 1.6 * len(NEXT_ACTION_BARS)), 3.8)
+    width = 0.8 / max(1, len(results))
+    for i, result in enumerate(results):
+        overall = result.summary.get("overall") or {}
+        xs = [j + i * width for j in range(len(NEXT_ACTION_BARS))]
+        values = [100 * (overall.get(key) or 0.0) for _, key in NEXT_ACTION_BARS]
+        ax.bar(xs, values, width, label=f"{result.model} · {result.label}")
+    ax.set_xticks(
+        [j + 0.4 - width / 2 for j in range(len(NEXT_ACTION_BARS))], [n for n, _ in NEXT_ACTION_BARS]
+    )
+    ax.set_ylabel("% of turns")
+    ax.set_ylim(0, 100)
+    ax.set_title("next-action accuracy (held-out dialogues)")
     ax.legend(fontsize=7)
     return _png(plt, fig)

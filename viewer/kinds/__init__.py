@@ -29,9 +29,9 @@ class Kind:
 
 
 def kinds() -> tuple[Kind, ...]:
-    from viewer.kinds import bfcl, datagen_run, dataset, tau
+    from viewer.kinds import bfcl, datagen_run, dataset, next_action, tau
 
-    return (datagen_run.KIND, tau.KIND, bfcl.KIND, dataset.KIND)
+    return (datagen_run.KIND, tau.KIND, bfcl.KIND, next_action.KIND, dataset.KIND)
 
 
 def kind_of(path: Path) -> Kind | None:

@@ -1,0 +1,1 @@
+"""Teacher-forced, turn-level evaluation on held-out verified dialogues (``apigen-mt eval next-action``)."""

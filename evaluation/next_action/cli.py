@@ -1,0 +1,205 @@
+"""`apigen-mt eval next-action`: teacher-forced turn-level accuracy on held-out verified dialogues.
+
+For every assistant turn of every held-out dialogue the model gets the gold prefix (system prompt
+with the policy, the tools, the messages so far) and writes one turn. Reported: whether it called
+when it should (decision accuracy), the decode rate of turns that should call, tool-name match,
+exact call match (parallel calls order-free, values by the toolkit's one value rule), argument
+precision and recall, per domain and per tool, and the share of turns whose predicted call would
+fail in the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from datagen.cli_errors import UsageError, run_command
+from evaluation.next_action.config import NextActionConfig
+
+MODEL_ALIAS = "agent"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="apigen-mt eval next-action",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Flags override the recipe given with --config; without one, --data and --model are needed.",
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, help="recipe, e.g. recipes/eval/next_action/demo.yaml"
+    )
+    p.add_argument(
+        "--data", action="append", default=None,
+        help="an exported dataset (hf or jsonl export, save_to_disk folder, .jsonl file) or a run directory; repeatable",
+    )  # fmt: skip
+    p.add_argument("--split", default=None, help="split to evaluate (default: test)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N dialogues of each source")
+    p.add_argument(
+        "--model", default=None, help="model under test: 'embedded', a path or a served model name"
+    )
+    p.add_argument(
+        "--backend", choices=("vllm", "openai", "transformers"), default=None, help="default: vllm"
+    )
+    p.add_argument(
+        "--format", dest="tool_format", default=None,
+        help="the model's tool-call format (default: auto, from the model directory's marker, else hermes)",
+    )  # fmt: skip
+    p.add_argument(
+        "--base-url", action="append", default=None, help="openai backend: server URL (repeatable)"
+    )
+    p.add_argument("--max-tokens", type=int, default=None, help="max new tokens per turn (default 256)")
+    p.add_argument("--concurrency", type=int, default=None, help="turns in flight at once (default 256)")
+    p.add_argument("--seed", type=int, default=None, help="run seed of the sampling seeds (default 0)")
+    p.add_argument(
+        "--group-by", choices=("blueprint", "user"), default=None,
+        help="run directories: the export's split grouping (default: blueprint)",
+    )  # fmt: skip
+    p.add_argument(
+        "--include-ungrounded", action="store_true", default=None,
+        help="run directories: also dialogues that failed only the provenance check",
+    )  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="run directory for the results")
+    p.add_argument("--resume", action="store_true", help="continue a run in --out")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    return p
+
+
+def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The recipe as plain data with the flags applied over it, and where it came from."""
+    from datagen.recipe import read_recipe_data, set_override
+
+    if args.config is None:
+        missing = [flag for flag, value in (("--data", args.data), ("--model", args.model)) if value is None]
+        if missing:
+            raise UsageError(f"expected --config RECIPE or {', '.join(missing)}; found neither")
+        data: dict[str, Any] = {"models": {}, "agent": {"model": MODEL_ALIAS}}
+        source = "the command line"
+    else:
+        data = read_recipe_data(args.config)
+        source = str(args.config)
+    alias = str(data.setdefault("agent", {}).setdefault("model", MODEL_ALIAS))
+    flags = {
+        "model": args.model,
+        "backend": args.backend,
+        "tool_format": args.tool_format,
+        "base_urls": args.base_url,
+    }
+    if any(v is not None for v in flags.values()):
+        spec = data.setdefault("models", {}).setdefault(alias, {})
+        spec.update({k: v for k, v in flags.items() if v is not None})
+    for dotted, value in {
+        "data": args.data, "split": args.split, "limit": args.limit, "agent.max_tokens": args.max_tokens,
+        "concurrency": args.concurrency, "seed": args.seed, "run_split.group_by": args.group_by,
+        "run_split.include_ungrounded": args.include_ungrounded,
+    }.items():  # fmt: skip
+        if value is not None:
+            set_override(data, dotted, value)
+    return data, source
+
+
+def _check_out_dir(run: Any, resume: bool, config_json: dict[str, Any]) -> None:
+    from datagen.redact import redact_config
+
+    saved = run.read_recipe()
+    if saved is not None and not resume:
+        raise UsageError(
+            f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if saved is not None and saved != redact_config(config_json):
+        raise UsageError(
+            f"{run.root} was run with different settings (see {run.recipe}); resume needs the same ones"
+        )
+    if saved is None and run.turns.exists() and not resume:
+        raise UsageError(
+            f"{run.root} already holds results; pass --resume to continue it or choose another --out"
+        )
+    run.write_recipe(config_json)
+
+
+async def _run(config: NextActionConfig, dialogues: list[Any], run: Any, quiet: bool) -> dict[str, Any]:
+    from datagen.envs.registry import get_domain
+    from datagen.llm.pool import ModelPool
+    from datagen.runner.progress import ProgressLine
+    from evaluation.next_action.data import turns_of
+    from evaluation.next_action.harness import NextActionHarness
+
+    total = sum(len(turns_of(d)) for d in dialogues)
+    seen = {"done": 0, "calls": 0}
+    display = ProgressLine(
+        lambda: f"[next-action] {seen['done']}/{total} turns, {seen['calls']} exact calls", enabled=not quiet
+    )
+
+    def on_turn(row: dict[str, Any]) -> None:
+        seen["done"] += 1
+        seen["calls"] += bool(row.get("exact_match"))
+        display.update()
+
+    async with ModelPool(config.models) as pool:
+        summary = await NextActionHarness(config, dialogues, run, pool, get_domain).run(on_turn=on_turn)
+    display.finish()
+    return summary
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command("eval next-action", lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
+    from datagen.recipe import validate_recipe
+    from datagen.rundir import NextActionRun
+    from evaluation.next_action.data import load_dialogues
+
+    data, source = recipe_data(args)
+    config = validate_recipe(data, NextActionConfig, source)
+    dialogues = load_dialogues(config)  # every input problem is found before an engine starts
+    run = NextActionRun(args.out)
+    _check_out_dir(run, args.resume, json.loads(config.model_dump_json()))
+    summary = asyncio.run(_run(config, dialogues, run, quiet=args.json))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(format_summary(summary))
+        print(f"turns: {run.turns}, summary: {run.summary}")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:5.1f}"
+
+
+FIGURES = (
+    ("decision_accuracy", "decision"), ("decode_rate", "decode"), ("name_match", "name"),
+    ("exact_match", "exact"), ("argument_precision", "arg P"), ("argument_recall", "arg R"),
+    ("env_failure_rate", "env fail"),
+)  # fmt: skip
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a table: overall, per domain, per tool (percentages; turns that should call)."""
+    header = f"{'':<28} {'turns':>5} {'call':>5} " + " ".join(f"{title:>8}" for _, title in FIGURES)
+    lines = [
+        f"next-action: {summary['model']} on {', '.join(summary['data'])} ({summary['split']}), "
+        f"{summary['dialogues']} dialogues, {summary['turns_done']}/{summary['turns_planned']} turns",
+        header,
+    ]
+
+    def line(name: str, figures: dict[str, Any]) -> str:
+        cells = " ".join(f"{_pct(figures.get(key)):>8}" for key, _ in FIGURES)
+        return f"{name[:28]:<28} {figures['turns']:>5} {figures['should_call_turns']:>5} {cells}"
+
+    lines.append(line("overall", summary["overall"]))
+    lines += [line(f"domain {env}", f) for env, f in summary["per_domain"].items()]
+    lines += [line(f"tool {tool}", f) for tool, f in summary["per_tool"].items()]
+    if summary["overall"]["errors"]:
+        lines.append(f"{summary['overall']['errors']} turn(s) failed with an error and are not scored")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

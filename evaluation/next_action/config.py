@@ -1,0 +1,58 @@
+"""Next-action evaluation recipes (``recipes/eval/next_action/*.yaml``; flags override every key).
+
+The model under test is declared once under ``models:`` and named by ``agent:`` with its own sampling
+settings, as in every recipe. ``data`` names exported datasets or datagen run directories; a run
+directory is split by the export's own rule (``run_split``), so ``split: test`` is the same held-out
+side an export of that run would have.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from datagen.recipe import Recipe, Role, Strict
+
+
+class ModelUnderTest(Role):
+    temperature: float = Field(0.0, ge=0.0)  # teacher-forced accuracy: greedy unless asked
+    max_tokens: int = Field(256, gt=0)
+
+
+class RunSplit(Strict):
+    """How a run directory given as data is split: the export's flags of the same names."""
+
+    seed: int = 0
+    validation: float = Field(0.0, ge=0.0, lt=1.0)
+    test: float = Field(0.1, ge=0.0, lt=1.0)
+    group_by: Literal["blueprint", "user"] = "blueprint"
+    include_ungrounded: bool = Field(
+        False, description="also dialogues that failed only Phase 2's provenance check"
+    )
+
+
+class NextActionConfig(Recipe):
+    data: list[str] = Field(
+        description="exported datasets (hf or jsonl export, a save_to_disk folder, a .jsonl file) or run directories"
+    )
+    split: str = Field("test", description="the split to evaluate (a .jsonl file has none: all its rows)")
+    limit: int | None = Field(None, ge=1, description="only the first N dialogues of each data source")
+    agent: ModelUnderTest = Field(default_factory=ModelUnderTest)
+    run_split: RunSplit = Field(default_factory=RunSplit)
+    concurrency: int = Field(
+        256, ge=1, description="turns in flight at once; the model spec's max_concurrency caps its requests"
+    )
+    seed: int = Field(0, description="run seed every turn's sampling seed derives from")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("data")
+    @classmethod
+    def _some(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("expected at least one dataset or run directory, found none")
+        return value
