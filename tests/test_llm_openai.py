@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,16 +57,25 @@ COMPLETION = {
 
 
 class _ScriptedServer(BaseHTTPRequestHandler):
-    """Answers POSTs with the next status from ``statuses`` (then 200 with COMPLETION); records bodies."""
+    """Answers POSTs with the next status from ``statuses`` (then 200 with COMPLETION), an error's
+    text being ``error``; records bodies and headers; with ``hold`` set, answers once ``release`` is."""
 
     statuses: list[int] = []
     bodies: list[dict] = []
+    seen_headers: list[dict] = []
+    error = "try later"
+    hold = False
+    release: threading.Event
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers["Content-Length"])
         type(self).bodies.append(json.loads(self.rfile.read(length)))
+        type(self).seen_headers.append({k.lower(): v for k, v in self.headers.items()})
+        if type(self).hold:
+            type(self).release.wait(timeout=30)
         status = type(self).statuses.pop(0) if type(self).statuses else 200
-        payload = json.dumps(COMPLETION if status == 200 else {"error": "try later"}).encode()
+        error = {"error": {"message": type(self).error, "type": "BadRequestError", "code": status}}
+        payload = json.dumps(COMPLETION if status == 200 else error).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -80,7 +90,8 @@ class _ScriptedServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted_server() -> Iterator[type[_ScriptedServer]]:
-    handler = type("Handler", (_ScriptedServer,), {"statuses": [], "bodies": []})
+    handler = type("Handler", (_ScriptedServer,), {"statuses": [], "bodies": [], "seen_headers": []})
+    handler.release = threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -185,6 +196,207 @@ def test_missing_api_key_is_reported() -> None:
         build_chat_model(spec)
 
 
+def _ask(spec: ModelSpec, conversations: list[list[dict]], **chat: object) -> list:
+    """Every conversation's request at once through one model; the results in order."""
+
+    async def run():
+        model = build_chat_model(spec)
+        try:
+            return await asyncio.gather(*(model.chat(c, **chat) for c in conversations))
+        finally:
+            await model.aclose()
+
+    return asyncio.run(run())
+
+
+def _conversation(task: int, turns: int) -> list[dict]:
+    """A dialogue's messages after ``turns`` user turns (the opening is the same at every turn)."""
+    messages = [{"role": "system", "content": "You are the agent."}]
+    for turn in range(turns):
+        messages.append({"role": "user", "content": f"task {task}, turn {turn}"})
+        messages.append({"role": "assistant", "content": f"answer {turn}"})
+    return messages[:-1]
+
+
+def _servers(factory, count: int) -> list[type[_ScriptedServer]]:
+    return [factory() for _ in range(count)]
+
+
+@pytest.fixture
+def server_factory():
+    """Makes scripted servers on loopback; all are stopped at the end of the test."""
+    started = []
+
+    def make() -> type[_ScriptedServer]:
+        handler = type("Handler", (_ScriptedServer,), {"statuses": [], "bodies": [], "seen_headers": []})
+        handler.release = threading.Event()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        handler.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        started.append((server, handler))
+        return handler
+
+    yield make
+    for server, handler in started:
+        handler.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_every_turn_of_a_dialogue_goes_to_the_same_server(server_factory) -> None:
+    servers = _servers(server_factory, 3)
+    spec = ModelSpec(model="m", backend="openai", tool_format="hermes", base_urls=[s.url for s in servers])
+    order = list(range(12))
+
+    async def run():  # one model; each round is the next turn of all 12 dialogues, in another order
+        model = build_chat_model(spec)
+        try:
+            for turns in (1, 2, 3):
+                random.Random(turns).shuffle(order)
+                await asyncio.gather(*(model.chat(_conversation(t, turns), max_tokens=8) for t in order))
+        finally:
+            await model.aclose()
+
+    asyncio.run(run())
+    where = {}
+    for index, server in enumerate(servers):
+        for body in server.bodies:
+            task = body["messages"][1]["content"].split(",")[0]
+            where.setdefault(task, set()).add(index)
+    assert len(where) == 12 and all(len(places) == 1 for places in where.values()), where
+    assert len({next(iter(places)) for places in where.values()}) > 1  # dialogues spread over servers
+
+
+def test_a_busy_home_server_passes_new_requests_to_the_least_busy_one(server_factory) -> None:
+    servers = _servers(server_factory, 2)
+    for server in servers:
+        server.hold = True  # answer nothing until released, so requests stay in flight
+    spec = ModelSpec(
+        model="m", backend="openai", base_urls=[s.url for s in servers], max_concurrency=8, max_retries=0
+    )  # slack: max(4, 8 / 2 / 4) = 4
+
+    async def run():
+        model = build_chat_model(spec)
+        try:
+            tasks = [asyncio.create_task(model.chat(_conversation(0, 1), max_tokens=4)) for _ in range(6)]
+            while sum(len(s.bodies) for s in servers) < 6:
+                await asyncio.sleep(0.01)
+            for server in servers:
+                server.release.set()
+            return await asyncio.gather(*tasks)
+        finally:
+            await model.aclose()
+
+    results = asyncio.run(run())
+    assert len(results) == 6
+    # The 5th found home 4 ahead of the other server (overloaded) and went there; the 6th found the gap
+    # back at 3 and stayed home.
+    assert sorted(len(s.bodies) for s in servers) == [1, 5]
+
+
+def test_a_failing_server_is_left_for_the_others_and_routed_around(server_factory, caplog) -> None:
+    broken, healthy = _servers(server_factory, 2)
+    broken.statuses = [503] * 100
+    spec = ModelSpec(
+        model="m", backend="openai", base_urls=[broken.url, healthy.url], max_retries=1, max_concurrency=4
+    )
+    conversations = [_conversation(task, 1) for task in range(8)]
+    results = _ask(spec, conversations, max_tokens=8)
+    assert len(results) == 8 and all(r.first.content for r in results)
+    assert len(healthy.bodies) == 8
+    # The dialogues whose home is the broken server tried it (2 attempts each: max_retries=1) until it
+    # was marked down; none of the 8 is lost.
+    assert 0 < len(broken.bodies) <= 2 * 8 and len(broken.bodies) % 2 == 0
+    assert "moving to" in caplog.text
+
+
+def test_a_prompt_longer_than_the_servers_context_is_a_context_overflow_result(server_factory) -> None:
+    server = server_factory()
+    server.statuses = [400]
+    server.error = (
+        "This model's maximum context length is 8192 tokens. However, your prompt contains 9001 input "
+        "tokens, which exceeds this limit even without any output tokens. Please reduce the length of the input prompt."
+    )
+    spec = ModelSpec(model="m", backend="openai", base_urls=[server.url], max_retries=3)
+    (result,) = _ask(spec, [HISTORY], tools=TOOLS, n=3, max_tokens=8)
+    assert len(server.bodies) == 1  # not retried, not an error
+    assert len(result.choices) == 3 and {c.finish_reason for c in result.choices} == {"error"}
+    error = result.first.parse_error
+    assert error.kind == "context_overflow" and "9001 tokens" in error.message and "8192" in error.message
+    assert result.usage.prompt_tokens == 9001
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "This model's maximum context length is 8192 tokens. However, your prompt contains at least 8193 "
+            "input tokens, which exceeds this limit even without any output tokens.",
+            (8193, 8192, True),
+        ),
+        (
+            "This model's maximum context length is 4096 tokens. However, your prompt contains 90000 characters "
+            "(more than 60000 characters, which is the upper bound for 4096 input tokens).",
+            (4097, 4096, True),
+        ),
+        ("Input length (5000) exceeds model's maximum context length (4096).", (5000, 4096, False)),
+        (
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 130412 "
+            "tokens. Please reduce the length of the messages.",
+            (130412, 128000, False),
+        ),
+        (
+            "The input (9000 tokens) is longer than the model's context length (8192 tokens).",
+            (9000, 8192, False),
+        ),
+        ("'max_tokens' must be at least 1, got 0.", None),
+        (
+            "max_tokens=9000 cannot be greater than max_model_len=8192. Please request fewer output tokens.",
+            None,
+        ),
+    ],
+)
+def test_servers_words_for_a_context_overflow_are_read(text: str, expected: tuple | None) -> None:
+    from datagen.llm.openai_backend import context_overflow
+
+    found = context_overflow(text)
+    assert (tuple(found) if found else None) == expected
+
+
+def test_without_an_api_key_no_authorization_is_sent_even_with_openai_api_key_set(
+    server_factory, monkeypatch
+) -> None:
+    server = server_factory()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leave-this-machine")
+    monkeypatch.setenv("APIGEN_MT_TEST_KEY", "sk-for-this-server")
+    _ask(ModelSpec(model="m", backend="openai", base_urls=[server.url]), [HISTORY], max_tokens=4)
+    spec = ModelSpec(model="m", backend="openai", base_urls=[server.url], api_key_env="APIGEN_MT_TEST_KEY")
+    _ask(spec, [HISTORY], max_tokens=4)
+    assert [h.get("authorization") for h in server.seen_headers] == [None, "Bearer sk-for-this-server"]
+
+
+def test_request_extras_travel_in_the_request_body(server_factory) -> None:
+    """The one place backend-specific fields (e.g. vLLM's scheduling priority) join a request."""
+    from datagen.llm.openai_backend import OpenAIChatModel
+
+    server = server_factory()
+    spec = ModelSpec(model="m", backend="openai", base_urls=[server.url])
+
+    class WithPriority(OpenAIChatModel):
+        def _request_extras(self) -> dict:
+            return {"priority": 3}
+
+    async def run():
+        model = WithPriority(spec)
+        try:
+            await model.chat(HISTORY, max_tokens=4)
+        finally:
+            await model.aclose()
+
+    asyncio.run(run())
+    assert server.bodies[0]["priority"] == 3 and server.bodies[0]["model"] == "m"
+
+
 # ----------------------------------------------------------------------------- against a real server
 
 
@@ -259,3 +471,28 @@ def test_real_server_json_schema_output_validates(vllm_server: str) -> None:
 
     result = asyncio.run(run())
     jsonschema.validate(json.loads(result.first.content), schema)
+
+
+@pytest.mark.vllm
+def test_real_server_context_overflow_is_a_result_as_in_process(vllm_server: str) -> None:
+    """vLLM's own 400 for a prompt longer than --max-model-len 8192 becomes the in-process backend's
+    context_overflow result; a prompt that fits but leaves less room than max_tokens is answered."""
+    too_long = [{"role": "user", "content": "word " * 9000}]
+    nearly_full = [{"role": "user", "content": "word " * 8000}]
+
+    async def run():
+        model = build_chat_model(_server_spec(vllm_server, "hermes"))
+        try:
+            over = await model.chat(too_long, tools=TOOLS, n=2, max_tokens=8)
+            fits = await model.chat(nearly_full, max_tokens=1024, temperature=0.0)
+            return over, fits
+        finally:
+            await model.aclose()
+
+    over, fits = asyncio.run(run())
+    assert len(over.choices) == 2 and {c.finish_reason for c in over.choices} == {"error"}
+    error = over.first.parse_error
+    assert error.kind == "context_overflow" and "the model's context is 8192" in error.message, error
+    assert over.usage.prompt_tokens > 8192
+    assert fits.first.finish_reason in ("stop", "length") and fits.first.parse_error is None
+    assert fits.usage.prompt_tokens + fits.usage.completion_tokens <= 8192
