@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from datagen.cli_errors import UsageError, run_command
 from datagen.envs.base import Domain, Task
+from datagen.llm.server_parsers import PARSE_MODES, set_parse_mode
 from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.tau.config import TauConfig
 
@@ -87,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--base-url", action="append", default=None, help="openai backend: server URL (repeatable)"
     )
+    p.add_argument(
+        "--parse",
+        choices=PARSE_MODES,
+        default=None,
+        help="who reads the agent's tool calls: 'toolkit' (our parser for the agent's --format reads "
+        "the reply text) or 'server' (the server's --tool-call-parser does, as for a deployed model; "
+        "needs --backend openai; the same as tool_format: openai). Default: as the recipe says",
+    )
     p.add_argument("--user-model", default=None, help="the simulated user's model (fixed and named)")
     p.add_argument(
         "--user-backend", choices=("vllm", "openai", "transformers"), default=None, help="default: --backend"
@@ -155,6 +164,7 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         if any(v is not None for v in flags.values()):
             spec = models.setdefault(alias, {})
             spec.update({k: v for k, v in flags.items() if v is not None})
+    set_parse_mode(args.parse, models.setdefault(agent_alias, {}))
     # The same model for both sides is one engine: the user names the agent's alias.
     agent_spec, user_spec = models.get(agent_alias, {}), models.get(user_alias)
     if user_alias != agent_alias and isinstance(user_spec, dict) and _same_engine(agent_spec, user_spec):
@@ -266,8 +276,10 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    read_by = summary.get("tool_calls_read_by")
     lines = [
         f"{summary['env']}: agent {summary['agent']} vs user {summary['user']} — {summary['tasks']} tasks × {summary['trials']} trials"
+        + (f"; tool calls read by the {read_by}'s parser" if read_by else "")
     ]
     lines.append("k  pass^k   pass^k (state-changing tasks only)")
     for k, value in summary["pass_k"].items():

@@ -197,6 +197,9 @@ class TauHarness:
         write_json_atomic(self.out.per_task, per_task(rows, task_ids))
         summary = summarize(rows, self.config.trials, task_ids)
         summary.update(env=self.domain.name, **self._model_names())
+        # `eval tau --parse server` (tool_format openai): the server's tool parser read the calls.
+        agent_format = self.config.models[self.config.agent.model].tool_format
+        summary["tool_calls_read_by"] = "server" if agent_format == "openai" else "toolkit"
         write_json_atomic(self.out.summary, summary)
         return summary
 
