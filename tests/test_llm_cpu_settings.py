@@ -77,3 +77,35 @@ def test_serve_script_stops_before_the_server_when_memory_is_short(tmp_path: Pat
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "lower VLLM_CPU_KVCACHE_SPACE=100000" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_cpu_still_dies_on_seeded_prompts_prefilled_in_chunks():
+    """Why chunked prefill stays off on a CPU (cpu_engine_settings): a seeded request whose prompt is
+    split across prefill chunks kills vLLM-CPU 0.32's engine, while unseeded ones chunk fine. When
+    this test fails, a vLLM release has fixed it: turn chunked prefill on for the CPU again."""
+    import asyncio
+
+    from datagen.llm import ModelSpec, build_chat_model
+    from datagen.llm.base import ModelUnavailableError
+
+    prompt = [{"role": "user", "content": "Summarize: " + "the quick brown fox jumps. " * 300}]
+
+    async def run() -> tuple[int, type[BaseException] | None]:
+        chunked = {"enable_chunked_prefill": True, "max_num_batched_tokens": 512}
+        model = build_chat_model(ModelSpec(model="embedded", max_concurrency=4, engine_args=chunked))
+        try:
+            unseeded = await model.chat(prompt, max_tokens=2, temperature=0.8)
+            try:
+                fresh = [{"role": "user", "content": "Describe: " + "a slow green turtle naps. " * 300}]
+                await model.chat(fresh, max_tokens=2, seed=1)  # nothing cached: prefilled in chunks
+            except ModelUnavailableError as exc:
+                return unseeded.usage.prompt_tokens, type(exc)
+            return unseeded.usage.prompt_tokens, None
+        finally:
+            await model.aclose()
+
+    prompt_tokens, failure = asyncio.run(run())
+    assert prompt_tokens > 512  # the unseeded prompt really was split, and ran
+    assert failure is ModelUnavailableError

