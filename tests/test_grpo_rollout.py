@@ -32,6 +32,7 @@ from training.rl.tasks import prompt_row
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_LINE = "Thanks, that is all. ###STOP###"
+OPENING = "I need help with my library account."
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +52,11 @@ def tokenizer(embedded_model: Path):
 class ScriptedUserPool:
     """The pool the rollout builds the user from: every alias is one scripted customer."""
 
-    def __init__(self, stops: bool = True) -> None:
+    def __init__(self, opening: str, stops: bool = True) -> None:
         def customer(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
             own = [m for m in messages if m["role"] == "assistant"]  # the customer's earlier messages
             later = STOP_LINE if stops else "Could you say more?"
-            return ["I need help with my library account." if not own else later] * kwargs.get("n", 1)
+            return [opening if not own else later] * kwargs.get("n", 1)
 
         self.model = ScriptedModel(customer, "scripted-user")
 
@@ -82,7 +83,9 @@ def scripted_policy(tokenizer, calls: list[dict[str, Any]], answer: str):
     return generate_batch, written
 
 
-def _rollout(blueprints, tokenizer, *, user_stops: bool = True, **kwargs) -> EpisodeRollout:
+def _rollout(
+    blueprints, tokenizer, *, opening: str = OPENING, user_stops: bool = True, **kwargs
+) -> EpisodeRollout:
     episode = EpisodeConfig(
         agent=AgentRole(model=POLICY, temperature=1.0, max_tokens=256),
         user=UserRole(model="customer", best_of_n=1),
@@ -96,7 +99,7 @@ def _rollout(blueprints, tokenizer, *, user_stops: bool = True, **kwargs) -> Epi
         tool_format="hermes",
         max_completion_length=kwargs.pop("max_completion_length", 4096),
     )
-    rollout._pool = ScriptedUserPool(user_stops)  # the user is scripted (module docstring)
+    rollout._pool = ScriptedUserPool(opening, user_stops)  # the user is scripted (module docstring)
     return rollout
 
 
@@ -107,36 +110,52 @@ def _play(rollout: EpisodeRollout, blueprint: Blueprint, domain, generate_batch)
 
 def test_a_policy_making_the_gold_calls_scores_1_and_one_doing_nothing_scores_0(library, tokenizer):
     domain, blueprints = library
-    rollout = _rollout(blueprints, tokenizer)
     functions, _ = reward_functions({"gold_calls": 0.5})
-    try:
-        for blueprint in blueprints:
-            gold = [a.model_dump() for a in blueprint.actions]
-            answer = "All done. " + " ".join(blueprint.outputs)
-            acting, _ = scripted_policy(tokenizer, gold, answer)
-            idle, _ = scripted_policy(tokenizer, [], "Sorry, I cannot help with that.")
+    for blueprint in blueprints:
+        # The customer says what it wants (its instruction) first: every value the gold calls use
+        # is then said before it is used, as the provenance check asks.
+        rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
+        gold = [a.model_dump() for a in blueprint.actions]
+        acting, _ = scripted_policy(tokenizer, gold, "All done. " + " ".join(blueprint.outputs))
+        idle, _ = scripted_policy(tokenizer, [], "Sorry, I cannot help with that.")
+        try:
             done, nothing = _play(rollout, blueprint, domain, acting), _play(rollout, blueprint, domain, idle)
-            scores = [f(episode=[done.episode, nothing.episode]) for f in functions]
-            changes_state = (
-                gold_hash(domain, blueprint.seed, blueprint.actions)[0]
-                != gold_hash(domain, blueprint.seed, [])[0]
-            )
-            assert done.episode["termination"] == "user_stop" and done.episode["success"]
-            assert scores[0][0] == 1.0 and scores[1][0] == 1.0  # verifier; every gold call made
-            assert scores[0][1] == 0.0 and scores[1][1] == 0.0
-            assert nothing.episode["failure"] == ("state_mismatch" if changes_state else "missing_output")
-            assert done.episode["gold_calls_matched"] == len(gold) and done.episode["tool_calls"] == len(gold)
-        assert any(
-            gold_hash(domain, b.seed, b.actions)[0] != gold_hash(domain, b.seed, [])[0] for b in blueprints
-        ), "one gold task must change the state, or the do-nothing check proves nothing"
+        finally:
+            rollout.close()
+        scores = [f(episode=[done.episode, nothing.episode]) for f in functions]
+        changes_state = (
+            gold_hash(domain, blueprint.seed, blueprint.actions)[0]
+            != gold_hash(domain, blueprint.seed, [])[0]
+        )
+        assert done.episode["termination"] == "user_stop" and done.episode["success"]
+        assert scores[0][0] == 1.0 and scores[1][0] == 1.0  # verifier; every gold call made
+        assert scores[0][1] == 0.0 and scores[1][1] == 0.0
+        assert nothing.episode["failure"] == ("state_mismatch" if changes_state else "missing_output")
+        assert done.episode["gold_calls_matched"] == len(gold) and done.episode["tool_calls"] == len(gold)
+    assert any(
+        gold_hash(domain, b.seed, b.actions)[0] != gold_hash(domain, b.seed, [])[0] for b in blueprints
+    ), "one gold task must change the state, or the do-nothing check proves nothing"
+
+
+def test_the_right_calls_with_values_nobody_said_score_0(library, tokenizer):
+    """The reward is Phase 2's verdict, provenance check included: the gold calls made on an e-mail
+    the customer never gave reach the right state and still score 0."""
+    domain, blueprints = library
+    blueprint = next(b for b in blueprints if any("email" in a.arguments for a in b.actions))
+    rollout = _rollout(blueprints, tokenizer)  # the customer only says it needs help
+    acting, _ = scripted_policy(tokenizer, [a.model_dump() for a in blueprint.actions], "All done.")
+    try:
+        outcome = _play(rollout, blueprint, domain, acting)
     finally:
         rollout.close()
+    assert outcome.episode["state_match"] and outcome.episode["ungrounded_arguments"] >= 1
+    assert outcome.episode["failure"] == "ungrounded_arguments" and not outcome.episode["success"]
 
 
 def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
     domain, blueprints = library
     blueprint = blueprints[0]
-    rollout = _rollout(blueprints, tokenizer)
+    rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
     gold = [a.model_dump() for a in blueprint.actions]
     acting, written = scripted_policy(tokenizer, gold, "Your ticket is closed.")
     try:
@@ -158,7 +177,7 @@ def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
     assert [tokenizer.decode(s) for s in spans] == [w + tokenizer.eos_token for w in written]
     # Everything else is context: the customer's message, the tool results, the assistant headers.
     context = tokenizer.decode([t for t, mine in zip(ids, mask, strict=True) if not mine])
-    assert "I need help with my library account." in context and '"user_id"' not in written[0]
+    assert blueprint.instruction in context and '"user_id"' not in written[0]
     assert context.count("<|im_start|>assistant") == len(written)
     # The prompt is the opening every rollout of this task shares: system prompt with tools, greeting.
     opening = tokenizer.decode(transcript.prompt_ids)

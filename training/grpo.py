@@ -10,7 +10,7 @@ policy plays ``num_generations`` whole dialogues against a simulated user from a
 a vLLM server: ``scripts/serve_vllm.sh``), inside a fresh environment on the blueprint's seed, through
 the episode layer Phase 2 and the τ harness use. Each dialogue is scored by the Phase 2 verifier
 (``training.rl.rewards.verifier``: ended properly, final state equal to the blueprint's, expected
-outputs said, no policy check failed), plus the shaping terms the recipe names with their weights,
+outputs said, no policy check failed, write-call values said before: the provenance check), plus the shaping terms the recipe names with their weights,
 each logged on its own. The loss falls on the policy's own tokens only.
 
 The recipe sets defaults for our arguments (:class:`GRPOScriptArguments`: ``tasks`` (blueprints from a
@@ -172,7 +172,10 @@ def grpo_settings(
     return {
         "tasks": task_facts,
         "rewards": {
-            "verifier": {"weight": 1.0, "is": "1 if the Phase 2 verifier accepts the dialogue, else 0"},
+            "verifier": {
+                "weight": 1.0,
+                "is": "1 if the Phase 2 verifier (state, outputs, policy, provenance) accepts the dialogue, else 0",
+            },
             **{name: {"weight": w, "is": SHAPING_TERMS[name][1]} for name, w in script_args.shaping.items()},
         },
         "episode": episode.model_dump(),

@@ -3,8 +3,9 @@ reward function (so TRL logs each as ``rewards/<name>/mean`` and weighs them wit
 
 ``verifier`` is 1 when ``datagen.simulate.verdict.judge_episode`` accepts the episode (the dialogue
 ended properly, the final state hash equals the replay of the blueprint's actions, every expected
-output was said under the one value rule, no policy check failed) and 0 otherwise: the same verdict
-that decides which Phase 2 dialogues are kept. The shaping terms are partial credit read from the same
+output was said under the one value rule, no policy check failed, every value of every write call
+was said before it: the provenance check) and 0 otherwise: the same verdict that decides which
+Phase 2 dialogues are kept. The shaping terms are partial credit read from the same
 episode, each in [0, 1]; a recipe names the ones it wants with their weights (``shaping:``), and
 without any the reward is the verdict alone.
 """

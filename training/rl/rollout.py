@@ -163,7 +163,10 @@ class EpisodeRollout:
             persona=blueprint.persona,
         )
         result = await play_episode(self.episode, sides, env)
-        verdict = judge_episode(env, result, expected_hash=expected, expected_outputs=blueprint.outputs)
+        # The verdict Phase 2 keeps dialogues by, provenance check included.
+        verdict = judge_episode(
+            env, result, expected_hash=expected, expected_outputs=blueprint.outputs, provenance=True
+        )
         gold = [a.model_dump() for a in blueprint.actions]
         summary = summarize(blueprint, verdict, policy.transcript, self.episode, gold, env.trace)
         return Outcome(policy.transcript, summary, final_messages(sides.agent.system, result))
@@ -211,6 +214,7 @@ def summarize(
         "outputs_found": checks["outputs_found"],
         "outputs_expected": checks["outputs_expected"],
         "policy_violations": len(checks["policy_violations"]),
+        "ungrounded_arguments": len(checks.get("ungrounded_arguments", [])),
         "format_errors": len(checks["format_errors"]),
         "tool_calls": checks["tool_calls"],
         "failed_tool_calls": checks["failed_tool_calls"],
