@@ -14,7 +14,7 @@ Replies are chosen by the request's structure, never by its prose:
 - otherwise (the simulated user): a first line (with the tag of the task whose instruction its system
   prompt holds, when ``--tasks`` lists it), then ``###STOP###``.
 
-``--delay-s`` holds every reply that long (jobs then stay in flight: tests kill workers under them).
+``GET /stats`` says how many requests were answered. ``--delay-s`` holds every reply that long (jobs then stay in flight: tests kill workers under them).
 Every reply to one request body is the same, so two runs of one recipe get the same replies.
 """
 
@@ -36,8 +36,10 @@ STOP = "###STOP###"
 class Responder:
     def __init__(self, tasks: list[dict[str, Any]] | None = None) -> None:
         self.tasks = {t["id"]: t for t in tasks or []}
+        self.requests = 0
 
     def reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.requests += 1
         messages = body.get("messages") or []
         schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
         if schema is not None:
@@ -54,7 +56,11 @@ class Responder:
             "object": "chat.completion",
             "model": body.get("model", "stub"),
             "choices": [
-                {"index": i, "message": message, "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}
+                {
+                    "index": i,
+                    "message": message,
+                    "finish_reason": "tool_calls" if "tool_calls" in message else "stop",
+                }
                 for i in range(n)
             ],
             "usage": {
@@ -91,7 +97,11 @@ class Responder:
 def _instance(schema: dict[str, Any], digest: str, name: str = "") -> Any:
     kind = schema.get("type")
     if "enum" in schema:
-        return max(schema["enum"]) if all(isinstance(v, int | float) for v in schema["enum"]) else schema["enum"][0]
+        return (
+            max(schema["enum"])
+            if all(isinstance(v, int | float) for v in schema["enum"])
+            else schema["enum"][0]
+        )
     if kind == "object":
         props = schema.get("properties", {})
         return {key: _instance(sub, digest, key) for key, sub in props.items()}
@@ -125,6 +135,8 @@ async def serve(host: str, port: int, responder: Responder, delay_s: float = 0.0
                     status = b"200 OK"
                 elif path.endswith("/health"):
                     payload, status = b"{}", b"200 OK"
+                elif path.endswith("/stats"):  # requests answered so far
+                    payload, status = json.dumps({"requests": responder.requests}).encode(), b"200 OK"
                 else:
                     payload, status = b'{"error": "not found"}', b"404 Not Found"
                 writer.write(

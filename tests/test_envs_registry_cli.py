@@ -158,3 +158,14 @@ def test_adapter_missing_a_dependency_names_the_extra(tmp_path, monkeypatch):
     ep = EntryPoint(name="tau2-y", value="fake_adapter_pkg:load", group=registry.GROUP)
     with pytest.raises(DomainLoadError, match=r"tau2-y.*optional extra 'tau2'.*apigen-mt\[tau2\]"):
         registry._load_entry_point(ep)
+
+
+def test_a_built_domain_is_answered_without_reading_the_entry_points_again(monkeypatch):
+    # every Phase 2 attempt and τ trial asks for its domain; reading the entry points costs ~25 ms
+    domain = registry.get_domain("retail")
+
+    def unreadable() -> dict:
+        raise AssertionError("entry points read again for a domain already built")
+
+    monkeypatch.setattr(registry, "installed_domains", unreadable)
+    assert registry.get_domain("retail") is domain

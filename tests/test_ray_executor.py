@@ -5,6 +5,7 @@ is killed, and a killed driver resumed with --resume."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -61,7 +62,13 @@ def _recipe(url: str, **changes: Any) -> dict[str, Any]:
         "num_tasks": 6,
         "concurrency": 4,
         "models": {
-            "stub": {"model": "stub", "backend": "openai", "base_urls": [url], "tool_format": "openai", "max_retries": 0}
+            "stub": {
+                "model": "stub",
+                "backend": "openai",
+                "base_urls": [url],
+                "tool_format": "openai",
+                "max_retries": 0,
+            }
         },
         "generator": {"model": "stub", "max_tokens": 64},
         "proposal": {"type": "grounded", "outputs": False},
@@ -96,7 +103,9 @@ def _run_content(run: Path) -> dict[str, Any]:
     dialogues = {row["id"]: row for row in _rows(run, "trajectories.jsonl") + _rows(run, "failures.jsonl")}
     return {
         "blueprints": blueprints,
-        "rejections": {row["task_id"]: (row["stage"], row["reasons"]) for row in _rows(run, "rejections.jsonl")},
+        "rejections": {
+            row["task_id"]: (row["stage"], row["reasons"]) for row in _rows(run, "rejections.jsonl")
+        },
         "dialogues": dialogues,
         "duplicates": sorted((r["blueprint_id"], r["attempt"]) for r in _rows(run, "duplicates.jsonl")),
     }
@@ -113,7 +122,9 @@ def test_local_and_ray_executors_give_the_same_blueprints_and_dialogues(stub, ra
 
     a, b = _run_content(tmp_path / "local"), _run_content(tmp_path / "ray")
     assert len(a["blueprints"]) >= 4
-    assert any(task.startswith("stub-retail-r") for task in [*a["blueprints"], *a["rejections"]])  # a recombination
+    assert any(
+        task.startswith("stub-retail-r") for task in [*a["blueprints"], *a["rejections"]]
+    )  # a recombination
     assert len(a["dialogues"]) == 2 * len(a["blueprints"])
     assert a == b  # ids, instructions, actions, sampler draws, every message of every dialogue
 
@@ -125,8 +136,13 @@ def _blueprints_from_gold(count: int) -> list[Any]:
     domain = get_domain("retail")
     return [
         Blueprint(
-            id=task.id, env="retail", seed=domain.eval_seed if task.seed is None else task.seed,
-            user_id=task.user_id, persona=task.persona, instruction=task.instruction, actions=task.actions,
+            id=task.id,
+            env="retail",
+            seed=domain.eval_seed if task.seed is None else task.seed,
+            user_id=task.user_id,
+            persona=task.persona,
+            instruction=task.instruction,
+            actions=task.actions,
             outputs=task.outputs,
         )  # fmt: skip
         for task in domain.gold_tasks[:count]
@@ -188,10 +204,20 @@ def test_a_killed_driver_resumes_with_nothing_lost_or_repeated(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(_recipe(url, num_tasks=10, recombination={"share": 0.0})))
     out = tmp_path / "run"
-    command = [str(ROOT / ".venv" / "bin" / "apigen-mt"), "generate", "--config", str(recipe), "--out", str(out)]
+    command = [
+        str(ROOT / ".venv" / "bin" / "apigen-mt"),
+        "generate",
+        "--config",
+        str(recipe),
+        "--out",
+        str(out),
+    ]
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/root")}
     driver = subprocess.Popen(
-        [*command, "--executor", "ray", "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, "--executor", "ray", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     started: set[int] = set()
     try:
@@ -221,10 +247,8 @@ def test_a_killed_driver_resumes_with_nothing_lost_or_repeated(tmp_path):
 def _kill_survivors(pids: set[int]) -> None:
     """Ray processes of a SIGKILLed driver that outlive it (its dashboard and runtime-env agents)."""
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()
-        except psutil.Error:
-            pass
 
 
 def test_executor_flags_become_recipe_keys():
@@ -246,7 +270,11 @@ def test_executor_flags_become_recipe_keys():
 def test_bad_executor_flags_are_one_line_before_anything_starts(argv, tmp_path):
     argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
     done = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "apigen-mt"), *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [str(ROOT / ".venv" / "bin" / "apigen-mt"), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "--workers" in done.stderr

@@ -100,9 +100,16 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith(".") or Path(name).is_dir()
 
 
+_BY_NAME: dict[str, Domain] = {}  # domains already built, by entry-point name
+
+
 def get_domain(name_or_path: str | Path) -> Domain:
-    """The domain named ``name_or_path`` (an installed entry point) or in that folder; cached per process."""
+    """The domain named ``name_or_path`` (an installed entry point) or in that folder; cached per process.
+    A name already built is answered without reading the entry points again: every Phase 2 attempt and
+    τ trial asks, and reading them costs ~25 ms (benchmarks/orchestration_scaling.py)."""
     key = str(name_or_path)
+    if not isinstance(name_or_path, Path) and key in _BY_NAME:
+        return _BY_NAME[key]
     if isinstance(name_or_path, Path) or (key not in installed_domains() and _looks_like_path(key)):
         return _load_path_cached(str(Path(key).expanduser().resolve()))
     return _load_name_cached(key)
@@ -110,6 +117,11 @@ def get_domain(name_or_path: str | Path) -> Domain:
 
 @cache
 def _load_name_cached(name: str) -> Domain:
+    domain = _BY_NAME[name] = _load_name(name)
+    return domain
+
+
+def _load_name(name: str) -> Domain:
     found = installed_domains().get(name)
     if found is None:
         raise DomainLoadError(

@@ -158,7 +158,15 @@ class RayExecutor:
         self._started_ray = init_ray(self.config)
         self._check_resources()
         self._servers = ModelServers(self.config)
-        specs = await self._servers.actor_specs(self._specs)
+        try:
+            specs = await self._servers.actor_specs(self._specs)
+        except Exception as exc:  # a server that cannot start (memory, a bad engine argument): one line
+            from ray.exceptions import RayError
+
+            cause = _cause(exc) if isinstance(exc, RayError) else exc
+            raise ModelUnavailableError(
+                f"a vLLM server for the Ray workers did not start: {_first_line(cause)}"
+            ) from None
         self._actor = _actor_class(self.config)
         self._actor_specs = specs
         self._slots = [_Slot(i) for i in range(self.workers)]
@@ -234,7 +242,7 @@ class RayExecutor:
         if slot.handle is not handle or not slot.live:
             return
         slot.live = False
-        log.warning("ray: worker %d (%s) is lost: %s", slot.index, slot.info, str(exc).splitlines()[0])
+        log.warning("ray: worker %d (%s) is lost: %s", slot.index, slot.info, _first_line(exc))
         if self._restarts_left <= 0:
             slot.handle = None
             async with self._changed:
@@ -309,10 +317,21 @@ class RemoteRunner:
 
 
 def _cause(exc: Any) -> BaseException:
+    """The exception a job raised, out of Ray's wrapper (a traceback's last line says what it was)."""
+    from ray.exceptions import RayTaskError
+
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):
         return cause
-    return RuntimeError(str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc))
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return RuntimeError(repr(exc))
+    return RuntimeError(lines[-1] if isinstance(exc, RayTaskError) else lines[0])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _cancel(ref: Any) -> None:
