@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +31,21 @@ log = logging.getLogger(__name__)
 
 
 class LiveFunnel:
-    """Both phases in the run's one progress line (:class:`datagen.runner.progress.ProgressLine`)."""
+    """Both phases in the run's one progress line (:class:`datagen.runner.progress.ProgressLine`),
+    with what the engines themselves report (:mod:`datagen.llm.engine_stats`): prompt and generated
+    tokens per second, the prefix cache's share of the prompt, requests running and waiting."""
 
-    def __init__(self, enabled: bool = True, log_every_s: float = 30.0):
+    def __init__(
+        self,
+        enabled: bool = True,
+        log_every_s: float = 30.0,
+        engines: Callable[[], Sequence[Any]] = list,
+    ):
         from datagen.runner.progress import ProgressLine
 
         self.phase1: dict[str, Any] = {}
         self.phase2: dict[str, Any] = {}
+        self.engines = engines  # -> engine_stats.StatsSource of every engine started so far
         self._started = time.monotonic()
         self._phase1_tokens_before: int | None = None  # an earlier session's tokens are not this one's rate
         self.display = ProgressLine(self.line, enabled=enabled, log_every_s=log_every_s)
@@ -57,13 +66,27 @@ class LiveFunnel:
         phase2_tokens = self.phase2.get("completion_tokens", 0)
         return (max(phase1_tokens, 0) + phase2_tokens) / max(time.monotonic() - self._started, 1e-9)
 
+    def engine_line(self) -> str:
+        """The engines' own figures over the last seconds ('' where no engine reports any)."""
+        rates = [r for r in (engine.rates() for engine in self.engines()) if r is not None]
+        if not rates:
+            return ""
+        seconds = max(r.seconds for r in rates)
+        prompt = sum(r.prompt_tokens for r in rates)
+        cached = sum(r.prompt_cached_tokens for r in rates)
+        return (
+            f" | engine: prompt {prompt / seconds:.0f} tok/s ({cached / prompt if prompt else 0:.0%} cached) "
+            f"generation {sum(r.generation_tokens for r in rates) / seconds:.0f} tok/s "
+            f"running {sum(r.running for r in rates)} waiting {sum(r.waiting for r in rates)}"
+        )
+
     def line(self) -> str:
         p1, p2 = self.phase1, self.phase2
         return (
             f"[phase 1] proposed {p1.get('proposed', 0)} accepted {p1.get('total_accepted', 0)} "
             f"| [phase 2] attempts {p2.get('attempts', 0)} ok {p2.get('successful_trajectories', 0)} "
             f"failed {sum(p2.get('failures', {}).values())} "
-            f"| {self.tokens_per_s():.0f} generated tok/s"
+            f"| {self.tokens_per_s():.0f} tok/s finished" + self.engine_line()
         )
 
     def finish(self) -> None:
@@ -105,6 +128,7 @@ async def generate(
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
     from datagen.runner.executor import open_executor
+    from datagen.runner.shape import run_shape
     from datagen.simulate.runner import SimulationRunner
 
     overrides = {**({"num_tasks": limit} if limit is not None else {}), **(overrides or {})}
@@ -127,13 +151,26 @@ async def generate(
         executor = await stack.enter_async_context(open_executor(config.executor, config.used_specs()))
         # Locally this starts the engines; on Ray every worker builds its own (rates are timed from here).
         models = None if executor.remote else build_models(config, pool)
-        display = LiveFunnel(enabled=live)
+        shape = run_shape(
+            config,
+            phase2,
+            models.generator if models else None,
+            pool.get(phase2.agent.model) if models else None,
+        )
+        log.info("concurrency: %s", shape.describe(config.concurrency, phase2.concurrency))
+        display = LiveFunnel(enabled=live, engines=lambda: engine_sources(pool, config.used_aliases()))
         display.set_phase1_baseline(phase1_tokens_before)
         if state is not None:
             display.phase1 = state.funnel.as_dict()  # a resumed run may have no Phase 1 work left to report
         started = time.monotonic()
         runner = SimulationRunner(
-            phase2, run, get_domain, pool, on_progress=display.on_phase2, executor=executor
+            phase2,
+            run,
+            get_domain,
+            pool,
+            on_progress=display.on_phase2,
+            executor=executor,
+            concurrency=shape.phase2,
         )
         async with runner.session() as simulate:
             for blueprint in earlier:
@@ -147,6 +184,7 @@ async def generate(
                 executor=executor,
                 on_progress=display.on_phase1,
                 on_accepted=simulate,
+                concurrency=shape.phase1,
             )
         wall_s = time.monotonic() - started
     display.finish()
@@ -161,6 +199,14 @@ async def generate(
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,
     }
+
+
+def engine_sources(pool: ModelPool, aliases: Sequence[str]) -> list[Any]:
+    """The engine figures of every model the run has built, once per engine."""
+    from datagen.llm.engine_stats import stats_source
+
+    models = {id(model): model for model in (pool.built(alias) for alias in aliases) if model is not None}
+    return [source for source in map(stats_source, models.values()) if source is not None]
 
 
 def check_run_dir(run: DatagenRun, resume: bool) -> None:

@@ -38,7 +38,8 @@ elif ! parser="$("$PY" -m datagen.llm.server_parsers "$model")"; then
   echo "serve_vllm.sh: serving with --tool-call-parser hermes for now" >&2
   parser=hermes
 fi
-args+=(--enable-prefix-caching --enable-auto-tool-choice --tool-call-parser "$parser")
+# Priority scheduling: runs send running dialogues before new work (datagen/llm/admission.py).
+args+=(--enable-prefix-caching --scheduling-policy priority --enable-auto-tool-choice --tool-call-parser "$parser")
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   : # GPU: vLLM's defaults (chunked prefill, CUDA graphs) are the fast path.

@@ -64,6 +64,7 @@ def vllm_server(embedded_model: Path, tmp_path_factory: pytest.TempPathFactory) 
         "--port", str(port),
         "--max-model-len", "8192",
         "--enable-prefix-caching",
+        "--scheduling-policy", "priority",
         "--enable-auto-tool-choice",
         "--tool-call-parser", "hermes",
     ]  # fmt: skip

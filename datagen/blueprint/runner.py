@@ -306,11 +306,13 @@ async def run_blueprints(
     executor: Executor = LOCAL,
     on_progress: Callable[[Funnel], None] | None = None,
     on_accepted: Callable[[Blueprint], None] | None = None,
+    concurrency: int | None = None,
 ) -> Funnel:
     """Runs Phase 1 to the end and returns the run's funnel (all sessions). ``on_accepted`` gets each
     newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
     accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open; under
-    a remote ``executor`` the workers build their own and ``models`` is not needed.
+    a remote ``executor`` the workers build their own and ``models`` is not needed. ``concurrency``:
+    tasks in flight, when the caller has planned it below the recipe's ceiling (``datagen.runner.shape``).
 
     Shared state: the few-shot pool and the near-duplicate index grow as tasks are accepted. Locally
     every task sees them at once; on Ray each worker holds a copy that the driver tells of every
@@ -356,7 +358,7 @@ async def run_blueprints(
     def batch(kind: str) -> Batch[Any, TaskOutcome]:
         return Batch(
             runner.run,
-            concurrency=executor.in_flight(config.concurrency),
+            concurrency=executor.in_flight(concurrency or config.concurrency),
             record=record,
             record_error=lambda job, exc: record(job, rejected_by_error(job.key, kind, exc)),
             done=state.done,

@@ -30,6 +30,7 @@ import os
 import re
 from typing import Any, NamedTuple
 
+from datagen.llm.admission import current_priority
 from datagen.llm.base import (
     BaseChatModel,
     LLMRequestError,
@@ -47,6 +48,9 @@ from datagen.redact import redact_text, redact_url
 logger = logging.getLogger(__name__)
 
 PATH = "/chat/completions"
+# A request's priority travels as vLLM's header rather than its `priority` body field: servers that do
+# not know the field (hosted APIs) reject unknown body fields but ignore unknown headers.
+PRIORITY_HEADER = "X-Vllm-Priority"
 # Statuses the SDK retries; a server still answering one after its retries is skipped for a while.
 SERVER_TROUBLE = frozenset({408, 409, 429})
 # A conversation leaves its own server once that has this many more requests in flight than the least
@@ -178,10 +182,16 @@ class OpenAIChatModel(BaseChatModel):
         extras = self._request_extras()
         if extras:
             request["extra_body"] = extras
+        headers: dict[str, Any] = {}
         if self._api_key is None:
             import openai
 
-            request["extra_headers"] = {"Authorization": openai.omit}
+            headers["Authorization"] = openai.omit
+        priority = current_priority()
+        if priority:  # vLLM's priority scheduling (`--scheduling-policy priority`); ignored elsewhere
+            headers[PRIORITY_HEADER] = str(priority)
+        if headers:
+            request["extra_headers"] = headers
         return request
 
     async def _chat(

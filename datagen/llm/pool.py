@@ -61,6 +61,13 @@ class ModelPool:
             )
         return model
 
+    def built(self, alias: str) -> ChatModel | None:
+        """The model behind ``alias`` if it has been built; builds nothing (None otherwise)."""
+        if alias in self._prebuilt:
+            return self._prebuilt[alias]
+        spec = self._specs.get(alias)
+        return self._models.get(engine_key(spec)) if spec is not None else None
+
     def sharing(self) -> dict[str, list[str]]:
         """Engine key -> the aliases that share it (every declared alias, built or not)."""
         groups: dict[str, list[str]] = {}

@@ -129,18 +129,23 @@ class SimulationRunner:
         models: Models,
         on_progress: Callable[[Phase2Stats], None] | None = None,
         executor: Executor = LOCAL,
+        concurrency: int | None = None,
     ):
         """``run`` is None where the runner only plays attempts for another process that records
-        them (a Ray worker: :class:`AttemptWork`)."""
+        them (a Ray worker: :class:`AttemptWork`). ``concurrency``: dialogues in flight, when the caller
+        has planned it below the recipe's ceiling (``datagen.runner.shape``)."""
         self.config = config
         self.run_dir = run
         self.domains = domains
         self.models = models
         self.on_progress = on_progress
         self.executor = executor
+        self.concurrency = concurrency or config.concurrency
         self.stats = Phase2Stats()
         self._gold: dict[str, str] = {}
-        self._done, self._signatures, self._succeeded = self._load_previous() if run else (set(), set(), set())
+        self._done, self._signatures, self._succeeded = (
+            self._load_previous() if run else (set(), set(), set())
+        )
         self._outputs: tuple[JsonlAppender, JsonlAppender, JsonlAppender] | None = None
         self.summary: dict[str, Any] = {}
 
@@ -178,7 +183,7 @@ class SimulationRunner:
                 runner = self.executor.runner(AttemptWork(self.config), local=lambda: self.run_attempt)
                 batch = Batch(
                     runner.run,
-                    concurrency=self.executor.in_flight(self.config.concurrency),
+                    concurrency=self.executor.in_flight(self.concurrency),
                     record=self._record,
                     record_error=self._record_error,
                     done=self._done,

@@ -1,0 +1,43 @@
+"""The concurrency shape of a datagen run: the recipe's ceilings, lowered to the jobs whose working
+sets the engine's KV cache holds at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datagen.blueprint.config import load_config
+from datagen.llm.admission import Admission, EngineLimits
+from datagen.runner.shape import dialogue_tokens, plan_shape, run_shape, task_tokens
+
+DEMO = Path(__file__).resolve().parents[1] / "recipes" / "datagen" / "demo.yaml"
+
+
+def test_the_kv_cache_bounds_jobs_in_flight_below_the_ceilings():
+    limits = EngineLimits(step_tokens=8192, kv_tokens=100_000, max_seqs=256)
+    shape = plan_shape(256, 256, limits, phase1_tokens=1_000, phase2_tokens=4_000)
+    assert (shape.phase1, shape.phase2) == (100, 25)
+    assert plan_shape(8, 64, limits, 1_000, 4_000).phase1 == 8  # the ceiling wins when it is lower
+    assert plan_shape(8, 64, EngineLimits(8192, 100, 4), 1_000, 4_000).phase2 == 1  # never none
+    assert "KV holds 100" in shape.describe(256, 256)
+
+
+def test_without_engine_limits_the_recipe_ceilings_stand():
+    config = load_config(DEMO)
+    phase2 = config.phase2()
+    shape = run_shape(config, phase2, generator=object(), agent=None)  # a server, or models on Ray
+    assert (shape.phase1, shape.phase2) == (config.concurrency, phase2.concurrency)
+    assert "ceilings" in shape.describe(config.concurrency, phase2.concurrency)
+
+
+def test_a_larger_engine_raises_the_shape_up_to_the_ceilings():
+    config = load_config(DEMO, {"concurrency": 256, "simulate.concurrency": 256})
+    phase2 = config.phase2()
+
+    class Model:
+        def __init__(self, kv_tokens: int) -> None:
+            self.admission = Admission(256, EngineLimits(8192, kv_tokens, 256))
+
+    small = run_shape(config, phase2, Model(96_256), Model(96_256))
+    large = run_shape(config, phase2, Model(2_000_000), Model(2_000_000))  # a GPU's KV cache
+    assert small.phase1 == 96_256 // task_tokens(config) and small.phase2 == 96_256 // dialogue_tokens(phase2)
+    assert (large.phase1, large.phase2) == (256, 256)
