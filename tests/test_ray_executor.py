@@ -160,7 +160,10 @@ def test_a_killed_worker_loses_no_job_and_runs_none_twice(ray_instance, tmp_path
     tasks.write_text(json.dumps([b.model_dump(mode="json") for b in blueprints]))
     process, url = _start_stub(tmp_path, "--tasks", str(tasks), "--delay-s", "0.05")
     recipe = _recipe(url, executor={"type": "ray", "workers": 2})
-    recipe["simulate"].update(agent={"model": "stub"}, user={"model": "stub", "best_of_n": 1}, attempts=4)
+    # 2 in flight per worker: jobs are still being handed out after the kill, so one reaches the dead worker
+    recipe["simulate"].update(
+        agent={"model": "stub"}, user={"model": "stub", "best_of_n": 1}, attempts=4, concurrency=2
+    )
     config = BlueprintRunConfig.model_validate(recipe)
     killed: list[int] = []
 
