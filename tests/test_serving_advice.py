@@ -22,6 +22,7 @@ SERVE = re.compile(r"((?:CUDA_VISIBLE_DEVICES=[\d,]+ )?scripts/serve_vllm\.sh [^
 # Published parameter counts (model cards), for the weights a serve command loads.
 PARAMETERS_B = {
     "Qwen/Qwen2.5-72B-Instruct": 72.7,
+    "Qwen/Qwen2.5-32B-Instruct": 32.5,
     "meta-llama/Llama-3.3-70B-Instruct": 70.6,
     "google/gemma-3-27b-it": 27.4,
 }
@@ -33,6 +34,7 @@ MIN_KV_GB_PER_GPU = 10.0  # below this a 32k-context dialogue barely fits next t
 # The parser each family our recipes and docs name must be served with.
 EXPECTED_PARSERS = {
     "Qwen/Qwen2.5-72B-Instruct": "hermes",
+    "Qwen/Qwen2.5-32B-Instruct": "hermes",
     "Qwen/Qwen2.5-7B-Instruct": "hermes",
     "Qwen/Qwen3-8B": "hermes",
     "meta-llama/Llama-3.3-70B-Instruct": "llama3_json",
