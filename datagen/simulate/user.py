@@ -11,6 +11,7 @@ the agent's view, and are kept in the user's own view of the conversation and in
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -33,7 +34,9 @@ _JUDGE_SCHEMA = {
 }
 
 
+@functools.cache
 def _prompt(name: str) -> str:
+    """A prompt file, read once per process (every user turn and judge call renders one)."""
     return resources.files("datagen.simulate").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
