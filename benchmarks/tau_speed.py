@@ -92,7 +92,7 @@ def test_task_ids(count: int, split: str = "test") -> list[str]:
 def run_ours(args: argparse.Namespace, base_url: str, task_ids: list[str], out: Path) -> tuple[float, dict]:
     command = [
         sys.executable, "-m", "datagen.cli", "eval", "tau", "--env", "tau2-retail",
-        "--model", "embedded", "--backend", "openai", "--base-url", base_url, "--format", "hermes",
+        "--model", "embedded", "--backend", "openai", "--base-url", base_url, "--tool-format", "hermes",
         "--user-model", "embedded", "--trials", str(args.trials), "--tasks", ",".join(task_ids),
         "--max-steps", str(args.max_steps), "--max-tokens", str(args.max_tokens),
         "--user-max-tokens", str(args.user_max_tokens), "--concurrency", str(args.concurrency),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from datagen.blueprint.config import BlueprintRunConfig, load_config
 from datagen.cli_errors import run_command
+from datagen.cli_flags import add_quiet_flag, command_parser
 from datagen.rundir import DatagenRun
 from datagen.runner.executor import add_executor_flags, executor_overrides
 
@@ -218,7 +219,7 @@ def check_run_dir(run: DatagenRun, resume: bool) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="apigen-mt generate", description=__doc__)
+    parser = command_parser("apigen-mt generate", __doc__)
     parser.add_argument(
         "--config", type=Path, required=True, help="datagen recipe (Phase 1 keys + a `simulate:` section)"
     )
@@ -229,6 +230,7 @@ def main(argv: list[str]) -> int:
         "--limit", type=int, default=None, help="number of base task drafts (overrides num_tasks)"
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in its directory")
+    add_quiet_flag(parser)
     add_executor_flags(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -238,7 +240,14 @@ def main(argv: list[str]) -> int:
 def _generate_main(args: argparse.Namespace) -> int:
     overrides = executor_overrides(args.executor, args.workers)
     summary = asyncio.run(
-        generate(args.config, args.out, resume=args.resume, limit=args.limit, overrides=overrides)
+        generate(
+            args.config,
+            args.out,
+            resume=args.resume,
+            limit=args.limit,
+            live=not args.quiet,
+            overrides=overrides,
+        )
     )
     for line in summary_lines(summary):
         print(line, file=sys.stderr)

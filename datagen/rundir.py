@@ -298,7 +298,7 @@ class BfclRun:
 
     @staticmethod
     def scores_file(score_dir: Path) -> Path:
-        """The machine-readable scores in a score folder (``bfcl-score --score-dir`` may put it anywhere)."""
+        """The machine-readable scores in a score folder (``bfcl-score --out`` may put it anywhere)."""
         return score_dir / "scores.json"
 
     @staticmethod

@@ -132,7 +132,7 @@ def plan(settings: DemoSettings) -> list[Step]:
     steps += [
         Step("export", "Export to a Hugging Face dataset with its card (dialogues that failed only the "
              "provenance check included: the replay agent's calls come from the blueprint)",
-             cli("export", str(run_dir), "--out", str(dataset), "--format", "hf", "--include-ungrounded"),
+             cli("export", str(run_dir), "--out", str(dataset), "--output-format", "hf", "--include-ungrounded"),
              dataset / "README.md", show_stdout=True),
         Step("sft", f"LoRA SFT on the exported dataset (CPU, {settings.sft_max_steps} steps × "
              f"{settings.sft_batch_size} dialogue, {'bf16 autocast' if bf16 else 'float32'}), merged for evaluation",
@@ -151,7 +151,7 @@ def plan(settings: DemoSettings) -> list[Step]:
             f"× {settings.bfcl_limit} items)",
             # hermes: the SmolLM2 template's tool-call format, the one the fine-tuned model records in
             # apigen_mt.json (`fc` needs an OpenAI-compatible server).
-            cli("eval", "bfcl", "--model", model, "--format", "hermes", "--categories", *settings.bfcl_categories,
+            cli("eval", "bfcl", "--model", model, "--prompt-mode", "hermes", "--categories", *settings.bfcl_categories,
                 "--limit", str(settings.bfcl_limit), "--max-tokens", str(settings.bfcl_max_tokens),
                 "--out", str(bfcl_out)),
             BfclRun.scores_file(BfclRun(bfcl_out).score_dir), show_stdout=True,

@@ -66,7 +66,7 @@ def test_format_flag_overrides_metadata(tmp_path):
         [*APIGEN, "eval", "bfcl-score", str(tmp_path), "--json"], capture_output=True, text=True, check=True
     )
     as_python = subprocess.run(
-        [*APIGEN, "eval", "bfcl-score", str(tmp_path), "--json", "--format", "python"],
+        [*APIGEN, "eval", "bfcl-score", str(tmp_path), "--json", "--result-format", "python"],
         capture_output=True,
         text=True,
         check=True,
@@ -101,7 +101,7 @@ def test_generation_end_to_end_on_the_embedded_model(tmp_path):
             "embedded",
             "--backend",
             "transformers",
-            "--format",
+            "--prompt-mode",
             "prompt",
             "--categories",
             "simple_python",
@@ -198,11 +198,11 @@ def test_an_unknown_folder_is_sniffed_and_a_wrong_format_warns(tmp_path):
     assert sniffed.returncode == 0, sniffed.stderr
     assert "decoder xlam" in sniffed.stderr and "read from the rows" in sniffed.stderr
     assert json.loads(sniffed.stdout)["decoder"]["source"] == "rows"
-    wrong = _score([str(run), "--json", "--format", "python"])
+    wrong = _score([str(run), "--json", "--result-format", "python"])
     assert wrong.returncode == 0
     warnings = [line for line in wrong.stderr.splitlines() if "WARNING" in line]
-    assert any("simple_python" in w and "--format xlam" in w for w in warnings), wrong.stderr
-    assert any("multi_turn_base" in w and "--format xlam" in w for w in warnings), wrong.stderr
+    assert any("simple_python" in w and "--result-format xlam" in w for w in warnings), wrong.stderr
+    assert any("multi_turn_base" in w and "--result-format xlam" in w for w in warnings), wrong.stderr
     assert json.loads(wrong.stdout)["warnings"]
 
 
@@ -216,8 +216,8 @@ def test_lenient_is_opt_in_and_recorded(tmp_path):
         calls = synthetic._gold_calls(answers[row["id"]])
         row["result"] = synthetic.shapes.render("tool_call_no_newlines", calls)
     results.write_results(BfclRun.result_file(run, "live_simple"), rows)
-    strict = _score([str(run), "--json", "--format", "hermes"])
-    lenient = _score([str(run), "--json", "--format", "hermes", "--lenient"])
+    strict = _score([str(run), "--json", "--result-format", "hermes"])
+    lenient = _score([str(run), "--json", "--result-format", "hermes", "--lenient"])
     assert json.loads(strict.stdout)["categories"]["live_simple"] == 0.0
     assert json.loads(lenient.stdout)["categories"]["live_simple"] > 0.9
     assert json.loads(lenient.stdout)["decoder"]["strict"] is False
@@ -230,7 +230,7 @@ def test_help_lists_every_format_with_its_bfcl_handlers():
     out = subprocess.run([*APIGEN, "eval", "bfcl-score", "--help"], capture_output=True, text=True).stdout
     for decoder in STRICT.values():
         assert decoder.name in out and all(h in out for h in decoder.handler_names), decoder.name
-    bad = _score(["/tmp", "--format", "nope"])
+    bad = _score(["/tmp", "--result-format", "nope"])
     assert bad.returncode == 2 and all(name in bad.stderr for name in STRICT)
 
 

@@ -65,7 +65,7 @@ def test_every_mode_on_the_embedded_model_gets_bfcls_verdicts(vllm_server: str, 
         proc = subprocess.run(
             [
                 *APIGEN, "eval", "bfcl", "--model", "embedded", "--backend", "openai",
-                "--base-url", vllm_server, "--format", mode, "--categories", *categories,
+                "--base-url", vllm_server, "--prompt-mode", mode, "--categories", *categories,
                 "--limit", "3", "--max-tokens", "64", "--out", str(out), "--result-name", f"embedded-{mode}",
             ],
             capture_output=True,

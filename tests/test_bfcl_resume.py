@@ -83,7 +83,7 @@ def test_the_cli_on_the_embedded_model_resumes_after_sigkill(tmp_path: Path, pla
     """As a user runs it: `apigen-mt eval bfcl` killed with SIGKILL, then `--resume`."""
     out = tmp_path / "bfcl"
     command = [
-        str(ROOT / ".venv" / "bin" / "apigen-mt"), "eval", "bfcl", "--model", "embedded", "--format", "hermes",
+        str(ROOT / ".venv" / "bin" / "apigen-mt"), "eval", "bfcl", "--model", "embedded", "--prompt-mode", "hermes",
         "--categories", CATEGORY, "--limit", "12", "--max-tokens", "48", "--concurrency", "2",
         "--out", str(out), "--no-score",
     ]  # fmt: skip

@@ -80,12 +80,12 @@ def test_a_missing_recipe_and_a_finished_run_are_one_line(tmp_path, plain_env):
 def test_simulate_refuses_a_recipe_without_phase2_and_a_folder_without_blueprints(tmp_path, plain_env):
     no_phase2 = _recipe(tmp_path, DEMO.split("\nsimulate:")[0])
     _assert_one_line_refusal(
-        _run(["simulate", "--config", no_phase2, "--blueprints", str(tmp_path)], plain_env, tmp_path),
+        _run(["simulate", "--config", no_phase2, "--run-dir", str(tmp_path)], plain_env, tmp_path),
         "no `simulate:` section",
     )
     full = str(ROOT / "recipes/datagen/demo.yaml")
     _assert_one_line_refusal(
-        _run(["simulate", "--config", full, "--blueprints", str(tmp_path)], plain_env, tmp_path),
+        _run(["simulate", "--config", full, "--run-dir", str(tmp_path)], plain_env, tmp_path),
         "no blueprints.jsonl",
     )
 

@@ -115,7 +115,7 @@ def _hog_size(free: int) -> int:
 
 # A README command (the demo's BFCL step, one item); hermes: the embedded model's tool-call format.
 BFCL_ONE_ITEM = (
-    "eval bfcl --model embedded --format hermes --categories simple_python --limit 1 --max-tokens 48"
+    "eval bfcl --model embedded --prompt-mode hermes --categories simple_python --limit 1 --max-tokens 48"
 )
 HOG = """
 import sys, time

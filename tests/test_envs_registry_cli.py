@@ -56,7 +56,7 @@ def test_entry_point_returning_a_non_domain_is_refused(tmp_path, monkeypatch):
 
 
 def test_scaffolded_domain_passes_check_and_loads_by_path(tmp_path, capsys):
-    assert main(["new", "library", "--dir", str(tmp_path)]) == 0
+    assert main(["new", "library", "--out", str(tmp_path)]) == 0
     folder = tmp_path / "library"
     assert {p.name for p in folder.iterdir()} >= {
         "database.py",
@@ -70,12 +70,12 @@ def test_scaffolded_domain_passes_check_and_loads_by_path(tmp_path, capsys):
     assert "OK library" in capsys.readouterr().out
     domain = get_domain(folder)
     assert domain.source == "user" and len(domain.gold_tasks) == 2 and domain is get_domain(str(folder))
-    assert main(["new", "library", "--dir", str(tmp_path)]) == 2  # never overwrites silently
-    assert main(["new", "Bad-Name", "--dir", str(tmp_path)]) == 2
+    assert main(["new", "library", "--out", str(tmp_path)]) == 2  # never overwrites silently
+    assert main(["new", "Bad-Name", "--out", str(tmp_path)]) == 2
 
 
 def test_check_lists_failures_and_exits_nonzero(tmp_path, capsys):
-    assert main(["new", "broken", "--dir", str(tmp_path)]) == 0
+    assert main(["new", "broken", "--out", str(tmp_path)]) == 0
     tasks_file = tmp_path / "broken" / "tasks.json"
     tasks = json.loads(tasks_file.read_text())
     tasks[0]["actions"][1]["arguments"]["ticket_id"] = "T9-9999"
@@ -87,8 +87,8 @@ def test_check_lists_failures_and_exits_nonzero(tmp_path, capsys):
 
 
 def test_user_domain_from_database_json(tmp_path):
-    assert main(["new", "generated", "--dir", str(tmp_path)]) == 0
-    assert main(["new", "frozen", "--dir", str(tmp_path)]) == 0
+    assert main(["new", "generated", "--out", str(tmp_path)]) == 0
+    assert main(["new", "frozen", "--out", str(tmp_path)]) == 0
     folder = tmp_path / "frozen"
     (folder / "database.json").write_text(json.dumps(load_user_domain(tmp_path / "generated").database(1)))
     text = (folder / "database.py").read_text()

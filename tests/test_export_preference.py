@@ -1,4 +1,4 @@
-"""`apigen-mt export --format preference` on a run directory with planted successes and failures:
+"""`apigen-mt export --output-format preference` on a run directory with planted successes and failures:
 pairs at the first assistant turn where a verified and a failed dialogue part, none without a
 verified side, never a failed job as the rejected side, counts by failure class on the card, and
 rows that TRL's DPOTrainer tokenizes as they are."""
@@ -122,14 +122,14 @@ def test_a_run_without_any_pair_is_one_clear_error(tmp_path: Path):
     run.failures.write_text(record("bp", 0, RIGHT, "state_mismatch").model_dump_json() + "\n")
     with pytest.raises(ValueError, match="no preference pair"):
         export_run(run.root, tmp_path / "out", fmt="preference")
-    with pytest.raises(ValueError, match="--format preference only"):
+    with pytest.raises(ValueError, match="--output-format preference only"):
         export_run(run.root, tmp_path / "out", fmt="hf", whole_dialogues=True)
 
 
 def test_export_preference_cli(run_dir: Path, tmp_path: Path, plain_env: dict[str, str]):
     command = [sys.executable, "-m", "datagen.cli", "export", str(run_dir), "--out", str(tmp_path / "o")]
     done = subprocess.run(
-        [*command, "--format", "preference", "--test", "0"],
+        [*command, "--output-format", "preference", "--test", "0"],
         capture_output=True,
         text=True,
         env=plain_env,

@@ -203,7 +203,7 @@ def test_a_phase2_run_writes_no_credential_anywhere(tmp_path: Path):
     run = tmp_path / "run"
     run.mkdir()
     DatagenRun(run).blueprints.write_text(_bank_blueprint_line())
-    done = _run(["simulate", "--config", str(recipe), "--blueprints", str(run), "--attempts", "1"], tmp_path)
+    done = _run(["simulate", "--config", str(recipe), "--run-dir", str(run), "--attempts", "1"], tmp_path)
     assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-2000:]
     _assert_clean(done.stdout + done.stderr, "the command's output")
     assert "(retry 1 of 1)" in done.stderr and REDACTED in done.stderr
@@ -218,7 +218,8 @@ def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
     url = f"http://user:{PASSWORD}@127.0.0.1:{_dead_port()}/v1"
     out = tmp_path / "out"
     argv = ["eval", "tau", "--env", "bank", "--limit", "1", "--trials", "1", "--backend", "openai"]
-    argv += ["--model", "m", "--format", "hermes", "--user-model", "m", "--base-url", url, "--out", str(out)]
+    argv += ["--model", "m", "--tool-format", "hermes", "--user-model", "m", "--base-url", url]
+    argv += ["--out", str(out)]
     done = _run([*argv, "--json"], tmp_path)
     assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-2000:]
     _assert_clean(done.stdout + done.stderr, "the command's output")

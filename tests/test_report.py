@@ -74,7 +74,7 @@ def _bfcl_results(tmp_path: Path) -> Path:
     for category in ("simple_python", "multiple", "irrelevance"):
         write_results(BfclRun.result_file(out, category), results_for(category, "gold", "python", stride=40))
     BfclRun(out).write_metadata({"model": "good-agent", "format": "python"})
-    assert score_main([str(out), "--format", "python"]) == 0
+    assert score_main([str(out), "--result-format", "python"]) == 0
     return out
 
 

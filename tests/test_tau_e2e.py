@@ -20,7 +20,7 @@ def test_eval_tau_two_gold_tasks(vllm_server: str, tmp_path: Path):
     out = tmp_path / "tau"
     command = [
         sys.executable, "-m", "datagen.cli", "eval", "tau", "--env", "retail",
-        "--model", "embedded", "--backend", "openai", "--base-url", vllm_server, "--format", "hermes",
+        "--model", "embedded", "--backend", "openai", "--base-url", vllm_server, "--tool-format", "hermes",
         "--user-model", "embedded", "--trials", "2", "--tasks", ",".join(task_ids),
         "--max-steps", "8", "--max-tokens", "96", "--user-max-tokens", "48", "--out", str(out), "--json",
     ]  # fmt: skip

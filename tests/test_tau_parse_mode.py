@@ -27,8 +27,8 @@ def _tau(argv: list[str], env: dict[str, str], timeout: float = 300) -> subproce
     [
         (["--backend", "vllm"], "--parse server needs the agent behind an OpenAI-compatible server"),
         (
-            ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--format", "hermes"],
-            "--parse server reads the agent's calls from the server's tool_calls, but --format",
+            ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--tool-format", "hermes"],
+            "--parse server reads the agent's calls from the server's tool_calls, but --tool-format",
         ),
     ],
 )
@@ -47,7 +47,7 @@ def test_parse_toolkit_refuses_an_agent_whose_server_parses(
     plain_env: dict[str, str], tmp_path: Path
 ) -> None:
     argv = ["--env", "retail", "--model", "m", "--user-model", "u", "--backend", "openai"]
-    argv += ["--base-url", "http://127.0.0.1:9/v1", "--format", "openai", "--parse", "toolkit"]
+    argv += ["--base-url", "http://127.0.0.1:9/v1", "--tool-format", "openai", "--parse", "toolkit"]
     done = _tau([*argv, "--out", str(tmp_path / "out")], plain_env)
     assert done.returncode == 2 and "--parse toolkit" in done.stderr, done.stderr
 

@@ -59,7 +59,7 @@ def stub() -> Iterator[str]:
 def test_eval_tau_runs_tau2_tasks_named_by_id(stub: str, plain_env: dict[str, str], tmp_path: Path, retail):
     ids = [retail.tasks(split="test")[0].id, retail.tasks(split="test")[1].id]
     argv = ["--env", "tau2-retail", "--tasks", ",".join(ids), "--trials", "1", "--model", "m"]
-    argv += ["--backend", "openai", "--base-url", stub, "--format", "openai", "--user-model", "u"]
+    argv += ["--backend", "openai", "--base-url", stub, "--tool-format", "openai", "--user-model", "u"]
     argv += ["--max-steps", "4", "--out", str(tmp_path / "out"), "--json"]
     done = subprocess.run(
         [sys.executable, "-m", "datagen.cli", "eval", "tau", *argv],

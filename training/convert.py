@@ -303,7 +303,7 @@ def from_xlam60k(row: Row) -> dict[str, Any]:
 
 
 def from_preference(row: Row) -> dict[str, Any]:
-    """A preference pair in TRL's conversational format (``apigen-mt export --format preference``, or
+    """A preference pair in TRL's conversational format (``apigen-mt export --output-format preference``, or
     any ``prompt``/``chosen``/``rejected`` dataset with ``tools``) to a DPO training row."""
     sides: dict[str, Any] = {}
     for side in ("prompt", "chosen", "rejected"):

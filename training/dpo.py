@@ -1,5 +1,5 @@
 """Preference training (DPO) of function-calling models with TRL, on pairs of a verified and a failed
-dialogue of one task (``apigen-mt export --format preference``).
+dialogue of one task (``apigen-mt export --output-format preference``).
 
     accelerate launch [--config_file recipes/accelerate/<cfg>.yaml] training/dpo.py \
         --config recipes/dpo/<model>/<variant>.yaml [--any_option value ...]
@@ -56,7 +56,7 @@ class DPOScriptArguments(ScriptArguments):
         if wrong:
             raise ValueError(
                 f"DPO trains on preference pairs, but sources {wrong} are conversations; give an "
-                "`apigen-mt export --format preference` folder (or any prompt/chosen/rejected dataset) "
+                "`apigen-mt export --output-format preference` folder (or any prompt/chosen/rejected dataset) "
                 "with layout: preference."
             )
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
+from datagen.cli_flags import command_parser
 from viewer.kinds import Options, discover
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def build_site(
 
 
 def view_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="apigen-mt view", description=__doc__)
+    parser = command_parser("apigen-mt view", __doc__)
     parser.add_argument(
         "paths", nargs="+", type=Path, help="datagen runs, datasets, τ/BFCL evaluations, or folders of them"
     )
@@ -87,11 +87,14 @@ def stats_main(argv: list[str]) -> int:
     from datagen.rundir import DatagenRun
     from viewer.kinds import datagen_run, dataset
 
-    parser = argparse.ArgumentParser(prog="apigen-mt stats", description="Quality figures of datagen runs and datasets: "
-                                     "coverage, near-duplicates (within and across the paths), benchmark contamination.")  # fmt: skip
+    parser = command_parser(
+        "apigen-mt stats",
+        "Quality figures of datagen runs and datasets: coverage, near-duplicates (within and across the paths), "
+        "benchmark contamination.",
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="datagen run directories or exported datasets")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
-    parser.add_argument("--threshold", type=float, default=Settings().threshold, help="near-duplicate Jaccard threshold (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--threshold", type=float, default=Settings().threshold, help="near-duplicate Jaccard threshold")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     found, problems = _sources(args.paths)

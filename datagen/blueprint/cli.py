@@ -9,20 +9,19 @@ import logging
 from pathlib import Path
 
 from datagen.cli_errors import run_command
+from datagen.cli_flags import add_quiet_flag, command_parser
 from datagen.runner.executor import add_executor_flags, executor_overrides
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="apigen-mt blueprints", description="Phase 1: generate validated task blueprints."
-    )
+    parser = command_parser("apigen-mt blueprints", "Phase 1: generate validated task blueprints.")
     parser.add_argument("--config", required=True, help="recipe, e.g. recipes/datagen/demo.yaml")
     parser.add_argument(
         "--limit", type=int, default=None, help="number of base tasks to draft (overrides num_tasks)"
     )
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: <out_dir>/<name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run directory")
-    parser.add_argument("--quiet", action="store_true", help="no live progress display")
+    add_quiet_flag(parser)
     add_executor_flags(parser)
     return parser
 

@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from datagen.cli_flags import command_parser, deprecated_alias
 from datagen.envs.base import Domain
 from datagen.envs.registry import DomainLoadError, get_domain, list_domains
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="apigen-mt envs", description="Executable environment domains.")
+    parser = command_parser("apigen-mt envs", "Executable environment domains.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="installed domains with their tool, check and gold-task counts")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
@@ -35,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("new", help="scaffold a user domain folder that passes `envs check`")
     p.add_argument("name", help="domain name (a Python identifier, e.g. library)")
-    p.add_argument("--dir", default=".", help="parent folder to create NAME/ in (default: current folder)")
+    p.add_argument("--out", default=".", help="parent folder to create NAME/ in (default: current folder)")
+    deprecated_alias(p, "--dir", "--out")
     p.add_argument("--force", action="store_true", help="overwrite files of an existing folder")
     return parser
 
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         from datagen.envs.scaffold import scaffold_domain
 
         try:
-            folder = scaffold_domain(args.name, Path(args.dir), overwrite=args.force)
+            folder = scaffold_domain(args.name, Path(args.out), overwrite=args.force)
         except (ValueError, FileExistsError) as exc:
             err.print(f"envs new: {exc}", markup=False)
             return 2

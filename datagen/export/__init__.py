@@ -1,8 +1,8 @@
-"""`apigen-mt export RUN_DIR --out DIR [--format hf|sharegpt|jsonl|preference] [--push-to-hub ORG/NAME] [--private]`.
+"""`apigen-mt export RUN_DIR --out DIR [--output-format FORMAT] [--push-to-hub --hub-dataset-id ORG/NAME]`.
 
 Exports the successful trajectories of a run directory as a Hugging Face dataset (``messages`` +
 ``tools``, the schema transformers chat templates and TRL expect), as the APIGen-MT ShareGPT layout,
-or as JSONL; or, with ``--format preference``, pairs of a verified and a failed dialogue of one
+or as JSONL; or, with ``--output-format preference``, pairs of a verified and a failed dialogue of one
 blueprint in TRL's conversational preference format (``datagen.export.preference``); writes a
 dataset card from the run; optionally pushes to the Hub.
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datagen.cli_flags import command_parser, deprecated_alias, deprecation_line
 from datagen.envs.provenance import RULE_TEXT
 from datagen.export.rows import split_groups, split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
@@ -145,7 +146,7 @@ def export_run(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     if whole_dialogues and fmt != "preference":
-        raise ValueError("--whole-dialogues applies to --format preference only")
+        raise ValueError("--whole-dialogues applies to --output-format preference only")
     chosen_license = resolve_license(run_dir, license, license_name, license_link)
     pair_facts: dict[str, Any] | None = None
     if fmt == "preference":
@@ -226,22 +227,44 @@ def export_run(
     return result
 
 
+class _PushToHub(argparse.Action):
+    """``--push-to-hub`` is a switch (the repo is ``--hub-dataset-id``, as TRL's ``--hub_model_id``);
+    the old ``--push-to-hub ORG/NAME`` still works for one release."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        namespace.push_to_hub = True
+        if values is None:
+            return
+        if Path(values).exists():  # `--push-to-hub RUN_DIR ...`: the switch took the positional argument
+            parser.error(
+                f"--push-to-hub takes no value, found {values!r} (a path): put RUN_DIR before --push-to-hub "
+                "and name the repo with --hub-dataset-id ORG/NAME"
+            )
+        print(
+            deprecation_line(
+                parser.prog, "--push-to-hub ORG/NAME", "--push-to-hub --hub-dataset-id ORG/NAME"
+            ),
+            file=sys.stderr,
+        )
+        namespace.hub_dataset_id = values
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="apigen-mt export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_parser("apigen-mt export", __doc__)
     parser.add_argument(
         "run_dir", type=Path, help="run directory written by `apigen-mt generate` or `simulate`"
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write the export into")
     parser.add_argument(
-        "--format",
+        "--output-format",
         choices=FORMATS,
         default="hf",
         help="hf: Parquet shards + card, opened by datasets.load_dataset(OUT); sharegpt: APIGen-MT-5k's "
         "layout; jsonl: one trajectory a line; preference: verified vs failed dialogues of one blueprint "
         "as prompt/chosen/rejected pairs for TRL's DPOTrainer, in the hf layout (default: %(default)s)",
     )
+    deprecated_alias(parser, "--format", "--output-format")
     parser.add_argument(
         "--whole-dialogues",
         action="store_true",
@@ -295,18 +318,27 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--push-to-hub",
-        metavar="ORG/NAME",
-        default=None,
-        help="also upload the export to this Hub dataset repo",
+        action=_PushToHub,
+        nargs="?",
+        default=False,
+        metavar="",
+        help="also upload the export to the Hub dataset repo --hub-dataset-id with DatasetDict.push_to_hub",
+    )
+    parser.add_argument(
+        "--hub-dataset-id", metavar="ORG/NAME", default=None, help="with --push-to-hub: the Hub dataset repo"
     )
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     args = parser.parse_args(argv)
+    if args.push_to_hub and not args.hub_dataset_id:
+        parser.error("--push-to-hub needs --hub-dataset-id ORG/NAME (the Hub dataset repo to upload to)")
+    if args.hub_dataset_id and not args.push_to_hub:
+        parser.error(f"--hub-dataset-id {args.hub_dataset_id} uploads nothing without --push-to-hub; add it")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = export_run(
             args.run_dir,
             args.out,
-            fmt=args.format,
+            fmt=args.output_format,
             seed=args.seed,
             validation=args.validation,
             test=args.test,
@@ -323,13 +355,13 @@ def main(argv: list[str]) -> int:
         return 2
     for note in result.skipped:
         print(f"skipped: {note}", file=sys.stderr)
-    what = "preference pairs" if args.format == "preference" else "trajectories"
+    what = "preference pairs" if args.output_format == "preference" else "trajectories"
     print(
-        f"exported {sum(result.splits.values())} {what} {result.splits} to {result.out_dir} ({args.format})"
+        f"exported {sum(result.splits.values())} {what} {result.splits} to {result.out_dir} ({args.output_format})"
     )
     if args.push_to_hub:
         from datagen.export.hub import push_export
 
-        url = push_export(result.out_dir, args.push_to_hub, fmt=args.format, private=args.private)
+        url = push_export(result.out_dir, args.hub_dataset_id, fmt=args.output_format, private=args.private)
         print(f"pushed to {url}")
     return 0

@@ -125,7 +125,7 @@ def hf_message(message: dict[str, Any], where: str) -> dict[str, Any]:
         # A struct column keeps only the keys it declares: refuse rather than drop data quietly.
         raise ValueError(
             f"{where}: message keys {unknown} have no column in the hf export (expected {list(MESSAGE_KEYS)}); "
-            "export with --format jsonl to keep them"
+            "export with --output-format jsonl to keep them"
         )
     return {
         "role": message["role"],

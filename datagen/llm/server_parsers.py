@@ -95,13 +95,13 @@ def set_parse_mode(parse: str | None, agent_spec: dict[str, Any]) -> None:
         if tool_format == "openai":
             raise UsageError(
                 "--parse toolkit reads the agent's reply text with our parser, but its tool_format is openai "
-                "(the server parses); pass --format hermes|xlam|llama3|python or --parse server"
+                "(the server parses); pass --tool-format hermes|xlam|llama3|python or --parse server"
             )
         return
     if tool_format not in ("auto", "openai"):
         raise UsageError(
-            f"--parse server reads the agent's calls from the server's tool_calls, but --format/tool_format "
-            f"is {tool_format!r}, which our parser reads from text; drop --format or use --parse toolkit"
+            f"--parse server reads the agent's calls from the server's tool_calls, but --tool-format/tool_format "
+            f"is {tool_format!r}, which our parser reads from text; drop --tool-format or use --parse toolkit"
         )
     backend = agent_spec.get("backend", "vllm")
     if backend != "openai":

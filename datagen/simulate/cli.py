@@ -1,4 +1,4 @@
-"""`apigen-mt simulate --config RECIPE --blueprints RUN_DIR`: Phase 2 alone, over accepted blueprints."""
+"""`apigen-mt simulate --config RECIPE --run-dir RUN_DIR`: Phase 2 alone, over accepted blueprints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.cli_errors import UsageError, run_command
+from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
 from datagen.runner.executor import add_executor_flags, executor_overrides
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,12 @@ def progress_line(enabled: bool = True):
 
 
 async def run_simulation(
-    config, blueprints: list[Any], out_dir: Path, models: dict[str, Any], executor_config: Any = None
+    config,
+    blueprints: list[Any],
+    out_dir: Path,
+    models: dict[str, Any],
+    executor_config: Any = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
@@ -60,7 +66,7 @@ async def run_simulation(
     from datagen.runner.executor import open_executor
     from datagen.simulate.runner import SimulationRunner
 
-    display, on_progress = progress_line()
+    display, on_progress = progress_line(enabled=not quiet)
     async with ModelPool(models) as pool, open_executor(executor_config, models) as executor:
         runner = SimulationRunner(
             config, DatagenRun(out_dir), get_domain, pool, on_progress=on_progress, executor=executor
@@ -71,19 +77,26 @@ async def run_simulation(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="apigen-mt simulate", description=__doc__)
+    parser = command_parser("apigen-mt simulate", __doc__)
     parser.add_argument(
         "--config", type=Path, required=True, help="datagen recipe with a `simulate:` section"
     )
     parser.add_argument(
-        "--blueprints", type=Path, required=True, help="run directory holding blueprints.jsonl"
+        "--run-dir",
+        type=Path,
+        required=True,
+        help="Phase 1 run directory whose accepted blueprints (blueprints.jsonl) are simulated",
+    )
+    deprecated_alias(parser, "--blueprints", "--run-dir")
+    parser.add_argument("--out", type=Path, default=None, help="where trajectories go (default: --run-dir)")
+    parser.add_argument("--limit", type=int, default=None, help="simulate only the first N blueprints")
+    parser.add_argument(
+        "--attempts", type=int, default=None, help="dialogues tried per blueprint (default: the recipe's)"
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="where trajectories go (default: the blueprints' run dir)"
+        "--concurrency", type=int, default=None, help="dialogues in flight at once (default: the recipe's)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="simulate only the first N blueprints")
-    parser.add_argument("--attempts", type=int, default=None)
-    parser.add_argument("--concurrency", type=int, default=None)
+    add_quiet_flag(parser)
     add_executor_flags(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -106,15 +119,17 @@ def _main(args: argparse.Namespace) -> int:
     config = recipe.phase2("apigen-mt simulate")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: expected a number of blueprints >= 1, found {args.limit}")
-    blueprints = load_blueprints(args.blueprints, args.limit)
+    blueprints = load_blueprints(args.run_dir, args.limit)
     for env in sorted({b.env for b in blueprints}):
         get_domain(env)  # an unknown environment fails here, before any engine starts
-    out_dir = args.out or args.blueprints
+    out_dir = args.out or args.run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     run = DatagenRun(out_dir)
     save_recipe(run.recipe, recipe.model_dump(mode="json"))  # a Phase 1 run already holds it: kept
     summary = asyncio.run(
-        run_simulation(config, blueprints, out_dir, recipe.used_specs(config), recipe.executor)
+        run_simulation(
+            config, blueprints, out_dir, recipe.used_specs(config), recipe.executor, quiet=args.quiet
+        )
     )
     print(json.dumps(summary, indent=2))
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.cli_errors import UsageError, run_command
+from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
 from datagen.rundir import BFCL_PREFIX, BfclRun
 from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.bfcl import data, results
@@ -23,13 +24,15 @@ PROBLEMS_SHOWN_PER_FILE = 20
 
 def _formats_epilog() -> str:
     width = max(len(name) for name in FORMATS)
-    lines = ["formats (--format): each decodes results exactly as these BFCL handler classes do"]
+    lines = [
+        "result formats (--result-format): each decodes results exactly as these BFCL handler classes do"
+    ]
     for decoder in STRICT.values():
         lines.append(f"  {decoder.name:<{width}}  {decoder.summary}")
         lines.append(f"  {'':<{width}}  BFCL: {', '.join(decoder.handler_names)}")
     lines += [
         "",
-        "Without --format: the run's metadata, else BFCL's model name in the folder path",
+        "Without --result-format: the run's metadata, else BFCL's model name in the folder path",
         "(e.g. Salesforce_xLAM-2-1b-fc-r -> xlam, gpt-4o-2024-11-20-FC -> json), else the rows.",
         f"--lenient reads with the runtime's forgiving parsers instead ({', '.join(LENIENT)}).",
     ]
@@ -37,11 +40,10 @@ def _formats_epilog() -> str:
 
 
 def _score_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="apigen-mt eval bfcl-score",
-        description="Score BFCL result files (ours or the official runner's, e.g. the leaderboard's published ones).",
+    parser = command_parser(
+        "apigen-mt eval bfcl-score",
+        "Score BFCL result files (ours or the official runner's, e.g. the leaderboard's published ones).",
         epilog=_formats_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "result_dir",
@@ -49,13 +51,14 @@ def _score_parser() -> argparse.ArgumentParser:
         help="directory holding BFCL_v4_<category>_result.json files (searched recursively)",
     )
     parser.add_argument(
-        "--format",
+        "--result-format",
         default=None,
         choices=FORMATS,
         metavar="FORMAT",
-        help=f"how raw results are written, one of: {', '.join(FORMATS)} (see below); "
-        "default: the run's metadata, else the BFCL model folder name, else sniffed from the rows",
+        help=f"how the result files' raw model output is written, and so decoded, one of: {', '.join(FORMATS)} "
+        "(see below); default: the run's metadata, else the BFCL model folder name, else sniffed from the rows",
     )
+    deprecated_alias(parser, "--format", "--result-format")
     parser.add_argument(
         "--lenient",
         action="store_true",
@@ -75,11 +78,12 @@ def _score_parser() -> argparse.ArgumentParser:
         help="categories or groups to score (default: every result file found)",
     )
     parser.add_argument(
-        "--score-dir",
+        "--out",
         type=Path,
         default=None,
-        help="where to write CSVs, summary and verdicts (default: RESULT_DIR/score)",
+        help="folder for the CSVs, summary and verdicts (default: RESULT_DIR/score)",
     )
+    deprecated_alias(parser, "--score-dir", "--out")
     parser.add_argument(
         "--model",
         default=None,
@@ -206,12 +210,12 @@ def score_main(argv: list[str] | None = None) -> int:
         return 2
     try:
         scores, settings = score_directory(
-            args.result_dir, args.format, args.underscore_names, args.categories, args.lenient
+            args.result_dir, args.result_format, args.underscore_names, args.categories, args.lenient
         )
     except (ValueError, FileNotFoundError, data.BfclDataMissing) as exc:
         print(f"bfcl-score: {exc}", file=sys.stderr)
         return 2
-    score_dir = args.score_dir or BfclRun(args.result_dir).score_dir
+    score_dir = args.out or BfclRun(args.result_dir).score_dir
     print(f"bfcl-score: {_decoder_line(settings['decoder'])}", file=sys.stderr)
     _report_problems(settings["problems"], score_dir)
     for warning in settings["warnings"]:
@@ -246,11 +250,10 @@ def _decoder_line(decoder: dict[str, Any]) -> str:
 def _generate_parser() -> argparse.ArgumentParser:
     from evaluation.bfcl.generate import MODES
 
-    parser = argparse.ArgumentParser(
-        prog="apigen-mt eval bfcl",
-        description="Run a model on BFCL (v4 data from bfcl-eval) and score it.",
+    parser = command_parser(
+        "apigen-mt eval bfcl",
+        "Run a model on BFCL (v4 data from bfcl-eval) and score it.",
         epilog="Flags override the recipe given with --config; without one, --model is needed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--config", type=Path, default=None, help="evaluation recipe, e.g. recipes/eval/bfcl/demo.yaml"
@@ -262,14 +265,15 @@ def _generate_parser() -> argparse.ArgumentParser:
         "--backend", choices=["vllm", "openai", "transformers"], default=None, help="default: vllm"
     )
     parser.add_argument(
-        "--format",
+        "--prompt-mode",
         choices=MODES,
         default=None,
-        help="default fc. fc: native tool calls, stored as BFCL's API FC handlers store them (scored as json); "
+        help="how the model is prompted and its results stored (the recipe's `format`); default fc. fc: native tool calls, stored as BFCL's API FC handlers store them (scored as json); "
         "prompt: BFCL-style Python-call prompting (python); hermes: Qwen-FC <tool_call> blocks, stored as BFCL's "
         "QwenFCHandler stores them; xlam: xLAM's JSON list (SalesforceQwenHandler); llama3: Llama 3.1 JSON "
         "(LlamaHandler_3_1); python: the runtime's Python-call format",
     )
+    deprecated_alias(parser, "--format", "--prompt-mode")
     parser.add_argument(
         "--lenient",
         action="store_true",
@@ -277,7 +281,10 @@ def _generate_parser() -> argparse.ArgumentParser:
         help="score with the runtime's forgiving parsers instead of BFCL's decoding (not leaderboard-comparable)",
     )
     parser.add_argument(
-        "--base-url", action="append", default=None, help="openai backend: server URL (repeat to spread load)"
+        "--base-url",
+        action="append",
+        default=None,
+        help="openai backend: server URL; repeat for several servers (the recipe's base_urls)",
     )
     parser.add_argument(
         "--categories",
@@ -296,9 +303,7 @@ def _generate_parser() -> argparse.ArgumentParser:
         "--max-tokens", type=int, default=None, help="max new tokens per model call (default 512)"
     )
     parser.add_argument("--concurrency", type=int, default=None, help="items in flight at once (default 256)")
-    parser.add_argument(
-        "--max-concurrency", dest="concurrency", type=int, help=argparse.SUPPRESS
-    )  # old spelling
+    deprecated_alias(parser, "--max-concurrency", "--concurrency")
     parser.add_argument(
         "--out", type=Path, required=True, help="run directory for result files, metadata and scores"
     )
@@ -312,6 +317,7 @@ def _generate_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue a run in --out (items already written are kept)"
     )
     parser.add_argument("--no-score", action="store_true", help="only generate")
+    add_quiet_flag(parser)
     add_executor_flags(parser)
     return parser
 
@@ -335,7 +341,7 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             {k: v for k, v in flags.items() if v is not None}
         )
     for dotted, value in {
-        "format": args.format, "lenient": args.lenient, "categories": args.categories, "limit": args.limit,
+        "format": args.prompt_mode, "lenient": args.lenient, "categories": args.categories, "limit": args.limit,
         "concurrency": args.concurrency, "result_name": args.result_name, "agent.max_tokens": args.max_tokens,
         **executor_overrides(args.executor, args.workers),
     }.items():  # fmt: skip
@@ -416,14 +422,16 @@ def _generate_main(args: argparse.Namespace) -> int:
     }
     _check_out_dir(run, args.resume, metadata)
     run.write_metadata(metadata)
-    counts = asyncio.run(_generate(config, settings, categories, run.result_folder(label)))
+    counts = asyncio.run(_generate(config, settings, categories, run.result_folder(label), quiet=args.quiet))
     print(f"results written under {run.result_folder(label)} ({sum(counts.values())} rows)", file=sys.stderr)
     if args.no_score:
         return 0
     return score_main([str(args.out), *(["--lenient"] if config.lenient else [])])
 
 
-async def _generate(config: Any, settings: Any, categories: list[str], folder: Path) -> dict[str, int]:
+async def _generate(
+    config: Any, settings: Any, categories: list[str], folder: Path, quiet: bool = False
+) -> dict[str, int]:
     from datagen.llm.pool import ModelPool
     from datagen.runner.executor import open_executor
     from datagen.runner.progress import ProgressLine
@@ -435,7 +443,8 @@ async def _generate(config: Any, settings: Any, categories: list[str], folder: P
         lambda: (
             f"[bfcl] {latest.get('finished', 0)}/{latest.get('submitted', 0)} items "
             f"({latest.get('skipped', 0)} done before, {latest.get('errors', 0)} errors)"
-        )
+        ),
+        enabled=not quiet,
     )
 
     def on_progress(counts: Any) -> None:

@@ -2,8 +2,8 @@
 job of the batch layer, and its row lands in its category's result file the moment it finishes, so a
 killed run resumes with ``--resume``, nothing lost and nothing done twice.
 
-Modes (``--format``), each storing raw results the way BFCL's handler for that family stores
-them, so that ``bfcl evaluate`` and ``bfcl-score`` read our files as they read the leaderboard's:
+Modes (``--prompt-mode``, the recipe's ``format``), each storing raw results the way BFCL's handler
+for that family stores them, so that ``bfcl evaluate`` and ``bfcl-score`` read our files as they read the leaderboard's:
 
 * ``fc`` — native tool calling (OpenAI tool schema); results stored as BFCL's API FC handlers
   store them (a list of ``{name: arguments-json}``, or the text when no call), decoded as

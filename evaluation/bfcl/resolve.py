@@ -1,6 +1,6 @@
 """Which decoder reads a folder of result files, and a loud warning when it reads too little.
 
-The format comes, in order, from: ``--format``; the run's own metadata (``run_metadata.json``,
+The format comes, in order, from: ``--result-format``; the run's own metadata (``run_metadata.json``,
 written when we generated the run); BFCL's model name in the folder path (BFCL names each model's
 result folder after its registry key, ``/`` written as ``_``: ``Salesforce_xLAM-2-1b-fc-r``), mapped
 through the registry of the installed ``bfcl-eval``; else the rows themselves (the format in which
@@ -52,7 +52,7 @@ class Resolution:
 
     format: str
     underscore_names: bool
-    source: str  # "--format", "run metadata", "folder name", "rows"
+    source: str  # "--result-format", "run metadata", "folder name", "rows"
     reason: str
     lenient: bool = False
 
@@ -233,11 +233,11 @@ def resolve(
     metadata_path: Path | None = None,
     lenient: bool = False,
 ) -> Resolution:
-    """The decoder for a run: --format, else run metadata, else BFCL's model folder, else the rows."""
+    """The decoder for a run: --result-format, else run metadata, else BFCL's model folder, else the rows."""
     metadata = metadata or {}
     model = model_from_folders(result_dir, files) if data.is_available() else None
     if fmt:
-        source, reason = "--format", "chosen with --format"
+        source, reason = "--result-format", "chosen with --result-format"
     elif metadata.get("format"):
         fmt, source = metadata["format"], "run metadata"
         reason = f"the run's metadata ({metadata_path or BfclRun(result_dir).metadata.name}) says the results were written as {fmt}"
@@ -290,6 +290,6 @@ def decode_warning(score: CategoryScore, rows_by_id: dict[str, dict], fmt: str) 
     if counts[best]:
         return message + (
             f"; {counts[best]} of them hold a call as {best} — if the model writes calls that way, "
-            f"score again with --format {best}"
+            f"score again with --result-format {best}"
         )
     return message + "; no other format reads a call in them either (does the model answer in prose?)"

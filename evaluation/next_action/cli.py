@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from datagen.cli_errors import UsageError, run_command
+from datagen.cli_flags import add_quiet_flag, add_tool_format_flag, command_parser
 from evaluation.next_action.config import NextActionConfig
 
 MODEL_ALIAS = "agent"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="apigen-mt eval next-action",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "apigen-mt eval next-action",
+        __doc__,
         epilog="Flags override the recipe given with --config; without one, --data and --model are needed.",
     )
     p.add_argument(
@@ -45,12 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend", choices=("vllm", "openai", "transformers"), default=None, help="default: vllm"
     )
+    add_tool_format_flag(
+        p,
+        "the model's tool-call format (default: the recipe's, else auto: the model directory's marker, else hermes)",
+    )
     p.add_argument(
-        "--format", dest="tool_format", default=None,
-        help="the model's tool-call format (default: auto, from the model directory's marker, else hermes)",
-    )  # fmt: skip
-    p.add_argument(
-        "--base-url", action="append", default=None, help="openai backend: server URL (repeatable)"
+        "--base-url",
+        action="append",
+        default=None,
+        help="openai backend: server URL; repeat for several servers (the recipe's base_urls)",
     )
     p.add_argument("--max-tokens", type=int, default=None, help="max new tokens per turn (default 256)")
     p.add_argument("--concurrency", type=int, default=None, help="turns in flight at once (default 256)")
@@ -65,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="run directory for the results")
     p.add_argument("--resume", action="store_true", help="continue a run in --out")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout (implies --quiet)"
+    )
+    add_quiet_flag(p)
     return p
 
 
@@ -160,7 +166,7 @@ def _main(args: argparse.Namespace) -> int:
     dialogues = load_dialogues(config)  # every input problem is found before an engine starts
     run = NextActionRun(args.out)
     _check_out_dir(run, args.resume, json.loads(config.model_dump_json()))
-    summary = asyncio.run(_run(config, dialogues, run, quiet=args.json))
+    summary = asyncio.run(_run(config, dialogues, run, quiet=args.quiet or args.json))
     if args.json:
         print(json.dumps(summary))
     else:

@@ -111,7 +111,7 @@ def dialogue_of(row: dict[str, Any], source: str, position: int) -> Dialogue:
     if "conversations" in row and "messages" not in row:
         raise UsageError(
             f"{where}: expected `messages` and `tools` (an hf or jsonl export), found ShareGPT `conversations`; "
-            "export the run with --format hf or jsonl, or pass the run directory"
+            "export the run with --output-format hf or jsonl, or pass the run directory"
         )
     if "chosen" in row or "messages" not in row:
         raise UsageError(
@@ -154,7 +154,7 @@ def _export_rows(path: Path, split: str, facts: dict[str, Any]) -> list[dict[str
     if fmt not in ("hf", "jsonl"):
         raise UsageError(
             f"{path}: expected an hf or jsonl export (dialogues with messages and tools), found a {fmt} export; "
-            "export the run with --format hf or jsonl, or pass the run directory"
+            "export the run with --output-format hf or jsonl, or pass the run directory"
         )
     files = sorted(path.glob(DATA_FILES[fmt].format(split=split)))
     if not files:

@@ -3,13 +3,13 @@ from any set of BFCL-style, τ-bench-style and next-action result directories an
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import sys
 from importlib import resources
 from pathlib import Path
 
+from datagen.cli_flags import command_parser
 from evaluation.report.collect import Collected, collect
 
 BFCL_COLUMNS = (("BFCL overall (v4)", "overall_v4"), ("BFCL overall (v3)", "overall_v3"), ("non-live", "non_live"),
@@ -128,10 +128,15 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="apigen-mt report", description=__doc__)
+    parser = command_parser("apigen-mt report", __doc__)
     parser.add_argument("dirs", nargs="+", type=Path, help="result directories (searched recursively)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--title", default="apigen-mt leaderboard")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for leaderboard.md, leaderboard.csv and leaderboard.html",
+    )
+    parser.add_argument("--title", default="apigen-mt leaderboard", help="title of the tables and the page")
     args = parser.parse_args(argv)
     try:
         html, table = write_report(args.dirs, args.out, args.title)

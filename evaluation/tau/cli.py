@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datagen.cli_errors import UsageError, run_command
+from datagen.cli_flags import add_quiet_flag, add_tool_format_flag, command_parser
 from datagen.envs.base import Domain, Task
 from datagen.llm.server_parsers import PARSE_MODES, set_parse_mode
 from datagen.runner.executor import add_executor_flags, executor_overrides
@@ -66,10 +67,9 @@ def select_tasks(domain: Domain, spec: str | None, limit: int | None) -> list[Ta
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="apigen-mt eval tau",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = command_parser(
+        "apigen-mt eval tau",
+        __doc__,
         epilog="Flags override the recipe given with --config; without one, --env, --model and --user-model are needed.",
     )
     p.add_argument(
@@ -82,17 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend", choices=("vllm", "openai", "transformers"), default=None, help="default: vllm"
     )
-    p.add_argument(
-        "--format", dest="tool_format", default=None, help="tool-call format of the agent (default: auto)"
+    add_tool_format_flag(
+        p,
+        "tool-call format of the agent (default: the recipe's, else auto: the model directory's marker, else hermes)",
     )
     p.add_argument(
-        "--base-url", action="append", default=None, help="openai backend: server URL (repeatable)"
+        "--base-url",
+        action="append",
+        default=None,
+        help="openai backend: server URL; repeat for several servers (the recipe's base_urls)",
     )
     p.add_argument(
         "--parse",
         choices=PARSE_MODES,
         default=None,
-        help="who reads the agent's tool calls: 'toolkit' (our parser for the agent's --format reads "
+        help="who reads the agent's tool calls: 'toolkit' (our parser for the agent's --tool-format reads "
         "the reply text) or 'server' (the server's --tool-call-parser does, as for a deployed model; "
         "needs --backend openai; the same as tool_format: openai). Default: as the recipe says",
     )
@@ -100,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--user-backend", choices=("vllm", "openai", "transformers"), default=None, help="default: --backend"
     )
-    p.add_argument("--user-base-url", action="append", default=None, help="default: --base-url")
+    p.add_argument(
+        "--user-base-url",
+        action="append",
+        default=None,
+        help="the user's server URL, repeatable (default: --base-url)",
+    )
     p.add_argument("--user-best-of-n", type=int, default=None, help="Best-of-N for the user (default 1: off)")
     p.add_argument("--trials", type=int, default=None, help="trials per task (default 4)")
     p.add_argument(
@@ -120,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue a run in --out")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout (implies --quiet)"
+    )
+    add_quiet_flag(p)
     add_executor_flags(p)
     return p
 
@@ -265,7 +277,7 @@ def _main(args: argparse.Namespace) -> int:
     run = TauRun(args.out)
     config_json = {**json.loads(config.model_dump_json()), "task_ids": [t.id for t in tasks]}
     _check_out_dir(run, args.resume, config_json)
-    summary = asyncio.run(_run(config, domain, tasks, run, quiet=args.json))
+    summary = asyncio.run(_run(config, domain, tasks, run, quiet=args.quiet or args.json))
     run.curve.write_bytes(pass_k_png([TauResult(summary["agent"], summary["env"], run.root, summary)]))
     if args.json:
         print(json.dumps(summary))
