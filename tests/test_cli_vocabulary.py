@@ -97,6 +97,7 @@ def test_every_option_has_help_with_its_default(name: str):
     if not name.startswith("train"):
         assert issubclass(parser.formatter_class, HelpFormatter), name
     formatter = HelpFormatter(parser.prog)
+    assert parser.format_help()  # `--help` renders (a bad metavar or %-escape would raise here)
     for action in options(parser):
         if action.help == argparse.SUPPRESS:
             assert deprecated(action), f"{name}: {action.option_strings} is hidden but is no deprecated alias"
