@@ -1,0 +1,372 @@
+"""Does our data teach? Generate, export, evaluate, fine-tune, evaluate again: the loop on this machine.
+
+    .venv/bin/python benchmarks/learnability.py [--out outputs/learnability] [--drafts 10] [--sft-steps 30]
+
+Every step is the real command line, one after another (one vLLM engine alive at a time; logs in
+``<out>/logs/<step>.log``), and a step whose output exists is reused, so a stopped run continues:
+
+1. Phase 1 + Phase 2 on each native domain with the CPU demo recipes' modes (grounded proposal,
+   replay agent; ``recipes/datagen/demo*.yaml``), ``--drafts`` task drafts each;
+2. export each run with the grouped split (``--test``, ``--include-ungrounded``: the replay agent's
+   dialogues mostly fail the provenance check, and a 135M user never says most values);
+3. ``eval next-action`` of the base model on the test splits, and ``eval tau`` pass^1 on held-out
+   retail gold tasks;
+4. SFT of the embedded model on the train splits (``training/sft.py`` through ``accelerate launch``;
+   LoRA or full, whole dialogues, a checkpoint every ``--save-every`` steps);
+5. ``eval next-action`` of every checkpoint, ``eval tau`` of the last;
+6. the learning curve side by side (decode rate, name match, exact match per checkpoint), a PNG, and
+   ``RESULT learnability_name_match`` (the last checkpoint's tool-name match on the turns that should
+   call a tool; target >= 0.50; the decode-rate target, >= 0.80, is printed beside it).
+
+Cost on a CPU is set by tokens: a native-domain dialogue with its policy and tool list is ~4.5k tokens,
+so every SFT step of one dialogue costs about as much as a whole-dialogue example; one example per
+dialogue trains all its assistant turns for the price of one (``per_turn_examples: false``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from datagen.rundir import DatagenRun, NextActionRun, TauRun  # noqa: E402
+
+DOMAINS = ("retail", "airline", "bank")
+RECIPES = {
+    d: ROOT / "recipes" / "datagen" / ("demo.yaml" if d == "retail" else f"demo-{d}.yaml") for d in DOMAINS
+}
+SFT_RECIPES = {m: ROOT / "recipes" / "sft" / "smollm2-135m" / f"cpu_{m}.yaml" for m in ("lora", "full")}
+ACCELERATE_CONFIG = ROOT / "recipes" / "accelerate" / "cpu.yaml"
+NAME_TARGET, DECODE_TARGET = 0.50, 0.80
+CURVE = (("decode_rate", "decode"), ("name_match", "name"), ("exact_match", "exact"),
+         ("decision_accuracy", "decision"), ("argument_recall", "arg R"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    out: Path
+    domains: tuple[str, ...]
+    drafts: int
+    test: float
+    method: str
+    learning_rate: float
+    sft_steps: int
+    save_every: int
+    batch: int
+    max_tokens: int
+    tau_tasks: int
+    tau_max_steps: int
+
+
+def _demo():
+    """scripts/demo.py's step runner (a subprocess per step, a live status line, logs per step)."""
+    spec = importlib.util.spec_from_file_location("apigen_demo", ROOT / "scripts" / "demo.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["apigen_demo"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def sft_recipe(settings: Settings) -> Path:
+    """The CPU SFT recipe with the exports' train splits as sources and this run's schedule."""
+    recipe = yaml.safe_load(SFT_RECIPES[settings.method].read_text(encoding="utf-8"))
+    recipe.update(
+        sources=[
+            {"path": str(settings.out / "data" / d), "layout": "messages", "split": "train"}
+            for d in settings.domains
+        ],
+        per_turn_examples=False,
+        merge_lora=False,  # each checkpoint is merged for evaluation below
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_steps=settings.sft_steps,
+        num_train_epochs=100,
+        per_device_train_batch_size=settings.batch,
+        save_strategy="steps",
+        save_steps=settings.save_every,
+        save_total_limit=None,
+        logging_steps=1,
+        output_dir=str(settings.out / "sft"),
+    )
+    path = settings.out / "sft_recipe.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = f"# accelerate launch --config_file {ACCELERATE_CONFIG.relative_to(ROOT)} training/sft.py --config {path}\n"
+    path.write_text(head + yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def next_action_step(demo: Any, settings: Settings, label: str, model: str) -> Any:
+    out = settings.out / "eval" / "next_action" / label
+    data = [arg for d in settings.domains for arg in ("--data", str(settings.out / "data" / d))]
+    command = demo.cli("eval", "next-action", *data, "--split", "test", "--model", model,
+                       "--max-tokens", str(settings.max_tokens), "--out", str(out), "--resume")  # fmt: skip
+    return demo.Step(f"next-action-{label}", f"next-action, {label}", command, NextActionRun(out).summary)
+
+
+def tau_step(demo: Any, settings: Settings, label: str, model: str) -> Any:
+    out = settings.out / "eval" / "tau" / label
+    command = demo.cli("eval", "tau", "--env", "retail", "--tasks", "gold", "--limit", str(settings.tau_tasks),
+                       "--trials", "1", "--model", model, "--user-model", "embedded",
+                       "--max-steps", str(settings.tau_max_steps), "--max-tokens", str(settings.max_tokens),
+                       "--user-max-tokens", "48", "--out", str(out), "--resume")  # fmt: skip
+    return demo.Step(
+        f"tau-{label}",
+        f"τ pass^1, {label} ({settings.tau_tasks} retail gold tasks)",
+        command,
+        TauRun(out).summary,
+    )
+
+
+def data_steps(demo: Any, settings: Settings) -> list[Any]:
+    steps = []
+    for domain in settings.domains:
+        run = settings.out / "runs" / domain
+        steps.append(demo.Step(
+            f"generate-{domain}", f"Phase 1 + 2 on {domain} ({settings.drafts} drafts, grounded proposal, replay agent)",
+            demo.cli("generate", "--config", str(RECIPES[domain]), "--out", str(run), "--limit", str(settings.drafts))
+            + (["--resume"] if DatagenRun(run).is_run() else []),
+            DatagenRun(run).phase2_stats,
+        ))  # fmt: skip
+        data = settings.out / "data" / domain
+        steps.append(demo.Step(
+            f"export-{domain}", f"export {domain} (grouped split, test {settings.test}, ungrounded included)",
+            demo.cli("export", str(run), "--out", str(data), "--output-format", "hf", "--test", str(settings.test),
+                     "--include-ungrounded"),
+            data / "README.md",
+        ))  # fmt: skip
+    return steps
+
+
+def sft_step(demo: Any, settings: Settings) -> Any:
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIG),
+               "training/sft.py", "--config", str(sft_recipe(settings))]  # fmt: skip
+    if any((settings.out / "sft").glob("checkpoint-*")):
+        command += ["--resume_from_checkpoint", "latest"]
+    return demo.Step(
+        "sft", f"SFT ({settings.method}, lr {settings.learning_rate}, {settings.sft_steps} steps × {settings.batch} dialogue)",
+        command, settings.out / "sft" / "train_metrics.json",
+    )  # fmt: skip
+
+
+def checkpoints(settings: Settings) -> list[tuple[int, Path]]:
+    found = [
+        (int(p.name.split("-")[1]), p) for p in (settings.out / "sft").glob("checkpoint-*") if p.is_dir()
+    ]
+    return sorted(found)
+
+
+def servable(settings: Settings, checkpoint: Path) -> Path:
+    """A model directory vLLM can load: the checkpoint itself (full fine-tuning) or its LoRA merged."""
+    if settings.method == "full":
+        return checkpoint
+    merged = checkpoint.parent / f"{checkpoint.name}-merged"
+    if not (merged / "apigen_mt.json").is_file():
+        from training.chat_templates import resolve_template
+        from training.export import export_merged
+
+        export_merged(checkpoint, merged, resolve_template("smollm2"), {"dtype": "float32"})
+    return merged
+
+
+def run(demo: Any, step: Any, settings: Settings, console: Any, timings: dict[str, float]) -> None:
+    if (ROOT / step.produces).exists() or step.produces.exists():
+        console.print(f"[dim]reusing {step.key}: {step.produces} exists[/dim]")
+        return
+    console.rule(step.title)
+    console.print("$ " + " ".join(step.command), style="dim", highlight=False, markup=False)
+    timings[step.key] = demo.run_step(step, settings.out / "logs", console)
+    console.print(f"✓ {step.key} in {timings[step.key]:.0f}s")
+
+
+def train_losses(settings: Settings) -> dict[int, float]:
+    state = settings.out / "sft" / "trainer_state.json"
+    if not state.is_file():
+        return {}
+    logs = json.loads(state.read_text()).get("log_history", [])
+    return {int(e["step"]): float(e["loss"]) for e in logs if "loss" in e and "step" in e}
+
+
+def curve_rows(settings: Settings) -> list[tuple[str, int, dict[str, Any]]]:
+    rows = []
+    base = NextActionRun(settings.out / "eval" / "next_action" / "base").read_summary()
+    if base:
+        rows.append(("base", 0, base["overall"]))
+    for step, _ in checkpoints(settings):
+        summary = NextActionRun(settings.out / "eval" / "next_action" / f"step-{step}").read_summary()
+        if summary:
+            rows.append((f"step {step}", step, summary["overall"]))
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "    –" if value is None else f"{100 * value:5.1f}"
+
+
+def print_curve(settings: Settings, rows: list[tuple[str, int, dict[str, Any]]]) -> None:
+    losses = train_losses(settings)
+    print(
+        f"\nlearning curve on the test splits ({', '.join(settings.domains)}); % of turns that should call a tool"
+    )
+    print(f"{'model':<12}{'loss':>7}{'turns':>7}{'call':>6}" + "".join(f"{title:>10}" for _, title in CURVE))
+    for label, step, figures in rows:
+        loss = f"{losses[step]:7.3f}" if step in losses else "      –"
+        cells = "".join(f"{_pct(figures.get(key)):>10}" for key, _ in CURVE)
+        print(f"{label:<12}{loss}{figures['turns']:>7}{figures['should_call_turns']:>6}{cells}")
+    if rows:
+        print("outcomes of the last row:", rows[-1][2].get("outcomes"))
+
+
+def plot_curve(settings: Settings, rows: list[tuple[str, int, dict[str, Any]]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), dpi=110)
+    steps = [step for _, step, _ in rows]
+    for key, title in CURVE:
+        ax.plot(steps, [100 * (f.get(key) or 0.0) for _, _, f in rows], "-o", label=title)
+    ax.axhline(100 * NAME_TARGET, ls=":", color="gray")
+    ax.axhline(100 * DECODE_TARGET, ls="--", color="gray", alpha=0.6)
+    ax.set_xlabel("SFT optimizer steps (0 = base model)")
+    ax.set_ylabel("% of test turns")
+    ax.set_ylim(0, 102)
+    ax.set_title(f"next-action on held-out dialogues ({settings.method}, lr {settings.learning_rate})")
+    losses = train_losses(settings)
+    if losses:
+        twin = ax.twinx()
+        twin.plot(
+            sorted(losses),
+            [losses[s] for s in sorted(losses)],
+            color="black",
+            alpha=0.3,
+            lw=1,
+            label="train loss",
+        )
+        twin.set_ylabel("train loss")
+    ax.legend(fontsize=7, loc="center right")
+    fig.tight_layout()
+    path = settings.out / "learning_curve.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def tau_pass1(settings: Settings, label: str) -> str:
+    summary = TauRun(settings.out / "eval" / "tau" / label).read_summary()
+    return "–" if not summary else f"{summary['pass_k'].get('1', 0.0):.3f} ({summary['tasks']} tasks)"
+
+
+def data_figures(settings: Settings) -> str:
+    lines = []
+    for domain in settings.domains:
+        stats = DatagenRun(settings.out / "runs" / domain).read_phase2_stats()
+        facts_path = settings.out / "data" / domain / "export.json"
+        facts = json.loads(facts_path.read_text()) if facts_path.is_file() else {}
+        splits = {s: v["rows"] for s, v in (facts.get("splits") or {}).items()}
+        provenance = facts.get("provenance") or {}
+        lines.append(
+            f"{domain:<8} attempts {stats.get('attempts', 0):>3}, verified {stats.get('successful_trajectories', 0):>3}, "
+            f"failures {stats.get('failures', {})}; exported {splits} "
+            f"({provenance.get('exported_rows_ungrounded', 0)} ungrounded)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("outputs/learnability"))
+    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS)
+    parser.add_argument("--drafts", type=int, default=10, help="task drafts per domain")
+    parser.add_argument("--test", type=float, default=0.25, help="test fraction of the grouped split")
+    parser.add_argument("--method", choices=("lora", "full"), default="lora")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--sft-steps", type=int, default=30, help="optimizer steps")
+    parser.add_argument(
+        "--save-every", type=int, default=10, help="a checkpoint (and an evaluation) every N steps"
+    )
+    parser.add_argument("--batch", type=int, default=1, help="dialogues per optimizer step")
+    parser.add_argument("--max-tokens", type=int, default=128, help="new tokens per evaluated turn")
+    parser.add_argument("--tau-tasks", type=int, default=5, help="held-out retail gold tasks for τ pass^1")
+    parser.add_argument("--tau-max-steps", type=int, default=10)
+    args = parser.parse_args(argv)
+    settings = Settings(
+        out=args.out, domains=tuple(args.domains), drafts=args.drafts, test=args.test, method=args.method,
+        learning_rate=args.learning_rate, sft_steps=args.sft_steps, save_every=args.save_every, batch=args.batch,
+        max_tokens=args.max_tokens, tau_tasks=args.tau_tasks, tau_max_steps=args.tau_max_steps,
+    )  # fmt: skip
+    demo = _demo()
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    (settings.out / "logs").mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    console.print(f"{os.cpu_count()} cores; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    try:
+        for step in data_steps(demo, settings):
+            run(demo, step, settings, console, timings)
+        run(demo, next_action_step(demo, settings, "base", "embedded"), settings, console, timings)
+        run(demo, tau_step(demo, settings, "base", "embedded"), settings, console, timings)
+        run(demo, sft_step(demo, settings), settings, console, timings)
+        found = checkpoints(settings)
+        for step, checkpoint in found:
+            merged = time.monotonic()
+            model = servable(settings, checkpoint)
+            timings[f"merge-{step}"] = time.monotonic() - merged
+            run(
+                demo, next_action_step(demo, settings, f"step-{step}", str(model)), settings, console, timings
+            )
+        if found:
+            run(
+                demo,
+                tau_step(demo, settings, "tuned", str(servable(settings, found[-1][1]))),
+                settings,
+                console,
+                timings,
+            )
+    except demo.StepFailed as exc:
+        console.print(f"[bold red]stopped:[/bold red] {exc}", highlight=False)
+        return 1
+    wall = time.monotonic() - started
+
+    rows = curve_rows(settings)
+    print("data:\n" + data_figures(settings))
+    print_curve(settings, rows)
+    png = plot_curve(settings, rows) if rows else None
+    print(
+        f"\nτ pass^1 on retail gold tasks: base {tau_pass1(settings, 'base')}, fine-tuned {tau_pass1(settings, 'tuned')}"
+    )
+    print("step timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+    print(f"wall time of this session: {wall / 60:.1f} min; load average at the end {os.getloadavg()[0]:.1f}")
+    if png:
+        print(f"curve: {png}")
+    base = rows[0][2] if rows and rows[0][0] == "base" else {}
+    final = rows[-1][2] if rows and rows[-1][0] != "base" else {}
+    decode, name = final.get("decode_rate"), final.get("name_match")
+    print(f"targets (fine-tuned vs base, turns that should call): decode rate {_pct(decode).strip()}% vs "
+          f"{_pct(base.get('decode_rate')).strip()}% (target >= {100 * DECODE_TARGET:.0f}%: "
+          f"{'PASS' if (decode or 0) >= DECODE_TARGET else 'FAIL'}), name match {_pct(name).strip()}% vs "
+          f"{_pct(base.get('name_match')).strip()}%")  # fmt: skip
+    value = name or 0.0
+    print(
+        f"RESULT learnability_name_match: {value:.3f} (target >= {NAME_TARGET:.2f}) {'PASS' if value >= NAME_TARGET else 'FAIL'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
