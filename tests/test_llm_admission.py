@@ -18,8 +18,8 @@ from datagen.llm.admission import (
 )
 
 
-def _gate(step=None, kv=None, seqs=None, ceiling=64, block=4) -> Admission:
-    return Admission(ceiling, EngineLimits(step, kv, seqs, block_size=block))
+def _gate(step=None, kv=None, seqs=None, ceiling=64, block=4, whole_prefill=False) -> Admission:
+    return Admission(ceiling, EngineLimits(step, kv, seqs, block_size=block, whole_prefill=whole_prefill))
 
 
 async def _hold(gate, ticket, order, release: asyncio.Event, prefilled: asyncio.Event | None = None):
@@ -78,6 +78,34 @@ def test_prompts_wait_for_the_prefill_budget_and_go_once_earlier_ones_are_prefil
         return admitted_before, admitted_after, gate.prefill_tokens, gate.in_flight
 
     assert asyncio.run(run()) == (1, 3, 0, 0)
+
+
+def test_an_engine_that_prefills_whole_prompts_keeps_the_prefill_share_until_the_request_ends():
+    """Without chunked prefill, a prompt admitted while others decode stalls all of them for its
+    whole prefill: new prompts wait for running requests to end, not for their first token."""
+
+    async def run():
+        gate = _gate(step=50, whole_prefill=True)
+        order: list[int] = []
+        first_release, rest_release, prefilled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        tickets = [
+            gate.ticket(list(range(i * 1000, i * 1000 + 60)), max_tokens=4, n=1, priority=0) for i in range(3)
+        ]
+        first = asyncio.create_task(_hold(gate, tickets[0], order, first_release, prefilled))
+        await asyncio.sleep(0.01)
+        rest = [asyncio.create_task(_hold(gate, t, order, rest_release, prefilled)) for t in tickets[1:]]
+        prefilled.set()  # the first request streams its first token and keeps decoding
+        await asyncio.sleep(0.01)
+        after_first_token = gate.counts.admitted
+        first_release.set()  # the first request ends
+        await asyncio.sleep(0.01)
+        after_end = gate.counts.admitted
+        rest_release.set()
+        await asyncio.gather(first, *rest)
+        return after_first_token, after_end, gate.prefill_tokens, gate.in_flight
+
+    # 60 + 60 > 100: one at a time, each admitted when the one before it has ended
+    assert asyncio.run(run()) == (1, 2, 0, 0)
 
 
 def test_kv_budget_holds_prompt_and_max_tokens_until_the_request_ends():

@@ -227,6 +227,7 @@ def test_admission_reads_the_engine_limits_and_the_engine_counts_what_it_generat
     assert limits.step_tokens == config.scheduler_config.max_num_batched_tokens
     assert limits.kv_tokens == config.cache_config.num_gpu_blocks * config.cache_config.block_size > 0
     assert limits.max_seqs == config.scheduler_config.max_num_seqs
+    assert limits.whole_prefill == (not config.scheduler_config.enable_chunked_prefill)
     before = model.engine_stats.snapshot()
     system = "You answer in one word. " + "Be brief. " * 200  # two KV blocks and more, shared
 

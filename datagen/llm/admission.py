@@ -10,7 +10,12 @@ sent when the one ahead of it in priority order has been, and when it fits:
   gains one token per step: nothing finishes until all are prefilled (head-of-line blocking). A
   request is prefilled when the engine streams its first token (the in-process engine says so; a
   backend without that signal holds the budget until the request ends, so servers get none: see
-  :class:`EngineLimits`).
+  :class:`EngineLimits`). An engine that prefills whole prompts (chunked prefill off, as on vLLM-CPU)
+  holds a request's share until it ends instead: there every step that prefills a prompt stalls
+  every running sequence for the whole prompt, so a new prompt that enters while others decode
+  delays all of them, and at concurrency 64 the run did nothing but prefill for minutes (measured:
+  1.1 generated tok/s against 49 at concurrency 8). With chunked prefill the engine itself puts
+  running decodes first in each step, and the share is released at the first token.
 - **KV capacity**: in flight, the uncached prompt tokens plus ``max_tokens`` of every sequence stay
   under the tokens the KV cache holds (a cached prefix is stored once, however many requests use it).
 - **sequences**: at most the engine's ``max_num_seqs`` sequences and the spec's ``max_concurrency``
@@ -74,13 +79,16 @@ class EngineLimits:
     """What one engine can absorb, read from the engine itself.
 
     ``step_tokens`` None: no prefill budget (a backend that cannot see a request's prefill end).
-    ``kv_tokens`` None: no KV check. ``max_seqs`` None: only the spec's ceiling."""
+    ``kv_tokens`` None: no KV check. ``max_seqs`` None: only the spec's ceiling.
+    ``whole_prefill``: the engine prefills each prompt in one step (no chunked prefill), so a
+    request's prefill share is held until it ends (see the module docstring)."""
 
     step_tokens: int | None
     kv_tokens: int | None
     max_seqs: int | None
     block_size: int = 16
     source: str = ""
+    whole_prefill: bool = False
 
     def describe(self) -> str:
         parts = [
@@ -88,6 +96,7 @@ class EngineLimits:
             f"KV {self.kv_tokens} tokens" if self.kv_tokens else "KV unknown",
             f"max_num_seqs {self.max_seqs}" if self.max_seqs else "",
         ]
+        parts.append("whole-prompt prefill" if self.whole_prefill else "")
         return ", ".join(p for p in parts if p) + (f" ({self.source})" if self.source else "")
 
 
@@ -149,8 +158,9 @@ class Ticket:
     admission: Admission | None = field(default=None, repr=False)
 
     def prefilled(self) -> None:
-        """The engine streamed this request's first token: its prompt is in the KV cache."""
-        if self.prefilling and self.admission is not None:
+        """The engine streamed this request's first token: its prompt is in the KV cache. An engine
+        that prefills whole prompts keeps the share until the request ends."""
+        if self.prefilling and self.admission is not None and not self.admission.limits.whole_prefill:
             self.prefilling = False
             self.admission._release_prefill(self)
 

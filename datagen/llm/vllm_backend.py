@@ -186,6 +186,7 @@ def engine_limits(vllm_config: Any) -> EngineLimits:
         max_seqs=scheduler.max_num_seqs,
         block_size=cache.block_size,
         source="in-process vLLM engine",
+        whole_prefill=not scheduler.enable_chunked_prefill,
     )
 
 
