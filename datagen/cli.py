@@ -50,7 +50,10 @@ def _usage(commands: dict[str, EntryPoint]) -> str:
     lines = ["usage: apigen-mt COMMAND [ARGS...]", "", "commands:"]
     for name, ep in sorted(commands.items()):
         lines.append(f"  {name:<12} {DESCRIPTIONS.get(name) or f'(from {ep.value})'}")
-    lines += ["", "Run `apigen-mt COMMAND --help` for a command's options; `apigen-mt --version` for the version."]
+    lines += [
+        "",
+        "Run `apigen-mt COMMAND --help` for a command's options; `apigen-mt --version` for the version.",
+    ]
     return "\n".join(lines)
 
 

@@ -46,6 +46,7 @@ def test_phase1_on_embedded_model(vllm_server, tmp_path, proposal):
         }
     )
     run_dir = tmp_path / "run"
+
     async def run() -> dict:
         async with ModelPool(config.models) as pool:
             return (await run_blueprints(config, run_dir, models=build_models(config, pool))).as_dict()

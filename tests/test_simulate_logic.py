@@ -74,7 +74,9 @@ def test_best_of_n_picks_highest_judge_score_and_hides_tools():
 
     def judge_side(messages, kwargs):
         text = messages[0]["content"]
-        candidate = text.split("# The candidate next message from the customer\n", 1)[1].split("\n\n#", 1)[0].strip()
+        candidate = (
+            text.split("# The candidate next message from the customer\n", 1)[1].split("\n\n#", 1)[0].strip()
+        )
         return [json.dumps({"reason": "r", "score": scores[candidate]})]
 
     user_model, judge = ScriptedModel(user_side), ScriptedModel(judge_side)

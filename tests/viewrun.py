@@ -34,9 +34,7 @@ def _user(messages, kwargs):
     n = kwargs.get("n", 1)
     # The customer repeats the instruction the generator wrote (it names the orders), so the replay
     # agent's calls use values the user said and pass the provenance check.
-    wants = next(
-        (line for line in messages[0]["content"].splitlines() if line.startswith("You want")), ""
-    )
+    wants = next((line for line in messages[0]["content"].splitlines() if line.startswith("You want")), "")
     return [f"{USER_LINE} {wants}".strip() if len(said) <= 1 else "thanks ###STOP###"] * n
 
 
