@@ -93,7 +93,7 @@ def gold_blueprints() -> list[Any]:
         Blueprint(
             id=task.id,
             env="retail",
-            seed=domain.eval_seed if task.seed is None else task.seed,
+            seed=domain.task_seed(task),
             user_id=task.user_id,
             persona=task.persona,
             instruction=task.instruction,

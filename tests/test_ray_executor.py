@@ -138,7 +138,7 @@ def _blueprints_from_gold(count: int) -> list[Any]:
         Blueprint(
             id=task.id,
             env="retail",
-            seed=domain.eval_seed if task.seed is None else task.seed,
+            seed=domain.task_seed(task),
             user_id=task.user_id,
             persona=task.persona,
             instruction=task.instruction,

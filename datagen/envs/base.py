@@ -180,9 +180,13 @@ class Domain(ABC):
     @abstractmethod
     def new_env(self, seed: int | None = None) -> Environment: ...
 
+    def task_seed(self, task: Task) -> int:
+        """The seed ``task`` starts from: its own, else the evaluation seed."""
+        return self.eval_seed if task.seed is None else task.seed
+
     def env_for_task(self, task: Task) -> Environment:
         """A fresh episode in the state ``task`` starts from (adapters may set up more than a seed)."""
-        return self.new_env(self.eval_seed if task.seed is None else task.seed)
+        return self.new_env(self.task_seed(task))
 
     @property
     @abstractmethod
