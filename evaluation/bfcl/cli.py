@@ -34,6 +34,7 @@ def _formats_epilog() -> str:
         "",
         "Without --result-format: the run's metadata, else BFCL's model name in the folder path",
         "(e.g. Salesforce_xLAM-2-1b-fc-r -> xlam, gpt-4o-2024-11-20-FC -> json), else the rows.",
+        "A folder naming a BFCL model whose handler has no decoder here is refused without --result-format.",
         f"--lenient reads with the runtime's forgiving parsers instead ({', '.join(LENIENT)}).",
     ]
     return "\n".join(lines)
@@ -65,12 +66,15 @@ def _score_parser() -> argparse.ArgumentParser:
         help="decode with the LLM runtime's forgiving parsers instead of BFCL's (not comparable with the leaderboard)",
     )
     parser.add_argument(
-        "--underscore-names",
+        "--underscore-to-dot",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="expect dots in function names replaced by underscores (FC APIs); default: the run's metadata, "
-        "else BFCL's registry entry for the model folder, else on for json",
+        help="the model was given function names with dots replaced by underscores, and is checked "
+        "against those (BFCL's underscore_to_dot); default: the run's metadata, else BFCL's registry entry "
+        "for the model the folder names (whatever --result-format says), else on for json only",
     )
+    deprecated_alias(parser, "--underscore-names", "--underscore-to-dot")
+    deprecated_alias(parser, "--no-underscore-names", "--no-underscore-to-dot")
     parser.add_argument(
         "--categories",
         nargs="+",
@@ -100,7 +104,7 @@ def _score_parser() -> argparse.ArgumentParser:
 def score_directory(
     result_dir: Path,
     fmt: str | None = None,
-    underscore_names: bool | None = None,
+    underscore_to_dot: bool | None = None,
     categories: list[str] | None = None,
     lenient: bool = False,
 ) -> tuple[dict[str, CategoryScore], dict[str, Any]]:
@@ -131,9 +135,9 @@ def score_directory(
         metadata,
         results.find_metadata(result_dir),
         lenient,
+        underscore_to_dot,
     )
-    if underscore_names is None:
-        underscore_names = resolution.underscore_names
+    underscore_names = resolution.underscore_names
     scores: dict[str, CategoryScore] = {}
     warnings: list[str] = []
     for category, result_file in loaded.items():
@@ -155,6 +159,7 @@ def score_directory(
         **metadata,
         "format": resolution.format,
         "underscore_names": underscore_names,
+        "underscore_to_dot": {"value": underscore_names, "source": resolution.underscore_source},
         "decoder": resolution.as_dict(),
         "warnings": warnings,
         "problems": [p for f in loaded.values() for p in f.problems],
@@ -210,13 +215,18 @@ def score_main(argv: list[str] | None = None) -> int:
         return 2
     try:
         scores, settings = score_directory(
-            args.result_dir, args.result_format, args.underscore_names, args.categories, args.lenient
+            args.result_dir, args.result_format, args.underscore_to_dot, args.categories, args.lenient
         )
     except (ValueError, FileNotFoundError, data.BfclDataMissing) as exc:
         print(f"bfcl-score: {exc}", file=sys.stderr)
         return 2
     score_dir = args.out or BfclRun(args.result_dir).score_dir
     print(f"bfcl-score: {_decoder_line(settings['decoder'])}", file=sys.stderr)
+    print(
+        f"bfcl-score: function names {'with dots as underscores' if settings['underscore_names'] else 'as written'}"
+        f" ({settings['underscore_to_dot']['source']})",
+        file=sys.stderr,
+    )
     _report_problems(settings["problems"], score_dir)
     for warning in settings["warnings"]:
         print(f"bfcl-score: WARNING: {warning}", file=sys.stderr)

@@ -263,7 +263,7 @@ def score_json(scores: dict[str, CategoryScore], settings: dict[str, Any] | None
         },
         "skipped": {c: reason for c, reason in data.SKIPPED.items()},
     }
-    for key in ("decoder", "warnings", "problems"):
+    for key in ("decoder", "underscore_to_dot", "warnings", "problems"):
         if settings and key in settings:
             out[key] = settings[key]
     return out
