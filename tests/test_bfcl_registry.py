@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,10 +20,10 @@ pytestmark = pytest.mark.skipif(
     reason="needs bfcl-eval (BFCL data and handlers) and the official checker's light deps",
 )
 
+from cli_runs import run_json  # noqa: E402
+
 from datagen.rundir import BfclRun  # noqa: E402
 from evaluation.bfcl import cli, registry, resolve, results, synthetic  # noqa: E402
-
-APIGEN = [sys.executable, "-c", "from datagen.cli import main; raise SystemExit(main())"]
 
 
 def _rows(category: str, fmt: str, underscore: bool, stride: int = 1) -> list[dict]:
@@ -59,28 +56,19 @@ def _official_correct(model: str, category: str, rows: list[dict]) -> int:
     )
 
 
-def _score(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*APIGEN, "eval", "bfcl-score", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+def _scored(folder: Path, env: dict[str, str], *flags: str) -> dict:
+    """`apigen-mt eval bfcl-score FOLDER --json` as a user runs it; the printed scores."""
+    out = folder.parent / f"score{len(flags)}"
+    return run_json(["eval", "bfcl-score", str(folder), "--json", "--out", str(out), *flags], env)
 
 
-def _scored(folder: Path, *flags: str) -> dict:
-    done = _score([str(folder), "--json", "--out", str(folder.parent / f"score{len(flags)}"), *flags])
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def test_granite_java_scores_the_same_with_its_format_given(tmp_path):
+def test_granite_java_scores_the_same_with_its_format_given(tmp_path, plain_env):
     """granite-20b-functioncalling is registered with underscore_to_dot: naming its format must not
     drop the rule (the leaderboard's 66/100 on simple_java fell to 2/100 that way)."""
     model = "ibm-granite/granite-20b-functioncalling"
     rows = _rows("simple_java", "granite", underscore=True)
     folder = _folder(tmp_path, model, "simple_java", rows)
-    by_folder, given = _scored(folder), _scored(folder, "--result-format", "granite")
+    by_folder, given = _scored(folder, plain_env), _scored(folder, plain_env, "--result-format", "granite")
     expected = _official_correct(model, "simple_java", rows)
     assert expected > 50
     for scores in (by_folder, given):
@@ -89,16 +77,16 @@ def test_granite_java_scores_the_same_with_its_format_given(tmp_path):
         assert "BFCL's registry" in scores["underscore_to_dot"]["source"]
     assert given["decoder"]["source"] == "--result-format"
     # The explicit override wins, and is recorded.
-    plain = _scored(folder, "--result-format", "granite", "--no-underscore-to-dot")
+    plain = _scored(folder, plain_env, "--result-format", "granite", "--no-underscore-to-dot")
     assert plain["underscore_to_dot"] == {"value": False, "source": "--no-underscore-to-dot"}
     assert plain["counts"]["simple_java"]["correct"] < 10
 
 
-def test_a_gemini_fc_folder_keeps_items_with_dotted_names(tmp_path):
+def test_a_gemini_fc_folder_keeps_items_with_dotted_names(tmp_path, plain_env):
     model = "gemini-2.5-flash-FC"
     rows = _rows("simple_python", "gemini", underscore=True, stride=4)
     folder = _folder(tmp_path, model, "simple_python", rows)
-    scores = _scored(folder)
+    scores = _scored(folder, plain_env)
     assert scores["decoder"]["format"] == "gemini" and scores["underscore_to_dot"]["value"] is True
     assert scores["counts"]["simple_python"]["correct"] == _official_correct(model, "simple_python", rows)
     verdicts = [json.loads(line) for line in (folder.parent / "score0" / "verdicts.jsonl").open()]
@@ -110,12 +98,12 @@ def _names(result: list[dict]) -> list[str]:
     return [name for call in result for name in call]
 
 
-def test_a_cohere_fc_folder_is_decoded_as_cohere(tmp_path):
+def test_a_cohere_fc_folder_is_decoded_as_cohere(tmp_path, plain_env):
     """Cohere stores [{"tool_name", "parameters"}]: sniffing read none of it (0/16 on live_parallel)."""
     model = "command-a-03-2025-FC"
     rows = _rows("live_parallel", "cohere", underscore=True)
     folder = _folder(tmp_path, model, "live_parallel", rows)
-    scores = _scored(folder)
+    scores = _scored(folder, plain_env)
     assert scores["decoder"] == {
         **scores["decoder"],
         "format": "cohere",
