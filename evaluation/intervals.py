@@ -200,16 +200,19 @@ def paired_difference(
 
 # ---------------------------------------------------------------- resampling units within strata
 #
-# The figures below are ratios of sums over units (BFCL items within categories, next-action
-# dialogues): a resample draws each stratum's units with replacement, as many as it has, through
-# multinomial counts, so the sums of every column come out of one matrix product. numpy is imported
-# only here (the rest of this module is plain Python).
+# The figures below are computed from sums over units (BFCL items within categories, next-action
+# dialogues): a resample draws each stratum's units with replacement, as many as it has, and sums
+# every column of the drawn units at once. numpy is imported only here (the rest of this module is
+# plain Python).
 
 
 def _rng(seed: int) -> Any:
     import numpy as np
 
     return np.random.default_rng(seed)
+
+
+_CELLS_PER_CHUNK = 4_000_000  # values gathered at once: bounds memory for many units × columns
 
 
 def _resampled_sums(units: Sequence[Sequence[float]], resamples: int, rng: Any) -> Any:
@@ -219,11 +222,15 @@ def _resampled_sums(units: Sequence[Sequence[float]], resamples: int, rng: Any) 
     values = np.asarray(units, dtype=float)
     if values.ndim == 1:
         values = values.reshape(len(values), -1)
-    n = len(values)
+    n, columns = values.shape if values.ndim == 2 else (0, 0)
+    sums = np.zeros((resamples, columns))
     if n == 0:
-        return np.zeros((resamples, values.shape[1] if values.ndim == 2 else 0))
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
-    return counts @ values
+        return sums
+    chunk = max(1, _CELLS_PER_CHUNK // (n * max(columns, 1)))
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        sums[start : start + rows] = values[rng.integers(0, n, size=(rows, n))].sum(axis=1)
+    return sums
 
 
 def _percentile_interval(point: float, draws: Any, level: float) -> Interval:

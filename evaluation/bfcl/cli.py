@@ -169,23 +169,31 @@ def score_directory(
 
 def write_reports(
     score_dir: Path, model: str, settings: dict[str, Any], scores: dict[str, CategoryScore]
-) -> None:
+) -> dict[str, Any]:
+    """Writes the score folder; returns the scores as `--json` prints them (intervals included)."""
+    report = score_json(scores, settings)
     results.write_score_tables(score_dir, model, scores)
+    results.write_interval_table(score_dir, report["intervals"])
     results.write_verdicts(score_dir, scores)
     BfclRun.summary_file(score_dir).write_text(
-        results.markdown_summary(model, settings, scores), encoding="utf-8"
+        results.markdown_summary(model, settings, scores, report["intervals"]), encoding="utf-8"
     )
-    BfclRun.scores_file(score_dir).write_text(
-        json.dumps(score_json(scores, settings), indent=2) + "\n", encoding="utf-8"
-    )
+    BfclRun.scores_file(score_dir).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
 
 
-def _print_table(scores: dict[str, CategoryScore]) -> None:
+def _bounds(interval: dict[str, float]) -> str:
+    return f"[{interval['low'] * 100:5.1f}, {interval['high'] * 100:5.1f}]"
+
+
+def _print_table(scores: dict[str, CategoryScore], intervals: dict[str, Any]) -> None:
     summary = summarise(scores)
     for category, score in scores.items():
-        print(f"{category:<26} {score.accuracy * 100:6.2f}%  ({score.correct}/{score.total})")
-    print(f"{'overall (v4 weights)':<26} {summary['overall_v4'] * 100:6.2f}%")
-    print(f"{'overall (v3 formula)':<26} {summary['overall_v3'] * 100:6.2f}%")
+        bounds = _bounds(intervals["categories"][category])
+        print(f"{category:<26} {score.accuracy * 100:6.2f}% {bounds}  ({score.correct}/{score.total})")
+    for label, key in (("overall (v4 weights)", "overall_v4"), ("overall (v3 formula)", "overall_v3")):
+        print(f"{label:<26} {summary[key] * 100:6.2f}% {_bounds(intervals['overall'][key])}")
+    print("95% intervals: Wilson per category; the overall scores by bootstrap over items within categories")
 
 
 def _report_problems(problems: list[str], score_dir: Path) -> None:
@@ -244,11 +252,11 @@ def score_main(argv: list[str] | None = None) -> int:
         )
         return 2
     model = args.model or settings.get("model") or args.result_dir.resolve().name
-    write_reports(score_dir, model, settings, scores)
+    report = write_reports(score_dir, model, settings, scores)
     if args.json:
-        print(json.dumps(score_json(scores, settings)))
+        print(json.dumps(report))
     else:
-        _print_table(scores)
+        _print_table(scores, report["intervals"])
     return 0
 
 

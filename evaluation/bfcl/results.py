@@ -346,6 +346,20 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
     )
 
 
+def write_interval_table(score_dir: Path, intervals: dict[str, Any]) -> None:
+    """data_intervals.csv: every category and group score with its 95% interval, and how it was made."""
+    score_dir.mkdir(parents=True, exist_ok=True)
+    with (score_dir / "data_intervals.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["figure", "kind", "value", "low", "high", "level"])
+        for kind in ("overall", "categories"):
+            for name, interval in (intervals.get(kind) or {}).items():
+                writer.writerow([name, "category" if kind == "categories" else "group", *(
+                    interval[k] for k in ("value", "low", "high", "level")
+                )])  # fmt: skip
+        writer.writerow(["method", intervals.get("method", ""), "", "", "", ""])
+
+
 def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
     """verdicts.jsonl (every item, with the failure reason) and BFCL-layout per-category score files."""
     score_dir.mkdir(parents=True, exist_ok=True)
@@ -370,30 +384,65 @@ def _decoding(metadata: dict[str, Any]) -> str:
     return f"{mode}: {decoder.get('reason', '')}"
 
 
-def markdown_summary(model: str, metadata: dict[str, Any], scores: dict[str, CategoryScore]) -> str:
+def _bounds(interval: dict[str, float] | None) -> str:
+    """`[low, high]` in percent, or "" when there is no interval."""
+    if not interval:
+        return ""
+    return f"[{interval['low'] * 100:.1f}, {interval['high'] * 100:.1f}]"
+
+
+def _with_bounds(value: float, interval: dict[str, float] | None) -> str:
+    bounds = _bounds(interval)
+    return f"{_pct(value)} {bounds}" if bounds else _pct(value)
+
+
+def _underscore_line(metadata: dict[str, Any]) -> str:
+    rule = metadata.get("underscore_to_dot") or {}
+    if not rule:
+        return ""
+    names = "with dots replaced by underscores" if rule.get("value") else "as written"
+    return f"- function names checked {names} ({rule.get('source', '?')})"
+
+
+def markdown_summary(
+    model: str,
+    metadata: dict[str, Any],
+    scores: dict[str, CategoryScore],
+    intervals: dict[str, Any] | None = None,
+) -> str:
+    """The run's summary.md; ``intervals`` is what score_json puts under "intervals"."""
     s = summarise(scores)
+    intervals = intervals or {}
+    overall, categories = intervals.get("overall") or {}, intervals.get("categories") or {}
+
+    def group(key: str) -> str:
+        return _with_bounds(s[key], overall.get(key))
+
     lines = [
         f"# BFCL results: {model}",
         "",
         f"- format: `{metadata.get('format', '?')}`, {_decoding(metadata)}; bfcl-eval data: "
         f"`{metadata.get('bfcl_eval_version', data.installed_version())}`",
-        f"- overall (v4 weights): **{_pct(s['overall_v4'])}**; overall (v3 formula): **{_pct(s['overall_v3'])}**",
-        f"- non-live {_pct(s['non_live'])} · live {_pct(s['live'])} · irrelevance {_pct(s['irrelevance'])} · "
-        f"multi-turn {_pct(s['multi_turn'])} · agentic {_pct(s['agentic'])}",
+        *filter(None, [_underscore_line(metadata)]),
+        f"- overall (v4 weights): **{group('overall_v4')}**; overall (v3 formula): **{group('overall_v3')}**",
+        f"- non-live {group('non_live')} · live {group('live')} · irrelevance {group('irrelevance')} · "
+        f"multi-turn {group('multi_turn')} · agentic {group('agentic')}",
         "",
         "Categories not evaluated count as 0 in the overall scores, as on the leaderboard.",
+        *([f"Brackets: 95% intervals ({intervals['method']})."] if intervals.get("method") else []),
         "",
-        "| category | accuracy | correct | total |",
-        "| --- | ---: | ---: | ---: |",
+        "| category | accuracy | 95% interval | correct | total |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for category in data.ALL_CATEGORIES:
         if category in scores:
             sc = scores[category]
             note = " (partial)" if sc.partial else ""
-            lines.append(f"| {category}{note} | {_pct(sc.accuracy)} | {sc.correct} | {sc.total} |")
+            bounds = _bounds(categories.get(category)) or "–"
+            lines.append(f"| {category}{note} | {_pct(sc.accuracy)} | {bounds} | {sc.correct} | {sc.total} |")
         else:
             reason = data.SKIPPED.get(category, "no result file")
-            lines.append(f"| {category} | N/A | – | – ({reason}) |")
+            lines.append(f"| {category} | N/A | – | – | – ({reason}) |")
     for title, key in (("Warnings", "warnings"), ("Result-file problems", "problems")):
         if metadata.get(key):
             lines += ["", f"## {title}", "", *(f"- {line}" for line in metadata[key])]
