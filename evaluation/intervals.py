@@ -171,8 +171,9 @@ class PairedDifference:
 
     @property
     def within_noise(self) -> bool:
-        """True when the interval of the difference contains 0 (or there is nothing to compare)."""
-        return self.items == 0 or self.difference.low <= 0.0 <= self.difference.high
+        """True when the interval of the difference contains 0, or when fewer than two tasks/items are
+        shared (a bootstrap over one unit has no spread: it cannot tell a difference from noise)."""
+        return self.items < 2 or self.difference.low <= 0.0 <= self.difference.high
 
     def as_dict(self) -> dict[str, object]:
         return {
