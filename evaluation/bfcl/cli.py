@@ -14,9 +14,9 @@ from datagen.cli_errors import UsageError, run_command
 from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
 from datagen.rundir import BFCL_PREFIX, BfclRun
 from datagen.runner.executor import add_executor_flags, executor_overrides
-from evaluation.bfcl import data, results
+from evaluation.bfcl import data, results, summary
 from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
-from evaluation.bfcl.scoring import CategoryScore, score_category, score_json, summarise
+from evaluation.bfcl.scoring import CategoryScore, score_category
 
 log = logging.getLogger(__name__)
 PROBLEMS_SHOWN_PER_FILE = 20
@@ -167,35 +167,6 @@ def score_directory(
     return scores, settings
 
 
-def write_reports(
-    score_dir: Path, model: str, settings: dict[str, Any], scores: dict[str, CategoryScore]
-) -> dict[str, Any]:
-    """Writes the score folder; returns the scores as `--json` prints them (intervals included)."""
-    report = score_json(scores, settings)
-    results.write_score_tables(score_dir, model, scores)
-    results.write_interval_table(score_dir, report["intervals"])
-    results.write_verdicts(score_dir, scores)
-    BfclRun.summary_file(score_dir).write_text(
-        results.markdown_summary(model, settings, scores, report["intervals"]), encoding="utf-8"
-    )
-    BfclRun.scores_file(score_dir).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
-
-
-def _bounds(interval: dict[str, float]) -> str:
-    return f"[{interval['low'] * 100:5.1f}, {interval['high'] * 100:5.1f}]"
-
-
-def _print_table(scores: dict[str, CategoryScore], intervals: dict[str, Any]) -> None:
-    summary = summarise(scores)
-    for category, score in scores.items():
-        bounds = _bounds(intervals["categories"][category])
-        print(f"{category:<26} {score.accuracy * 100:6.2f}% {bounds}  ({score.correct}/{score.total})")
-    for label, key in (("overall (v4 weights)", "overall_v4"), ("overall (v3 formula)", "overall_v3")):
-        print(f"{label:<26} {summary[key] * 100:6.2f}% {_bounds(intervals['overall'][key])}")
-    print("95% intervals: Wilson per category; the overall scores by bootstrap over items within categories")
-
-
 def _report_problems(problems: list[str], score_dir: Path) -> None:
     shown: dict[str, int] = {}
     for problem in problems:
@@ -252,11 +223,11 @@ def score_main(argv: list[str] | None = None) -> int:
         )
         return 2
     model = args.model or settings.get("model") or args.result_dir.resolve().name
-    report = write_reports(score_dir, model, settings, scores)
+    report = summary.write_reports(score_dir, model, settings, scores)
     if args.json:
         print(json.dumps(report))
     else:
-        _print_table(scores, report["intervals"])
+        summary.print_table(scores, report["intervals"])
     return 0
 
 

@@ -177,19 +177,19 @@ def read_metadata(result_dir: Path) -> dict[str, Any]:
     return metadata
 
 
-def _pct(value: float) -> str:
+def percent(value: float) -> str:
     return f"{value * 100:.2f}%"
 
 
 def _acc(scores: dict[str, CategoryScore], category: str) -> str:
     if category not in scores:
         return "N/A"
-    return _pct(scores[category].accuracy)
+    return percent(scores[category].accuracy)
 
 
 def _group(scores: dict[str, CategoryScore], categories: list[str], value: float) -> str:
     """A group's score, or N/A when none of its categories was evaluated (missing ones count as 0)."""
-    return _pct(value) if any(c in scores for c in categories) else "N/A"
+    return percent(value) if any(c in scores for c in categories) else "N/A"
 
 
 def _write_csv(path: Path, header: list[str], row: list[str]) -> None:
@@ -222,9 +222,9 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         [
             "1",
             model,
-            _pct(s["non_live"]),
-            _pct(s["non_live_ast"]),
-            _pct(s["non_live_simple"]),
+            percent(s["non_live"]),
+            percent(s["non_live_ast"]),
+            percent(s["non_live_simple"]),
             _acc(scores, "simple_python"),
             _acc(scores, "simple_java"),
             _acc(scores, "simple_javascript"),
@@ -251,8 +251,8 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         [
             "1",
             model,
-            _pct(s["live"]),
-            _pct(s["live"]),
+            percent(s["live"]),
+            percent(s["live"]),
             _acc(scores, "live_simple"),
             _acc(scores, "live_multiple"),
             _acc(scores, "live_parallel"),
@@ -264,7 +264,7 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
     _write_csv(
         score_dir / "data_multi_turn.csv",
         ["Rank", "Model", "Multi Turn Overall Acc", "Base", "Miss Func", "Miss Param", "Long Context"],
-        ["1", model, _pct(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
+        ["1", model, percent(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
     )
     _write_csv(
         score_dir / "data_agentic.csv",
@@ -322,42 +322,28 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         ],
         [
             "1",
-            _pct(s["overall_v4"]),
-            _pct(s["overall_v3"]),
+            percent(s["overall_v4"]),
+            percent(s["overall_v3"]),
             model,
-            _pct(s["non_live_ast"]),
-            _pct(s["non_live_simple"]),
+            percent(s["non_live_ast"]),
+            percent(s["non_live_simple"]),
             _acc(scores, "multiple"),
             _acc(scores, "parallel"),
             _acc(scores, "parallel_multiple"),
-            _pct(s["live"]),
+            percent(s["live"]),
             _acc(scores, "live_simple"),
             _acc(scores, "live_multiple"),
             _acc(scores, "live_parallel"),
             _acc(scores, "live_parallel_multiple"),
-            _pct(s["multi_turn"]),
+            percent(s["multi_turn"]),
             *(_acc(scores, c) for c in data.MULTI_TURN),
             _group(scores, data.WEB_SEARCH, s["web_search"]),
             _group(scores, data.MEMORY, s["memory"]),
             *(_acc(scores, c) for c in data.MEMORY),
             _acc(scores, "live_relevance"),
-            _pct(s["irrelevance"]),
+            percent(s["irrelevance"]),
         ],
     )
-
-
-def write_interval_table(score_dir: Path, intervals: dict[str, Any]) -> None:
-    """data_intervals.csv: every category and group score with its 95% interval, and how it was made."""
-    score_dir.mkdir(parents=True, exist_ok=True)
-    with (score_dir / "data_intervals.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["figure", "kind", "value", "low", "high", "level"])
-        for kind in ("overall", "categories"):
-            for name, interval in (intervals.get(kind) or {}).items():
-                writer.writerow([name, "category" if kind == "categories" else "group", *(
-                    interval[k] for k in ("value", "low", "high", "level")
-                )])  # fmt: skip
-        writer.writerow(["method", intervals.get("method", ""), "", "", "", ""])
 
 
 def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
@@ -370,88 +356,3 @@ def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
     for category, score in scores.items():
         path = BfclRun.category_score_file(score_dir, category)
         path.write_text("\n".join(official_score_lines(score)) + "\n", encoding="utf-8")
-
-
-def _decoding(metadata: dict[str, Any]) -> str:
-    decoder = metadata.get("decoder") or {}
-    if not decoder:
-        return "decoding not recorded"
-    mode = (
-        "strict (BFCL's decoding)"
-        if decoder.get("strict", True)
-        else "lenient (the runtime's forgiving parsers)"
-    )
-    return f"{mode}: {decoder.get('reason', '')}"
-
-
-def _bounds(interval: dict[str, float] | None) -> str:
-    """`[low, high]` in percent, or "" when there is no interval."""
-    if not interval:
-        return ""
-    return f"[{interval['low'] * 100:.1f}, {interval['high'] * 100:.1f}]"
-
-
-def _with_bounds(value: float, interval: dict[str, float] | None) -> str:
-    bounds = _bounds(interval)
-    return f"{_pct(value)} {bounds}" if bounds else _pct(value)
-
-
-def _underscore_line(metadata: dict[str, Any]) -> str:
-    rule = metadata.get("underscore_to_dot") or {}
-    if not rule:
-        return ""
-    names = "with dots replaced by underscores" if rule.get("value") else "as written"
-    return f"- function names checked {names} ({rule.get('source', '?')})"
-
-
-def markdown_summary(
-    model: str,
-    metadata: dict[str, Any],
-    scores: dict[str, CategoryScore],
-    intervals: dict[str, Any] | None = None,
-) -> str:
-    """The run's summary.md; ``intervals`` is what score_json puts under "intervals"."""
-    s = summarise(scores)
-    intervals = intervals or {}
-    overall, categories = intervals.get("overall") or {}, intervals.get("categories") or {}
-
-    def group(key: str) -> str:
-        return _with_bounds(s[key], overall.get(key))
-
-    lines = [
-        f"# BFCL results: {model}",
-        "",
-        f"- format: `{metadata.get('format', '?')}`, {_decoding(metadata)}; bfcl-eval data: "
-        f"`{metadata.get('bfcl_eval_version', data.installed_version())}`",
-        *filter(None, [_underscore_line(metadata)]),
-        f"- overall (v4 weights): **{group('overall_v4')}**; overall (v3 formula): **{group('overall_v3')}**",
-        f"- non-live {group('non_live')} · live {group('live')} · irrelevance {group('irrelevance')} · "
-        f"multi-turn {group('multi_turn')} · agentic {group('agentic')}",
-        "",
-        "Categories not evaluated count as 0 in the overall scores, as on the leaderboard.",
-        *([f"Brackets: 95% intervals ({intervals['method']})."] if intervals.get("method") else []),
-        "",
-        "| category | accuracy | 95% interval | correct | total |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for category in data.ALL_CATEGORIES:
-        if category in scores:
-            sc = scores[category]
-            note = " (partial)" if sc.partial else ""
-            bounds = _bounds(categories.get(category)) or "–"
-            lines.append(f"| {category}{note} | {_pct(sc.accuracy)} | {bounds} | {sc.correct} | {sc.total} |")
-        else:
-            reason = data.SKIPPED.get(category, "no result file")
-            lines.append(f"| {category} | N/A | – | – | – ({reason}) |")
-    for title, key in (("Warnings", "warnings"), ("Result-file problems", "problems")):
-        if metadata.get(key):
-            lines += ["", f"## {title}", "", *(f"- {line}" for line in metadata[key])]
-    failures: dict[str, int] = {}
-    for score in scores.values():
-        for item in score.items:
-            if not item.valid:
-                failures[item.error_type] = failures.get(item.error_type, 0) + 1
-    if failures:
-        lines += ["", "## Failure reasons", "", "| error type | items |", "| --- | ---: |"]
-        lines += [f"| {k} | {v} |" for k, v in sorted(failures.items(), key=lambda kv: -kv[1])]
-    return "\n".join(lines) + "\n"
