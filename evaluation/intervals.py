@@ -6,8 +6,14 @@ paired test of whether two models' difference on the same items is larger than n
 - A mean over tasks of a per-task figure (pass^k, BFCL's weighted overall, a next-action metric
   averaged over dialogues) gets a percentile bootstrap over the tasks: tasks are the unit that was
   sampled, trials within a task are not independent of the task.
-- Two models on the same tasks: a paired bootstrap of the difference of their means. The difference is
-  "within noise" when the interval of the difference contains 0.
+- A figure combining strata of fixed size (BFCL's overall: a weighted mean of category accuracies)
+  gets a stratified percentile bootstrap: items are resampled within their category, every category
+  keeps its size and its weight (:func:`stratified_bootstrap`).
+- A rate over turns grouped in dialogues (next-action) gets a cluster bootstrap: dialogues are
+  resampled whole and the rate is the ratio of the resampled sums (:func:`ratio_intervals`).
+- Two models on the same tasks: a paired bootstrap of the difference of their means (or of their
+  stratified figures, or of their ratios over shared dialogues). The difference is "within noise"
+  when the interval of the difference contains 0.
 
 Every bootstrap is seeded, so the same inputs print the same interval.
 """
@@ -19,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from math import sqrt
 from statistics import NormalDist
+from typing import Any
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -120,7 +127,9 @@ def bootstrap_statistic(
     rng = random.Random(seed)
     draws = sorted(statistic([rng.randrange(n) for _ in range(n)], values) for _ in range(resamples))
     tail = (1 - level) / 2
-    return Interval(point, min(point, _percentile(draws, tail)), max(point, _percentile(draws, 1 - tail)), level)
+    return Interval(
+        point, min(point, _percentile(draws, tail)), max(point, _percentile(draws, 1 - tail)), level
+    )
 
 
 def pass_k_intervals(
@@ -141,7 +150,9 @@ def pass_k_intervals(
         return {}
     counts = {len(v) for v in outcomes.values()}
     if len(counts) != 1:
-        raise ValueError(f"every task needs the same number of trials to compare pass^k; found {sorted(counts)}")
+        raise ValueError(
+            f"every task needs the same number of trials to compare pass^k; found {sorted(counts)}"
+        )
     n = counts.pop()
     per_task = [list(v) for v in outcomes.values()]
     result: dict[int, Interval] = {}
@@ -160,11 +171,16 @@ class PairedDifference:
 
     @property
     def within_noise(self) -> bool:
-        """True when the interval of the difference contains 0 (or there is nothing to compare)."""
-        return self.items == 0 or self.difference.low <= 0.0 <= self.difference.high
+        """True when the interval of the difference contains 0, or when fewer than two tasks/items are
+        shared (a bootstrap over one unit has no spread: it cannot tell a difference from noise)."""
+        return self.items < 2 or self.difference.low <= 0.0 <= self.difference.high
 
     def as_dict(self) -> dict[str, object]:
-        return {"difference": self.difference.as_dict(), "items": self.items, "within_noise": self.within_noise}
+        return {
+            "difference": self.difference.as_dict(),
+            "items": self.items,
+            "within_noise": self.within_noise,
+        }
 
 
 def paired_difference(
@@ -181,3 +197,155 @@ def paired_difference(
         return PairedDifference(Interval(0.0, 0.0, 0.0, level), 0)
     deltas = [float(a[key]) - float(b[key]) for key in shared]
     return PairedDifference(bootstrap_mean(deltas, level=level, resamples=resamples, seed=seed), len(shared))
+
+
+# ---------------------------------------------------------------- resampling units within strata
+#
+# The figures below are computed from sums over units (BFCL items within categories, next-action
+# dialogues): a resample draws each stratum's units with replacement, as many as it has, and sums
+# every column of the drawn units at once. numpy is imported only here (the rest of this module is
+# plain Python).
+
+
+def _rng(seed: int) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
+_CELLS_PER_CHUNK = 4_000_000  # values gathered at once: bounds memory for many units × columns
+
+
+def _resampled_sums(units: Sequence[Sequence[float]], resamples: int, rng: Any) -> Any:
+    """(resamples × columns) sums of the units' columns, the units drawn with replacement."""
+    import numpy as np
+
+    values = np.asarray(units, dtype=float)
+    if values.ndim == 1:
+        values = values.reshape(len(values), -1)
+    n, columns = values.shape if values.ndim == 2 else (0, 0)
+    sums = np.zeros((resamples, columns))
+    if n == 0:
+        return sums
+    chunk = max(1, _CELLS_PER_CHUNK // (n * max(columns, 1)))
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        sums[start : start + rows] = values[rng.integers(0, n, size=(rows, n))].sum(axis=1)
+    return sums
+
+
+def _percentile_interval(point: float, draws: Any, level: float) -> Interval:
+    """The percentile interval of the resampled values (undefined draws left out), always
+    holding the point estimate."""
+    import numpy as np
+
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[~np.isnan(draws)]
+    if len(draws) == 0:
+        return Interval(point, point, point, level)
+    tail = (1 - level) / 2
+    low, high = np.percentile(draws, [100 * tail, 100 * (1 - tail)])
+    return Interval(point, min(point, float(low)), max(point, float(high)), level)
+
+
+def stratified_bootstrap(
+    strata: Mapping[str, Sequence[Sequence[float]]],
+    figures: Callable[[Mapping[str, Sequence[float]]], Mapping[str, float]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, Interval]:
+    """Percentile bootstrap of figures computed from per-stratum column sums, resampling the units of
+    each stratum within it (strata keep their sizes: a weighted mean of per-stratum rates keeps its
+    weights). ``figures`` maps {stratum: column sums} to named values; it is called once on the data
+    and once per resample."""
+    _z(level)
+    import numpy as np
+
+    point = figures(
+        {s: np.asarray(units, dtype=float).reshape(len(units), -1).sum(axis=0) for s, units in strata.items()}
+    )
+    rng = _rng(seed)
+    draws = {s: _resampled_sums(units, resamples, rng) for s, units in strata.items()}
+    samples: dict[str, list[float]] = {name: [] for name in point}
+    for r in range(resamples):
+        resampled = figures({s: draws[s][r] for s in strata})
+        for name in samples:
+            samples[name].append(resampled.get(name, float("nan")))
+    return {name: _percentile_interval(float(point[name]), samples[name], level) for name in point}
+
+
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def _ratio_columns(units: Sequence[Mapping[str, tuple[float, float]]], names: list[str]) -> list[list[float]]:
+    return [[v for name in names for v in unit.get(name, (0.0, 0.0))] for unit in units]
+
+
+def ratio_intervals(
+    units: Sequence[Mapping[str, tuple[float, float]]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, Interval]:
+    """Cluster bootstrap of ratio figures: each unit (a dialogue) gives, per figure, its (numerator,
+    denominator) sums over its turns; a figure is sum(numerators) / sum(denominators), and units are
+    resampled whole (turns of one dialogue are not independent). Figures whose denominator sums to 0
+    are left out."""
+    _z(level)
+    import numpy as np
+
+    names = sorted({name for unit in units for name in unit})
+    if not units or not names:
+        return {}
+    columns = np.asarray(_ratio_columns(units, names), dtype=float)
+    totals = columns.sum(axis=0)
+    draws = _resampled_sums(columns, resamples, _rng(seed))
+    out = {}
+    for i, name in enumerate(names):
+        if totals[2 * i + 1] > 0:
+            point = float(totals[2 * i] / totals[2 * i + 1])
+            out[name] = _percentile_interval(point, _ratio(draws[:, 2 * i], draws[:, 2 * i + 1]), level)
+    return out
+
+
+def paired_ratio_differences(
+    a: Mapping[str, Mapping[str, tuple[float, float]]],
+    b: Mapping[str, Mapping[str, tuple[float, float]]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, PairedDifference]:
+    """Per ratio figure, run A's minus run B's on the units (dialogues, by key) both have, with a
+    paired cluster bootstrap: each resample draws the same units for both runs."""
+    _z(level)
+    import numpy as np
+
+    shared = sorted(set(a) & set(b))
+    names = sorted({name for key in shared for name in (*a[key], *b[key])})
+    if not shared or not names:
+        return {}
+    columns = np.asarray(
+        [row_a + row_b for row_a, row_b in zip(
+            _ratio_columns([a[k] for k in shared], names), _ratio_columns([b[k] for k in shared], names), strict=True
+        )],
+        dtype=float,
+    )  # fmt: skip
+    totals = columns.sum(axis=0)
+    draws = _resampled_sums(columns, resamples, _rng(seed))
+    offset = 2 * len(names)
+    out = {}
+    for i, name in enumerate(names):
+        num_a, den_a, num_b, den_b = 2 * i, 2 * i + 1, offset + 2 * i, offset + 2 * i + 1
+        if totals[den_a] > 0 and totals[den_b] > 0:
+            point = float(totals[num_a] / totals[den_a] - totals[num_b] / totals[den_b])
+            spread = _ratio(draws[:, num_a], draws[:, den_a]) - _ratio(draws[:, num_b], draws[:, den_b])
+            out[name] = PairedDifference(_percentile_interval(point, spread, level), len(shared))
+    return out

@@ -10,7 +10,10 @@ from evaluation.intervals import (
     Interval,
     bootstrap_mean,
     paired_difference,
+    paired_ratio_differences,
     pass_k_intervals,
+    ratio_intervals,
+    stratified_bootstrap,
     wilson_interval,
 )
 from evaluation.tau.passk import pass_k_curve
@@ -110,3 +113,84 @@ def test_interval_text_forms():
     assert interval.text() == "0.500 [0.250, 0.750]"
     assert interval.percent() == "50.0% [25.0, 75.0]"
     assert interval.as_dict() == {"value": 0.5, "low": 0.25, "high": 0.75, "level": 0.95}
+
+
+# ---------------------------------------------------------------- strata and clusters
+
+
+def _binary(successes: int, n: int) -> list[list[float]]:
+    return [[1.0] if i < successes else [0.0] for i in range(n)]
+
+
+def test_one_stratum_of_items_agrees_with_wilson():
+    """Resampling 400 independent items gives (nearly) the Wilson interval of their rate."""
+    result = stratified_bootstrap({"c": _binary(140, 400)}, lambda sums: {"rate": sums["c"][0] / 400})
+    wilson = wilson_interval(140, 400)
+    assert result["rate"].value == pytest.approx(0.35)
+    assert result["rate"].low == pytest.approx(wilson.low, abs=0.01)
+    assert result["rate"].high == pytest.approx(wilson.high, abs=0.01)
+
+
+def test_strata_keep_their_weights_and_the_seed_repeats():
+    strata = {"big": _binary(300, 400), "small": _binary(4, 16)}
+
+    def mean_of_rates(sums):
+        return {"mean": (sums["big"][0] / 400 + sums["small"][0] / 16) / 2}
+
+    first = stratified_bootstrap(strata, mean_of_rates, resamples=500)
+    assert first == stratified_bootstrap(strata, mean_of_rates, resamples=500)
+    assert first["mean"].value == pytest.approx((0.75 + 0.25) / 2)
+    # The small category carries half the weight: its 16 items dominate the spread, which is far
+    # wider than the 416 items pooled would suggest.
+    pooled = wilson_interval(304, 416)
+    assert first["mean"].high - first["mean"].low > 2 * (pooled.high - pooled.low)
+
+
+def test_a_stratum_of_one_kind_of_outcome_has_no_spread():
+    result = stratified_bootstrap({"c": _binary(10, 10)}, lambda sums: {"rate": sums["c"][0] / 10})
+    assert (result["rate"].low, result["rate"].high) == (1.0, 1.0)
+
+
+def test_dialogue_clusters_widen_the_interval_of_correlated_turns():
+    """Ten turns per dialogue, all right or all wrong: 200 turns, but only 20 independent units."""
+    dialogues = [{"exact": (10.0 if d % 2 else 0.0, 10.0)} for d in range(20)]
+    clustered = ratio_intervals(dialogues)["exact"]
+    per_turn = wilson_interval(100, 200)
+    assert clustered.value == pytest.approx(0.5)
+    assert clustered.high - clustered.low > 2 * (per_turn.high - per_turn.low)
+
+
+def test_one_turn_dialogues_give_about_the_wilson_interval():
+    turns = [{"exact": (1.0 if t < 60 else 0.0, 1.0)} for t in range(200)]
+    interval, wilson = ratio_intervals(turns)["exact"], wilson_interval(60, 200)
+    assert interval.low == pytest.approx(wilson.low, abs=0.015)
+    assert interval.high == pytest.approx(wilson.high, abs=0.015)
+
+
+def test_ratio_figures_without_a_denominator_are_left_out():
+    result = ratio_intervals([{"precision": (0.0, 0.0), "recall": (1.0, 2.0)}] * 5)
+    assert set(result) == {"recall"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=30))
+def test_ratio_intervals_hold_the_pooled_ratio(pairs):
+    units = [{"f": (float(min(a, b)), float(b))} for a, b in pairs]
+    result = ratio_intervals(units, resamples=200)
+    total = sum(b for _, b in pairs)
+    if total == 0:
+        assert result == {}
+    else:
+        interval = result["f"]
+        assert interval.value == pytest.approx(sum(min(a, b) for a, b in pairs) / total)
+        assert 0.0 <= interval.low <= interval.value <= interval.high <= 1.0
+
+
+def test_paired_ratio_differences_pair_dialogues_by_key():
+    runs_a = {f"d{i}": {"exact": (3.0, 4.0)} for i in range(30)}
+    same = paired_ratio_differences(runs_a, dict(runs_a))["exact"]
+    assert same.difference.value == 0.0 and same.within_noise and same.items == 30
+    worse = {f"d{i}": {"exact": (1.0, 4.0)} for i in range(10, 40)}
+    gap = paired_ratio_differences(runs_a, worse)["exact"]
+    assert gap.items == 20 and not gap.within_noise
+    assert gap.difference.value == pytest.approx(0.5)

@@ -126,6 +126,38 @@ def test_scoring_rules():
     assert summary["overall"]["turns"] == 1 and summary["overall"]["errors"] == 1
 
 
+def _dialogue_rows(dialogues: int, turns: int, right) -> list[dict]:
+    """Scored turns of `dialogues` dialogues; `right(d, t)` says whether turn t of dialogue d is right."""
+    look = {"name": "look", "arguments": {"order_id": "#W2"}}
+    wrong = {"name": "look", "arguments": {"order_id": "#W9"}}
+    return [
+        {"key": f"d{d}:{t}", "source": "s", "dialogue_id": f"d{d}", "env": "x", "gold_calls": [look],
+         **score_turn([look], _choice([look if right(d, t) else wrong])), "env_failed": None}
+        for d in range(dialogues) for t in range(turns)
+    ]  # fmt: skip
+
+
+def test_every_rate_carries_a_dialogue_level_interval():
+    from evaluation.intervals import wilson_interval
+    from evaluation.next_action.cli import format_summary
+
+    # Whole dialogues right or wrong: 200 turns but 20 independent units.
+    clustered = summarize(_dialogue_rows(20, 10, lambda d, t: d % 2 == 0))
+    overall = clustered["overall"]
+    exact = overall["intervals"]["exact_match"]
+    assert overall["dialogues"] == 20 and exact["value"] == overall["exact_match"] == 0.5
+    per_turn = wilson_interval(100, 200)
+    assert exact["high"] - exact["low"] > 2 * (per_turn.high - per_turn.low)
+    assert set(overall["intervals"]) >= {"decision_accuracy", "decode_rate", "name_match", "exact_match"}
+    assert "answer_accuracy" not in overall["intervals"]  # no turn should answer: no figure, no interval
+    # The same rate spread over turns within each dialogue is far surer.
+    spread = summarize(_dialogue_rows(20, 10, lambda d, t: t % 2 == 0))["overall"]["intervals"]["exact_match"]
+    assert spread["high"] - spread["low"] < exact["high"] - exact["low"]
+    printed = format_summary({"model": "m", "data": ["d"], "split": "test", "dialogues": 20, "turns_done": 200,
+                              "turns_planned": 200, **clustered})  # fmt: skip
+    assert "95% interval" in printed and f"[{100 * exact['low']:.0f},{100 * exact['high']:.0f}]" in printed
+
+
 def test_a_call_that_fails_after_the_gold_prefix_is_counted(run_dir: Path, tmp_path: Path):
     """The prefix's own calls are replayed first: cancelling an order the dialogue already cancelled
     fails, although it would succeed on a fresh environment."""
@@ -235,10 +267,13 @@ def test_report_shows_next_action_results(run_dir: Path, tmp_path: Path):
     _evaluate(config, perfect(load_dialogues(config)), tmp_path / "results" / "perfect", "perfect")
     _evaluate(config, lambda messages, kwargs: ["Hello."], tmp_path / "results" / "idle", "idle")
     _, table = write_report([tmp_path / "results"], tmp_path / "report")
-    header, *rows = [line for line in table.splitlines() if not line.startswith("|---")]
+    header, *rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert "next-action run (train) name match" in header
     column = header.split(" | ").index("next-action run (train) name match")
-    assert sorted(row.split(" | ")[column] for row in rows) == ["0.0", "100.0"]
+    assert sorted(row.split(" | ")[column].split(" [")[0] for row in rows) == ["0.0", "100.0"]
+    # Both ran the same dialogues: the gap is measured on them, and is no noise.
+    compared = (tmp_path / "report" / "differences.csv").read_text()
+    assert "next-action run (train) name match,idle,perfect," in compared and "perfect better" in compared
     assert (tmp_path / "report" / "next_action.png").stat().st_size > 5000
 
 

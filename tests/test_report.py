@@ -4,6 +4,7 @@ headless Chromium with the table and every image loaded."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import shutil
 import subprocess
@@ -152,3 +153,96 @@ def test_html_renders_in_headless_chromium(report_dir: Path):
     check = json.loads(marker)
     assert check["rows"] == 2
     assert len(check["images"]) == 3 and all(width > 100 for width in check["images"])
+
+
+# ---------------------------------------------------------------- intervals and noise
+
+
+def _bfcl_run(tmp_path: Path, model: str, wrong_every: int, flip: int = 0) -> Path:
+    """A scored BFCL run of `model`: gold results, every `wrong_every`-th item wrong (0: none), and
+    the first `flip` items of simple_python wrong as well."""
+    from evaluation.bfcl.cli import score_main
+    from evaluation.bfcl.results import write_results
+    from evaluation.bfcl.synthetic import results_for
+
+    out = tmp_path / f"bfcl-{model}"
+    for category in ("simple_python", "multiple", "parallel"):
+        gold = results_for(category, "gold", "python", stride=2)
+        wrong = results_for(category, "wrong_type", "python", stride=2)
+        rows = [
+            w if (wrong_every and i % wrong_every == 0) or (category == "simple_python" and i < flip) else g
+            for i, (g, w) in enumerate(zip(gold, wrong, strict=True))
+        ]
+        write_results(BfclRun.result_file(out, category), rows)
+    BfclRun(out).write_metadata({"model": model, "format": "python"})
+    assert score_main([str(out), "--result-format", "python", "--json"]) == 0
+    return out
+
+
+def _cell(table: str, model: str, column: str) -> str:
+    header, *rows = [
+        line for line in table.splitlines() if line.startswith("| ") and not line.startswith("|---")
+    ]
+    index = header.split(" | ").index(column)
+    return next(r for r in rows if r.startswith(f"| {model} |")).split(" | ")[index]
+
+
+def test_report_marks_differences_within_noise(tmp_path: Path, capsys):
+    dirs = [
+        _bfcl_run(tmp_path, "best", 0),
+        _bfcl_run(tmp_path, "twin", 0, flip=1),  # one item of hundreds: noise
+        _bfcl_run(tmp_path, "worse", 2),  # half the items wrong: a real gap
+    ]
+    capsys.readouterr()
+    _, table = write_report(dirs, tmp_path / "report")
+    best, twin, worse = (_cell(table, m, "BFCL overall (v3)") for m in ("best", "twin", "worse"))
+    assert "[" in best and not best.endswith("≈")
+    assert twin.endswith("≈") and not worse.endswith("≈")
+    low, high = (float(x) for x in best.split("[")[1].rstrip("]").split(","))
+    assert low <= float(best.split()[0]) <= high
+    compared = list(csv.reader((tmp_path / "report" / "differences.csv").open()))
+    verdicts = {(r[0], r[1], r[2]): r[5] for r in compared[1:]}
+    assert verdicts[("BFCL overall (v3)", "best", "twin")] == "within noise"
+    assert verdicts[("BFCL overall (v3)", "best", "worse")] == "best better"
+    assert verdicts[("BFCL overall (v3)", "twin", "worse")] == "twin better"
+    md = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## Differences between models" in md and "within noise of the best" in md
+    spreadsheet = list(csv.DictReader((tmp_path / "report" / "leaderboard.csv").open()))
+    row = next(r for r in spreadsheet if r["model"] == "worse")
+    assert (
+        float(row["BFCL overall (v3) 95% low"])
+        <= float(row["BFCL overall (v3)"])
+        <= float(row["BFCL overall (v3) 95% high"])
+    )
+
+
+def _tau_summary(successes: dict[str, int], trials: int, **extra) -> dict:
+    from evaluation.tau.passk import pass_k_curve
+
+    outcomes = {t: [True] * s + [False] * (trials - s) for t, s in successes.items()}
+    curve = {str(k): v for k, v in pass_k_curve(outcomes).items()}
+    return {"env": "toy", "trials": trials, "per_task_successes": successes, "pass_k": curve,
+            "pass_k_state_changing_only": curve, "noop_gold_tasks": [], **extra}  # fmt: skip
+
+
+def test_tau_columns_pair_tasks_and_read_saved_intervals(tmp_path: Path):
+    from evaluation.report.board import _tau_columns, compare_columns
+    from evaluation.report.collect import TauResult
+
+    strong = {f"t{i}": 3 for i in range(30)}
+    weak = {f"t{i}": (3 if i % 3 == 0 else 0) for i in range(30)}
+    near = {**strong, "t0": 2}
+    saved = {"1": {"value": 1.0, "low": 0.9, "high": 1.0, "level": 0.95}}
+    results = [
+        TauResult("strong", "toy", tmp_path / "a", _tau_summary(strong, 3, pass_k_interval=saved)),
+        TauResult("weak", "toy", tmp_path / "b", _tau_summary(weak, 3)),
+        TauResult("near", "toy", tmp_path / "c", _tau_summary(near, 3)),
+    ]
+    column = _tau_columns(results)[0]
+    assert column.cells["strong"].interval.low == 0.9  # the run's own interval, as h31a's summary writes it
+    fallback = column.cells["weak"].interval  # computed here from per-task successes
+    assert fallback.low < 1 / 3 < fallback.high
+    differences = {(d.first, d.second): d for d in compare_columns([column])}
+    assert column.near_best == {"near"}
+    assert not differences[("strong", "weak")].result.within_noise
+    assert differences[("near", "strong")].result.items == 30

@@ -14,9 +14,9 @@ from datagen.cli_errors import UsageError, run_command
 from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
 from datagen.rundir import BFCL_PREFIX, BfclRun
 from datagen.runner.executor import add_executor_flags, executor_overrides
-from evaluation.bfcl import data, results
+from evaluation.bfcl import data, results, summary
 from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
-from evaluation.bfcl.scoring import CategoryScore, score_category, score_json, summarise
+from evaluation.bfcl.scoring import CategoryScore, score_category
 
 log = logging.getLogger(__name__)
 PROBLEMS_SHOWN_PER_FILE = 20
@@ -34,6 +34,7 @@ def _formats_epilog() -> str:
         "",
         "Without --result-format: the run's metadata, else BFCL's model name in the folder path",
         "(e.g. Salesforce_xLAM-2-1b-fc-r -> xlam, gpt-4o-2024-11-20-FC -> json), else the rows.",
+        "A folder naming a BFCL model whose handler has no decoder here is refused without --result-format.",
         f"--lenient reads with the runtime's forgiving parsers instead ({', '.join(LENIENT)}).",
     ]
     return "\n".join(lines)
@@ -65,12 +66,15 @@ def _score_parser() -> argparse.ArgumentParser:
         help="decode with the LLM runtime's forgiving parsers instead of BFCL's (not comparable with the leaderboard)",
     )
     parser.add_argument(
-        "--underscore-names",
+        "--underscore-to-dot",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="expect dots in function names replaced by underscores (FC APIs); default: the run's metadata, "
-        "else BFCL's registry entry for the model folder, else on for json",
+        help="the model was given function names with dots replaced by underscores, and is checked "
+        "against those (BFCL's underscore_to_dot); default: the run's metadata, else BFCL's registry entry "
+        "for the model the folder names (whatever --result-format says), else on for json only",
     )
+    deprecated_alias(parser, "--underscore-names", "--underscore-to-dot")
+    deprecated_alias(parser, "--no-underscore-names", "--no-underscore-to-dot")
     parser.add_argument(
         "--categories",
         nargs="+",
@@ -100,7 +104,7 @@ def _score_parser() -> argparse.ArgumentParser:
 def score_directory(
     result_dir: Path,
     fmt: str | None = None,
-    underscore_names: bool | None = None,
+    underscore_to_dot: bool | None = None,
     categories: list[str] | None = None,
     lenient: bool = False,
 ) -> tuple[dict[str, CategoryScore], dict[str, Any]]:
@@ -131,9 +135,9 @@ def score_directory(
         metadata,
         results.find_metadata(result_dir),
         lenient,
+        underscore_to_dot,
     )
-    if underscore_names is None:
-        underscore_names = resolution.underscore_names
+    underscore_names = resolution.underscore_names
     scores: dict[str, CategoryScore] = {}
     warnings: list[str] = []
     for category, result_file in loaded.items():
@@ -155,32 +159,12 @@ def score_directory(
         **metadata,
         "format": resolution.format,
         "underscore_names": underscore_names,
+        "underscore_to_dot": {"value": underscore_names, "source": resolution.underscore_source},
         "decoder": resolution.as_dict(),
         "warnings": warnings,
         "problems": [p for f in loaded.values() for p in f.problems],
     }
     return scores, settings
-
-
-def write_reports(
-    score_dir: Path, model: str, settings: dict[str, Any], scores: dict[str, CategoryScore]
-) -> None:
-    results.write_score_tables(score_dir, model, scores)
-    results.write_verdicts(score_dir, scores)
-    BfclRun.summary_file(score_dir).write_text(
-        results.markdown_summary(model, settings, scores), encoding="utf-8"
-    )
-    BfclRun.scores_file(score_dir).write_text(
-        json.dumps(score_json(scores, settings), indent=2) + "\n", encoding="utf-8"
-    )
-
-
-def _print_table(scores: dict[str, CategoryScore]) -> None:
-    summary = summarise(scores)
-    for category, score in scores.items():
-        print(f"{category:<26} {score.accuracy * 100:6.2f}%  ({score.correct}/{score.total})")
-    print(f"{'overall (v4 weights)':<26} {summary['overall_v4'] * 100:6.2f}%")
-    print(f"{'overall (v3 formula)':<26} {summary['overall_v3'] * 100:6.2f}%")
 
 
 def _report_problems(problems: list[str], score_dir: Path) -> None:
@@ -210,13 +194,18 @@ def score_main(argv: list[str] | None = None) -> int:
         return 2
     try:
         scores, settings = score_directory(
-            args.result_dir, args.result_format, args.underscore_names, args.categories, args.lenient
+            args.result_dir, args.result_format, args.underscore_to_dot, args.categories, args.lenient
         )
     except (ValueError, FileNotFoundError, data.BfclDataMissing) as exc:
         print(f"bfcl-score: {exc}", file=sys.stderr)
         return 2
     score_dir = args.out or BfclRun(args.result_dir).score_dir
     print(f"bfcl-score: {_decoder_line(settings['decoder'])}", file=sys.stderr)
+    print(
+        f"bfcl-score: function names {'with dots as underscores' if settings['underscore_names'] else 'as written'}"
+        f" ({settings['underscore_to_dot']['source']})",
+        file=sys.stderr,
+    )
     _report_problems(settings["problems"], score_dir)
     for warning in settings["warnings"]:
         print(f"bfcl-score: WARNING: {warning}", file=sys.stderr)
@@ -234,11 +223,11 @@ def score_main(argv: list[str] | None = None) -> int:
         )
         return 2
     model = args.model or settings.get("model") or args.result_dir.resolve().name
-    write_reports(score_dir, model, settings, scores)
+    report = summary.write_reports(score_dir, model, settings, scores)
     if args.json:
-        print(json.dumps(score_json(scores, settings)))
+        print(json.dumps(report))
     else:
-        _print_table(scores)
+        summary.print_table(scores, report["intervals"])
     return 0
 
 

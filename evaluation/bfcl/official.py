@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -76,28 +77,56 @@ def load() -> types.SimpleNamespace:
     )
 
 
+class _Placeholder(type):
+    """A stood-in SDK name: any attribute of it (``cohere.types.ToolV2`` in an annotation) or
+    subscript of it is another placeholder."""
+
+    def __getattr__(cls, attr: str) -> type:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Placeholder(attr, (), {})
+
+    def __getitem__(cls, item: Any) -> type:
+        return cls
+
+
+def _missing_module(exc: ImportError) -> str:
+    """The module an import failed for: the one not found, or ``pkg.sub`` for ``from pkg import sub``
+    where ``pkg`` is a namespace package without ``sub`` (``from google import genai``)."""
+    if isinstance(exc, ModuleNotFoundError):
+        return exc.name or ""
+    match = re.match(r"cannot import name '(\w+)' from '([\w.]+)' \(unknown location\)", str(exc))
+    return f"{match.group(2)}.{match.group(1)}" if match else ""
+
+
 def _import_with_stand_ins(module_name: str) -> types.ModuleType:
     """Import a handler module; a provider SDK it imports but that is not installed (``mistralai``,
-    ``qwen_agent``, ...) is stood in for while it loads, as model_config is above: the decode
-    methods never touch it. The stand-ins are removed again afterwards."""
+    ``qwen_agent``, ``google.genai``, ...) is stood in for while it loads, as model_config is above:
+    the decode methods never touch it. The stand-ins are removed again afterwards."""
     stand_ins: list[str] = []
     try:
-        for _ in range(8):
+        for _ in range(12):
             try:
                 return importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                missing = exc.name or ""
+            except ImportError as exc:
+                missing = _missing_module(exc)
                 if not missing or missing.startswith("bfcl_eval") or missing in stand_ins:
                     raise
                 stand_in = types.ModuleType(missing)
                 stand_in.__path__ = []  # a package: its submodules can be stood in for too
-                stand_in.__getattr__ = lambda attr: type(attr, (), {})  # every imported name a placeholder
+                stand_in.__getattr__ = lambda attr: _Placeholder(attr, (), {})  # every name a placeholder
                 sys.modules[missing] = stand_in
+                parent, _, child = missing.rpartition(".")
+                if parent in sys.modules:  # `from parent import child` reads the attribute
+                    setattr(sys.modules[parent], child, stand_in)
                 stand_ins.append(missing)
         raise ImportError(f"{module_name}: too many missing modules ({', '.join(stand_ins)})")
     finally:
         for name in stand_ins:
             sys.modules.pop(name, None)
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and getattr(sys.modules[parent], child, None) is not None:
+                delattr(sys.modules[parent], child)
 
 
 def load_handler(spec: str, is_fc_model: bool, model_name: str = "agreement") -> Any:
@@ -118,17 +147,21 @@ _LANGUAGES = {"simple_java": "JAVA", "simple_javascript": "JAVASCRIPT"}
 class OfficialScorer:
     """Per-item verdicts of BFCL's own decode + checker for one format (one run name).
 
-    ``handler`` picks one of the format's BFCL handler classes (default: the first it names).
+    ``handler`` picks a BFCL handler class (default: the first the format names), ``underscore``
+    whether the checker expects dots in function names replaced (default: for json only).
     ``crashes`` lists the items on which BFCL's code raised outside its own error handling (its
     runner would stop there); they count as failed.
     """
 
-    def __init__(self, fmt: str, run_name: str, handler: str | None = None) -> None:
+    def __init__(
+        self, fmt: str, run_name: str, handler: str | None = None, underscore: bool | None = None
+    ) -> None:
         self.off = load()
         self.fmt = fmt
         decoder = get_decoder(fmt)
         # "-fc" tells the stand-in config that function names had dots replaced.
-        self.model_name = f"{run_name}-fc" if fmt == "json" else run_name
+        underscore = fmt == "json" if underscore is None else underscore
+        self.model_name = f"{run_name}-fc" if underscore else run_name
         self.handler = load_handler(handler or decoder.handlers[0], decoder.is_fc_model, self.model_name)
         self.crashes: list[tuple[str, str]] = []
 

@@ -1,30 +1,32 @@
-"""Which decoder reads a folder of result files, and a loud warning when it reads too little.
+"""Which decoder reads a folder of result files, which function-name rule it is checked under,
+and a loud warning when it reads too little.
 
 The format comes, in order, from: ``--result-format``; the run's own metadata (``run_metadata.json``,
 written when we generated the run); BFCL's model name in the folder path (BFCL names each model's
 result folder after its registry key, ``/`` written as ``_``: ``Salesforce_xLAM-2-1b-fc-r``), mapped
-through the registry of the installed ``bfcl-eval``; else the rows themselves (the format in which
-most sampled outputs hold a call). The registry is read from the package's
-``constants/model_config.py`` and its handler classes from ``model_handler/`` with :mod:`ast` —
-importing them would import every provider SDK — so a model BFCL adds is found without a change
-here. A model's decoder is the one written after the handler class that defines its
-``decode_ast`` (its own, or the one it inherits).
+through the registry of the installed ``bfcl-eval`` (:mod:`evaluation.bfcl.registry`); else the
+rows themselves (the format in which most sampled outputs hold a call). A folder naming a BFCL
+model whose handler we have no decoder for is refused (:class:`NoDecoder`) unless a format is
+given: sniffing would score it wrong without a word.
+
+Whether dots in function names were replaced by underscores (``underscore_to_dot``) comes, in
+order, from ``--underscore-to-dot`` / ``--no-underscore-to-dot``; the run's metadata; BFCL's
+registry entry for the model the folder names, whatever chose the decoder; else on for ``json``
+(the FC APIs' rule).
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 from collections import Counter
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from datagen.rundir import BfclRun
-from evaluation.bfcl import data
+from evaluation.bfcl import data, registry
 from evaluation.bfcl.decode import has_call
 from evaluation.bfcl.handlers import FORMATS, STRICT, DecodeError
+from evaluation.bfcl.registry import RegisteredModel, decode_owner, model_decoder
 from evaluation.bfcl.scoring import NO_CALL_CATEGORIES, CategoryScore
 
 SNIFF_ROWS_PER_CATEGORY = 25
@@ -32,18 +34,8 @@ SNIFF_ROWS_PER_CATEGORY = 25
 _TIE_ORDER = FORMATS
 
 
-@dataclass(frozen=True)
-class RegisteredModel:
-    """One entry of BFCL's model registry (``MODEL_CONFIG_MAPPING``)."""
-
-    name: str
-    handler: str
-    is_fc_model: bool
-    underscore_to_dot: bool
-
-    @property
-    def folder(self) -> str:
-        return self.name.replace("/", "_")
+class NoDecoder(ValueError):
+    """The folder names a BFCL model whose handler family has no decoder here, and no format was given."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +47,7 @@ class Resolution:
     source: str  # "--result-format", "run metadata", "folder name", "rows"
     reason: str
     lenient: bool = False
+    underscore_source: str = ""  # where underscore_names came from
 
     def describe(self) -> str:
         mode = "lenient (the runtime's forgiving parsers)" if self.lenient else "strict (BFCL's decoding)"
@@ -67,91 +60,8 @@ class Resolution:
             "source": self.source,
             "reason": self.reason,
             "underscore_names": self.underscore_names,
+            "underscore_source": self.underscore_source,
         }
-
-
-# ---------------------------------------------------------------- BFCL's registry, read with ast
-
-
-def _package_dir() -> Path:
-    spec = importlib.util.find_spec(data.PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise data.BfclDataMissing(
-            f"{data.DISTRIBUTION} is not installed; install it to read its model registry"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _constant(node: ast.AST) -> Any:
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        return None
-
-
-@cache
-def bfcl_registry() -> dict[str, RegisteredModel]:
-    """BFCL's registry key -> its handler class and flags, as the installed package declares them."""
-    tree = ast.parse((_package_dir() / "constants" / "model_config.py").read_text(encoding="utf-8"))
-    defaults = {"is_fc_model": True, "underscore_to_dot": False}
-    for node in tree.body:  # the ModelConfig dataclass's own defaults
-        if isinstance(node, ast.ClassDef) and node.name == "ModelConfig":
-            for field in node.body:
-                if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) and field.value:
-                    defaults[field.target.id] = _constant(field.value)
-    models: dict[str, RegisteredModel] = {}
-    for node in tree.body:
-        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)):
-            continue
-        for key, value in zip(node.value.keys, node.value.values, strict=False):
-            if not (isinstance(key, ast.Constant) and isinstance(value, ast.Call)):
-                continue
-            fields = {kw.arg: kw.value for kw in value.keywords}
-            handler = fields.get("model_handler")
-            if not isinstance(handler, ast.Name):
-                continue
-            flags = {k: _constant(fields[k]) if k in fields else defaults[k] for k in defaults}
-            models[key.value] = RegisteredModel(
-                key.value, handler.id, bool(flags["is_fc_model"]), bool(flags["underscore_to_dot"])
-            )
-    return models
-
-
-@cache
-def handler_classes() -> dict[str, tuple[str | None, bool]]:
-    """BFCL handler class -> (its base class, whether it defines decode_ast itself)."""
-    classes: dict[str, tuple[str | None, bool]] = {}
-    for path in sorted((_package_dir() / "model_handler").rglob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.ClassDef):
-                base = next((b.id for b in node.bases if isinstance(b, ast.Name)), None)
-                defines = any(isinstance(f, ast.FunctionDef) and f.name == "decode_ast" for f in node.body)
-                classes[node.name] = (base, defines)
-    return classes
-
-
-def decode_owner(handler: str) -> str | None:
-    """The class in the handler's ancestry that defines the decode_ast it uses."""
-    classes = handler_classes()
-    seen: set[str] = set()
-    current: str | None = handler
-    while current in classes and current not in seen:
-        seen.add(current)
-        base, defines = classes[current]
-        if defines:
-            return current
-        current = base
-    return None
-
-
-def decoder_for_handler(handler: str, is_fc_model: bool) -> str | None:
-    """Our decoder for a BFCL handler class in the given mode; None when we have none for it."""
-    owner = decode_owner(handler)
-    for decoder in STRICT.values():
-        if owner in decoder.handler_names:
-            # The API handlers decode FC results as JSON and prompt-mode text as Python calls.
-            return "python" if decoder.name == "json" and not is_fc_model else decoder.name
-    return None
 
 
 # ---------------------------------------------------------------- resolution
@@ -166,16 +76,7 @@ def _folder_names(result_dir: Path, files: list[Path]) -> list[str]:
 
 def model_from_folders(result_dir: Path, files: list[Path]) -> RegisteredModel | None:
     """The BFCL model whose result-folder name appears in the path; ValueError if several do."""
-    by_folder: dict[str, RegisteredModel] = {}
-    for model in bfcl_registry().values():
-        by_folder.setdefault(model.folder, model)
-    found = {by_folder[n].name: by_folder[n] for n in _folder_names(result_dir, files) if n in by_folder}
-    if len(found) > 1:
-        raise ValueError(
-            f"result folders of several BFCL models under {result_dir} ({', '.join(sorted(found))}); "
-            "expected one model's results — score each model's folder separately"
-        )
-    return next(iter(found.values()), None)
+    return registry.model_from_folders(_folder_names(result_dir, files), str(result_dir))
 
 
 def _holds_call(decoder_name: str, raw: Any, language: str) -> bool:
@@ -224,6 +125,81 @@ def sniff_format(rows_by_category: dict[str, list[dict]]) -> tuple[str, str]:
     )
 
 
+def _refusal(model: RegisteredModel, rows_by_category: dict[str, list[dict]]) -> NoDecoder:
+    outputs = _outputs(rows_by_category, SNIFF_ROWS_PER_CATEGORY)
+    counts = count_calls(outputs)
+    ranked = sorted((f for f in FORMATS if counts[f]), key=lambda f: (-counts[f], FORMATS.index(f)))
+    tries = ", ".join(f"{f} ({counts[f]} of {len(outputs)} sampled outputs hold a call)" for f in ranked[:4])
+    module = (
+        registry.handler_classes()[model.handler].module
+        if model.handler in registry.handler_classes()
+        else "?"
+    )
+    return NoDecoder(
+        f"folder {model.folder} is BFCL's {model.name}, decoded by BFCL's {model.handler} ({module}), "
+        f"which has no decoder here; expected --result-format FORMAT to score it anyway — "
+        + (
+            f"formats that read these rows: {tries}"
+            if tries
+            else f"no format reads a call in them ({', '.join(FORMATS)})"
+        )
+    )
+
+
+def _format_choice(
+    model: RegisteredModel | None,
+    rows_by_category: dict[str, list[dict]],
+    fmt: str | None,
+    metadata: dict[str, Any],
+    metadata_path: Path | None,
+    result_dir: Path,
+) -> tuple[str, str, str]:
+    """(format, source, reason)."""
+    registered = model_decoder(model) if model else None
+    if fmt:
+        note = ""
+        if model and registered != fmt:
+            note = f" (BFCL decodes {model.name} as {registered or 'nothing we have'})"
+        return fmt, "--result-format", "chosen with --result-format" + note
+    if metadata.get("format"):
+        where = metadata_path or BfclRun(result_dir).metadata.name
+        return (
+            metadata["format"],
+            "run metadata",
+            f"the run's metadata ({where}) says the results were written as {metadata['format']}",
+        )
+    if model and registered:
+        mode = "FC" if model.is_fc_model else "prompt"
+        return (
+            registered,
+            "folder name",
+            (
+                f"folder {model.folder} is BFCL's {model.name} ({mode} mode), decoded by BFCL's "
+                f"{decode_owner(model.handler)}"
+            ),
+        )
+    if model:
+        raise _refusal(model, rows_by_category)
+    sniffed, reason = sniff_format(rows_by_category)
+    return sniffed, "rows", f"read from the rows: {reason}"
+
+
+def _underscore_choice(
+    model: RegisteredModel | None, fmt: str, metadata: dict[str, Any], override: bool | None
+) -> tuple[bool, str]:
+    """(underscore_names, where it came from)."""
+    if override is not None:
+        return override, "--underscore-to-dot" if override else "--no-underscore-to-dot"
+    if "underscore_names" in metadata:
+        return bool(metadata["underscore_names"]), "run metadata"
+    if model:
+        return (
+            model.underscore_to_dot,
+            f"BFCL's registry ({model.name}: underscore_to_dot={model.underscore_to_dot})",
+        )
+    return fmt == "json", f"the {fmt} format's default (on only for json, the FC APIs' rule)"
+
+
 def resolve(
     result_dir: Path,
     files: list[Path],
@@ -232,40 +208,20 @@ def resolve(
     metadata: dict[str, Any] | None = None,
     metadata_path: Path | None = None,
     lenient: bool = False,
+    underscore_to_dot: bool | None = None,
 ) -> Resolution:
-    """The decoder for a run: --result-format, else run metadata, else BFCL's model folder, else the rows."""
+    """The decoder for a run (--result-format, else run metadata, else BFCL's model folder, else the
+    rows) and its function-name rule (module docstring); NoDecoder for a registered model we cannot
+    decode when no format is given."""
     metadata = metadata or {}
     model = model_from_folders(result_dir, files) if data.is_available() else None
-    if fmt:
-        source, reason = "--result-format", "chosen with --result-format"
-    elif metadata.get("format"):
-        fmt, source = metadata["format"], "run metadata"
-        reason = f"the run's metadata ({metadata_path or BfclRun(result_dir).metadata.name}) says the results were written as {fmt}"
-    else:
-        fmt = decoder_for_handler(model.handler, model.is_fc_model) if model else None
-        if fmt and model:
-            source = "folder name"
-            mode = "FC" if model.is_fc_model else "prompt"
-            reason = (
-                f"folder {model.folder} is BFCL's {model.name} ({mode} mode), decoded by BFCL's "
-                f"{decode_owner(model.handler)}"
-            )
-        else:
-            fmt, reason = sniff_format(rows_by_category)
-            source, reason = "rows", f"read from the rows: {reason}"
-            if model:
-                reason = f"BFCL's {model.name} uses {model.handler}, which has no decoder here; {reason}"
+    fmt, source, reason = _format_choice(model, rows_by_category, fmt, metadata, metadata_path, result_dir)
     if fmt not in STRICT:
         raise ValueError(
             f"unknown BFCL result format {fmt!r} ({source}); expected one of: {', '.join(FORMATS)}"
         )
-    if "underscore_names" in metadata and source == "run metadata":
-        underscore = bool(metadata["underscore_names"])
-    elif model and source == "folder name":
-        underscore = model.underscore_to_dot
-    else:
-        underscore = fmt == "json"
-    return Resolution(fmt, underscore, source, reason, lenient)
+    underscore, underscore_source = _underscore_choice(model, fmt, metadata, underscore_to_dot)
+    return Resolution(fmt, underscore, source, reason, lenient, underscore_source)
 
 
 def decode_warning(score: CategoryScore, rows_by_id: dict[str, dict], fmt: str) -> str | None:

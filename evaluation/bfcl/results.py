@@ -177,19 +177,19 @@ def read_metadata(result_dir: Path) -> dict[str, Any]:
     return metadata
 
 
-def _pct(value: float) -> str:
+def percent(value: float) -> str:
     return f"{value * 100:.2f}%"
 
 
 def _acc(scores: dict[str, CategoryScore], category: str) -> str:
     if category not in scores:
         return "N/A"
-    return _pct(scores[category].accuracy)
+    return percent(scores[category].accuracy)
 
 
 def _group(scores: dict[str, CategoryScore], categories: list[str], value: float) -> str:
     """A group's score, or N/A when none of its categories was evaluated (missing ones count as 0)."""
-    return _pct(value) if any(c in scores for c in categories) else "N/A"
+    return percent(value) if any(c in scores for c in categories) else "N/A"
 
 
 def _write_csv(path: Path, header: list[str], row: list[str]) -> None:
@@ -222,9 +222,9 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         [
             "1",
             model,
-            _pct(s["non_live"]),
-            _pct(s["non_live_ast"]),
-            _pct(s["non_live_simple"]),
+            percent(s["non_live"]),
+            percent(s["non_live_ast"]),
+            percent(s["non_live_simple"]),
             _acc(scores, "simple_python"),
             _acc(scores, "simple_java"),
             _acc(scores, "simple_javascript"),
@@ -251,8 +251,8 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         [
             "1",
             model,
-            _pct(s["live"]),
-            _pct(s["live"]),
+            percent(s["live"]),
+            percent(s["live"]),
             _acc(scores, "live_simple"),
             _acc(scores, "live_multiple"),
             _acc(scores, "live_parallel"),
@@ -264,7 +264,7 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
     _write_csv(
         score_dir / "data_multi_turn.csv",
         ["Rank", "Model", "Multi Turn Overall Acc", "Base", "Miss Func", "Miss Param", "Long Context"],
-        ["1", model, _pct(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
+        ["1", model, percent(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
     )
     _write_csv(
         score_dir / "data_agentic.csv",
@@ -322,26 +322,26 @@ def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategorySc
         ],
         [
             "1",
-            _pct(s["overall_v4"]),
-            _pct(s["overall_v3"]),
+            percent(s["overall_v4"]),
+            percent(s["overall_v3"]),
             model,
-            _pct(s["non_live_ast"]),
-            _pct(s["non_live_simple"]),
+            percent(s["non_live_ast"]),
+            percent(s["non_live_simple"]),
             _acc(scores, "multiple"),
             _acc(scores, "parallel"),
             _acc(scores, "parallel_multiple"),
-            _pct(s["live"]),
+            percent(s["live"]),
             _acc(scores, "live_simple"),
             _acc(scores, "live_multiple"),
             _acc(scores, "live_parallel"),
             _acc(scores, "live_parallel_multiple"),
-            _pct(s["multi_turn"]),
+            percent(s["multi_turn"]),
             *(_acc(scores, c) for c in data.MULTI_TURN),
             _group(scores, data.WEB_SEARCH, s["web_search"]),
             _group(scores, data.MEMORY, s["memory"]),
             *(_acc(scores, c) for c in data.MEMORY),
             _acc(scores, "live_relevance"),
-            _pct(s["irrelevance"]),
+            percent(s["irrelevance"]),
         ],
     )
 
@@ -356,53 +356,3 @@ def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:
     for category, score in scores.items():
         path = BfclRun.category_score_file(score_dir, category)
         path.write_text("\n".join(official_score_lines(score)) + "\n", encoding="utf-8")
-
-
-def _decoding(metadata: dict[str, Any]) -> str:
-    decoder = metadata.get("decoder") or {}
-    if not decoder:
-        return "decoding not recorded"
-    mode = (
-        "strict (BFCL's decoding)"
-        if decoder.get("strict", True)
-        else "lenient (the runtime's forgiving parsers)"
-    )
-    return f"{mode}: {decoder.get('reason', '')}"
-
-
-def markdown_summary(model: str, metadata: dict[str, Any], scores: dict[str, CategoryScore]) -> str:
-    s = summarise(scores)
-    lines = [
-        f"# BFCL results: {model}",
-        "",
-        f"- format: `{metadata.get('format', '?')}`, {_decoding(metadata)}; bfcl-eval data: "
-        f"`{metadata.get('bfcl_eval_version', data.installed_version())}`",
-        f"- overall (v4 weights): **{_pct(s['overall_v4'])}**; overall (v3 formula): **{_pct(s['overall_v3'])}**",
-        f"- non-live {_pct(s['non_live'])} · live {_pct(s['live'])} · irrelevance {_pct(s['irrelevance'])} · "
-        f"multi-turn {_pct(s['multi_turn'])} · agentic {_pct(s['agentic'])}",
-        "",
-        "Categories not evaluated count as 0 in the overall scores, as on the leaderboard.",
-        "",
-        "| category | accuracy | correct | total |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for category in data.ALL_CATEGORIES:
-        if category in scores:
-            sc = scores[category]
-            note = " (partial)" if sc.partial else ""
-            lines.append(f"| {category}{note} | {_pct(sc.accuracy)} | {sc.correct} | {sc.total} |")
-        else:
-            reason = data.SKIPPED.get(category, "no result file")
-            lines.append(f"| {category} | N/A | – | – ({reason}) |")
-    for title, key in (("Warnings", "warnings"), ("Result-file problems", "problems")):
-        if metadata.get(key):
-            lines += ["", f"## {title}", "", *(f"- {line}" for line in metadata[key])]
-    failures: dict[str, int] = {}
-    for score in scores.values():
-        for item in score.items:
-            if not item.valid:
-                failures[item.error_type] = failures.get(item.error_type, 0) + 1
-    if failures:
-        lines += ["", "## Failure reasons", "", "| error type | items |", "| --- | ---: |"]
-        lines += [f"| {k} | {v} |" for k, v in sorted(failures.items(), key=lambda kv: -kv[1])]
-    return "\n".join(lines) + "\n"

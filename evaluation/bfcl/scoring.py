@@ -29,6 +29,7 @@ from evaluation.bfcl.ast_checker import Verdict, check
 from evaluation.bfcl.decode import DecodeError, contains_call, decode_ast, is_checker_shape
 from evaluation.bfcl.handlers import short
 from evaluation.bfcl.multi_turn import check_entry, step_has_call
+from evaluation.intervals import SEED, Interval, PairedDifference, stratified_bootstrap, wilson_interval
 
 log = logging.getLogger(__name__)
 
@@ -200,10 +201,16 @@ def _dataset_size(category: str) -> int:
     return len(data.load_entries(category))
 
 
-def _stat(scores: dict[str, CategoryScore], category: str) -> tuple[float, int]:
-    if category in scores and scores[category].evaluated:
-        return scores[category].accuracy, scores[category].total
-    return 0.0, _dataset_size(category)
+def _accuracies(scores: dict[str, CategoryScore]) -> tuple[dict[str, float], dict[str, int]]:
+    """Every category's accuracy and weight: its score, or 0 at its full size when not evaluated."""
+    acc: dict[str, float] = {}
+    totals: dict[str, int] = {}
+    for category in data.ALL_CATEGORIES:
+        if category in scores and scores[category].evaluated:
+            acc[category], totals[category] = scores[category].accuracy, scores[category].total
+        else:
+            acc[category], totals[category] = 0.0, _dataset_size(category)
+    return acc, totals
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -211,14 +218,13 @@ def _mean(values: Iterable[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _weighted(stats: list[tuple[float, int]]) -> float:
-    total = sum(count for _, count in stats)
-    return sum(acc * count for acc, count in stats) / total if total else 0.0
+def _weighted(acc: Mapping[str, float], totals: Mapping[str, int], categories: Sequence[str]) -> float:
+    total = sum(totals[c] for c in categories)
+    return sum(acc[c] * totals[c] for c in categories) / total if total else 0.0
 
 
-def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
-    """The leaderboard's group and overall scores (fractions), v4 and v3."""
-    acc = {c: _stat(scores, c)[0] for c in data.ALL_CATEGORIES}
+def summarise_accuracies(acc: Mapping[str, float], totals: Mapping[str, int]) -> dict[str, float]:
+    """The leaderboard's group and overall scores from every category's accuracy and size."""
     simple = _mean(acc[c] for c in ("simple_python", "simple_java", "simple_javascript"))
     ast_non_live = [simple, acc["multiple"], acc["parallel"], acc["parallel_multiple"]]
     live_ast = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"]
@@ -229,7 +235,7 @@ def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
         "non_live_simple": simple,
         "non_live_ast": _mean(ast_non_live),
         "non_live": _mean(ast_non_live),
-        "live": _weighted([_stat(scores, c) for c in live_ast]),
+        "live": _weighted(acc, totals, live_ast),
         "irrelevance": _mean([acc["irrelevance"], acc["live_irrelevance"]]),
         "relevance": acc["live_relevance"],
         "multi_turn": multi_turn,
@@ -237,7 +243,7 @@ def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
         "memory": memory,
         "agentic": _mean([web_search, memory]),
         "non_live_v3": _mean(ast_non_live + [acc["irrelevance"]]),
-        "live_v3": _weighted([_stat(scores, c) for c in live_ast + ["live_irrelevance", "live_relevance"]]),
+        "live_v3": _weighted(acc, totals, live_ast + ["live_irrelevance", "live_relevance"]),
     }
     summary["overall_v4"] = (
         0.1 * summary["non_live"]
@@ -250,20 +256,87 @@ def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
     return summary
 
 
+def summarise(scores: dict[str, CategoryScore]) -> dict[str, float]:
+    """The leaderboard's group and overall scores (fractions), v4 and v3."""
+    return summarise_accuracies(*_accuracies(scores))
+
+
+INTERVAL_METHOD = (
+    "categories: Wilson score interval over the category's items; group and overall scores: "
+    "percentile bootstrap resampling items within each category (each category keeps its size and "
+    "its weight in BFCL's formula; categories not evaluated stay at 0)"
+)
+
+
+def category_intervals(scores: dict[str, CategoryScore]) -> dict[str, Interval]:
+    """Each category's accuracy with its Wilson interval."""
+    return {c: wilson_interval(s.correct, s.total) for c, s in scores.items()}
+
+
+def summary_intervals(scores: dict[str, CategoryScore], seed: int = SEED) -> dict[str, Interval]:
+    """Every group and overall score with a stratified bootstrap interval (:data:`INTERVAL_METHOD`)."""
+    acc, totals = _accuracies(scores)
+    strata = {
+        c: [[float(item.valid)] for item in scores[c].items]
+        for c in data.ALL_CATEGORIES
+        if c in scores and scores[c].evaluated and scores[c].total
+    }
+
+    def figures(sums: Mapping[str, Sequence[float]]) -> dict[str, float]:
+        resampled = {**acc, **{c: sums[c][0] / len(strata[c]) for c in strata}}
+        return summarise_accuracies(resampled, totals)
+
+    return stratified_bootstrap(strata, figures, seed=seed)
+
+
+def paired_summary_differences(
+    a: Mapping[str, Mapping[str, bool]], b: Mapping[str, Mapping[str, bool]], seed: int = SEED
+) -> dict[str, PairedDifference]:
+    """Run A's group and overall scores minus run B's, over the items both scored ({category: {id:
+    correct}} each), with a paired stratified bootstrap: each resample draws the same items of each
+    category for both runs. Categories neither run shares count 0 for both."""
+    shared = {c: sorted(set(a[c]) & set(b[c])) for c in a if c in b}
+    shared = {c: ids for c, ids in shared.items() if ids}
+    strata = {c: [[float(a[c][i]), float(b[c][i])] for i in ids] for c, ids in shared.items()}
+    totals = {c: len(shared[c]) if c in shared else _dataset_size(c) for c in data.ALL_CATEGORIES}
+    zeros = dict.fromkeys(data.ALL_CATEGORIES, 0.0)
+
+    def figures(sums: Mapping[str, Sequence[float]]) -> dict[str, float]:
+        first = summarise_accuracies({**zeros, **{c: sums[c][0] / totals[c] for c in strata}}, totals)
+        second = summarise_accuracies({**zeros, **{c: sums[c][1] / totals[c] for c in strata}}, totals)
+        return {key: first[key] - second[key] for key in first}
+
+    items = sum(len(ids) for ids in shared.values())
+    return {
+        k: PairedDifference(i, items) for k, i in stratified_bootstrap(strata, figures, seed=seed).items()
+    }
+
+
 def score_json(scores: dict[str, CategoryScore], settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"categories": {name: accuracy}, "overall": {...}}`` with fractions; what `--json` prints.
+    """``{"categories": {name: accuracy}, "overall": {...}, "intervals": {...}}`` with fractions; what
+    `--json` prints.
 
     With the run's settings, also how results were decoded and what could not be read."""
     summary = summarise(scores)
+    overall_intervals = summary_intervals(scores)
     out = {
         "categories": {c: s.accuracy for c, s in scores.items()},
         "overall": {"v4": summary["overall_v4"], "v3": summary["overall_v3"], **summary},
         "counts": {
             c: {"correct": s.correct, "total": s.total, "partial": s.partial} for c, s in scores.items()
         },
+        "intervals": {
+            "method": INTERVAL_METHOD,
+            "categories": {c: i.as_dict() for c, i in category_intervals(scores).items()},
+            "overall": {
+                "v4": overall_intervals["overall_v4"].as_dict(),
+                "v3": overall_intervals["overall_v3"].as_dict(),
+                **{k: i.as_dict() for k, i in overall_intervals.items()},
+            },
+        },
         "skipped": {c: reason for c, reason in data.SKIPPED.items()},
     }
-    for key in ("decoder", "warnings", "problems"):
+    for key in ("decoder", "underscore_to_dot", "warnings", "problems"):
         if settings and key in settings:
             out[key] = settings[key]
     return out

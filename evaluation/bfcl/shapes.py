@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from evaluation.bfcl.handlers.functiongemma import render_calls as _functiongemma
+
 Calls = list[tuple[str, dict[str, Any]]]
 
 
@@ -28,6 +30,19 @@ def _each(calls: Calls, key: str = "arguments") -> list[str]:
 
 def _python(calls: Calls) -> list[str]:
     return [f"{name}({', '.join(f'{k}={v!r}' for k, v in args.items())})" for name, args in calls]
+
+
+def _without_last(text: str, token: str) -> str:
+    at = text.rfind(token)
+    return text if at < 0 else text[:at] + text[at + len(token) :]
+
+
+def _minicpm(calls: Calls, thought: bool = True, fence: bool = True) -> str:
+    body = "\n".join(_python(calls))
+    if fence:
+        body = f"```python\n{body}\n```"
+    prefix = "<|thought_start|>\nI will call the function.\n<|thought_end|>\n" if thought else ""
+    return f"{prefix}<|tool_call_start|>\n{body}\n<|tool_call_end|>\nDone."
 
 
 def _hermes(calls: Calls) -> list[str]:
@@ -84,6 +99,20 @@ SHAPES: dict[str, Callable[[Calls], Any]] = {
     "function_call_tags": lambda c: " ".join(f"<function_call> {t}" for t in _each(c)),
     "function_call_prose": lambda c: "I will call it. " + " ".join(f"<function_call> {t}" for t in _each(c)),
     "phi_tags": lambda c: f"<|tool_call|>{_json_list(c)}<|/tool_call|>",
+    "tool_call_fenced_list": lambda c: f"<tool_call>\n```json\n{_json_list(c)}\n```\n</tool_call>",
+    "glm_lines": lambda c: f"{c[0][0]}\n{json.dumps(c[0][1])}" if c else "",
+    "glm_one_line": lambda c: c[0][0] if c else "",
+    "functiongemma": _functiongemma,
+    "functiongemma_prose": lambda c: "Sure, calling it. " + _functiongemma(c) + " Done.",
+    "functiongemma_cut_off": lambda c: _functiongemma(c)[: -len("<end_function_call>")],
+    "functiongemma_escape_unclosed": lambda c: _without_last(_functiongemma(c), "<escape>"),
+    # Python call syntax in families' wrappers
+    "toolcall_tags": lambda c: "<TOOLCALL>[" + ", ".join(_python(c)) + "]</TOOLCALL>",
+    "toolcall_unclosed": lambda c: "<TOOLCALL>[" + ", ".join(_python(c)) + "]",
+    "python_tool_code": lambda c: "```tool_code\n[" + ", ".join(_python(c)) + "]\n```",
+    "minicpm_tool_call": _minicpm,
+    "minicpm_no_thought": lambda c: _minicpm(c, thought=False),
+    "minicpm_unfenced": lambda c: _minicpm(c, fence=False),
     # Python call syntax
     "python_list": lambda c: "[" + ", ".join(_python(c)) + "]",
     "python_bare": lambda c: ", ".join(_python(c)),
@@ -102,6 +131,10 @@ SHAPES: dict[str, Callable[[Calls], Any]] = {
     # Stored FC lists
     "fc_strings": lambda c: [{n: json.dumps(a)} for n, a in c],
     "fc_dicts": lambda c: [{n: a} for n, a in c],
+    "fc_one_dict": lambda c: {n: a for n, a in c[:1]},
+    "cohere_list": lambda c: [{"tool_name": n, "parameters": a} for n, a in c],
+    "name_arguments_list": lambda c: [{"name": n, "arguments": a} for n, a in c],
+    "name_arguments_object": lambda c: {"name": c[0][0], "arguments": c[0][1]} if c else {},
     "fc_one_dict_many_keys": lambda c: [{n: json.dumps(a) for n, a in c}],
     "fc_not_a_list": lambda c: {n: json.dumps(a) for n, a in c},
     "fc_bad_json": lambda c: [{n: json.dumps(a)[:-1]} for n, a in c],
@@ -126,6 +159,18 @@ CANONICAL = {
     "hermes": "tool_call",
     "llama3": "params_semicolons",
     "granite": "function_call_tags",
+    "gemini": "fc_dicts",
+    "gemini_prompt": "python_tool_code",
+    "cohere": "cohere_list",
+    "mining": "name_arguments_list",
+    "nemotron": "toolcall_tags",
+    "gorilla": "python_bare",
+    "minicpm": "minicpm_tool_call",
+    "bitagent": "json_list",
+    "falcon": "tool_call_list_inside",
+    "thinkagent": "json_reasoning",
+    "glm": "glm_lines",
+    "functiongemma": "functiongemma",
 }
 
 

@@ -179,6 +179,10 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:5.1f}"
 
 
+def _range(interval: dict[str, float] | None) -> str:
+    return "" if not interval else f"[{100 * interval['low']:.0f},{100 * interval['high']:.0f}]"
+
+
 FIGURES = (
     ("decision_accuracy", "decision"), ("decode_rate", "decode"), ("name_match", "name"),
     ("exact_match", "exact"), ("argument_precision", "arg P"), ("argument_recall", "arg R"),
@@ -199,9 +203,18 @@ def format_summary(summary: dict[str, Any]) -> str:
         cells = " ".join(f"{_pct(figures.get(key)):>8}" for key, _ in FIGURES)
         return f"{name[:28]:<28} {figures['turns']:>5} {figures['should_call_turns']:>5} {cells}"
 
-    lines.append(line("overall", summary["overall"]))
-    lines += [line(f"domain {env}", f) for env, f in summary["per_domain"].items()]
+    def bounds(figures: dict[str, Any]) -> str:
+        """The 95% interval of each figure under it, in whole percent."""
+        intervals = figures.get("intervals") or {}
+        cells = " ".join(f"{_range(intervals.get(key)):>8}" for key, _ in FIGURES)
+        return f"{'  95% interval':<28} {'':>5} {'':>5} {cells}"
+
+    lines += [line("overall", summary["overall"]), bounds(summary["overall"])]
+    for env, f in summary["per_domain"].items():
+        lines += [line(f"domain {env}", f), bounds(f)]
     lines += [line(f"tool {tool}", f) for tool, f in summary["per_tool"].items()]
+    if summary.get("interval_method"):
+        lines.append(f"intervals: {summary['interval_method']}")
     if summary["overall"]["errors"]:
         lines.append(f"{summary['overall']['errors']} turn(s) failed with an error and are not scored")
     return "\n".join(lines)

@@ -15,6 +15,10 @@ Per turn (the gold assistant message either calls tools, "should call", or answe
   arguments, recall over gold arguments, summed over turns);
 - **environment**: a predicted call whose execution, after replaying the gold calls before the
   turn on a fresh environment of the dialogue's seed, returns an error observation.
+
+Every rate is a ratio of sums over turns (:func:`turn_parts`) and carries a 95% interval from a
+cluster bootstrap over dialogues: a dialogue's turns share its context and its model, so they are
+resampled together, never as independent items.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from datagen.llm.formats import is_broken
 from datagen.llm.types import Choice
 from datagen.values import same_value
+from evaluation.intervals import ratio_intervals
 
 Call = dict[str, Any]
 
@@ -113,34 +118,83 @@ def score_turn(gold: Sequence[Call], choice: Choice) -> dict[str, Any]:
     return {**scores, "outcome": outcome(scores)}
 
 
-def _ratio(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
+# The rate figures, each a ratio of sums over turns: what one turn adds to its numerator and its
+# denominator (turns a figure does not cover add nothing to either).
+RATES = (
+    "decision_accuracy",
+    "decode_rate",
+    "name_match",
+    "exact_match",
+    "argument_precision",
+    "argument_recall",
+    "answer_accuracy",
+    "env_failure_rate",
+)
+
+
+def turn_parts(row: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """(numerator, denominator) of every rate figure for one scored turn; {} for an error row."""
+    if row.get("error"):
+        return {}
+    call, answer = bool(row["should_call"]), not row["should_call"]
+    executed = row.get("env_failed") is not None
+    return {
+        "decision_accuracy": (float(row["decision_correct"]), 1.0),
+        "decode_rate": (float(call and row["decoded"]), float(call)),
+        "name_match": (float(call and row["name_match"]), float(call)),
+        "exact_match": (float(call and row["exact_match"]), float(call)),
+        "argument_precision": (row["arguments_right"] * call, row["arguments_predicted"] * call),
+        "argument_recall": (row["arguments_right"] * call, row["arguments_gold"] * call),
+        "answer_accuracy": (float(answer and not row["attempted_call"]), float(answer)),
+        "env_failure_rate": (float(executed and bool(row["env_failed"])), float(executed)),
+    }
+
+
+def dialogue_key(row: dict[str, Any]) -> str:
+    """The dialogue a turn belongs to: the unit intervals resample (its turns are not independent)."""
+    if row.get("dialogue_id") is None:
+        return str(row.get("key"))
+    return f"{row.get('source', '')}::{row['dialogue_id']}"
+
+
+def dialogue_parts(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per dialogue, the summed (numerator, denominator) of every rate figure over its turns."""
+    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: {name: [0.0, 0.0] for name in RATES})
+    for row in rows:
+        parts = turn_parts(row)
+        if not parts:
+            continue
+        totals = sums[dialogue_key(row)]
+        for name, (numerator, denominator) in parts.items():
+            totals[name][0] += numerator
+            totals[name][1] += denominator
+    return {key: {name: (n, d) for name, (n, d) in figures.items()} for key, figures in sums.items()}
+
+
+INTERVAL_METHOD = "95% cluster bootstrap over dialogues (turns of one dialogue are resampled together)"
 
 
 def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The summary figures of scored rows (rows with an ``error`` are counted, not scored)."""
+    """The summary figures of scored rows (rows with an ``error`` are counted, not scored), each
+    rate with its interval under ``intervals``."""
     scored = [r for r in rows if not r.get("error")]
-    calls = [r for r in scored if r["should_call"]]
-    answers = [r for r in scored if not r["should_call"]]
-    executed = [r for r in scored if r.get("env_failed") is not None]
-    predicted = sum(r["arguments_predicted"] for r in calls)
-    gold = sum(r["arguments_gold"] for r in calls)
-    right = sum(r["arguments_right"] for r in calls)
+    per_dialogue = dialogue_parts(scored)
+    totals = {name: [0.0, 0.0] for name in RATES}
+    for parts in per_dialogue.values():
+        for name, (numerator, denominator) in parts.items():
+            totals[name][0] += numerator
+            totals[name][1] += denominator
+    rates = {name: (n / d if d else None) for name, (n, d) in totals.items()}
     return {
         "turns": len(scored),
         "errors": len(rows) - len(scored),
-        "should_call_turns": len(calls),
-        "should_answer_turns": len(answers),
-        "decision_accuracy": _ratio(sum(r["decision_correct"] for r in scored), len(scored)),
-        "decode_rate": _ratio(sum(r["decoded"] for r in calls), len(calls)),
-        "name_match": _ratio(sum(r["name_match"] for r in calls), len(calls)),
-        "exact_match": _ratio(sum(r["exact_match"] for r in calls), len(calls)),
-        "argument_precision": _ratio(right, predicted),
-        "argument_recall": _ratio(right, gold),
-        "answer_accuracy": _ratio(sum(not r["attempted_call"] for r in answers), len(answers)),
-        "env_checked_turns": len(executed),
-        "env_failure_rate": _ratio(sum(bool(r["env_failed"]) for r in executed), len(executed)),
+        "should_call_turns": sum(1 for r in scored if r["should_call"]),
+        "should_answer_turns": sum(1 for r in scored if not r["should_call"]),
+        **rates,
+        "env_checked_turns": sum(1 for r in scored if r.get("env_failed") is not None),
         "outcomes": dict(Counter(r.get("outcome", "?") for r in scored).most_common()),
+        "dialogues": len(per_dialogue),
+        "intervals": {name: i.as_dict() for name, i in ratio_intervals(list(per_dialogue.values())).items()},
     }
 
 
@@ -156,4 +210,5 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "overall": figures(rows),
         "per_domain": {env: figures(part) for env, part in sorted(by_env.items())},
         "per_tool": {tool: figures(part) for tool, part in sorted(by_tool.items())},
+        "interval_method": INTERVAL_METHOD,
     }

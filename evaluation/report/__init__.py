@@ -10,49 +10,62 @@ from importlib import resources
 from pathlib import Path
 
 from datagen.cli_flags import command_parser
+from evaluation.report import board
 from evaluation.report.collect import Collected, collect
-
-BFCL_COLUMNS = (("BFCL overall (v4)", "overall_v4"), ("BFCL overall (v3)", "overall_v3"), ("non-live", "non_live"),
-                ("live", "live"), ("multi-turn", "multi_turn"))  # fmt: skip
-# Next-action figures in the leaderboard (turns that should call a tool, but for the decision).
-NEXT_ACTION_COLUMNS = (("decode", "decode_rate"), ("name match", "name_match"), ("exact match", "exact_match"),
-                       ("decision", "decision_accuracy"))  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def leaderboard(found: Collected) -> tuple[list[str], list[list[str]]]:
-    """One row per model; BFCL group scores, then pass^1 per τ environment (and without no-op tasks),
-    then the next-action figures per evaluated dataset."""
-    envs = sorted({t.env for t in found.tau})
-    datasets = sorted({n.label for n in found.next_action})
-    header = ["model"]
-    if found.bfcl:
-        header += [name for name, _ in BFCL_COLUMNS]
-    for env in envs:
-        header += [f"τ {env} pass^1", f"τ {env} pass^1 (state-changing)"]
-    for label in datasets:
-        header += [f"next-action {label} {name}" for name, _ in NEXT_ACTION_COLUMNS]
-    models = sorted(
+def _shown(cell: board.Cell | None, near_best: bool) -> str:
+    """A leaderboard cell: the value in percent, its 95% interval, and the within-noise mark."""
+    if cell is None or cell.value is None:
+        return "–"
+    text = _pct(cell.value)
+    if cell.interval is not None:
+        text += f" [{_pct(cell.interval.low)}, {_pct(cell.interval.high)}]"
+    return f"{text} {board.NEAR_BEST}" if near_best else text
+
+
+def _models(found: Collected) -> list[str]:
+    return sorted(
         {r.model for r in found.bfcl} | {t.model for t in found.tau} | {n.model for n in found.next_action}
     )
+
+
+def leaderboard(
+    found: Collected, columns: list[board.Column] | None = None
+) -> tuple[list[str], list[list[str]], list[board.Difference]]:
+    """One row per model; BFCL group scores, then pass^1 per τ environment (and without no-op tasks),
+    then the next-action figures per evaluated dataset — each with its interval and marked when
+    within noise of its column's best; and every paired comparison made."""
+    columns = board.columns(found) if columns is None else columns
+    differences = board.compare_columns(columns)
+    header = ["model", *(column.title for column in columns)]
+    rows = [
+        [model, *(_shown(c.cells.get(model), model in c.near_best) for c in columns)]
+        for model in _models(found)
+    ]
+    return header, rows, differences
+
+
+def csv_table(found: Collected, columns: list[board.Column]) -> tuple[list[str], list[list[str]]]:
+    """The leaderboard for spreadsheets: each figure's value, then its interval's bounds, in percent."""
+    header = ["model"]
+    for column in columns:
+        header += [column.title, f"{column.title} 95% low", f"{column.title} 95% high"]
     rows = []
-    for model in models:
+    for model in _models(found):
         row = [model]
-        if found.bfcl:
-            bfcl = next((r for r in found.bfcl if r.model == model), None)
-            row += [_pct(bfcl.overall.get(key)) if bfcl else "–" for _, key in BFCL_COLUMNS]
-        for env in envs:
-            tau = next((t for t in found.tau if t.model == model and t.env == env), None)
+        for column in columns:
+            cell = column.cells.get(model)
+            interval = cell.interval if cell else None
             row += [
-                _pct(tau.summary["pass_k"].get("1")) if tau else "–",
-                _pct(tau.summary["pass_k_state_changing_only"].get("1")) if tau else "–",
+                _pct(cell.value if cell else None),
+                _pct(interval and interval.low),
+                _pct(interval and interval.high),
             ]
-        for label in datasets:
-            na = next((n for n in found.next_action if n.model == model and n.label == label), None)
-            row += [_pct(na.summary["overall"].get(key)) if na else "–" for _, key in NEXT_ACTION_COLUMNS]
         rows.append(row)
     return header, rows
 
@@ -73,8 +86,12 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
     if not (found.bfcl or found.tau or found.next_action or found.runs):
         raise ValueError("no results found: " + "; ".join(found.ignored))
     out.mkdir(parents=True, exist_ok=True)
-    header, rows = leaderboard(found)
+    columns = board.columns(found)
+    header, rows, differences = leaderboard(found, columns)
     table = markdown_table(header, rows) if rows else "(no model results)"
+    if rows:
+        table += "\n\n" + board.NOISE_NOTE
+    compared = board.difference_rows(differences)
     figures = []
     for name, caption, make, items in (
         (
@@ -101,11 +118,18 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
             data = make(items)
             (out / name).write_bytes(data)
             figures.append({"file": name, "caption": caption, "data": base64.b64encode(data).decode()})
+    csv_header, csv_rows = csv_table(found, columns)
     with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow(csv_header)
+        writer.writerows(csv_rows)
+    with (out / "differences.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(board.DIFFERENCE_HEADER)
+        writer.writerows(compared)
     md = [f"# {title}", "", table, ""]
+    if compared:
+        md += ["## Differences between models", "", markdown_table(board.DIFFERENCE_HEADER, compared), ""]
     md += [f"![{f['caption']}]({f['file']})" for f in figures]
     if found.ignored:
         md += ["", "Notes:"] + [f"- {n}" for n in found.ignored]
@@ -118,6 +142,9 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
             title=title,
             header=header,
             rows=rows,
+            noise_note=board.NOISE_NOTE if rows else "",
+            difference_header=board.DIFFERENCE_HEADER,
+            differences=compared,
             figures=figures,
             notes=found.ignored,
             sources=[str(d) for d in dirs],

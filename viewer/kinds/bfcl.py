@@ -73,6 +73,14 @@ def _items(verdicts: list[dict[str, Any]], path: Path):
         yield listed, record
 
 
+def _bounds(intervals: Any, name: str) -> str:
+    """`[low, high]` in percent from scores.json's intervals (Wilson per category, bootstrap overall)."""
+    from evaluation.report.collect import interval_of
+
+    found = interval_of(intervals.get(name)) if isinstance(intervals, dict) else None
+    return f"[{100 * found.low:.1f}, {100 * found.high:.1f}]" if found else "–"
+
+
 def build(path: Path, options: Options) -> Source:
     run = BfclRun(path)
     metadata = run.read_metadata() or {}
@@ -80,6 +88,7 @@ def build(path: Path, options: Options) -> Source:
     verdicts = read_rows(BfclRun.verdicts_file(run.score_dir))
     overall = scores.get("overall") or {}
     categories = scores.get("categories") or {}
+    intervals = scores.get("intervals") if isinstance(scores.get("intervals"), dict) else {}
     errors: dict[str, int] = {}
     for v in verdicts:
         if not v.get("valid"):
@@ -89,8 +98,8 @@ def build(path: Path, options: Options) -> Source:
     model = str(metadata.get("label") or metadata.get("model") or path.name)
     sections = [
         Section("Run", "kv", [(k, metadata.get(k)) for k in ("model", "format", "bfcl_eval_version", "decoder", "categories") if k in metadata]),
-        Section("Overall", "table", {"header": ["score", "value"], "rows": [[k, f"{100 * v:.2f}%"] for k, v in overall.items() if isinstance(v, (int, float))], "numeric": {1}}),
-        Section("Categories", "table", {"header": ["category", "accuracy"], "rows": [[k, f"{100 * v:.2f}%"] for k, v in categories.items()], "numeric": {1}}),
+        Section("Overall", "table", {"header": ["score", "value", "95% interval"], "rows": [[k, f"{100 * v:.2f}%", _bounds(intervals.get("overall"), k)] for k, v in overall.items() if isinstance(v, (int, float))], "numeric": {1}}),
+        Section("Categories", "table", {"header": ["category", "accuracy", "95% interval"], "rows": [[k, f"{100 * v:.2f}%", _bounds(intervals.get("categories"), k)] for k, v in categories.items()], "numeric": {1}}),
         Section("Failure reasons", "table", {"header": ["error type", "items"], "rows": sorted(errors.items(), key=lambda kv: -kv[1]), "numeric": {1}}),
     ]  # fmt: skip
     if not scores:

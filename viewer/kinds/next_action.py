@@ -32,9 +32,17 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _with_bounds(figures: dict[str, Any], key: str) -> str:
+    """The figure in percent with its 95% interval over dialogues, where the summary has one."""
+    interval = (figures.get("intervals") or {}).get(key)
+    if not isinstance(interval, dict) or figures.get(key) is None:
+        return _pct(figures.get(key))
+    return f"{_pct(figures.get(key))} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+
+
 def _table(by_name: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
     rows = [
-        [name, f["turns"], f["should_call_turns"], *(_pct(f.get(key)) for key, _ in FIGURES)]
+        [name, f["turns"], f["should_call_turns"], *(_with_bounds(f, key) for key, _ in FIGURES)]
         for name, f in by_name.items()
     ]
     return {

@@ -100,16 +100,33 @@ def _trials(rows: list[dict[str, Any]]):
         yield listed, record
 
 
-def _curve_table(summary: dict[str, Any]) -> dict[str, Any]:
+def _curve_table(summary: dict[str, Any], path: Path) -> dict[str, Any]:
+    """pass^k per curve, each value with its 95% interval over tasks (the run's own, else computed
+    from its per-task successes)."""
+    from evaluation.report.collect import TauResult
+
+    run = TauResult(str(summary.get("agent", "?")), str(summary.get("env", "?")), path, summary)
     curves = [
-        ("all tasks", summary.get("pass_k") or {}),
-        ("tasks whose gold changes the state", summary.get("pass_k_state_changing_only") or {}),
-        ("without tasks with a user error", summary.get("pass_k_without_user_error_tasks") or {}),
+        ("all tasks", "pass_k"),
+        ("tasks whose gold changes the state", "pass_k_state_changing_only"),
+        ("without tasks with a user error", "pass_k_without_user_error_tasks"),
     ]
-    ks = sorted({int(k) for _, c in curves for k in c})
-    rows = [[name, *(f"{c[str(k)]:.3f}" if str(k) in c else "–" for k in ks)] for name, c in curves]
+    ks = sorted({int(k) for _, key in curves for k in summary.get(key) or {}})
+    rows = []
+    for name, key in curves:
+        curve, intervals = summary.get(key) or {}, run.pass_k_intervals(key) if summary.get(key) else {}
+        cells = []
+        for k in ks:
+            value, interval = curve.get(str(k)), intervals.get(str(k))
+            text = "–" if value is None else f"{value:.3f}"
+            cells.append(
+                f"{text} [{interval.low:.3f}, {interval.high:.3f}]"
+                if interval and value is not None
+                else text
+            )
+        rows.append([name, *cells])
     return {
-        "header": ["tasks", *(f"pass^{k}" for k in ks)],
+        "header": ["tasks", *(f"pass^k k={k} [95%]" for k in ks)],
         "rows": rows,
         "numeric": set(range(1, len(ks) + 1)),
     }
@@ -129,7 +146,7 @@ def build(path: Path, options: Options) -> Source:
             ("tasks (complete)", summary.get("tasks")), ("trials per task", summary.get("trials")),
             ("incomplete tasks", ", ".join(summary.get("incomplete_tasks") or []) or "none"),
         ]),
-        Section("pass^k", "table", _curve_table(summary)),
+        Section("pass^k", "table", _curve_table(summary, path)),
         Section("Failure classes", "table", {"header": ["class", "trials"], "rows": sorted(failures.items(), key=lambda kv: -kv[1]), "numeric": {1}}),
         Section("Flags", "kv", [
             ("tasks with a user error (the simulator invented a fact)", ", ".join(summary.get("user_error_tasks") or []) or "none"),

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from evaluation.bfcl.handlers import fc, lenient, prompt, text_json
+from evaluation.bfcl.handlers import (
+    fc,
+    functiongemma,
+    json_blocks,
+    lenient,
+    prompt,
+    python_wrapped,
+    stored,
+    text_json,
+)
 from evaluation.bfcl.handlers.base import Decoded, DecodeError, Decoder, short
 from evaluation.bfcl.handlers.execution import Call, calls_from_strings
 
@@ -32,6 +41,11 @@ STRICT: dict[str, Decoder] = {
                 f"{_LOCAL}.qwen:QwenHandler",
                 f"{_LOCAL}.base_oss_handler:OSSHandler",
                 f"{_API}.nvidia:NvidiaHandler",
+                # The API handlers in prompt mode (their decode_ast branches on is_fc_model).
+                f"{_API}.openai_completion:OpenAICompletionsHandler",
+                f"{_API}.openai_response:OpenAIResponsesHandler",
+                f"{_API}.claude:ClaudeHandler",
+                f"{_API}.mistral:MistralHandler",
             ),
             prompt.decode_ast,
             prompt.decode_execute,
@@ -62,7 +76,12 @@ STRICT: dict[str, Decoder] = {
         Decoder(
             "hermes",
             "Qwen-FC/Hermes: <tool_call>\\n{name, arguments}\\n</tool_call> blocks",
-            (f"{_LOCAL}.qwen_fc:QwenFCHandler", f"{_LOCAL}.granite_4:Granite4FCHandler"),
+            (
+                f"{_LOCAL}.qwen_fc:QwenFCHandler",
+                f"{_LOCAL}.granite_4:Granite4FCHandler",
+                f"{_LOCAL}.nanbeige_fc:NanbeigeFCHandler",
+                f"{_LOCAL}.pelican_vl_fc:PelicanVLFCHandler",
+            ),
             text_json.decode_ast_hermes,
             text_json.decode_execute_hermes,
         ),
@@ -89,12 +108,13 @@ STRICT: dict[str, Decoder] = {
         ),
         Decoder(
             "decoded",
-            "stored already decoded, [{name: {param: value}}]: Phi-FC, Granite-3, Arch, Ministral",
+            "stored already decoded, [{name: {param: value}}]: Phi-FC, Granite-3, Arch, Ministral, Nova",
             (
                 f"{_LOCAL}.phi_fc:PhiFCHandler",
                 f"{_LOCAL}.granite_3:Granite3FCHandler",
                 f"{_LOCAL}.arch:ArchHandler",
                 f"{_LOCAL}.mistral_fc:MistralFCHandler",
+                f"{_API}.nova:NovaHandler",
             ),
             fc.decode_ast_decoded,
             fc.decode_execute_decoded,
@@ -106,6 +126,93 @@ STRICT: dict[str, Decoder] = {
             prompt.decode_ast_phi,
             prompt.decode_execute_phi,
             is_fc_model=False,
+        ),
+        # Families added after the first nine: listed after them, so that where two formats read
+        # the same rows equally well, sniffing keeps choosing the first nine.
+        Decoder(
+            "gemini",
+            "Gemini -FC: the stored [{name: {param: value}}] as it is (a non-list wrapped in one)",
+            (f"{_API}.gemini:GeminiHandler",),
+            stored.decode_ast_gemini,
+            stored.decode_execute_gemini,
+        ),
+        Decoder(
+            "gemini_prompt",
+            "Gemini prompt mode: Python call syntax, ```tool_code fences removed",
+            (f"{_API}.gemini:GeminiHandler",),
+            python_wrapped.decode_ast_gemini_prompt,
+            python_wrapped.decode_execute_gemini_prompt,
+            is_fc_model=False,
+        ),
+        Decoder(
+            "cohere",
+            'Cohere -FC: stored [{"tool_name", "parameters"}]; anything else is no call',
+            (f"{_API}.cohere:CohereHandler",),
+            stored.decode_ast_cohere,
+            stored.decode_execute_cohere,
+        ),
+        Decoder(
+            "mining",
+            'xiaoming / DM-Cito: the reply\'s JSON list [{"name", "arguments"}], stored parsed',
+            (f"{_API}.mining:MiningHandler",),
+            stored.decode_ast_mining,
+            stored.decode_execute_mining,
+        ),
+        Decoder(
+            "nemotron",
+            "Llama-Nemotron: Python call syntax inside the first <TOOLCALL>...</TOOLCALL>",
+            (f"{_API}.nemotron:NemotronHandler",),
+            python_wrapped.decode_ast_nemotron,
+            python_wrapped.decode_execute_nemotron,
+        ),
+        Decoder(
+            "gorilla",
+            "Gorilla OpenFunctions: Python calls, the text wrapped in [ ] as it is",
+            (f"{_API}.gorilla:GorillaHandler",),
+            python_wrapped.decode_ast_gorilla,
+            python_wrapped.decode_execute_gorilla,
+        ),
+        Decoder(
+            "minicpm",
+            "MiniCPM3 -FC: Python call statements between <|tool_call_start|> and <|tool_call_end|>",
+            (f"{_LOCAL}.minicpm_fc:MiniCPMFCHandler",),
+            python_wrapped.decode_ast_minicpm,
+            python_wrapped.decode_execute_minicpm,
+        ),
+        Decoder(
+            "bitagent",
+            "BitAgent: the whole text one JSON list [{name, arguments}] (or one object)",
+            (f"{_LOCAL}.bitagent:BitAgentHandler",),
+            json_blocks.decode_ast_bitagent,
+            json_blocks.decode_execute_bitagent,
+        ),
+        Decoder(
+            "falcon",
+            "Falcon3 -FC: the first <tool_call> block, a JSON list [{name, arguments}] or one object",
+            (f"{_LOCAL}.falcon_fc:Falcon3FCHandler",),
+            json_blocks.decode_ast_falcon,
+            json_blocks.decode_execute_falcon,
+        ),
+        Decoder(
+            "thinkagent",
+            "ThinkAgent: a JSON list [{name, arguments}] after </think> (' read as \")",
+            (f"{_LOCAL}.think_agent:ThinkAgentHandler",),
+            json_blocks.decode_ast_thinkagent,
+            json_blocks.decode_execute_thinkagent,
+        ),
+        Decoder(
+            "glm",
+            "GLM-4-9b-chat: the function name on one line, its JSON arguments on the next",
+            (f"{_LOCAL}.glm:GLMHandler",),
+            json_blocks.decode_ast_glm,
+            json_blocks.decode_execute_glm,
+        ),
+        Decoder(
+            "functiongemma",
+            "FunctionGemma: <start_function_call>call:name{key:value,...}<end_function_call>",
+            (f"{_LOCAL}.functiongemma:FunctionGemmaHandler",),
+            functiongemma.decode_ast,
+            functiongemma.decode_execute,
         ),
     )
 }

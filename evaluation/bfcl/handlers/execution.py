@@ -36,6 +36,12 @@ class Call:
         return f"{self.name}({', '.join(parts)})"
 
 
+def call_string(name: Any, arguments: Any, separator: str = ",") -> str:
+    """One execution string, ``name(k=repr(v),...)``, as BFCL's handlers write them (``repr`` of a
+    value that has none, an int past 4,300 digits, raises: the decode fails)."""
+    return f"{name}({separator.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
 def fc_strings(calls: Any) -> list[str]:
     """BFCL's ``convert_to_function_call``: ``[{name: arguments}]`` (arguments a JSON string or a dict)."""
     if type(calls) is dict:
@@ -45,7 +51,7 @@ def fc_strings(calls: Any) -> list[str]:
         for name, value in call.items():
             if type(value) is str:
                 value = json.loads(value)
-            strings.append(f"{name}({','.join(f'{k}={repr(v)}' for k, v in value.items())})")
+            strings.append(call_string(name, value))
     return strings
 
 

@@ -186,6 +186,13 @@ def parse_quietly(text: str) -> ast.expr:
         return ast.parse(text, mode="eval").body
 
 
+def parse_statements_quietly(text: str) -> list[ast.stmt]:
+    """``ast.parse(text).body`` (a module's statements), quietly as :func:`parse_quietly`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text).body
+
+
 def parse_expression(text: str) -> ast.expr:
     """``text`` parsed as one Python expression, as ``eval`` parses a string; LiteralError otherwise."""
     try:

@@ -50,7 +50,7 @@ def _resolve_value(node: ast.AST | None) -> Any:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Call):
-        return _resolve_call(node) if node.keywords else _unparse(node)
+        return resolve_call(node) if node.keywords else _unparse(node)
     if isinstance(node, ast.Tuple):
         return tuple(_resolve_value(elt) for elt in node.elts)
     if isinstance(node, ast.Subscript):
@@ -70,7 +70,8 @@ def _call_name(func: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
-def _resolve_call(call: ast.Call) -> dict[str, dict[str, Any]]:
+def resolve_call(call: ast.Call) -> dict[str, dict[str, Any]]:
+    """``{name: {keyword: value}}`` of one call node (BFCL's ``resolve_ast_call``)."""
     return {_call_name(call.func): {kw.arg: _resolve_value(kw.value) for kw in call.keywords}}
 
 
@@ -78,20 +79,21 @@ def _bracketed(raw: str) -> str:
     return _with_brackets(raw).strip().strip("'")
 
 
-def _python_calls(text: str) -> Decoded:
+def python_calls(text: str) -> Decoded:
+    """The calls of one Python expression: a call, or a list/tuple/set of calls (BFCL's ``ast_parse``)."""
     try:
         body = parse_quietly(text)
     except (SyntaxError, ValueError, MemoryError) as exc:
         raise DecodeError(f"not Python call syntax: {short(exc)}") from exc
     if isinstance(body, ast.Call):
-        return [_resolve_call(body)]
+        return [resolve_call(body)]
     if not isinstance(body, (ast.List, ast.Tuple, ast.Set)):
         raise DecodeError(f"expected a list of calls, found {type(body).__name__}")
     calls = []
     for elt in body.elts:
         if not isinstance(elt, ast.Call):
             raise DecodeError(f"expected a function call, found {_unparse(elt)[:80]!r}")
-        calls.append(_resolve_call(elt))
+        calls.append(resolve_call(elt))
     return calls
 
 
@@ -100,7 +102,7 @@ def decode_python(raw: Any) -> Decoded:
     """Calls written in Python syntax, as BFCL's prompt-mode handlers decode them."""
     if not isinstance(raw, str):
         raise DecodeError(f"expected the model's text, found {type(raw).__name__}")
-    return _python_calls(_bracketed(raw))
+    return python_calls(_bracketed(raw))
 
 
 # ---------------------------------------------------------------- Java / JavaScript call syntax
