@@ -8,6 +8,7 @@ from its own directory.
 
 - :class:`DatagenRun` (``runs/<name>/``, written by ``blueprints``, ``simulate`` and ``generate``)
 - :class:`TauRun` (``eval tau --out DIR``; with ``--repeats N`` one TauRun per repeat inside DIR)
+- :class:`TauScoreRun` (``eval tau-score FILE... --out DIR``)
 - :class:`BfclRun` (``eval bfcl --out DIR``; the result files inside keep BFCL's own layout so the
   official checker can re-score them)
 - :class:`NextActionRun` (``eval next-action --out DIR``)
@@ -217,6 +218,22 @@ class TauRun:
 
     def read_recipe(self) -> dict[str, Any] | None:
         return read_json(self.recipe)
+
+
+@dataclass(frozen=True)
+class TauScoreRun:
+    """``eval tau-score FILE... --out DIR``: each re-scored simulation beside its recorded reward, and
+    the figures per file."""
+
+    root: Path
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "tau_scores.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "tau_score_summary.json"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from datagen.simulate.config import AgentRole
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness
 from evaluation.tau.summary import format_summary
+from evaluation.tau.tau2_read import read_results
+from evaluation.tau.tau2_rescore import score_results
 
 
 def tau_config(env: str, trials: int = 1, **extra) -> TauConfig:
@@ -131,6 +133,15 @@ def test_trials_cut_short_never_pass_and_tau2_agrees(retail_write_task, tmp_path
         assert theirs["evaluated"][sim_id] == theirs["recorded"][sim_id] == rows[name]["reward"], name
         assert theirs["terminations"][sim_id] == rows[name]["termination"]
         assert theirs["pass_hat_ks"] == summaries[name]["pass_k"] and theirs["domain"] == "retail"
+        # `eval tau-score` re-scores our own file: the recorded reward, τ²'s and ours agree.
+        (scored,), file_summary = score_results(read_results(path))
+        assert (
+            scored["recorded_reward"]
+            == scored["tau2_reward"]
+            == scored["ours_reward"]
+            == rows[name]["reward"]
+        )
+        assert file_summary["disagreements"] == 0 and not scored["notes"], scored
 
 
 def test_native_runs_open_in_tau2s_loader_and_metrics(tmp_path: Path):
