@@ -7,7 +7,8 @@ is saved beside the results with credentials redacted, so a run can be read, res
 from its own directory.
 
 - :class:`DatagenRun` (``runs/<name>/``, written by ``blueprints``, ``simulate`` and ``generate``)
-- :class:`TauRun` (``eval tau --out DIR``)
+- :class:`TauRun` (``eval tau --out DIR``; with ``--repeats N`` one TauRun per repeat inside DIR)
+- :class:`TauScoreRun` (``eval tau-score FILE... --out DIR``)
 - :class:`BfclRun` (``eval bfcl --out DIR``; the result files inside keep BFCL's own layout so the
   official checker can re-score them)
 - :class:`NextActionRun` (``eval next-action --out DIR``)
@@ -192,6 +193,20 @@ class TauRun:
     def curve(self) -> Path:
         return self.root / "pass_k.png"
 
+    @property
+    def tau2_results(self) -> Path:
+        """The run in τ²-bench's results format (its ``Results`` loader, metrics and viewer read it)."""
+        return self.root / "tau2_results.json"
+
+    @property
+    def repeats_summary(self) -> Path:
+        """``--repeats N``: every repeat's pass^k and the run-to-run spread."""
+        return self.root / "repeats.json"
+
+    def repeat(self, index: int) -> TauRun:
+        """The run directory of repeat ``index`` (1-based) of ``eval tau --repeats N``."""
+        return TauRun(self.root / f"repeat-{index}")
+
     def read_summary(self) -> dict[str, Any] | None:
         return read_json(self.summary)
 
@@ -203,6 +218,22 @@ class TauRun:
 
     def read_recipe(self) -> dict[str, Any] | None:
         return read_json(self.recipe)
+
+
+@dataclass(frozen=True)
+class TauScoreRun:
+    """``eval tau-score FILE... --out DIR``: each re-scored simulation beside its recorded reward, and
+    the figures per file."""
+
+    root: Path
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "tau_scores.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "tau_score_summary.json"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "teacher-forced next-turn accuracy on held-out verified dialogues",
     ),
     "tau": ("evaluation.tau.cli:main", "the agent under test against a simulated user on held-out tasks"),
+    "tau-score": (
+        "evaluation.tau.score_cli:main",
+        "re-score τ²-bench results files with our verdict and τ²'s side by side",
+    ),
 }
 
 

@@ -37,3 +37,13 @@ class ScriptedModel:
 
     async def aclose(self) -> None:
         pass
+
+
+class ScriptedPool:
+    """Scripted models by alias, where a harness takes a model pool (``get(alias)``)."""
+
+    def __init__(self, **models: ScriptedModel):
+        self.models = models
+
+    def get(self, alias: str) -> ScriptedModel:
+        return self.models[alias]

@@ -29,7 +29,7 @@ APIGEN = str(ROOT / ".venv" / "bin" / "apigen-mt")
 COMMANDS = [name for name in DESCRIPTIONS if name != "eval"] + [f"eval {name}" for name in SUBCOMMANDS]
 WRITES_OUTPUT = {
     "blueprints", "simulate", "generate", "export", "report", "view",
-    "eval tau", "eval bfcl", "eval next-action", "eval bfcl-score", "envs new",
+    "eval tau", "eval bfcl", "eval next-action", "eval bfcl-score", "eval tau-score", "envs new",
 }  # fmt: skip
 LONG_RUNNING = {"blueprints", "simulate", "generate", "eval tau", "eval bfcl", "eval next-action"}
 

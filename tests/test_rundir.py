@@ -12,7 +12,15 @@ import pytest
 
 from datagen import rundir
 from datagen.records import Blueprint
-from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun, read_records, save_recipe
+from datagen.rundir import (
+    BfclRun,
+    DatagenRun,
+    NextActionRun,
+    TauRun,
+    TauScoreRun,
+    read_records,
+    save_recipe,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = [ROOT / "datagen", ROOT / "evaluation", ROOT / "training", ROOT / "scripts", ROOT / "benchmarks"]
@@ -21,7 +29,7 @@ CODE = [ROOT / "datagen", ROOT / "evaluation", ROOT / "training", ROOT / "script
 def run_file_names() -> set[str]:
     """Every file name the run-directory classes define (read off the classes, not a copy)."""
     names = set()
-    for cls in (DatagenRun, TauRun, BfclRun, NextActionRun):
+    for cls in (DatagenRun, TauRun, TauScoreRun, BfclRun, NextActionRun):
         run = cls(Path("."))
         for attribute, value in inspect.getmembers(cls):
             if isinstance(value, property):

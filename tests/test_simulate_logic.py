@@ -153,6 +153,30 @@ def test_episode_runs_tools_in_order_and_stops(domain):
     assert judge_episode(env, episode, expected_hash=expected, expected_outputs=["60"]).success
 
 
+def test_an_agent_prompt_over_the_context_ends_the_episode_as_an_error(domain):
+    """The agent's context overflows after its write: the dialogue stops there as an error (it used to
+    go on with an empty agent message, and a user's later ###STOP### made it a success)."""
+    from datagen.llm.base import context_overflow_result
+
+    env = domain.new_env(1)
+    turns = iter(["Please withdraw 40 from a10.", "Thanks! ###STOP###"])
+    user = SimulatedUser(ScriptedModel(lambda m, k: [next(turns)]), instruction="x", persona="y", best_of_n=1)
+
+    class Overflowing(ScriptedModel):
+        async def chat(self, messages, **kwargs):
+            if messages[-1]["role"] == "tool":
+                return context_overflow_result(9001, 8192, 1, self.name)
+            return await super().chat(messages, **kwargs)
+
+    agent = Agent(Overflowing(lambda m, k: [WITHDRAW]), policy="Be nice.", tools=domain.tool_schemas())
+    episode = asyncio.run(run_episode(env, agent, user, max_steps=10))
+    assert episode.termination == "error" and episode.error.startswith("ContextOverflow: the prompt has 9001")
+    assert [m["role"] for m in episode.messages] == ["assistant", "user", "assistant", "tool"]
+    expected, _, _ = gold_hash(domain, 1, [WITHDRAW])
+    verdict = judge_episode(env, episode, expected_hash=expected, expected_outputs=[])
+    assert verdict.checks["state_match"] and not verdict.success and verdict.failure == "error"
+
+
 def test_replay_agent_follows_blueprint_actions(domain):
     env = domain.new_env(1)
     turns = iter(["Hi, I need a withdrawal.", "Bye ###STOP###"])

