@@ -111,6 +111,20 @@ def test_concurrent_chats_are_answered_with_usage(engine_model) -> None:
 
 def test_n_samples_with_a_seed_are_reproducible(engine_model) -> None:
     loop, model = engine_model
+    # Shorter than one KV block (128 tokens on CPU), so no call reads another's prefix cache: a sample
+    # whose prompt was read from the cache runs a different kernel path than one that prefilled it, and
+    # vLLM's CPU kernels are not batch-invariant, so the same seed may then pick other tokens.
+    messages = [{"role": "user", "content": "Write one sentence about the sea."}]
+    first = loop.run_until_complete(model.chat(messages, n=3, temperature=1.0, max_tokens=16, seed=7))
+    again = loop.run_until_complete(model.chat(messages, n=3, temperature=1.0, max_tokens=16, seed=7))
+    assert len(first.choices) == 3
+    assert first.usage.cached_prompt_tokens == again.usage.cached_prompt_tokens == 0
+    assert [c.raw for c in first.choices] == [c.raw for c in again.choices]
+    assert len({c.raw for c in first.choices}) > 1, "n samples with one seed should differ from each other"
+
+
+def test_a_repeated_long_prompt_hits_the_prefix_cache(engine_model) -> None:
+    loop, model = engine_model
     # Longer than one KV block (128 tokens on CPU), so the repeat can hit the prefix cache.
     system = "You are a poet. " + " ".join(
         f"Rule {i}: keep every line short and concrete." for i in range(30)
@@ -119,15 +133,8 @@ def test_n_samples_with_a_seed_are_reproducible(engine_model) -> None:
         {"role": "system", "content": system},
         {"role": "user", "content": "Write one sentence about the sea."},
     ]
-    # The first call fills the prefix cache while its own samples run: the sample that prefilled the
-    # prompt ran in a batch of another shape than the ones that read the cache, and vLLM's CPU kernels are
-    # not batch-invariant, so its tokens may differ. Seeded sampling is reproducible for one cache state.
-    loop.run_until_complete(model.chat(messages, n=3, temperature=1.0, max_tokens=16, seed=7))
-    first = loop.run_until_complete(model.chat(messages, n=3, temperature=1.0, max_tokens=16, seed=7))
-    again = loop.run_until_complete(model.chat(messages, n=3, temperature=1.0, max_tokens=16, seed=7))
-    assert len(first.choices) == 3
-    assert [c.raw for c in first.choices] == [c.raw for c in again.choices]
-    assert len({c.raw for c in first.choices}) > 1, "n samples with one seed should differ from each other"
+    loop.run_until_complete(model.chat(messages, max_tokens=4, temperature=0.0))
+    again = loop.run_until_complete(model.chat(messages, max_tokens=4, temperature=0.0))
     assert again.usage.cached_prompt_tokens > 0, "the repeated prompt should hit the prefix cache"
 
 
