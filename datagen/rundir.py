@@ -40,7 +40,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         log.warning("%s: expected a JSON summary, found unreadable content (%s); ignored", path, exc)
         return None
     return value if isinstance(value, dict) else None

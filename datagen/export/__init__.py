@@ -152,8 +152,7 @@ def export_run(
     if fmt == "preference":
         from datagen.export.preference import preference_rows
 
-        rows, pair_facts = preference_rows(run_dir, whole_dialogues=whole_dialogues)
-        skipped: list[str] = []
+        rows, pair_facts, skipped = preference_rows(run_dir, whole_dialogues=whole_dialogues)
     else:
         trajectories, skipped = load_trajectories(run_dir, include_ungrounded=include_ungrounded)
         if not trajectories:
@@ -163,7 +162,8 @@ def export_run(
                 if ungrounded and not include_ungrounded
                 else ""
             )
-            raise ValueError(f"{run_dir} holds no complete successful trajectory to export{hint}")
+            found = f" (records skipped: {len(skipped)}; the first: {skipped[0]})" if skipped else ""
+            raise ValueError(f"{run_dir} holds no complete successful trajectory to export{found}{hint}")
         rows = [trajectory_row(t) for t in trajectories]
     splits = split_rows(
         rows, seed=seed, validation=validation, test=test, groups=run_split_groups(run_dir, group_by)
