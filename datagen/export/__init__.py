@@ -27,7 +27,7 @@ from datagen.envs.provenance import RULE_TEXT
 from datagen.export.rows import split_groups, split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
 from datagen.records import Blueprint, Trajectory
-from datagen.rundir import DatagenRun, read_records
+from datagen.rundir import DatagenRun, check_output_folder, read_records
 from datagen.runio import read_models
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ def export_run(
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     if whole_dialogues and fmt != "preference":
         raise ValueError("--whole-dialogues applies to --output-format preference only")
+    check_output_folder(out_dir, reads=[run_dir])
     chosen_license = resolve_license(run_dir, license, license_name, license_link)
     pair_facts: dict[str, Any] | None = None
     if fmt == "preference":

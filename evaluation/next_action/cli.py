@@ -175,11 +175,12 @@ def main(argv: list[str]) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from datagen.recipe import validate_recipe
-    from datagen.rundir import NextActionRun
+    from datagen.rundir import NextActionRun, check_output_folder
     from evaluation.next_action.data import read_dialogues, require_dialogues
 
     data, source = recipe_data(args)
     config = validate_recipe(data, NextActionConfig, source)
+    check_output_folder(args.out)
     dialogues, skipped = read_dialogues(config)  # every input problem is found before an engine starts
     _print_skipped(skipped)
     require_dialogues(config, dialogues, skipped)

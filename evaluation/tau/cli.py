@@ -266,7 +266,7 @@ def main(argv: list[str]) -> int:
 def _main(args: argparse.Namespace) -> int:
     from datagen.envs.registry import get_domain
     from datagen.recipe import validate_recipe
-    from datagen.rundir import TauRun
+    from datagen.rundir import TauRun, check_output_folder
     from evaluation.report.collect import TauResult
     from evaluation.report.plots import pass_k_png
 
@@ -274,7 +274,7 @@ def _main(args: argparse.Namespace) -> int:
     config = validate_recipe(data, TauConfig, source)
     domain = get_domain(config.env)
     tasks = select_tasks(domain, config.tasks, config.limit)
-    run = TauRun(args.out)
+    run = TauRun(check_output_folder(args.out))
     config_json = {**json.loads(config.model_dump_json()), "task_ids": [t.id for t in tasks]}
     _check_out_dir(run, args.resume, config_json)
     summary = asyncio.run(_run(config, domain, tasks, run, quiet=args.quiet or args.json))
