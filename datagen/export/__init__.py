@@ -137,6 +137,7 @@ def export_run(
         FACTS_FILE,
         LICENSE_FILE,
         build_card,
+        data_fingerprint,
         export_facts,
         license_file,
         resolve_license,
@@ -147,7 +148,6 @@ def export_run(
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     if whole_dialogues and fmt != "preference":
         raise ValueError("--whole-dialogues applies to --output-format preference only")
-    check_output_folder(out_dir, reads=[run_dir])
     chosen_license = resolve_license(run_dir, license, license_name, license_link)
     pair_facts: dict[str, Any] | None = None
     if fmt == "preference":
@@ -169,6 +169,7 @@ def export_run(
     splits = split_rows(
         rows, seed=seed, validation=validation, test=test, groups=run_split_groups(run_dir, group_by)
     )
+    check_output_folder(out_dir, reads=[run_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out_dir, splits={s: len(r) for s, r in splits.items()}, skipped=skipped)
     if fmt in HUB_LAYOUT:
@@ -216,6 +217,7 @@ def export_run(
         )
     if pair_facts is not None:
         facts["preference"] = pair_facts
+    facts["data_sha256"] = data_fingerprint(out_dir, result.files)
     (out_dir / FACTS_FILE).write_text(
         json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
