@@ -7,7 +7,8 @@ check it here and skip the record with one line instead of failing on it. A mess
 - an object whose ``role`` is one of system, user, assistant, tool;
 - ``content`` text or null (a list of parts or an object is not a text any export can hold);
 - ``tool_calls`` null or a list of ``{"id", "type", "function": {"name", "arguments"}}``, the name a
-  non-empty string, the arguments an object, a JSON-object string, or null / blank (no arguments);
+  non-empty string, the arguments an object, a JSON-object string, or null / blank (no arguments),
+  ``id`` and ``type`` text or null;
 - ``tool_call_id`` and ``name`` text or null.
 
 Keys beyond these are not checked here (the ``hf`` export refuses them by name, ``jsonl`` keeps them).
@@ -50,6 +51,9 @@ def call_problem(call: Any) -> str | None:
     name = function.get("name")
     if not isinstance(name, str) or not name.strip():
         return f"expected a tool call with a name, found {json_kind(name) if 'name' in function else 'none'}"
+    for key in ("id", "type"):
+        if call.get(key) is not None and not isinstance(call[key], str):
+            return f"expected the {key} of tool call {name!r} as text or null, found {json_kind(call[key])}"
     return _arguments_problem(name, function.get("arguments"))
 
 

@@ -48,6 +48,7 @@ DAMAGED = [
     ({"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]}, "found text that is not JSON"),
     ({"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[" * 50_000}}]}, "found text that is not JSON"),
     ({"role": "tool", "content": "x", "name": 3}, "expected name as text or null, found a number"),
+    ({"role": "assistant", "tool_calls": [{**CALL, "id": []}]}, "expected the id of tool call 'withdraw' as text or null, found an array"),
 ]  # fmt: skip
 
 
@@ -92,7 +93,26 @@ JSON = st.recursive(
 KEYS = st.sampled_from(
     ["role", "content", "tool_calls", "tool_call_id", "name", "function", "arguments", "id"]
 )
-MESSAGE_LIKE = st.dictionaries(KEYS, JSON | st.sampled_from(["user", "assistant", "tool"]), max_size=5)
+CALL_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": JSON,
+        "type": st.just("function"),
+        "function": st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.text(max_size=4) | JSON,
+                "arguments": JSON | st.sampled_from(['{"a": 1}', " ", "[1]"]),
+            },
+        ),
+    },
+)
+MESSAGE_LIKE = st.dictionaries(
+    KEYS, JSON | st.sampled_from(["user", "assistant", "tool"]), max_size=5
+) | st.fixed_dictionaries(
+    {"role": st.just("assistant")},
+    optional={"content": st.none() | st.text(max_size=4), "tool_calls": st.lists(CALL_LIKE, max_size=2)},
+)
 
 
 @settings(max_examples=400, deadline=None)

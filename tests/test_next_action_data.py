@@ -34,6 +34,8 @@ DAMAGED_LINES = [
     (json.dumps({**GOOD, "messages": [{"role": "user", "content": [{"type": "text"}]}]}).encode(), "expected content as text or null"),
     (json.dumps({**GOOD, "seed": "abc"}).encode(), "expected seed as an integer, found the string 'abc'"),
     (json.dumps({**GOOD, "seed": 1.5}).encode(), "expected seed as an integer, found a number"),
+    (json.dumps({**GOOD, "seed": "--5"}).encode(), "expected seed as an integer, found the string '--5'"),
+    (json.dumps({**GOOD, "seed": "²"}).encode(), "expected seed as an integer, found the string '²'"),
     (json.dumps({**GOOD, "tools": "[not json"}).encode(), "expected tools as a JSON list"),
     (json.dumps({**GOOD, "tools": [1]}).encode(), "expected tools as a list of tool-schema objects"),
     (json.dumps({**GOOD, "env": ["bank"]}).encode(), "expected env as text"),

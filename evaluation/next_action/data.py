@@ -151,8 +151,11 @@ def _seed(value: Any) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 30:
-        return int(value)
+    if isinstance(value, str) and len(value) < 30:  # a seed written as text ("7"), as some exports do
+        try:
+            return int(value)
+        except ValueError:
+            pass
     raise RowProblem(f"expected seed as an integer, found {json_kind(value)}")
 
 
