@@ -105,6 +105,18 @@ def test_a_damaged_export_json_is_one_line(tmp_path: Path, content: bytes):
         read_dialogues(_config(out))
 
 
+def test_a_cut_parquet_file_is_one_line(tmp_path: Path):
+    from datagen.export import export_run
+
+    out = tmp_path / "export"
+    export_run(write_run(tmp_path / "run", 3), out, fmt="hf", test=0.0)
+    shard = next((out / "data").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:100])
+    for data in (out, out / "data"):  # as an export, and as a plain dataset folder
+        with pytest.raises(UsageError, match=f"--data {data}: expected a dataset `datasets` can read, found"):
+            read_dialogues(_config(data))
+
+
 def test_a_run_whose_trajectories_file_is_a_folder_is_named(tmp_path: Path):
     run = tmp_path / "run"
     (run / "trajectories.jsonl").mkdir(parents=True)

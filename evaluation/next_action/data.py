@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,20 @@ def _read_facts(path: Path) -> dict[str, Any]:
     )
 
 
+def _opened(path: Path, load: Callable[[], Any]) -> Any:
+    """What ``datasets`` opens at ``path``; a file it cannot read (a cut or foreign Parquet file, a
+    folder without data) is one line, since a binary file has no rows to skip one by one."""
+    from datasets.exceptions import DatasetGenerationError
+
+    try:
+        return load()
+    except (OSError, ValueError, DatasetGenerationError) as exc:
+        raise UsageError(
+            f"--data {path}: expected a dataset `datasets` can read, found {type(exc).__name__}: "
+            f"{str(exc)[:200]}; export the run again or pass another --data"
+        ) from None
+
+
 def _export_rows(path: Path, split: str, facts: dict[str, Any]) -> tuple[Rows, list[str]]:
     from datagen.export.card import DATA_FILES
 
@@ -266,7 +281,9 @@ def _export_rows(path: Path, split: str, facts: dict[str, Any]) -> tuple[Rows, l
     from datasets import load_dataset
 
     # Named files: datasets hashes them with their contents, so a re-export is never read from a cache.
-    loaded = load_dataset("parquet", data_files={split: [str(f) for f in files]}, split=split)
+    loaded = _opened(
+        path, lambda: load_dataset("parquet", data_files={split: [str(f) for f in files]}, split=split)
+    )
     return [(f"{path} {split} row {i}", row) for i, row in enumerate(loaded)], []
 
 
@@ -274,7 +291,7 @@ def _dataset_rows(path: Path, split: str) -> Rows:
     from datasets import DatasetDict, load_dataset, load_from_disk
 
     saved = any((path / name).is_file() for name in ("state.json", "dataset_dict.json"))
-    loaded = load_from_disk(str(path)) if saved else load_dataset(str(path))
+    loaded = _opened(path, lambda: load_from_disk(str(path)) if saved else load_dataset(str(path)))
     if isinstance(loaded, DatasetDict):
         if split not in loaded:
             raise UsageError(f"{path} has splits {sorted(loaded)}, not {split!r}; choose one with --split")
