@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from datagen.envs.base import ToolCallModel
+from datagen.messages import messages_problem
 
 
 class Blueprint(BaseModel):
@@ -59,3 +60,13 @@ class Trajectory(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)  # role -> model name (agent, user, judge)
     agent_mode: Literal["model", "replay"] = "model"
     usage: dict[str, int] = Field(default_factory=dict)  # prompt_tokens, completion_tokens
+
+    @field_validator("messages")
+    @classmethod
+    def _chat_messages(cls, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Every reader (export, figures, viewer, next-action) relies on the shape; a damaged record is
+        # refused here, so the run readers skip it with its file and line.
+        problem = messages_problem(messages)
+        if problem:
+            raise ValueError(problem)
+        return messages

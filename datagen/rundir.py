@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel
 
+from datagen.cli_errors import UsageError
 from datagen.runio import JsonlAppender, read_jsonl, read_models, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         log.warning("%s: expected a JSON summary, found unreadable content (%s); ignored", path, exc)
         return None
     return value if isinstance(value, dict) else None
@@ -75,6 +76,29 @@ def save_recipe(path: Path, resolved: dict[str, Any]) -> None:
         tmp.replace(path)
     elif path.read_text(encoding="utf-8") != text:
         log.warning("%s differs from the recipe given now; the run continues with the one given now", path)
+
+
+def check_output_folder(out: Path, *, reads: Iterable[Path] = (), flag: str = "--out") -> Path:
+    """``out`` when a command may write into it, else one :class:`UsageError` line: ``out`` (or a folder
+    above it) is a file or a link to nothing, or ``out`` is (inside) a folder in ``reads``, the
+    command's inputs, where what it writes would mix with what it reads. Every writer's ``--out``
+    comes here before any work starts."""
+    for path in (out, *out.parents):
+        if (path.exists() or path.is_symlink()) and not path.is_dir():
+            what = "a file" if path.exists() else "a link that leads nowhere"
+            found = what if path == out else f"that {path} is {what}"
+            raise UsageError(
+                f"{flag} {out}: expected a folder to write into, found {found}; choose another {flag} or move it away"
+            )
+    target = out.resolve()
+    for source in reads:
+        if source.is_dir() and (target == source.resolve() or source.resolve() in target.parents):
+            found = "the input itself" if target == source.resolve() else "one inside it"
+            raise UsageError(
+                f"{flag} {out}: expected a folder outside the input {source}, found {found} (what is "
+                f"written there would mix with what is read); choose a folder elsewhere"
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -359,6 +383,7 @@ __all__ = [
     "JsonlAppender",
     "NextActionRun",
     "TauRun",
+    "check_output_folder",
     "read_json",
     "read_records",
     "read_rows",

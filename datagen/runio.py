@@ -5,7 +5,7 @@ damage any line. Nothing here is fatal and nothing is lost:
 
 - readers report every line they cannot use (not UTF-8, not JSON, a number or nesting Python will
   not read, a value that is not an object, an object of the wrong schema) with its file and line
-  number, skip it, and go on;
+  number, skip it, and go on (a file that is a folder or cannot be read is one such problem);
 - a last line without its final newline is a record if it parses (a writer killed between the
   record and the newline) and is kept; only a last line that does not parse is cut off, by the
   appender before it writes, and what is cut is appended to ``<file>.cut`` first, never dropped.
@@ -28,27 +28,62 @@ M = TypeVar("M", bound=BaseModel)
 CUT_SUFFIX = ".cut"  # beside a JSONL file: the unparseable tails cut off it, oldest first
 
 
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words, for "found ..." in a problem line."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}{'...' if len(value) > 40 else ''}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def _decode_line(raw: bytes) -> tuple[Any, str | None]:
-    """(value, None) for a line that parses as JSON, else (None, why it does not)."""
+    """(value, None) for a line that parses as JSON, else (None, what the line is instead)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        return None, f"bytes that are not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
     try:
         return json.loads(text), None
     except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+        return None, f"text that is not valid JSON ({exc.msg} at column {exc.colno})"
     except ValueError as exc:  # an integer of 4,301+ digits: Python's int-size guard
-        return None, f"holds a value Python will not read ({str(exc)[:120]})"
+        return None, f"a value Python will not read ({str(exc)[:120]})"
     except RecursionError:
-        return None, "nested too deeply to read"
+        return None, "JSON nested too deeply to read"
 
 
-def _numbered_objects(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
-    """(line number, object) for every usable line, and one problem per line that is not."""
-    if not path.exists():
+def _file_bytes(path: Path) -> tuple[bytes, str | None]:
+    """(the file's bytes, None), or (b"", what is at ``path`` instead of a readable file)."""
+    try:
+        return path.read_bytes(), None
+    except IsADirectoryError:
+        return b"", "a folder"
+    except OSError as exc:  # a symlink loop, a permission, a device
+        return b"", f"a path that cannot be read ({exc.strerror or exc})"
+
+
+def numbered_objects(
+    path: Path, label: str | None = None
+) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """(line number, object) for every usable line of a JSONL file, and one problem per line that is
+    not, as ``LABEL:LINE: expected ..., found ...; skipped`` (``label``: default the file's name). A
+    missing file has no lines; a folder or an unreadable path is one problem."""
+    label = label or path.name
+    if not path.exists() and not path.is_symlink():
         return [], []
-    lines = path.read_bytes().split(b"\n")
+    data, unreadable = _file_bytes(path)
+    if unreadable is not None:
+        return [], [f"{label}: expected a file of JSON lines, found {unreadable}; skipped"]
+    lines = data.split(b"\n")
     tail = lines.pop()  # whatever follows the last newline
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[str] = []
@@ -61,14 +96,13 @@ def _numbered_objects(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], lis
         value, problem = _decode_line(raw)
         if problem is not None and number > len(lines):
             problems.append(
-                f"{path.name}:{number}: incomplete last line ({len(raw)} bytes, {problem}); skipped"
+                f"{label}:{number}: expected a JSON object, found an incomplete last line "
+                f"({len(raw)} bytes, {problem}); skipped"
             )
         elif problem is not None:
-            problems.append(f"{path.name}:{number}: {problem}; skipped")
+            problems.append(f"{label}:{number}: expected a JSON object, found {problem}; skipped")
         elif not isinstance(value, dict):
-            problems.append(
-                f"{path.name}:{number}: expected a JSON object, found {type(value).__name__}; skipped"
-            )
+            problems.append(f"{label}:{number}: expected a JSON object, found {json_kind(value)}; skipped")
         else:
             rows.append((number, value))
     return rows, problems
@@ -78,7 +112,7 @@ def read_jsonl(path: Path, model: type[BaseModel] | None = None) -> tuple[list[d
     """(records, problems): every JSON object in ``path``; with ``model``, only the objects that are
     valid ``model`` instances. Each line left out is one problem naming its file and line."""
     if model is None:
-        rows, problems = _numbered_objects(path)
+        rows, problems = numbered_objects(path)
         return [row for _, row in rows], problems
     valid, problems = _validated(path, model)
     return [row for row, _ in valid], problems
@@ -91,7 +125,7 @@ def read_models(path: Path, model: type[M]) -> tuple[list[M], list[str]]:
 
 
 def _validated(path: Path, model: type[M]) -> tuple[list[tuple[dict[str, Any], M]], list[str]]:
-    rows, problems = _numbered_objects(path)
+    rows, problems = numbered_objects(path)
     valid: list[tuple[dict[str, Any], M]] = []
     for number, row in rows:
         try:
@@ -101,7 +135,8 @@ def _validated(path: Path, model: type[M]) -> tuple[list[tuple[dict[str, Any], M
             where = ".".join(str(part) for part in first["loc"]) or "the record"
             count = exc.error_count()
             problems.append(
-                f"{path.name}:{number}: expected a {model.__name__} record, found {where}: {first['msg']}"
+                f"{path.name}:{number}: expected a {model.__name__} record, found {where}: "
+                f"{first['msg'].removeprefix('Value error, ')}"
                 f"{f' (and {count - 1} more problems)' if count > 1 else ''}; skipped"
             )
     return valid, problems
@@ -161,6 +196,11 @@ class JsonlAppender:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            raise FileExistsError(
+                f"{path}: expected a file of JSON lines to append to, found a folder or a link to none; "
+                "move it away or write the run elsewhere"
+            )
         repair_tail(path)
         self._fh = path.open("a", encoding="utf-8")
 

@@ -252,10 +252,10 @@ def test_broken_lines_are_named_skipped_and_counted_as_failed(tmp_path):
     proc = _score([str(run), "--json"])
     assert proc.returncode == 0, proc.stderr
     for line_number, expected in (
-        (2, "invalid JSON"),
-        (3, "found a JSON list"),
+        (2, "not valid JSON"),
+        (3, "found an array"),
         (4, 'expected an "id"'),
-        (12, "not UTF-8"),
+        (12, "not valid UTF-8"),
     ):
         assert f"{path}:{line_number}: expected" in proc.stderr and expected in proc.stderr, (
             line_number,
@@ -267,6 +267,27 @@ def test_broken_lines_are_named_skipped_and_counted_as_failed(tmp_path):
     assert counts["total"] == len(rows) + 1 and counts["correct"] <= len(rows) - 4
     verdicts = [json.loads(v) for v in (run / "score" / "verdicts.jsonl").read_text().splitlines()]
     assert {v["error_type"] for v in verdicts} >= {"result_file:unreadable_line", "result_file:duplicate_id"}
+
+
+@pytest.mark.parametrize("shape", ["folder", "symlink loop"])
+def test_a_result_file_that_is_not_a_file_is_one_counted_line(tmp_path, shape):
+    run = tmp_path / "model"
+    good = BfclRun.result_file(run, "simple_python")
+    rows = synthetic.results_for("simple_python", "gold", "python", stride=40)
+    good.parent.mkdir(parents=True)
+    good.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    broken = BfclRun.result_file(run, "simple_javascript")
+    if shape == "folder":
+        broken.mkdir()
+    else:
+        broken.symlink_to(run / "loop.json")
+        (run / "loop.json").symlink_to(broken)
+    proc = _score([str(run), "--result-format", "python", "--json"])
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{broken}: expected a file of JSON lines, found " in proc.stderr
+    counts = json.loads(proc.stdout)["counts"]
+    assert counts["simple_javascript"]["total"] == 1 and counts["simple_javascript"]["correct"] == 0
+    assert counts["simple_python"]["total"] == len(rows)
 
 
 def test_nothing_scoreable_exits_2(tmp_path):

@@ -23,8 +23,9 @@ DAMAGED = {
     b"\xff\xfe not utf-8": "not valid UTF-8",
     b'{"a": ' + b"1" * 5000 + b"}": "will not read",
     b"[" * 100_000 + b"]" * 100_000: "nested too deeply",
-    b"[1, 2, 3]": "expected a JSON object, found list",
-    b'"just a string"': "expected a JSON object, found str",
+    b"[1, 2, 3]": "expected a JSON object, found an array",
+    b'"just a string"': "expected a JSON object, found the string 'just a string'",
+    b"null": "expected a JSON object, found null",
     b'{"a": ': "not valid JSON",
 }
 
@@ -61,6 +62,22 @@ def test_reading_any_bytes_never_raises(tmp_path: Path, lines: list[bytes]):
     rows, problems = read_jsonl(path)
     assert all(isinstance(row, dict) for row in rows)
     assert all(p.startswith("any.jsonl:") for p in problems)
+
+
+@pytest.mark.parametrize("shape", ["folder", "symlink loop"])
+def test_a_record_file_that_is_not_a_file_is_one_problem_and_never_appended_to(tmp_path: Path, shape: str):
+    path = tmp_path / "trajectories.jsonl"
+    if shape == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "loop.jsonl")
+        (tmp_path / "loop.jsonl").symlink_to(path)
+    rows, problems = read_jsonl(path)
+    assert rows == [] and len(problems) == 1
+    assert problems[0].startswith("trajectories.jsonl: expected a file of JSON lines, found ")
+    assert read_models(path, Trajectory) == ([], problems)
+    with pytest.raises(FileExistsError, match="expected a file of JSON lines to append to"):
+        JsonlAppender(path)
 
 
 def test_a_complete_last_record_without_a_newline_is_kept(tmp_path: Path):

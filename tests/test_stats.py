@@ -147,3 +147,54 @@ def test_the_dataset_card_shows_the_quality_figures(tmp_path: Path):
     assert "Jaccard similarity of 3-word shingles >= 0.8" in section
     facts = json.loads((tmp_path / "out" / "export.json").read_text())
     assert facts["quality"]["contamination"]["flagged"] == 1
+
+
+DAMAGED_DIALOGUES = [
+    ["hello"],  # a message that is a string
+    "hello",  # messages that are a string
+    [{"role": "assistant", "tool_calls": ["f()"]}],  # a call that is a string
+    [{"role": "assistant", "tool_calls": [{"name": "f"}]}],  # a call without function
+    [{"content": "hi"}],  # a message without role
+    [{"role": "user", "content": {"text": "hi"}}],  # content an object
+]
+
+
+def test_stats_leave_damaged_dialogues_out_and_name_them(tmp_path: Path, plain_env: dict[str, str]):
+    import subprocess
+
+    from cli_runs import APIGEN_MT, ROOT
+
+    run = _write_run(tmp_path / "run", TASKS)
+    good = {
+        "id": "t0",
+        "success": True,
+        "messages": [{"role": "user", "content": "Cancel my lamp order please."}],
+    }
+    rows = [
+        good,
+        *({"id": f"t{i + 1}", "success": True, "messages": m} for i, m in enumerate(DAMAGED_DIALOGUES)),
+    ]
+    run.trajectories.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = corpus_from_run(run)
+    assert [d.id for d in corpus.dialogues] == ["t0"]
+    quality_report([corpus])
+    done = subprocess.run([APIGEN_MT, "stats", str(run.root), "--json"], capture_output=True, text=True,
+                          env=plain_env, cwd=ROOT, timeout=300)  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    json.loads(done.stdout)
+    for line in range(2, 2 + len(DAMAGED_DIALOGUES)):
+        assert f"trajectories.jsonl:{line}: " in done.stderr and "left out of the figures" in done.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages=st.lists(st.none() | st.text(max_size=5) | st.dictionaries(
+    st.sampled_from(["role", "content", "tool_calls", "function", "name"]),
+    st.none() | st.text(max_size=5) | st.sampled_from(["user", "assistant"]) | st.lists(st.text(max_size=3) | st.dictionaries(st.sampled_from(["function", "name"]), st.text(max_size=3)), max_size=2),
+    max_size=4), max_size=4) | st.text(max_size=10))  # fmt: skip
+def test_dataset_rows_with_any_messages_give_figures(messages):
+    from datagen.quality import corpus_from_rows
+
+    corpus = corpus_from_rows("any", [{"id": "r", "messages": messages}, {"id": "p", "chosen": []}])
+    for dialogue in corpus.dialogues:  # what the figures read of each dialogue
+        dialogue.tool_calls(), dialogue.user_turns()
+    corpus.duplicate_texts()

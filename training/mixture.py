@@ -188,8 +188,10 @@ def read_rows(source: SourceConfig) -> Iterable[dict[str, Any]]:
 def _card_data_files(path: Path, name: str | None) -> dict[str, Any] | None:
     """The data files the folder's card names for config ``name`` (default: ``default``), passed to
     ``load_dataset`` explicitly: datasets 5.2 caches a folder whose card has ``configs`` under the
-    folder's name and the patterns alone, so a re-export into a folder of the same name would be
-    read from the cache of the previous one; named files are hashed with their contents."""
+    folder's name and the card alone, so new data under an unchanged card would be read from the
+    cache of the old; named files are hashed with their modification times. Our exports now put a
+    fingerprint of their data in the card (``datagen.export.card.data_fingerprint``); this still
+    covers exports made before it and dataset folders from elsewhere."""
     card = read_dataset_card(path).get("card", {})
     configs = card.get("configs") if isinstance(card, dict) else None
     for config in configs or []:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
+from datagen.cli_errors import run_command
 from datagen.cli_flags import command_parser
 from viewer.kinds import Options, discover
 
@@ -34,8 +36,10 @@ def build_site(
     paths: list[Path], out: Path, options: Options | None = None
 ) -> tuple[Path, list[str], list[str]]:
     """Writes the site for ``paths`` into ``out``; returns (home page, lines built, problems)."""
+    from datagen.rundir import check_output_folder
     from viewer.site import SiteWriter
 
+    check_output_folder(out, reads=paths)  # a site inside a run it shows would be read back as part of it
     options = options or Options()
     found, problems = _sources(paths)
     writer = SiteWriter(out)
@@ -66,6 +70,10 @@ def view_main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_command("view", lambda: _view(args))
+
+
+def _view(args: argparse.Namespace) -> int:
     home, built, problems = build_site(args.paths, args.out, Options(stats=not args.no_stats))
     for line in built:
         print(line)

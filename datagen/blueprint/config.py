@@ -159,7 +159,11 @@ class BlueprintRunConfig(Recipe):
         return name
 
     def run_dir(self, out: Path | None = None) -> Path:
-        return out if out is not None else self.out_dir / self.name
+        from datagen.rundir import check_output_folder
+
+        if out is not None:
+            return check_output_folder(out)
+        return check_output_folder(self.out_dir / self.name, flag="the recipe's out_dir/name,")
 
     def judge_aliases(self) -> list[str]:
         """The model alias of each committee seat."""

@@ -196,9 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         from datagen.envs.scaffold import scaffold_domain
 
         try:
-            folder = scaffold_domain(args.name, Path(args.out), overwrite=args.force)
+            from datagen.rundir import check_output_folder
+
+            folder = scaffold_domain(args.name, check_output_folder(Path(args.out)), overwrite=args.force)
         except (ValueError, FileExistsError) as exc:
-            err.print(f"envs new: {exc}", markup=False)
+            err.print(f"envs new: {exc}", markup=False, soft_wrap=True)
             return 2
         out.print(f"created {folder}; try `apigen-mt envs check {folder}`", highlight=False)
         return 0

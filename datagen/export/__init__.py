@@ -27,7 +27,7 @@ from datagen.envs.provenance import RULE_TEXT
 from datagen.export.rows import split_groups, split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
 from datagen.records import Blueprint, Trajectory
-from datagen.rundir import DatagenRun, read_records
+from datagen.rundir import DatagenRun, check_output_folder, read_records
 from datagen.runio import read_models
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def export_run(
         FACTS_FILE,
         LICENSE_FILE,
         build_card,
+        data_fingerprint,
         export_facts,
         license_file,
         resolve_license,
@@ -152,8 +153,7 @@ def export_run(
     if fmt == "preference":
         from datagen.export.preference import preference_rows
 
-        rows, pair_facts = preference_rows(run_dir, whole_dialogues=whole_dialogues)
-        skipped: list[str] = []
+        rows, pair_facts, skipped = preference_rows(run_dir, whole_dialogues=whole_dialogues)
     else:
         trajectories, skipped = load_trajectories(run_dir, include_ungrounded=include_ungrounded)
         if not trajectories:
@@ -163,11 +163,13 @@ def export_run(
                 if ungrounded and not include_ungrounded
                 else ""
             )
-            raise ValueError(f"{run_dir} holds no complete successful trajectory to export{hint}")
+            found = f" (records skipped: {len(skipped)}; the first: {skipped[0]})" if skipped else ""
+            raise ValueError(f"{run_dir} holds no complete successful trajectory to export{found}{hint}")
         rows = [trajectory_row(t) for t in trajectories]
     splits = split_rows(
         rows, seed=seed, validation=validation, test=test, groups=run_split_groups(run_dir, group_by)
     )
+    check_output_folder(out_dir, reads=[run_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out_dir, splits={s: len(r) for s, r in splits.items()}, skipped=skipped)
     if fmt in HUB_LAYOUT:
@@ -215,6 +217,7 @@ def export_run(
         )
     if pair_facts is not None:
         facts["preference"] = pair_facts
+    facts["data_sha256"] = data_fingerprint(out_dir, result.files)
     (out_dir / FACTS_FILE).write_text(
         json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -8,6 +8,7 @@ export date, the split rule and the run's funnels.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -122,6 +123,23 @@ def export_facts(
     }
 
 
+def data_fingerprint(out_dir: Path, files: list[Path]) -> str:
+    """sha256 over the export's data files (their paths in the export and their bytes).
+
+    The card's config carries it because ``datasets`` (5.2) keys its cache of a local folder whose
+    card has ``configs`` by the folder's name, the card's configs and its ``dataset_info``, not by
+    what the data files hold: without it, ``load_dataset(DIR)`` after a re-export into the same
+    folder, or into another folder of the same name, returns the rows of the earlier export."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(out_dir).as_posix().encode("utf-8") + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def quality_figures(run_dir: Path, splits: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Coverage, near-duplicates (within the data and across its splits) and benchmark contamination
     of the exported rows and the instructions of their blueprints (``datagen.quality``)."""
@@ -155,6 +173,8 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
             {
                 "config_name": "default",
                 "data_files": [{"split": s, "path": pattern.format(split=s)} for s in facts["splits"]],
+                # What datasets keys its cache on (data_fingerprint): a re-export is never read stale.
+                "description": f"apigen-mt export; data files sha256 {facts['data_sha256']}",
             }
         ],
     )

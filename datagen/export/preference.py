@@ -29,7 +29,8 @@ from typing import Any
 
 from datagen.export.rows import hf_message, message_features
 from datagen.records import Trajectory
-from datagen.rundir import DatagenRun, read_records
+from datagen.rundir import DatagenRun
+from datagen.runio import read_models
 
 PAIR_KINDS = ("turn", "dialogue")
 NEVER_REJECTED = frozenset({"error"})  # a job that raised: there is no dialogue to prefer against
@@ -81,6 +82,7 @@ class PairStats:
     pairs: Counter[str] = field(default_factory=Counter)
     pairs_by_failure: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     no_turn_pair: Counter[str] = field(default_factory=Counter)
+    no_dialogue_pair: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,11 @@ class PairStats:
             "failures_paired_against_a_success": self.failures_used,
             "failures_never_used_as_rejected": dict(sorted(self.failures_never_rejected.items())),
             "failures_without_a_turn_pair": dict(sorted(self.no_turn_pair.items())),
+            **(
+                {"failures_without_a_dialogue_pair": dict(sorted(self.no_dialogue_pair.items()))}
+                if self.no_dialogue_pair
+                else {}
+            ),
         }
 
 
@@ -136,6 +143,17 @@ def _by_blueprint(records: Iterable[Trajectory]) -> dict[str, list[Trajectory]]:
     return {key: sorted(group, key=lambda t: (t.attempt, t.id)) for key, group in grouped.items()}
 
 
+def _dialogue_pair_start(chosen: list[dict[str, Any]], rejected: list[dict[str, Any]], at: int) -> int | None:
+    """Where a dialogue pair starts: the last assistant turn both share, or the first that differs when
+    it is an assistant turn in both, so that both sides open with an assistant message after the same
+    context; None when there is no such turn (a dialogue without an assistant turn that early)."""
+    starts = [
+        i for i in range(min(at + 1, len(chosen), len(rejected)))
+        if chosen[i]["role"] == rejected[i]["role"] == "assistant"
+    ]  # fmt: skip
+    return starts[-1] if starts else None
+
+
 def _pairs_for(
     failure: Trajectory, wins: list[Trajectory], whole_dialogues: bool, stats: PairStats
 ) -> list[dict[str, Any]]:
@@ -151,13 +169,10 @@ def _pairs_for(
     else:
         stats.no_turn_pair[reason] += 1
     if whole_dialogues:
-        # From the last assistant turn both share (or the first that differs) to the end, so that
-        # both sides open with an assistant message after the same context.
-        start = max(
-            i for i in range(min(at + 1, len(success.messages), len(failure.messages)))
-            if success.messages[i]["role"] == "assistant"
-        )  # fmt: skip
-        if success.messages[start:] != failure.messages[start:]:
+        start = _dialogue_pair_start(success.messages, failure.messages, at)
+        if start is None:
+            stats.no_dialogue_pair["no assistant turn at or before the first difference"] += 1
+        elif success.messages[start:] != failure.messages[start:]:
             made.append(_pair_row("dialogue", success, failure, start, at, None))
     return made
 
@@ -194,24 +209,27 @@ def build_pairs(
 
 def preference_rows(
     run_dir: Path, *, whole_dialogues: bool = False
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The pairs of a run directory and the facts the card states about them."""
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """The pairs of a run directory, the facts the card states about them, and a note for every
+    record skipped (a damaged line, its file and line number)."""
     run = DatagenRun(run_dir)
     if not run.trajectories.exists() and not run.failures.exists():
         raise FileNotFoundError(
             f"{run_dir} has neither {run.trajectories.name} nor {run.failures.name}; expected a run "
             "directory written by `apigen-mt simulate` or `generate`"
         )
-    successes = read_records(run.trajectories, Trajectory) if run.trajectories.exists() else []
-    failures = read_records(run.failures, Trajectory) if run.failures.exists() else []
+    successes, skipped = read_models(run.trajectories, Trajectory)
+    failures, problems = read_models(run.failures, Trajectory)
+    skipped += problems
     rows, stats = build_pairs(successes, failures, whole_dialogues=whole_dialogues)
     if not rows:
         raise ValueError(
             f"{run_dir} gives no preference pair: expected a blueprint with a verified dialogue and a "
-            f"failed one that part at an assistant turn; found {json.dumps(stats.as_dict())}. "
-            "Run more attempts per blueprint (simulate.attempts), or add --whole-dialogues."
+            f"failed one that part at an assistant turn; found {json.dumps(stats.as_dict())}"
+            + (f" (records skipped: {len(skipped)}; the first: {skipped[0]})" if skipped else "")
+            + ". Run more attempts per blueprint (simulate.attempts), or add --whole-dialogues."
         )
-    return rows, stats.as_dict()
+    return rows, stats.as_dict(), skipped
 
 
 def preference_features():

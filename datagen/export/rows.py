@@ -106,15 +106,15 @@ def grounded(trajectory: Trajectory) -> bool | None:
 
 def _hf_call(call: dict[str, Any]) -> dict[str, Any]:
     function = call["function"]
-    arguments = function["arguments"]
+    arguments = function.get("arguments")  # null or blank: a call without arguments (datagen.messages)
     return {
         "id": call.get("id"),
         "type": call.get("type", "function"),
         "function": {
             "name": function["name"],
             "arguments": arguments
-            if isinstance(arguments, str)
-            else json.dumps(arguments, ensure_ascii=False),
+            if isinstance(arguments, str) and arguments.strip()
+            else json.dumps(arguments or {}, ensure_ascii=False),
         },
     }
 

@@ -56,7 +56,7 @@ def to_sharegpt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> 
                 turns.append({"from": ROLE_TO_FROM[role], "value": content})
             for call in message.get("tool_calls") or []:
                 fn = call["function"]
-                arguments = fn["arguments"]
+                arguments = fn.get("arguments") or {}  # null: a call without arguments
                 if isinstance(arguments, str):  # OpenAI's wire form; the layout stores objects
                     arguments = json.loads(arguments) if arguments.strip() else {}
                 value = {"name": fn["name"], "arguments": arguments}

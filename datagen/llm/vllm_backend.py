@@ -238,6 +238,17 @@ class VLLMChatModel(BaseChatModel):
             self.admission.limits.describe(),
         )
 
+    async def engine_input(self, prompt_ids: list[int]) -> Any:
+        """The engine's input for a prompt of token ids, made by the engine's own renderer (vLLM's
+        supported path; a raw ``{"prompt_token_ids": ...}`` is deprecated and logs a warning): the
+        ids are checked against the context, never re-tokenised."""
+        from vllm.inputs import TokensPrompt
+
+        (engine_input,) = await self._engine.renderer.render_cmpl_async(
+            [TokensPrompt(prompt_token_ids=prompt_ids)]
+        )
+        return engine_input
+
     def prompt_ids(self, messages: list[Message], tools: list[ToolSchema] | None) -> list[int]:
         return self._prompter.render_ids(messages, tools)
 
@@ -303,8 +314,9 @@ class VLLMChatModel(BaseChatModel):
 
         async def stream() -> None:
             nonlocal cached_tokens
+            engine_input = await self.engine_input(prompt_ids)
             async for output in self._engine.generate(
-                {"prompt_token_ids": prompt_ids}, params, request_id, priority=current_priority()
+                engine_input, params, request_id, priority=current_priority()
             ):
                 if ticket is not None:
                     ticket.prefilled()

@@ -9,14 +9,18 @@ reader is ``training.mixture``) and handed in as rows with ``messages`` (:func:`
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from datagen.messages import messages_problem
 from datagen.rundir import DatagenRun, read_rows
+from datagen.runio import numbered_objects
 
+log = logging.getLogger(__name__)
 STOP_MARKERS = ("###STOP###", "###TRANSFER###")
 _VIOLATION = re.compile(r"^\[(?P<rule>[^\]]*)\]\s*(?P<check>[^:]+):")
 
@@ -91,12 +95,34 @@ def _kept_once(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]
     return kept
 
 
+def _checked_messages(messages: Any, where: str) -> list[dict[str, Any]] | None:
+    """A dialogue's messages (a JSON string of them too, as some datasets store them), or None, with a
+    warning naming ``where``, when they are not chat messages (``datagen.messages``)."""
+    if isinstance(messages, str):
+        try:
+            messages = json.loads(messages)
+        except (ValueError, RecursionError):
+            log.warning(
+                "%s: expected messages, found a string that is not JSON; left out of the figures", where
+            )
+            return None
+    problem = messages_problem(messages)
+    if problem:
+        log.warning("%s: %s; left out of the figures", where, problem)
+        return None
+    return messages
+
+
 def corpus_from_run(run: DatagenRun, name: str | None = None) -> Corpus:
     """The accepted blueprints' instructions and the verified dialogues of a run; policy checks count
     Phase 1 policy rejections and the violations of failed dialogues."""
     blueprints = _kept_once(read_rows(run.blueprints), "id")
     rejections = _kept_once(read_rows(run.rejections), "task_id")
-    trajectories = _kept_once(read_rows(run.trajectories), "id")
+    numbered, problems = numbered_objects(run.trajectories)
+    for problem in problems:
+        log.warning("%s", problem)
+    lines = {id(row): number for number, row in numbered}
+    trajectories = _kept_once((row for _, row in numbered), "id")
     failures = read_rows(run.failures)
     corpus = Corpus(name or run.root.name)
     envs = Counter(str(b.get("env")) for b in blueprints if b.get("env"))
@@ -106,10 +132,9 @@ def corpus_from_run(run: DatagenRun, name: str | None = None) -> Corpus:
     corpus.users = [str(b["user_id"]) for b in blueprints if b.get("user_id")]
     corpus.personas = [str(b["persona"]) for b in blueprints if b.get("persona")]
     for t in trajectories:
-        if t.get("success", True) and isinstance(t.get("messages"), list):
-            corpus.dialogues.append(
-                DialogueFacts(str(t["id"]), t["messages"], t.get("blueprint_id"), None, True)
-            )
+        messages = _checked_messages(t.get("messages"), f"{run.trajectories.name}:{lines[id(t)]}")
+        if t.get("success", True) and messages is not None:
+            corpus.dialogues.append(DialogueFacts(str(t["id"]), messages, t.get("blueprint_id"), None, True))
     for r in rejections:
         if r.get("stage") == "policy":
             corpus.policy_hits.update(violation_check(str(reason)) for reason in r.get("reasons") or [])
@@ -127,13 +152,13 @@ def corpus_from_rows(name: str, rows: Sequence[Mapping[str, Any]]) -> Corpus:
     blueprints: dict[str, set[str]] = {}
     rows_per_split: Counter[str] = Counter()
     for index, row in enumerate(rows):
-        messages = row.get("messages")
-        if isinstance(messages, str):
-            messages = json.loads(messages)
-        if not isinstance(messages, list):
-            continue
         split = str(row.get("split") or "train")
         row_id = str(row.get("id") or f"{split}#{index}")
+        if row.get("messages") is None:  # a row of another layout (preference pairs): no dialogue to measure
+            continue
+        messages = _checked_messages(row["messages"], f"{name} row {index} ({row_id})")
+        if messages is None:
+            continue
         blueprint = row.get("blueprint_id")
         corpus.dialogues.append(DialogueFacts(row_id, messages, blueprint, split, True))
         rows_per_split[split] += 1

@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
 def _main(args: argparse.Namespace) -> int:
     from datagen.blueprint.config import load_config
     from datagen.envs.registry import get_domain
-    from datagen.rundir import DatagenRun, save_recipe
+    from datagen.rundir import DatagenRun, check_output_folder, save_recipe
 
     recipe = load_config(
         args.config,
@@ -122,7 +122,7 @@ def _main(args: argparse.Namespace) -> int:
     blueprints = load_blueprints(args.run_dir, args.limit)
     for env in sorted({b.env for b in blueprints}):
         get_domain(env)  # an unknown environment fails here, before any engine starts
-    out_dir = args.out or args.run_dir
+    out_dir = check_output_folder(args.out or args.run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = DatagenRun(out_dir)
     save_recipe(run.recipe, recipe.model_dump(mode="json"))  # a Phase 1 run already holds it: kept

@@ -12,7 +12,7 @@ from typing import Any
 
 from datagen.cli_errors import UsageError, run_command
 from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
-from datagen.rundir import BFCL_PREFIX, BfclRun
+from datagen.rundir import BFCL_PREFIX, BfclRun, check_output_folder
 from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.bfcl import data, results, summary
 from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
@@ -192,14 +192,15 @@ def score_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    score_dir = args.out or BfclRun(args.result_dir).score_dir
     try:
+        check_output_folder(score_dir)  # the score folder inside the run is its layout: no input check
         scores, settings = score_directory(
             args.result_dir, args.result_format, args.underscore_to_dot, args.categories, args.lenient
         )
     except (ValueError, FileNotFoundError, data.BfclDataMissing) as exc:
         print(f"bfcl-score: {exc}", file=sys.stderr)
         return 2
-    score_dir = args.out or BfclRun(args.result_dir).score_dir
     print(f"bfcl-score: {_decoder_line(settings['decoder'])}", file=sys.stderr)
     print(
         f"bfcl-score: function names {'with dots as underscores' if settings['underscore_names'] else 'as written'}"
@@ -392,7 +393,7 @@ def _generate_main(args: argparse.Namespace) -> int:
         mode=config.format, max_tokens=config.agent.max_tokens, temperature=config.agent.temperature
     )
     spec = config.models[config.agent.model]
-    run = BfclRun(args.out)
+    run = BfclRun(check_output_folder(args.out))
     label = result_label(config)
     metadata = {
         "model": spec.model,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.rundir import BfclRun
+from datagen.runio import numbered_objects
 from evaluation.bfcl import data
 from evaluation.bfcl.handlers import short
 from evaluation.bfcl.scoring import CategoryScore, official_score_lines, summarise
@@ -59,26 +60,8 @@ class ResultFile:
         return self.unreadable + list(self.duplicates.values())
 
 
-def _line_value(raw: bytes) -> tuple[Any, str]:
-    """(the line's JSON value, "") or (None, what was found instead)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"bytes that are not UTF-8 at column {exc.start + 1}"
-    try:
-        return json.loads(text), ""
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
-    except RecursionError:
-        return None, "JSON nested too deeply to read"
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        return None, f"JSON that cannot be read ({exc})"
-
-
-def _row_problem(value: Any, known_ids: set[str] | None, category: str | None) -> str:
-    """What is wrong with one line's value as a result row ("" when nothing)."""
-    if not isinstance(value, dict):
-        return f'expected an object with "id" and "result", found a JSON {type(value).__name__}'
+def _row_problem(value: dict[str, Any], known_ids: set[str] | None, category: str | None) -> str:
+    """What is wrong with one line's object as a result row ("" when nothing)."""
     item_id = value.get("id")
     if not isinstance(item_id, str):
         keys = ", ".join(sorted(str(k) for k in value)[:6]) or "none"
@@ -106,15 +89,11 @@ def load_result_file(path: Path, category: str | None = None) -> ResultFile:
     loaded = ResultFile(path)
     first_line: dict[str, int] = {}
     lines_of: dict[str, list[int]] = {}
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        value, found = _line_value(raw)
-        problem = (
-            f"expected one JSON object per line, found {found}"
-            if found
-            else _row_problem(value, known_ids, category)
-        )
+    # The toolkit's one JSONL reader: a damaged line, a folder or a symlink loop is a problem line.
+    numbered, unreadable = numbered_objects(path, label=str(path))
+    loaded.unreadable += [f"{problem}, counted as a failed {where} item" for problem in unreadable]
+    for number, value in numbered:
+        problem = _row_problem(value, known_ids, category)
         if problem:
             loaded.unreadable.append(f"{path}:{number}: {problem}; skipped, counted as a failed {where} item")
             continue

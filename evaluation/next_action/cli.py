@@ -127,7 +127,23 @@ def _check_out_dir(run: Any, resume: bool, config_json: dict[str, Any]) -> None:
     run.write_recipe(config_json)
 
 
-async def _run(config: NextActionConfig, dialogues: list[Any], run: Any, quiet: bool) -> dict[str, Any]:
+SKIPPED_SHOWN = 20  # damaged rows named one per line; past that, a count
+
+
+def _print_skipped(skipped: list[str]) -> None:
+    for line in skipped[:SKIPPED_SHOWN]:
+        print(f"apigen-mt eval next-action: {line}", file=sys.stderr)
+    if len(skipped) > SKIPPED_SHOWN:
+        print(
+            f"apigen-mt eval next-action: {len(skipped) - SKIPPED_SHOWN} more rows skipped "
+            f"({len(skipped)} in all; the summary counts them)",
+            file=sys.stderr,
+        )
+
+
+async def _run(
+    config: NextActionConfig, dialogues: list[Any], run: Any, quiet: bool, skipped: int = 0
+) -> dict[str, Any]:
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
     from datagen.runner.progress import ProgressLine
@@ -146,7 +162,8 @@ async def _run(config: NextActionConfig, dialogues: list[Any], run: Any, quiet: 
         display.update()
 
     async with ModelPool(config.models) as pool:
-        summary = await NextActionHarness(config, dialogues, run, pool, get_domain).run(on_turn=on_turn)
+        harness = NextActionHarness(config, dialogues, run, pool, get_domain, rows_skipped=skipped)
+        summary = await harness.run(on_turn=on_turn)
     display.finish()
     return summary
 
@@ -158,15 +175,18 @@ def main(argv: list[str]) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from datagen.recipe import validate_recipe
-    from datagen.rundir import NextActionRun
-    from evaluation.next_action.data import load_dialogues
+    from datagen.rundir import NextActionRun, check_output_folder
+    from evaluation.next_action.data import read_dialogues, require_dialogues
 
     data, source = recipe_data(args)
     config = validate_recipe(data, NextActionConfig, source)
-    dialogues = load_dialogues(config)  # every input problem is found before an engine starts
+    check_output_folder(args.out)
+    dialogues, skipped = read_dialogues(config)  # every input problem is found before an engine starts
+    _print_skipped(skipped)
+    require_dialogues(config, dialogues, skipped)
     run = NextActionRun(args.out)
     _check_out_dir(run, args.resume, json.loads(config.model_dump_json()))
-    summary = asyncio.run(_run(config, dialogues, run, quiet=args.quiet or args.json))
+    summary = asyncio.run(_run(config, dialogues, run, quiet=args.quiet or args.json, skipped=len(skipped)))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -215,6 +235,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines += [line(f"tool {tool}", f) for tool, f in summary["per_tool"].items()]
     if summary.get("interval_method"):
         lines.append(f"intervals: {summary['interval_method']}")
+    if summary.get("rows_skipped"):
+        lines.append(
+            f"{summary['rows_skipped']} damaged data row(s) skipped, each named when the data was read"
+        )
     if summary["overall"]["errors"]:
         lines.append(f"{summary['overall']['errors']} turn(s) failed with an error and are not scored")
     return "\n".join(lines)

@@ -70,8 +70,10 @@ class NextActionHarness:
         out: NextActionRun,
         models: Models,
         domains: Callable[[str], Domain],
+        rows_skipped: int = 0,
     ):
         self.config = config
+        self.rows_skipped = rows_skipped  # damaged data rows left out (named when they were read)
         self.turns = [turn for d in dialogues for turn in turns_of(d)]
         self.out = out
         self.models = models
@@ -110,6 +112,7 @@ class NextActionHarness:
             "data": self.config.data,
             "split": self.config.split,
             "dialogues": len({turn.dialogue.source + "::" + turn.dialogue.id for turn in self.turns}),
+            "rows_skipped": self.rows_skipped,
             "turns_planned": len(self.turns),
             "turns_done": len(rows),
             **summarize(rows),

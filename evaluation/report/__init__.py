@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from datagen.cli_flags import command_parser
+from datagen.rundir import check_output_folder
 from evaluation.report import board
 from evaluation.report.collect import Collected, collect
 
@@ -166,6 +167,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--title", default="apigen-mt leaderboard", help="title of the tables and the page")
     args = parser.parse_args(argv)
     try:
+        check_output_folder(args.out)
         html, table = write_report(args.dirs, args.out, args.title)
     except ValueError as exc:
         print(f"apigen-mt report: {exc}", file=sys.stderr)

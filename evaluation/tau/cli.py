@@ -279,7 +279,7 @@ def main(argv: list[str]) -> int:
 def _main(args: argparse.Namespace) -> int:
     from datagen.envs.registry import get_domain
     from datagen.recipe import validate_recipe
-    from datagen.rundir import TauRun
+    from datagen.rundir import TauRun, check_output_folder
     from evaluation.report.collect import TauResult
     from evaluation.report.plots import pass_k_png
     from evaluation.tau.repeats import repeat_config
@@ -290,7 +290,7 @@ def _main(args: argparse.Namespace) -> int:
     config = validate_recipe(data, TauConfig, source)
     domain = get_domain(config.env)
     tasks = select_tasks(domain, config.tasks, config.limit)
-    root = TauRun(args.out)
+    root = TauRun(check_output_folder(args.out))
     plays = (
         [(config, root)]
         if args.repeats == 1

@@ -13,6 +13,12 @@ source text. We do the same with the same grammars (``tree-sitter-java``, ``tree
 * JavaScript: the first ``call_expression`` directly in a top-level expression statement; each
   ``name=value`` argument's source text, quotes trimmed; bare identifiers and ``true`` under
   ``None``. No call decodes to ``None``.
+
+Bounded, where BFCL is not: a text longer than :data:`MAX_SOURCE_CHARS` or bracketed deeper than
+:data:`MAX_DEPTH` fails before tree-sitter sees it, and a tree deeper than :data:`MAX_DEPTH` (a long
+``a.b.c...`` chain, an operator chain) fails before anything recursive walks it. BFCL's own check
+for error nodes, ``"ERROR" in root.sexp()``, recurses in C and kills the process (SIGSEGV) on deep
+input; here the tree is walked with a cursor, which keeps no stack.
 """
 
 from __future__ import annotations
@@ -36,10 +42,52 @@ def _parser(language: str) -> Any:
     return parser
 
 
+# Far above any call a model answers with (BFCL's longest gold answers are a few hundred characters);
+# past it tree-sitter's error recovery on junk takes seconds.
+MAX_SOURCE_CHARS = 65_536
+# The deepest nesting read, in brackets or tree levels; the decoders below recurse once per level.
+MAX_DEPTH = 200
+
+
+def _bracket_depth(source: str) -> int:
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _check_tree(root: Any, language: str) -> None:
+    """BFCL's rule (an ERROR node anywhere fails; a MISSING token is fine) and the depth bound, in one
+    walk with a tree cursor: no recursion in C or in Python, whatever the tree's depth."""
+    cursor = root.walk()
+    depth = 0
+    while True:
+        if cursor.node.type == "ERROR":
+            raise DecodeError(f"not {language} call syntax")
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"{language} nested more than {MAX_DEPTH} levels deep; no call is read from it")
+        if cursor.goto_first_child():
+            depth += 1
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return
+            depth -= 1
+
+
 def _tree(source: str, language: str) -> Any:
+    if len(source) > MAX_SOURCE_CHARS:
+        raise DecodeError(
+            f"{len(source)} characters of {language}, more than the {MAX_SOURCE_CHARS} a call is read from"
+        )
+    if _bracket_depth(source) > MAX_DEPTH:
+        raise DecodeError(f"{language} nested more than {MAX_DEPTH} brackets deep; no call is read from it")
     root = _parser(language).parse(source.encode("utf-8")).root_node
-    if "ERROR" in root.sexp():  # BFCL fails on an error node anywhere (a MISSING token is fine)
-        raise DecodeError(f"not {language} call syntax")
+    _check_tree(root, language)
     return root
 
 
