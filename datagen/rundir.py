@@ -270,8 +270,10 @@ class BfclRun:
         return read_json(self.metadata)
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
+        from datagen.redact import redact_config
+
         self.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.metadata, metadata)
+        write_json_atomic(self.metadata, redact_config(metadata))
 
     def result_folder(self, label: str) -> Path:
         """The folder of one model's result files, named as BFCL names model folders (``/`` -> ``_``)."""

@@ -227,7 +227,7 @@ def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
         _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))
     assert REDACTED in TauRun(out).recipe.read_text()
     resumed = _run([*argv, "--resume", "--json"], tmp_path)  # the saved (redacted) recipe still matches
-    assert resumed.returncode == 1 and "different settings" not in resumed.stderr, resumed.stderr[-2000:]
+    assert resumed.returncode == 1 and "another recipe" not in resumed.stderr, resumed.stderr[-2000:]
 
 
 def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
@@ -286,32 +286,3 @@ def test_the_recipe_loader_names_the_bad_key_without_its_value(tmp_path: Path):
         load_config(recipe)
     _assert_clean(str(raised.value), "the loader's message")
     assert "simulate.agent.hub_token" in str(raised.value)
-
-
-def test_the_dataset_card_redacts_the_config_of_an_older_run(tmp_path: Path):
-    from datagen.export import export_run
-    from datagen.records import Trajectory
-
-    run = tmp_path / "run"
-    run.mkdir()
-    rows = [
-        Trajectory(
-            id=f"t{i}",
-            blueprint_id=f"bp{i}",
-            env="bank",
-            seed=1,
-            messages=[{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": "done"}],
-            tools=[],
-            success=True,
-            reward=1.0,
-        ).model_dump_json()
-        for i in range(3)
-    ]
-    (run / "trajectories.jsonl").write_text("\n".join(rows) + "\n")
-    (run / "config.yaml").write_text(
-        f"name: old\nenv: bank\nhub_token: {TOKEN}\ngenerator:\n  base_urls: ['http://u:{PASSWORD}@h/v1']\n"
-    )
-    export_run(run, tmp_path / "out", fmt="jsonl", test=0.0)
-    for path in (tmp_path / "out").rglob("*"):
-        if path.is_file():
-            _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))
