@@ -229,13 +229,13 @@ def read_dataset_card(path: Path) -> dict[str, Any]:
     if card.is_file():
         text = card.read_text(encoding="utf-8")
         if text.startswith("---"):
-            import yaml
+            from training.yamlsafe import YamlError, load_yaml
 
             header = text.split("---", 2)[1]
             try:
-                facts["card"] = yaml.safe_load(header) or {}
-            except yaml.YAMLError:
-                logger.warning("ignoring the unreadable YAML header of %s", card)
+                facts["card"] = load_yaml(header, str(card)) or {}
+            except YamlError as exc:
+                logger.warning("ignoring the unreadable YAML header of %s: %s", card, exc)
     return facts
 
 
