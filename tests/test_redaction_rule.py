@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from datagen.redact import REDACTED, is_secret_key, redact_config, redact_text, split_userinfo
+from datagen.redact import REDACTED, is_secret_key, redact_config, redact_text
 
 SECRET = "pw-Never-Written-7731"
 
@@ -81,6 +81,8 @@ def test_structured_values_under_word_keys_and_urls_are_masked():
 
 
 def test_userinfo_is_split_off_for_basic_auth():
+    from datagen.redact import split_userinfo
+
     assert split_userinfo(f"http://me:p@{SECRET}@h:8000/v1") == ("http://h:8000/v1", ("me", f"p@{SECRET}"))
     assert split_userinfo("http://h/v1") == ("http://h/v1", None)
 

@@ -182,7 +182,10 @@ def test_a_recipe_error_line_shows_no_credential(tmp_path: Path, plain_env: dict
     data["models"]["smol"]["base_urls"] = _urls(1)[0]  # a string, not a list: the line shows it
     data["models"]["smol"]["headers"] = {"Authorization": f"Bearer {KEY}", "X-Api-Key": KEY}
     recipe = tmp_path / "bad.yaml"
-    for broken in ({"base_urls": data["models"]["smol"]["base_urls"]}, {"headers": data["models"]["smol"]["headers"]}):
+    for broken in (
+        {"base_urls": data["models"]["smol"]["base_urls"]},
+        {"headers": data["models"]["smol"]["headers"]},
+    ):
         model = {**_model(0), **broken}
         recipe.write_text(yaml.safe_dump({**data, "models": {"smol": model}}))
         done = _run(["blueprints", "--config", str(recipe), "--out", str(tmp_path / "run")], plain_env)
@@ -192,7 +195,20 @@ def test_a_recipe_error_line_shows_no_credential(tmp_path: Path, plain_env: dict
 
 def test_tau_writes_no_credential(tmp_path: Path, plain_env: dict[str, str]):
     out = tmp_path / "tau"
-    argv = ["eval", "tau", "--env", "bank", "--limit", "1", "--trials", "1", "--backend", "openai", "--model", "m"]
+    argv = [
+        "eval",
+        "tau",
+        "--env",
+        "bank",
+        "--limit",
+        "1",
+        "--trials",
+        "1",
+        "--backend",
+        "openai",
+        "--model",
+        "m",
+    ]
     argv += ["--tool-format", "hermes", "--user-model", "m", "--out", str(out), "--json"]
     for url in _urls(_dead_port()):
         argv += ["--base-url", url]
@@ -204,7 +220,9 @@ def test_tau_writes_no_credential(tmp_path: Path, plain_env: dict[str, str]):
 
 
 def test_next_action_and_bfcl_settings_are_saved_redacted(tmp_path: Path):
-    NextActionRun(tmp_path / "na").write_recipe({"models": {"m": _model(1)}, "data": f"https://h/d?token={KEY}"})
+    NextActionRun(tmp_path / "na").write_recipe(
+        {"models": {"m": _model(1)}, "data": f"https://h/d?token={KEY}"}
+    )
     BfclRun(tmp_path / "bfcl").write_metadata({"model": _urls(1)[0], "backend": "openai"})
     _assert_tree_clean(tmp_path)
 

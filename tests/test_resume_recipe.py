@@ -14,7 +14,7 @@ import pytest
 import yaml
 from cli_runs import APIGEN_MT, ROOT
 
-from datagen.rundir import DatagenRun, TauRun
+from datagen.rundir import DatagenRun, TauRun, save_recipe
 
 
 def _dead_port() -> int:
@@ -40,9 +40,7 @@ def _recipe(tmp_path: Path, name: str = "recipe.yaml", **changes) -> Path:
 
 
 def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [APIGEN_MT, *argv], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
-    )
+    return subprocess.run([APIGEN_MT, *argv], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
 
 
 def _bank_blueprint_line() -> str:
@@ -61,7 +59,7 @@ def started_run(tmp_path: Path) -> Path:
 
     run = DatagenRun(tmp_path / "run")
     run.root.mkdir()
-    run.save_recipe(load_config(_recipe(tmp_path)).model_dump(mode="json"))
+    save_recipe(run.recipe, load_config(_recipe(tmp_path)).model_dump(mode="json"))
     run.blueprints.write_text(_bank_blueprint_line())
     return run.root
 
@@ -93,20 +91,33 @@ def test_a_changed_recipe_is_refused_in_one_line(
     assert DatagenRun(started_run).blueprints.read_text() == _bank_blueprint_line()
 
 
-def test_a_change_of_how_the_run_goes_is_resumed(started_run: Path, tmp_path: Path, plain_env: dict[str, str]):
+def test_a_change_of_how_the_run_goes_is_resumed(
+    started_run: Path, tmp_path: Path, plain_env: dict[str, str]
+):
     """More concurrency and another server for the same model: the run goes on (and stops because
     that server is down too: exit 1, not the refusal's 2)."""
     faster = _recipe(tmp_path, "faster.yaml", concurrency=32)
-    done = _run(["simulate", "--config", str(faster), "--run-dir", str(started_run), "--concurrency", "3"], plain_env)
+    done = _run(
+        ["simulate", "--config", str(faster), "--run-dir", str(started_run), "--concurrency", "3"], plain_env
+    )
     assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-2000:]
     assert "another recipe" not in done.stderr
     assert DatagenRun(started_run).read_recipe()["concurrency"] == 32
 
 
-def test_tau_resume_refuses_other_trials_and_allows_more_concurrency(tmp_path: Path, plain_env: dict[str, str]):
+def test_tau_resume_refuses_other_trials_and_allows_more_concurrency(
+    tmp_path: Path, plain_env: dict[str, str]
+):
     out = tmp_path / "tau"
     argv = ["eval", "tau", "--env", "bank", "--limit", "1", "--backend", "openai", "--model", "m"]
-    argv += ["--tool-format", "hermes", "--user-model", "m", "--base-url", f"http://127.0.0.1:{_dead_port()}/v1"]
+    argv += [
+        "--tool-format",
+        "hermes",
+        "--user-model",
+        "m",
+        "--base-url",
+        f"http://127.0.0.1:{_dead_port()}/v1",
+    ]
     argv += ["--out", str(out), "--json"]
     first = _run([*argv, "--trials", "1"], plain_env)
     assert first.returncode == 1 and TauRun(out).recipe.is_file(), first.stderr[-2000:]

@@ -81,9 +81,11 @@ def test_records_of_the_wrong_shape_are_reported_and_skipped(tmp_path: Path, cap
 
 def test_the_saved_recipe_has_no_credentials(tmp_path: Path):
     run = DatagenRun(tmp_path)
-    save_recipe(run.recipe, {"models": {"t": {"base_urls": ["http://me:p@w@host/v1"], "hub_token": "hf_x"}}})
+    save_recipe(
+        run.recipe, {"models": {"t": {"base_urls": ["http://me:p@ss@w0rd@host/v1"], "hub_token": "hf_x"}}}
+    )
     text = run.recipe.read_text()
-    assert "p@w" not in text and "hf_x" not in text and "<redacted>" in text
+    assert "ss@w0rd" not in text and "hf_x" not in text and "<redacted>" in text
 
 
 def _held_run(tmp_path: Path, recipe: dict) -> DatagenRun:

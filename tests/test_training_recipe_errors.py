@@ -26,16 +26,43 @@ def _sub(text: str, pattern: str, replacement: str) -> str:
 
 
 SFT_CASES = {
-    "misspelt key": (_sub(SFT, r"^learning_rate:", "learnin_rate:"), "unknown key `learnin_rate` (did you mean `learning_rate`?)"),
+    "misspelt key": (
+        _sub(SFT, r"^learning_rate:", "learnin_rate:"),
+        "unknown key `learnin_rate` (did you mean `learning_rate`?)",
+    ),
     "yaml syntax": (SFT + "\nlora_r: [16,\n", "not valid YAML at line"),
-    "empty file": ("", "expected a YAML mapping of recipe keys (e.g. `model_name_or_path: embedded`), found an empty file"),
-    "a list": ("- model_name_or_path: embedded\n", "expected a YAML mapping of recipe keys (e.g. `model_name_or_path: embedded`), found a list"),
-    "negative epochs": (_sub(SFT, r"^num_train_epochs: 2", "num_train_epochs: -1"), "`num_train_epochs`: expected a number of epochs > 0"),
-    "batch of zero": (_sub(SFT, r"^per_device_train_batch_size: 2", "per_device_train_batch_size: 0"), "`per_device_train_batch_size`: expected an integer >= 1, found 0"),
-    "unknown template": (_sub(SFT, r"^template: smollm2", "template: smolm2"), "`template`: template must be one of"),
-    "not a number": (_sub(SFT, r"^learning_rate: 2.0e-4", "learning_rate: fast"), "`learning_rate`: invalid float value: 'fast'"),
-    "a list for a number": (_sub(SFT, r"^lora_r: 16", "lora_r: [16]"), "`lora_r`: expected a number, found list"),
-    "a python tag": (SFT + "\nseed: !!python/object/apply:os.getpid []\n", "the tag !!python/object/apply:os.getpid is refused"),
+    "empty file": (
+        "",
+        "expected a YAML mapping of recipe keys (e.g. `model_name_or_path: embedded`), found an empty file",
+    ),
+    "a list": (
+        "- model_name_or_path: embedded\n",
+        "expected a YAML mapping of recipe keys (e.g. `model_name_or_path: embedded`), found a list",
+    ),
+    "negative epochs": (
+        _sub(SFT, r"^num_train_epochs: 2", "num_train_epochs: -1"),
+        "`num_train_epochs`: expected a number of epochs > 0",
+    ),
+    "batch of zero": (
+        _sub(SFT, r"^per_device_train_batch_size: 2", "per_device_train_batch_size: 0"),
+        "`per_device_train_batch_size`: expected an integer >= 1, found 0",
+    ),
+    "unknown template": (
+        _sub(SFT, r"^template: smollm2", "template: smolm2"),
+        "`template`: template must be one of",
+    ),
+    "not a number": (
+        _sub(SFT, r"^learning_rate: 2.0e-4", "learning_rate: fast"),
+        "`learning_rate`: invalid float value: 'fast'",
+    ),
+    "a list for a number": (
+        _sub(SFT, r"^lora_r: 16", "lora_r: [16]"),
+        "`lora_r`: expected a number, found list",
+    ),
+    "a python tag": (
+        SFT + "\nseed: !!python/object/apply:os.getpid []\n",
+        "the tag !!python/object/apply:os.getpid is refused",
+    ),
 }
 
 
@@ -75,9 +102,17 @@ def test_dpo_and_grpo_recipe_problems_are_one_line(method: str, text: str, says:
 @pytest.mark.parametrize(
     "method, recipe, says",
     [
-        ("sft", _sub(SFT, r"path: outputs/demo/dataset", "path: outputs/no/such/export"), "`sources[0].path`: outputs/no/such/export does not exist"),
-        ("sft", _sub(SFT, r"^sources:", "sources: []\nunused:") .replace("unused:\n", "", 1), None),
-        ("grpo", _sub(GRPO, r"run_dir: outputs/demo/run", "run_dir: outputs/no/such/run"), "`tasks.run_dir`: outputs/no/such/run is not a folder"),
+        (
+            "sft",
+            _sub(SFT, r"path: outputs/demo/dataset", "path: outputs/no/such/export"),
+            "`sources[0].path`: outputs/no/such/export does not exist",
+        ),
+        ("sft", _sub(SFT, r"^sources:", "sources: []\nunused:").replace("unused:\n", "", 1), None),
+        (
+            "grpo",
+            _sub(GRPO, r"run_dir: outputs/demo/run", "run_dir: outputs/no/such/run"),
+            "`tasks.run_dir`: outputs/no/such/run is not a folder",
+        ),
     ],
 )
 def test_a_missing_data_source_is_refused_before_any_model_loads(
