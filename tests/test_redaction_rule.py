@@ -57,6 +57,7 @@ def test_key_names_are_matched_as_words_anywhere(key: str, secret: bool):
         (f"headers={{'Authorization': 'Bearer {SECRET}'}}", "headers="),
         (f'"{{\\"api_key\\": \\"{SECRET}\\"}}"', '\\"api_key\\": \\"'),
         (f"password: |\n  {SECRET}\nnext: 1", "next: 1"),
+        (f"Cookie: theme=dark; session={SECRET}\nHost: h", "Host: h"),
         ("prompt_tokens: 512\ntoken_budget: 4\napi_key_env: OPENAI_API_KEY", "prompt_tokens: 512"),
     ],
 )

@@ -279,3 +279,14 @@ def test_training_reports_cards_and_the_hub_push_carry_no_credential(tmp_path: P
         _assert_clean(text, f"the pushed {name}")
     _assert_clean(caplog.text, "the training log")
     assert json.loads(pushed["data_report.json"])["sources"][0]["path"].startswith(f"http://{REDACTED}@")
+
+
+def test_an_alias_declared_twice_is_refused_without_its_credentials():
+    from datagen.llm import ModelSpec
+    from datagen.llm.pool import ModelPool
+
+    pool = ModelPool({"m": ModelSpec.model_validate(_model(1))})
+    with pytest.raises(ValueError) as refused:
+        pool.declare("m", ModelSpec.model_validate({**_model(2), "max_model_len": 4096}))
+    assert "base_urls" in str(refused.value) and "max_model_len" in str(refused.value)
+    _assert_clean(str(refused.value), "the error")

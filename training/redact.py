@@ -246,6 +246,8 @@ def _secret_value(text: str, start: int, end: int) -> tuple[int, int, str] | Non
         return None  # a URL's scheme, not a key
     while pos < len(text) and text[pos] in " \t":
         pos += 1
+    if separator == ":" and "cookie" in key.lower() and pos < len(text) and text[pos] not in "\r\n":
+        return (pos, _line_end(text, pos), REDACTED)  # a Cookie header: every `name=value; ...` of it
     query = separator == "=" and start > 0 and text[start - 1] in "?&;"
     return _value_span(text, pos, start, separator, query)
 
@@ -261,7 +263,7 @@ def _value_span(
         return (pos, match.end(), REDACTED) if match and match.end() > pos else None
     if text.startswith(('\\"', "\\'"), pos):  # an escaped quote: a value inside a JSON string
         close = text.find(text[pos : pos + 2], pos + 2)
-        if close < 0 or "\n" in text[pos:close]:
+        if close < 0 or text.find("\n", pos, close) >= 0:
             return (pos + 2, _line_end(text, pos), REDACTED)
         return (pos + 2, close, REDACTED)
     if first in "\"'":
