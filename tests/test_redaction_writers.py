@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_runs import APIGEN_MT, ROOT
+from cli_runs import APIGEN_MT, ROOT, dead_port, gold_blueprint_line
 
 from datagen.redact import REDACTED
 from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun
@@ -38,12 +37,6 @@ def _assert_tree_clean(root: Path) -> None:
     assert files, f"nothing written under {root}"
     for path in files:
         _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))
-
-
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _urls(port: int) -> list[str]:
@@ -112,15 +105,6 @@ def test_the_engine_poller_authenticates_and_never_logs_the_password(caplog):
 # -- datagen commands and files --------------------------------------------------------------------
 
 
-def _retail_blueprint_line() -> str:
-    from datagen.envs.registry import get_domain
-    from datagen.records import Blueprint
-
-    task = get_domain("retail").gold_tasks[0]
-    fields = task.model_dump(include={"user_id", "persona", "instruction", "actions", "outputs"})
-    return Blueprint(id="bp0", env="retail", seed=0, **fields).model_dump_json() + "\n"
-
-
 def _recipe(tmp_path: Path, port: int) -> Path:
     data = yaml.safe_load((ROOT / "recipes" / "datagen" / "demo.yaml").read_text())
     data["models"]["smol"] = _model(port)
@@ -131,11 +115,11 @@ def _recipe(tmp_path: Path, port: int) -> Path:
 
 @pytest.mark.parametrize("command", ["blueprints", "simulate"])
 def test_a_datagen_run_writes_no_credential(command: str, tmp_path: Path, plain_env: dict[str, str]):
-    recipe = _recipe(tmp_path, _dead_port())
+    recipe = _recipe(tmp_path, dead_port())
     run = tmp_path / "run"
     if command == "simulate":
         run.mkdir()
-        DatagenRun(run).blueprints.write_text(_retail_blueprint_line())
+        DatagenRun(run).blueprints.write_text(gold_blueprint_line("retail"))
         argv = ["simulate", "--config", str(recipe), "--run-dir", str(run), "--attempts", "1", "--quiet"]
     else:
         argv = ["blueprints", "--config", str(recipe), "--out", str(run), "--limit", "1", "--quiet"]
@@ -170,7 +154,7 @@ def test_the_dataset_export_of_a_run_with_an_unredacted_recipe_is_clean(tmp_path
         for i in range(4)
     ]
     DatagenRun(run).trajectories.write_text("\n".join(rows) + "\n")
-    recipe = {"name": "old", "env": "retail", "hub_token": TOKEN, "models": {"smol": _model(_dead_port())}}
+    recipe = {"name": "old", "env": "retail", "hub_token": TOKEN, "models": {"smol": _model(dead_port())}}
     DatagenRun(run).recipe.write_text(yaml.safe_dump(recipe))
     for fmt in ("jsonl", "hf"):
         export_run(run, tmp_path / fmt, fmt=fmt, test=0.25)
@@ -178,7 +162,7 @@ def test_the_dataset_export_of_a_run_with_an_unredacted_recipe_is_clean(tmp_path
 
 
 def test_a_recipe_error_line_shows_no_credential(tmp_path: Path, plain_env: dict[str, str]):
-    data = yaml.safe_load(_recipe(tmp_path, _dead_port()).read_text())
+    data = yaml.safe_load(_recipe(tmp_path, dead_port()).read_text())
     data["models"]["smol"]["base_urls"] = _urls(1)[0]  # a string, not a list: the line shows it
     data["models"]["smol"]["headers"] = {"Authorization": f"Bearer {KEY}", "X-Api-Key": KEY}
     recipe = tmp_path / "bad.yaml"
@@ -210,7 +194,7 @@ def test_tau_writes_no_credential(tmp_path: Path, plain_env: dict[str, str]):
         "m",
     ]
     argv += ["--tool-format", "hermes", "--user-model", "m", "--out", str(out), "--json"]
-    for url in _urls(_dead_port()):
+    for url in _urls(dead_port()):
         argv += ["--base-url", url]
     done = _run(argv, plain_env)
     assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-3000:]

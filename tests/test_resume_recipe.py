@@ -6,21 +6,14 @@ goes on. Run as users run them: the installed `apigen-mt` from a plain shell."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from cli_runs import APIGEN_MT, ROOT
+from cli_runs import APIGEN_MT, ROOT, dead_port, gold_blueprint_line
 
 from datagen.rundir import DatagenRun, TauRun, save_recipe
-
-
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed on exit: connections are refused
 
 
 def _recipe(tmp_path: Path, name: str = "recipe.yaml", **changes) -> Path:
@@ -30,7 +23,7 @@ def _recipe(tmp_path: Path, name: str = "recipe.yaml", **changes) -> Path:
         "model": "m",
         "backend": "openai",
         "tool_format": "hermes",
-        "base_urls": [f"http://127.0.0.1:{_dead_port()}/v1"],
+        "base_urls": [f"http://127.0.0.1:{dead_port()}/v1"],
         "max_retries": 0,
     }
     data.update(changes)
@@ -43,15 +36,6 @@ def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run([APIGEN_MT, *argv], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
 
 
-def _bank_blueprint_line() -> str:
-    from datagen.envs.registry import get_domain
-    from datagen.records import Blueprint
-
-    task = get_domain("retail").gold_tasks[0]
-    fields = task.model_dump(include={"user_id", "persona", "instruction", "actions", "outputs"})
-    return Blueprint(id="bp0", env="retail", seed=0, **fields).model_dump_json() + "\n"
-
-
 @pytest.fixture
 def started_run(tmp_path: Path) -> Path:
     """A retail run that has made one blueprint, with its saved recipe."""
@@ -60,7 +44,7 @@ def started_run(tmp_path: Path) -> Path:
     run = DatagenRun(tmp_path / "run")
     run.root.mkdir()
     save_recipe(run.recipe, load_config(_recipe(tmp_path)).model_dump(mode="json"))
-    run.blueprints.write_text(_bank_blueprint_line())
+    run.blueprints.write_text(gold_blueprint_line("retail"))
     return run.root
 
 
@@ -88,7 +72,7 @@ def test_a_changed_recipe_is_refused_in_one_line(
     done = _run([command[0], "--config", str(airline), *command[1:], str(started_run)], plain_env)
     _assert_refused(done, "env: 'retail' -> 'airline'", "seed: 0 -> 3")
     assert DatagenRun(started_run).recipe.read_text() == before
-    assert DatagenRun(started_run).blueprints.read_text() == _bank_blueprint_line()
+    assert DatagenRun(started_run).blueprints.read_text() == gold_blueprint_line("retail")
 
 
 def test_a_change_of_how_the_run_goes_is_resumed(
@@ -116,7 +100,7 @@ def test_tau_resume_refuses_other_trials_and_allows_more_concurrency(
         "--user-model",
         "m",
         "--base-url",
-        f"http://127.0.0.1:{_dead_port()}/v1",
+        f"http://127.0.0.1:{dead_port()}/v1",
     ]
     argv += ["--out", str(out), "--json"]
     first = _run([*argv, "--trials", "1"], plain_env)
