@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from datagen.redact import redact_text
+from datagen.redact import redact_logs, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     """Runs a command's body, turning the errors above into their one line and exit code."""
     from datagen.llm.base import ModelUnavailableError
 
+    redact_logs(*logging.getLogger().handlers)  # no log line of the command carries a credential
     try:
         return body()
     except _usage_errors() as exc:

@@ -137,6 +137,7 @@ async def generate(
     phase2 = config.phase2()
     run = DatagenRun(config.run_dir(out))
     check_run_dir(run, resume)  # everything is checked before any engine starts: that takes minutes on a CPU
+    run.check_recipe(config.model_dump(mode="json"))  # a resume may not change what the run makes
     domain = get_domain(config.env)
     check_domain(config, domain)
     state = read_run(run.root) if resume and run.root.exists() else None

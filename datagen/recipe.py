@@ -13,7 +13,8 @@ settings::
 One alias is one model client (one engine for the vllm backend), so two roles that name the same
 alias share it, and a one-field difference between two roles' settings can no longer start a second
 engine. Unknown keys are errors everywhere. :func:`load_recipe` turns every problem (a missing file,
-YAML syntax, a wrong key or value, an alias nobody declared) into a :class:`RecipeError` whose text
+YAML syntax, a file whose YAML aliases expand past bounds (:mod:`datagen.yamlsafe`), a wrong key or
+value, an alias nobody declared) into a :class:`RecipeError` whose text
 is one line naming the file, the key, what was expected and what was found; the CLIs print it and
 exit with code 2 before any engine starts.
 """
@@ -24,12 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from datagen.llm.config import EMBEDDED, ModelSpec
 from datagen.redact import REDACTED, is_secret_key, redact_config
 from datagen.runner.executor import ExecutorConfig, LocalExecutorConfig
+from datagen.yamlsafe import YamlError, load_yaml
 
 R = TypeVar("R", bound="Recipe")
 
@@ -187,12 +188,9 @@ def read_recipe_data(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"cannot read the recipe {path}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{path}: not valid YAML{where}: {problem}; fix the syntax") from None
+        data = load_yaml(text, str(path))
+    except YamlError as exc:
+        raise RecipeError(str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

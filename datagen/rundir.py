@@ -4,7 +4,8 @@ Nothing else in the toolkit spells a run file's name (``tests/test_rundir.py`` g
 Three kinds of run share the same rules: JSONL files are append-only and fsync'd
 (:class:`datagen.runio.JsonlAppender`), summaries are rewritten atomically, and the resolved recipe
 is saved beside the results with credentials redacted, so a run can be read, resumed and reproduced
-from its own directory.
+from its own directory. A resume with a recipe that changes what the run makes is refused, naming
+the keys (:func:`check_resume`, one rule for every kind of run).
 
 - :class:`DatagenRun` (``runs/<name>/``, written by ``blueprints``, ``simulate`` and ``generate``)
 - :class:`TauRun` (``eval tau --out DIR``; with ``--repeats N`` one TauRun per repeat inside DIR)
@@ -65,17 +66,75 @@ def read_records(path: Path, model: type[Record]) -> list[Record]:
     return records
 
 
-def save_recipe(path: Path, resolved: dict[str, Any]) -> None:
-    """Writes the resolved recipe once (a resumed run keeps the first session's); warns on a change."""
+# Recipe keys that change how a run goes, not what it makes, so a resumed run may change them:
+# where and how fast jobs run, how a model server is reached, how many jobs of the same kind there
+# are (done ones are kept), the dataset card's licence. Matched as the last part of a dotted key
+# (`simulate.concurrency`, `models.teacher.base_urls`); `executor` covers its whole section.
+RESUMABLE_KEYS = frozenset(
+    {
+        "concurrency",
+        "executor",
+        "max_concurrency",
+        "timeout_s",
+        "max_retries",
+        "base_urls",
+        "api_key_env",
+        "out_dir",
+        "num_tasks",
+        "attempts",
+        "license",
+        "license_name",
+        "license_link",
+    }
+)
+# Sections a later command may add to a run that was started without them (Phase 2's `simulate:`
+# after `apigen-mt blueprints`); given as null, the saved one is kept.
+_LATER_SECTIONS = frozenset({"simulate"})
+
+
+def recipe_changes(saved: Any, given: Any, where: str = "") -> list[str]:
+    """The changes from ``saved`` to ``given`` that change what a run makes, as ``key: old -> new``
+    (keys present on one side only are an older or newer version's, not a change)."""
+    if isinstance(saved, dict) and isinstance(given, dict):
+        changes = []
+        for key in saved:
+            if key not in given or key in RESUMABLE_KEYS:
+                continue
+            if key in _LATER_SECTIONS and not where and (saved[key] is None or given[key] is None):
+                continue
+            changes += recipe_changes(saved[key], given[key], f"{where}.{key}" if where else str(key))
+        return changes
+    if saved == given:
+        return []
+    return [f"{where or 'the recipe'}: {_short(saved)} -> {_short(given)}"]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_resume(
+    saved: dict[str, Any] | None, resolved: dict[str, Any], root: Path, saved_file: Path
+) -> None:
+    """Refuses (one line naming the keys) to continue the run in ``root`` with a recipe that changes
+    what it makes: the domain, seed, models, proposal, name... (everything but :data:`RESUMABLE_KEYS`).
+    ``saved`` is the run's saved recipe (redacted), ``resolved`` the one given now."""
+    from datagen.cli_errors import UsageError
     from datagen.redact import redact_config
 
-    text = yaml.safe_dump(redact_config(resolved), sort_keys=False, allow_unicode=True)
-    if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    elif path.read_text(encoding="utf-8") != text:
-        log.warning("%s differs from the recipe given now; the run continues with the one given now", path)
+    changes = recipe_changes(saved or {}, redact_config(resolved))
+    if changes:
+        shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")
+        raise UsageError(
+            f"{root} was made with another recipe ({shown}); --resume continues a run with the recipe it "
+            f"was made with (saved in {saved_file}): put those keys back, or start a new run with --out"
+        )
+
+
+def save_recipe(path: Path, resolved: dict[str, Any]) -> None:
+    """Saves the resolved recipe of a datagen run (redacted) in ``path``; see :meth:`DatagenRun.save_recipe`."""
+    DatagenRun(path.parent).save_recipe(resolved)
 
 
 def check_output_folder(out: Path, *, reads: Iterable[Path] = (), flag: str = "--out") -> Path:
@@ -107,7 +166,8 @@ class DatagenRun:
 
     root: Path
 
-    # The resolved recipe of the first session (credentials redacted).
+    # The resolved recipe of the latest session (credentials redacted); a resume may change only what
+    # does not change the output (RESUMABLE_KEYS).
     @property
     def recipe(self) -> Path:
         return self.root / "config.yaml"
@@ -165,12 +225,37 @@ class DatagenRun:
     def read_phase2_stats(self) -> dict[str, Any]:
         return read_json(self.phase2_stats) or {}
 
+    def check_recipe(self, resolved: dict[str, Any]) -> None:
+        """Refuses a recipe that changes what this run makes once it holds records (:func:`check_resume`);
+        before any record it may change freely (a run that stopped at start-up is started again)."""
+        if self.held_records() and self.recipe.is_file():
+            check_resume(self.read_recipe(), resolved, self.root, self.recipe)
+
+    def save_recipe(self, resolved: dict[str, Any]) -> None:
+        """Writes the resolved recipe (redacted), after :meth:`check_recipe`: a resumed run records the
+        settings of its latest session, which differ from the first one's only in what does not
+        change the output; a later section (``simulate:``) left out now keeps the saved one."""
+        from datagen.redact import redact_config
+
+        self.check_recipe(resolved)
+        data = redact_config(resolved)
+        saved = self.read_recipe() if self.recipe.is_file() else {}
+        for section in _LATER_SECTIONS:
+            if data.get(section) is None and saved.get(section) is not None:
+                data[section] = saved[section]
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.recipe.with_suffix(self.recipe.suffix + ".tmp")
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        tmp.replace(self.recipe)
+
     def read_recipe(self) -> dict[str, Any]:
         if not self.recipe.is_file():
             return {}
+        from datagen.yamlsafe import YamlError, load_yaml
+
         try:
-            data = yaml.safe_load(self.recipe.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            data = load_yaml(self.recipe.read_text(encoding="utf-8"), str(self.recipe))
+        except (OSError, UnicodeDecodeError, YamlError) as exc:
             log.warning(
                 "%s: expected the run's resolved recipe, found unreadable YAML (%s)", self.recipe, exc
             )
@@ -325,8 +410,10 @@ class BfclRun:
         return read_json(self.metadata)
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
+        from datagen.redact import redact_config
+
         self.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.metadata, metadata)
+        write_json_atomic(self.metadata, redact_config(metadata))
 
     def result_folder(self, label: str) -> Path:
         """The folder of one model's result files, named as BFCL names model folders (``/`` -> ``_``)."""
@@ -387,5 +474,8 @@ __all__ = [
     "read_json",
     "read_records",
     "read_rows",
+    "RESUMABLE_KEYS",
+    "check_resume",
+    "recipe_changes",
     "save_recipe",
 ]

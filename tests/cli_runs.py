@@ -34,3 +34,22 @@ def run_json(args: list[str], env: dict[str, str], timeout: float = 300) -> Any:
         raise AssertionError(
             f"stdout is not one JSON document ({exc}); it starts:\n{done.stdout[:2000]}"
         ) from None
+
+
+def dead_port() -> int:
+    """A loopback port nothing listens on: connections to it are refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed on exit
+
+
+def gold_blueprint_line(env: str) -> str:
+    """One JSONL line of blueprints.jsonl: the domain's first gold task as an accepted blueprint."""
+    from datagen.envs.registry import get_domain
+    from datagen.records import Blueprint
+
+    task = get_domain(env).gold_tasks[0]
+    fields = task.model_dump(include={"user_id", "persona", "instruction", "actions", "outputs"})
+    return Blueprint(id="bp0", env=env, seed=0, **fields).model_dump_json() + "\n"

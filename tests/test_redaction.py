@@ -8,7 +8,6 @@ import base64
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cli_runs import dead_port, gold_blueprint_line
 from pydantic import ValidationError
 
 import datagen.redact as datagen_redact
@@ -32,12 +32,6 @@ SECRETS = (PASSWORD, TOKEN)
 def _assert_clean(text: str, where: str) -> None:
     for secret in SECRETS:
         assert secret not in text, f"{where} holds a credential"
-
-
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed on exit: connections are refused
 
 
 # -- the rule ------------------------------------------------------------------------------------
@@ -162,15 +156,6 @@ def test_the_openai_backend_sends_url_userinfo_as_auth_and_never_logs_or_raises_
     assert "(retry 1 of 1)" in caplog.text  # the openai SDK's retry line: retried, and logged clean
 
 
-def _bank_blueprint_line() -> str:
-    from datagen.envs.registry import get_domain
-    from datagen.records import Blueprint
-
-    task = get_domain("bank").gold_tasks[0]
-    fields = task.model_dump(include={"user_id", "persona", "instruction", "actions", "outputs"})
-    return Blueprint(id="bp0", env="bank", seed=1, **fields).model_dump_json() + "\n"
-
-
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     return subprocess.run(
@@ -187,7 +172,7 @@ def test_a_phase2_run_writes_no_credential_anywhere(tmp_path: Path):
     """`apigen-mt simulate` against a server that refuses connections: the run stops (an outage is not
     a failed dialogue), and the saved recipe, the retry log and the output all name the server
     without its password."""
-    url = f"http://user:{PASSWORD}@127.0.0.1:{_dead_port()}/v1"
+    url = f"http://user:{PASSWORD}@127.0.0.1:{dead_port()}/v1"
     model = {"model": "m", "backend": "openai", "tool_format": "hermes", "base_urls": [url], "max_retries": 1}
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
@@ -202,7 +187,7 @@ def test_a_phase2_run_writes_no_credential_anywhere(tmp_path: Path):
     )
     run = tmp_path / "run"
     run.mkdir()
-    DatagenRun(run).blueprints.write_text(_bank_blueprint_line())
+    DatagenRun(run).blueprints.write_text(gold_blueprint_line("bank"))
     done = _run(["simulate", "--config", str(recipe), "--run-dir", str(run), "--attempts", "1"], tmp_path)
     assert done.returncode == 1 and "unreachable" in done.stderr, done.stderr[-2000:]
     _assert_clean(done.stdout + done.stderr, "the command's output")
@@ -215,7 +200,7 @@ def test_a_phase2_run_writes_no_credential_anywhere(tmp_path: Path):
 
 
 def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
-    url = f"http://user:{PASSWORD}@127.0.0.1:{_dead_port()}/v1"
+    url = f"http://user:{PASSWORD}@127.0.0.1:{dead_port()}/v1"
     out = tmp_path / "out"
     argv = ["eval", "tau", "--env", "bank", "--limit", "1", "--trials", "1", "--backend", "openai"]
     argv += ["--model", "m", "--tool-format", "hermes", "--user-model", "m", "--base-url", url]
@@ -227,7 +212,7 @@ def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
         _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))
     assert REDACTED in TauRun(out).recipe.read_text()
     resumed = _run([*argv, "--resume", "--json"], tmp_path)  # the saved (redacted) recipe still matches
-    assert resumed.returncode == 1 and "different settings" not in resumed.stderr, resumed.stderr[-2000:]
+    assert resumed.returncode == 1 and "another recipe" not in resumed.stderr, resumed.stderr[-2000:]
 
 
 def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
@@ -286,32 +271,3 @@ def test_the_recipe_loader_names_the_bad_key_without_its_value(tmp_path: Path):
         load_config(recipe)
     _assert_clean(str(raised.value), "the loader's message")
     assert "simulate.agent.hub_token" in str(raised.value)
-
-
-def test_the_dataset_card_redacts_the_config_of_an_older_run(tmp_path: Path):
-    from datagen.export import export_run
-    from datagen.records import Trajectory
-
-    run = tmp_path / "run"
-    run.mkdir()
-    rows = [
-        Trajectory(
-            id=f"t{i}",
-            blueprint_id=f"bp{i}",
-            env="bank",
-            seed=1,
-            messages=[{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": "done"}],
-            tools=[],
-            success=True,
-            reward=1.0,
-        ).model_dump_json()
-        for i in range(3)
-    ]
-    (run / "trajectories.jsonl").write_text("\n".join(rows) + "\n")
-    (run / "config.yaml").write_text(
-        f"name: old\nenv: bank\nhub_token: {TOKEN}\ngenerator:\n  base_urls: ['http://u:{PASSWORD}@h/v1']\n"
-    )
-    export_run(run, tmp_path / "out", fmt="jsonl", test=0.0)
-    for path in (tmp_path / "out").rglob("*"):
-        if path.is_file():
-            _assert_clean(path.read_text(encoding="utf-8", errors="replace"), str(path))

@@ -87,13 +87,81 @@ def test_records_of_the_wrong_shape_are_reported_and_skipped(tmp_path: Path, cap
     assert "blueprints.jsonl:2: expected a Blueprint record" in caplog.text
 
 
-def test_the_saved_recipe_has_no_credentials_and_is_kept_on_resume(tmp_path: Path, caplog):
+def test_the_saved_recipe_has_no_credentials(tmp_path: Path):
     run = DatagenRun(tmp_path)
-    save_recipe(run.recipe, {"models": {"t": {"base_urls": ["http://me:pw@host/v1"], "hub_token": "hf_x"}}})
+    save_recipe(
+        run.recipe, {"models": {"t": {"base_urls": ["http://me:p@ss@w0rd@host/v1"], "hub_token": "hf_x"}}}
+    )
     text = run.recipe.read_text()
-    assert "pw@" not in text and "hf_x" not in text and "<redacted>" in text
-    save_recipe(run.recipe, {"models": {}})
-    assert run.recipe.read_text() == text and "differs from the recipe given now" in caplog.text
+    assert "ss@w0rd" not in text and "hf_x" not in text and "<redacted>" in text
+
+
+def _held_run(tmp_path: Path, recipe: dict) -> DatagenRun:
+    run = DatagenRun(tmp_path)
+    save_recipe(run.recipe, recipe)
+    run.blueprints.write_text("")  # the run has made something: a resume must keep its recipe
+    return run
+
+
+RECIPE = {
+    "name": "r",
+    "env": "retail",
+    "seed": 0,
+    "concurrency": 8,
+    "num_tasks": 10,
+    "models": {"m": {"model": "embedded", "base_urls": ["http://u:pw@a/v1"], "max_concurrency": 64}},
+    "generator": {"model": "m", "temperature": 0.7},
+    "proposal": {"type": "grounded"},
+    "executor": {"type": "local"},
+    "simulate": None,
+}
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"env": "airline"}, "env: 'retail' -> 'airline'"),
+        ({"seed": 1}, "seed: 0 -> 1"),
+        ({"name": "other"}, "name: 'r' -> 'other'"),
+        ({"proposal": {"type": "llm"}}, "proposal.type"),
+        ({"models": {"m": {**RECIPE["models"]["m"], "model": "Qwen/Qwen2.5-7B-Instruct"}}}, "models.m.model"),
+        ({"generator": {"model": "m", "temperature": 0.9}}, "generator.temperature"),
+    ],
+)
+def test_a_resume_refuses_a_recipe_that_changes_what_the_run_makes(tmp_path: Path, change: dict, named: str):
+    from datagen.cli_errors import UsageError
+
+    run = _held_run(tmp_path, RECIPE)
+    before = run.recipe.read_text()
+    with pytest.raises(UsageError) as refused:
+        save_recipe(run.recipe, {**RECIPE, **change})
+    assert named in str(refused.value) and "\n" not in str(refused.value)
+    assert run.recipe.read_text() == before  # the run keeps the recipe it was made with
+
+
+def test_a_resume_may_change_how_the_run_goes(tmp_path: Path):
+    run = _held_run(tmp_path, RECIPE)
+    faster = {
+        **RECIPE,
+        "concurrency": 64,
+        "num_tasks": 20,  # more tasks of the same run: the done ones are kept
+        "executor": {"type": "ray", "workers": 4},
+        "models": {"m": {**RECIPE["models"]["m"], "base_urls": ["http://b/v1"], "max_concurrency": 8}},
+        "simulate": {"agent": {"model": "m"}, "concurrency": 128},  # Phase 2 added after Phase 1
+    }
+    save_recipe(run.recipe, faster)
+    assert run.read_recipe()["executor"] == {"type": "ray", "workers": 4}
+    save_recipe(run.recipe, {**faster, "simulate": None})  # `blueprints` without Phase 2 keeps it
+    assert run.read_recipe()["simulate"]["concurrency"] == 128
+    with pytest.raises(ValueError, match="simulate.agent.model"):
+        save_recipe(run.recipe, {**faster, "simulate": {"agent": {"model": "x"}, "concurrency": 128}})
+
+
+def test_a_run_that_made_nothing_yet_takes_a_new_recipe(tmp_path: Path):
+    run = DatagenRun(tmp_path)
+    save_recipe(run.recipe, RECIPE)
+    save_recipe(run.recipe, {**RECIPE, "env": "airline"})  # it stopped at start-up: fixed and run again
+    assert run.read_recipe()["env"] == "airline"
 
 
 @pytest.mark.parametrize("cls", [DatagenRun, TauRun, NextActionRun])

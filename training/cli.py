@@ -67,7 +67,9 @@ def launch_command(
     sft_args: list[str],
     method: str = "sft",
 ) -> list[str]:
-    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    # --quiet: a failing entry point has said what is wrong in one line; accelerate would add a
+    # traceback of its own launcher (CalledProcessError) under it.
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]
     if accelerate_config:
         command += ["--config_file", str(find_recipe(accelerate_config, "accelerate"))]
     if num_processes is not None:

@@ -43,16 +43,20 @@ def trl_parser(script_class: type, config_class: type, prog: str) -> TrlParser:
 def parse_recipe(
     script_class: type, config_class: type, prog: str, argv: list[str] | None
 ) -> tuple[Any, Any, Any]:
-    """Recipe YAML + flags -> (our arguments, TRL's config, ``ModelConfig``); unknown keys and flags
-    raise ``ValueError``."""
-    script_args, training_args, model_args = trl_parser(
-        script_class, config_class, prog
-    ).parse_args_and_config(args=argv)
+    """Recipe YAML + flags -> (our arguments, TRL's config, ``ModelConfig``); any problem (an unknown
+    key, bad YAML, a value that cannot train) is a ``TrainingRecipeError`` of one line."""
+    from training.recipe_parse import parse_training_recipe
+
+    script_args, training_args, model_args = parse_training_recipe(
+        trl_parser(script_class, config_class, prog), argv
+    )
     return script_args, training_args, model_args
 
 
 def recipe_path(argv: list[str]) -> str | None:
-    return argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
+    from training.recipe_parse import take_config_flag
+
+    return take_config_flag(argv)[0]
 
 
 def resolve_model_path(name_or_path: str | None) -> str:
@@ -277,14 +281,19 @@ def run_main(
 ) -> int:
     """``main`` of an entry point: the recipe found by name or path, logging, parse, train."""
     from training.recipe_files import resolve_config_flag
+    from training.recipe_parse import check_data
+    from training.redact import redact_text
 
     try:
         argv = resolve_config_flag(list(sys.argv[1:] if argv is None else argv), kind)
-    except FileNotFoundError as exc:
-        print(f"training.{kind}: {exc}", file=sys.stderr)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # Parsing and check_data check the whole recipe (keys, values, template, data) before any model loads; a
+        # problem there is the recipe's, so its ValueError is one line (later ones keep their traceback).
+        script_args, training_args, model_args = parse_args(argv)
+        check_data(script_args, recipe_path(argv) or f"training/{kind}.py")
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"training.{kind}: {redact_text(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    script_args, training_args, model_args = parse_args(argv)
     train(script_args, training_args, model_args, recipe=recipe_path(argv), command=argv)
     return 0

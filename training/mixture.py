@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from training.convert import CONVERTERS, PREFERENCE_LAYOUTS, ConversionError
+from training.redact import redact_text
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features
@@ -81,7 +82,12 @@ class MixtureReport:
     max_length: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The report as data, credentials redacted: it is written to ``data_report.json`` and the
+        model card, both pushed to the Hub with the model, and a source's path may be a URL with
+        ``user:password@`` or ``?token=`` or a local path that names a secret."""
+        from training.redact import redact_config
+
+        return redact_config(asdict(self))
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -225,13 +231,13 @@ def read_dataset_card(path: Path) -> dict[str, Any]:
     if card.is_file():
         text = card.read_text(encoding="utf-8")
         if text.startswith("---"):
-            import yaml
+            from training.yamlsafe import YamlError, load_yaml
 
             header = text.split("---", 2)[1]
             try:
-                facts["card"] = yaml.safe_load(header) or {}
-            except yaml.YAMLError:
-                logger.warning("ignoring the unreadable YAML header of %s", card)
+                facts["card"] = load_yaml(header, str(card)) or {}
+            except YamlError as exc:
+                logger.warning("ignoring the unreadable YAML header of %s: %s", card, exc)
     return facts
 
 
@@ -253,11 +259,11 @@ def convert_source(source: SourceConfig, rng: random.Random) -> tuple[list[dict[
     for reason, entry in report.failures.items():
         logger.warning(
             "%s: %d row(s) not converted (%s), e.g. %s: %s",
-            source.path,
+            redact_text(source.path),
             entry["count"],
             reason,
-            entry["example_id"],
-            entry["detail"],
+            redact_text(entry["example_id"]),
+            redact_text(str(entry["detail"])),
         )
     rows = apply_weight(rows, source.weight, rng)
     report.rows_used = len(rows)
@@ -294,7 +300,7 @@ def build_mixture(sources: list[SourceConfig], seed: int) -> tuple[Dataset, Mixt
         rows += source_rows
         reports.append(report)
     if not rows:
-        raise ValueError(f"no source produced a usable row: {[asdict(r) for r in reports]}")
+        raise ValueError(f"no source produced a usable row: {[redact_text(str(asdict(r))) for r in reports]}")
     features = preference_features() if pairs == {True} else conversation_features()
     dataset = Dataset.from_list(rows, features=features)
     return dataset, MixtureReport(sources=reports, per_turn_examples=False, max_length=None)
@@ -387,7 +393,9 @@ def drop_over_long(
         [s for s, k in zip(measured["source"], keep, strict=True) if not k]
     ).items():
         by_path[path].dropped_over_long = count
-        logger.warning("%s: dropped %d example(s) longer than max_length=%d tokens", path, count, max_length)
+        logger.warning(
+            "%s: dropped %d example(s) longer than max_length=%d tokens", redact_text(path), count, max_length
+        )
     kept = dataset.select([i for i, k in enumerate(keep) if k])
     if len(kept) == 0:
         raise ValueError(

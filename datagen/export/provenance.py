@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
+from datagen.yamlsafe import YamlError, load_yaml
 
 # The embedded default model (datagen.llm.embedded) is a conversion of this Hub model; its licence
 # is Apache-2.0. training/model_card.py names the same id for models fine-tuned from it
@@ -62,8 +62,8 @@ def _card_header(path: Path) -> dict[str, Any]:
     if not text.startswith("---"):
         return {}
     try:
-        header = yaml.safe_load(text.split("---", 2)[1])
-    except (yaml.YAMLError, IndexError):
+        header = load_yaml(text.split("---", 2)[1], str(path))
+    except (YamlError, IndexError):
         return {}
     return header if isinstance(header, dict) else {}
 

@@ -207,7 +207,16 @@ class ServerStats:
     """The summed ``/metrics`` of vLLM servers, polled every ``SERVER_POLL_S`` by a daemon thread."""
 
     def __init__(self, base_urls: list[str]) -> None:
-        self.metrics_urls = [url.removesuffix("/v1").rstrip("/") + "/metrics" for url in base_urls]
+        from datagen.redact import redact_logs, redact_url, split_userinfo
+
+        redact_logs("httpx")  # httpx logs each request URL, a query's `?api_key=` included
+
+        # A `user:password@` in a base URL travels as basic auth: no request URL, log line or error
+        # of the poller holds it; `metrics_urls` are the URLs as people may see them.
+        self._targets = [
+            split_userinfo(url.removesuffix("/v1").rstrip("/") + "/metrics") for url in base_urls
+        ]
+        self.metrics_urls = [redact_url(url) for url, _ in self._targets]
         self._now: EngineCounters | None = None
         self._history = _History()
         self._stop = threading.Event()
@@ -218,16 +227,18 @@ class ServerStats:
         """Until closed; a server without a ``/metrics`` page (a hosted API) is asked once."""
         import httpx
 
+        from datagen.redact import redact_text
+
         while not self._stop.is_set():
             try:
                 parts = []
-                for url in self.metrics_urls:
-                    response = httpx.get(url, timeout=2.0)
+                for url, auth in self._targets:
+                    response = httpx.get(url, auth=auth, timeout=2.0)
                     response.raise_for_status()
                     parts.append(parse_server_metrics(response.text)[0])
             except (httpx.HTTPError, ValueError) as exc:
                 if self._now is None:
-                    log.info("no engine figures from %s (%s)", self.metrics_urls, exc)
+                    log.info("no engine figures from %s (%s)", self.metrics_urls, redact_text(str(exc)))
                     return
             else:
                 self._now = _sum_counters(parts)

@@ -36,8 +36,16 @@ class ModelPool:
         """Adds an alias (CLIs that build models from flags); an alias keeps its first spec."""
         known = self._specs.get(alias)
         if known is not None and engine_key(known) != engine_key(spec):
+            from datagen.redact import redact_text
+
+            differ = sorted(
+                k for k, v in spec.model_dump(exclude={"name"}).items() if known.model_dump()[k] != v
+            )
             raise ValueError(
-                f"model alias {alias!r} is declared twice with different settings: {known} vs {spec}"
+                redact_text(
+                    f"model alias {alias!r} is declared twice with different settings ({', '.join(differ)}): "
+                    f"{known.model_dump(include=set(differ))} vs {spec.model_dump(include=set(differ))}"
+                )
             )
         self._specs[alias] = spec
 

@@ -109,17 +109,15 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def _check_out_dir(run: Any, resume: bool, config_json: dict[str, Any]) -> None:
-    from datagen.redact import redact_config
+    from datagen.rundir import check_resume
 
     saved = run.read_recipe()
     if saved is not None and not resume:
         raise UsageError(
             f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
         )
-    if saved is not None and saved != redact_config(config_json):
-        raise UsageError(
-            f"{run.root} was run with different settings (see {run.recipe}); resume needs the same ones"
-        )
+    if saved is not None:
+        check_resume(saved, config_json, run.root, run.recipe)
     if saved is None and run.turns.exists() and not resume:
         raise UsageError(
             f"{run.root} already holds results; pass --resume to continue it or choose another --out"

@@ -214,6 +214,7 @@ def _same_engine(agent: dict[str, Any], user: dict[str, Any]) -> bool:
 
 def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> None:
     from datagen.redact import redact_config
+    from datagen.rundir import check_resume
 
     saved = run.read_recipe()
     if saved is not None:
@@ -221,21 +222,13 @@ def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> No
             raise UsageError(
                 f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
             )
-        if _results_settings(saved) != _results_settings(redact_config(config_json)):
-            raise UsageError(
-                f"{run.root} was run with different settings (see {run.recipe}); resume needs the same ones"
-            )
+        check_resume(saved, config_json, run.root, run.recipe)
     elif run.results.exists() and not resume:
         raise UsageError(
             f"{run.root} already holds results; pass --resume to continue it or choose another --out"
         )
     run.root.mkdir(parents=True, exist_ok=True)
     run.recipe.write_text(json.dumps(redact_config(config_json), indent=2))
-
-
-def _results_settings(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The settings a run's rows depend on: all but where the jobs ran (``executor``)."""
-    return {key: value for key, value in recipe.items() if key != "executor"}
 
 
 async def _run(
