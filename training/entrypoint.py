@@ -35,6 +35,7 @@ EMBEDDED_MODEL = "embedded"
 
 
 def trl_parser(script_class: type, config_class: type, prog: str) -> TrlParser:
+    """TRL's parser over our script arguments, TRL's trainer config and ``ModelConfig``."""
     from trl import ModelConfig, TrlParser
 
     return TrlParser((script_class, config_class, ModelConfig), prog=prog)
@@ -52,6 +53,7 @@ def parse_recipe(
 
 
 def recipe_path(argv: list[str]) -> str | None:
+    """The value of ``--config`` in ``argv``, if any."""
     return argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
 
 
@@ -156,6 +158,7 @@ def take_hub_push(training_args: Any) -> bool:
 
 
 def peft_and_quantization(model_args: ModelConfig) -> dict[str, Any]:
+    """The trainer's ``peft_config`` (LoRA when ``use_peft``) and the model's quantization settings."""
     from trl import get_peft_config, get_quantization_config
 
     return {
