@@ -166,3 +166,14 @@ def test_the_architecture_page_states_the_enforced_import_rules():
     assert _table(text, "| module | may import besides |") == {
         k: set(v) for k, v in layout.MAY_IMPORT.items()
     }
+
+
+def test_the_pages_workflow_installs_the_docs_extra_s_pins():
+    """The GitHub Pages build installs exactly the docs tools pyproject pins (`make docs` uses those)."""
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    workflow = (ROOT / ".github" / "workflows" / "docs.yml").read_text(encoding="utf-8")
+    assert sorted(re.findall(r'"([\w\[\]-]+==[\d.]+)"', workflow)) == sorted(extra["docs"])
