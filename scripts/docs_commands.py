@@ -122,7 +122,8 @@ def parser_section(name: str, parser: argparse.ArgumentParser, about: str, level
     for title, actions in (("Arguments", positional), ("Options", current)):
         if not actions:
             continue
-        lines += ["", f"**{title}**", "", "| | |", "| --- | --- |"]
+        column = "argument" if title == "Arguments" else "option"
+        lines += ["", f"**{title}**", "", f"| {column} | description |", "| --- | --- |"]
         for action in actions:
             spelled = code(_spelling(action)).replace("|", "&#124;")
             lines.append(f"| {spelled} | {escape(_help(parser, action))} |")

@@ -8,7 +8,8 @@ by reading the code (nothing is imported or run):
 - ``raise ValueError`` inside a pydantic validator or a training arguments' ``__post_init__`` (a
   recipe value the loader reports as one line);
 - ``parser.error(...)`` (argparse: usage, then the line; exit 2);
-- ``print(..., file=sys.stderr)`` whose text says more than the exception it forwards.
+- ``print(..., file=sys.stderr)`` whose text says more than the exception it forwards (kind ``stderr``:
+  some of these are notes rather than errors).
 
 Placeholders show as ``{name}``: the value the message names at run time.
 """
@@ -112,7 +113,7 @@ class _Finder(ast.NodeVisitor):
             to_stderr = any(k.arg == "file" and ast.unparse(k.value) == "sys.stderr" for k in node.keywords)
             text = message_text(node.args[0])
             if to_stderr and text is not None and _literal_chars(text) >= MIN_LITERAL_CHARS:
-                self.found.append(("printed", text))
+                self.found.append(("stderr", text))
         self.generic_visit(node)
 
 

@@ -90,7 +90,7 @@ def with_nav(mkdocs_text: str, block: list[str]) -> str:
 
 def generate() -> tuple[dict[str, str], list[str]]:
     """Every generated page (path under docs/ -> text) and every recipe key without a description."""
-    os.environ["COLUMNS"] = "100"  # argparse sizes usage lines by the terminal: the same everywhere
+    os.environ["COLUMNS"] = "80"  # argparse sizes usage lines by the terminal: the same everywhere
     pages: dict[str, str] = {}
     undocumented: list[str] = []
     for kind in KINDS:
