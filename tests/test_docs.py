@@ -30,6 +30,8 @@ NAMED_FILE = re.compile(
     r"(?<![\w/.(-])((?:recipes|scripts|benchmarks|datagen|training|evaluation|viewer|tests|requirements)/"
     r"[\w./-]*\.(?:ya?ml|sh|py|slurm|md|txt|jinja|json))\b"
 )
+# Documents the code writes into what it produces (a dataset card, its licence), not repository files.
+WRITTEN_DOCS = {"README.md", "LICENSE.md"}
 MAKE_TARGET = re.compile(r"`make ([a-z][\w-]*)`|^\s*make ([a-z][\w-]*)", flags=re.M)
 
 
@@ -177,3 +179,24 @@ def test_the_pages_workflow_installs_the_docs_extra_s_pins():
     ]
     workflow = (ROOT / ".github" / "workflows" / "docs.yml").read_text(encoding="utf-8")
     assert sorted(re.findall(r'"([\w\[\]-]+==[\d.]+)"', workflow)) == sorted(extra["docs"])
+
+
+def test_the_documents_the_code_points_to_exist():
+    """Docstrings, messages and templates point readers at docs/ pages and top-level documents that
+    exist (the runner core's docstring once sent them to an ARCHITECTURE.md the repository did not have)."""
+    sources = [
+        path
+        for package in ("datagen", "evaluation", "training", "viewer")
+        for pattern in ("*.py", "*.jinja")
+        for path in (ROOT / package).rglob(pattern)
+    ]
+    named = {
+        (path.relative_to(ROOT).as_posix(), doc)
+        for path in sources
+        for doc in re.findall(r"\b(docs/[\w./-]+\.md|[A-Z][A-Z_]+\.md)\b", path.read_text(encoding="utf-8"))
+    }
+    assert any(doc.startswith("docs/") for _, doc in named)
+    assert (
+        sorted((where, doc) for where, doc in named if doc not in WRITTEN_DOCS and not (ROOT / doc).is_file())
+        == []
+    )
