@@ -1,5 +1,5 @@
 # The two commands: `make demo` and `make test`. Both do all set-up on a fresh machine first.
-.PHONY: demo test test-all setup model gpu-setup lint clean
+.PHONY: demo test test-all setup model gpu-setup lint clean docs docs-serve docs-reference
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -36,5 +36,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check datagen training evaluation viewer tests benchmarks scripts
 	$(VENV)/bin/ruff format --check datagen training evaluation viewer tests benchmarks scripts
 
+# The documentation site (mkdocs.yml, docs/): built offline with every warning an error, into site/.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1
+
+docs: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# Serves the site with live reload (port 8000 is left to vLLM servers).
+docs-serve: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8008
+
+# Regenerates the reference pages (recipe keys, command options, error index) and their nav from the code.
+docs-reference: $(STAMP)
+	$(PY) scripts/docs_reference.py
+
 clean:
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) outputs site

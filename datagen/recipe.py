@@ -40,6 +40,8 @@ class RecipeError(ValueError):
 
 
 class Strict(BaseModel):
+    """The base of every recipe section: unknown keys are errors."""
+
     # A ValidationError's own text never shows values (they may be credentials); the loader shows
     # them itself, redacted (:func:`explain`).
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)

@@ -14,6 +14,7 @@ import argparse
 import re
 import shlex
 import subprocess
+import sys
 from importlib import import_module
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from evaluation.cli import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 APIGEN = str(ROOT / ".venv" / "bin" / "apigen-mt")
+sys.path.insert(0, str(ROOT / "scripts"))
+docs_reference = import_module("docs_reference")  # captures each parser as the command's main builds it
+CAPTURED = docs_reference.command_parsers()
 
 COMMANDS = [name for name in DESCRIPTIONS if name != "eval"] + [f"eval {name}" for name in SUBCOMMANDS]
 WRITES_OUTPUT = {
@@ -34,61 +38,32 @@ WRITES_OUTPUT = {
 LONG_RUNNING = {"blueprints", "simulate", "generate", "eval tau", "eval bfcl", "eval next-action"}
 
 
-class _Captured(Exception):
-    def __init__(self, parser: argparse.ArgumentParser) -> None:
-        self.parser = parser
-
-
-def build_parser(command: str) -> argparse.ArgumentParser:
-    """The parser `apigen-mt COMMAND` parses its arguments with, taken at its first parse."""
-    if command == "train":  # training imports nothing of datagen (tests/test_project_layout.py)
-        from training.cli import build_parser as train_parser
-
-        return train_parser()
-    if command.startswith("eval "):
-        module, function = SUBCOMMANDS[command.split(" ", 1)[1]][0].split(":")
-        main = getattr(import_module(module), function)
-    else:
-        main = available_commands()[command].load()
-
-    def capture(self, args=None, namespace=None):
-        raise _Captured(self)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(CommandParser, "parse_known_args", capture)
-        try:
-            main(["--help"])
-        except _Captured as captured:
-            return captured.parser
-        except SystemExit:
-            pass
-    raise AssertionError(
-        f"`apigen-mt {command}` does not build its parser with datagen.cli_flags.command_parser"
-    )
-
-
 def parsers(command: str) -> dict[str, argparse.ArgumentParser]:
     """The command's parser and its sub-commands' ones (`envs new`, `models prepare` ...)."""
-    found = {command: build_parser(command)}
-    for action in found[command]._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found.update({f"{command} {name}": sub for name, sub in action.choices.items()})
-    return found
+    return {
+        name: parser for name, parser in CAPTURED.items() if name == command or name.startswith(f"{command} ")
+    }
 
 
 ALL = {name: parser for command in COMMANDS for name, parser in parsers(command).items()}
 
 
-def options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
-
-
-def deprecated(action: argparse.Action) -> str | None:
-    return getattr(action, "replaced_by", None)
+options = docs_reference.options
+deprecated = docs_reference.replaced_by  # a hidden option that names its new spelling is a renamed one
 
 
 def test_every_command_is_covered():
+    assert set(COMMANDS) <= set(ALL), sorted(set(COMMANDS) - set(ALL))
     assert {"eval tau", "eval bfcl", "eval bfcl-score", "eval next-action", "export", "envs new"} <= set(ALL)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if not n.startswith("train")))
+def test_every_command_builds_its_parser_with_command_parser(name: str):
+    """The shared help layout and deprecated aliases of required options need datagen.cli_flags'
+    parser (training follows TRL's conventions instead)."""
+    assert isinstance(ALL[name], CommandParser), (
+        f"`apigen-mt {name}` does not use datagen.cli_flags.command_parser"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
@@ -182,32 +157,171 @@ def test_old_spelling_from_a_plain_shell(tmp_path, plain_env, argv, expected):
     assert expected in lines[-1] and "Traceback" not in done.stderr, done.stderr
 
 
-def readme_commands() -> list[list[str]]:
-    """Every `apigen-mt ...` command line in the README's code blocks (continuations joined)."""
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```(?:bash|sh|console)?\n(.*?)```", text, flags=re.S)
-    commands = []
-    for block in blocks:
+# Where users copy commands from: the README, every page under docs/ and the files those pages include
+# (`--8<-- "path"`). Generated reference pages are built from the parsers themselves.
+SNIPPET = re.compile(r'^--8<-- "([^":]+)(?::[^"]*)?"', flags=re.M)
+SHELL_BLOCK = re.compile(r"^([ \t]*)```(?:bash|sh|shell|console)[ \t]*\n(.*?)^[ \t]*```", flags=re.M | re.S)
+INLINE = re.compile(r"(?<!`)`(apigen-mt [^`]+)`(?!`)")
+PLACEHOLDER = re.compile(r"[<>\[\]|$*]|\.\.\.|…")
+SHELL_WORDS = {"for", "do", "done", "then", "fi", "if", "cd", "git", "export"}
+
+
+def documents() -> list[Path]:
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    included = {ROOT / m for page in pages for m in SNIPPET.findall(page.read_text(encoding="utf-8"))}
+    return [ROOT / "README.md", *pages, *sorted(included)]
+
+
+def shell_lines(text: str) -> list[str]:
+    """Every line of the fenced shell blocks of a markdown text, continuations joined, comments cut."""
+    lines = []
+    for indent, block in SHELL_BLOCK.findall(text):
+        block = "\n".join(line.removeprefix(indent) for line in block.splitlines())
         for line in block.replace("\\\n", " ").splitlines():
-            line = line.split(" #", 1)[0].strip()
-            if line.startswith("apigen-mt "):
-                commands.append(shlex.split(line, comments=True)[1:])
-    return commands
+            line = line.split(" #", 1)[0].strip().removesuffix(";").strip()
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
 
 
-def test_readme_commands_use_current_spellings():
-    checked = 0
-    for argv in readme_commands():
-        name = " ".join(argv[:2]) if argv[0] == "eval" else argv[0]
-        if name not in ALL or name == "train":  # train passes TRL's own options on unchanged
+def command_argv(line: str) -> list[str] | None:
+    """The `apigen-mt` arguments a shell line runs: directly (`.venv/bin/apigen-mt` too), or through the
+    SLURM launcher, which runs `apigen-mt ARGS --executor ray` on the head node."""
+    words = line.split()
+    while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # VAR=value prefixes
+        words = words[1:]
+    if not words or words[0] in SHELL_WORDS:
+        return None
+    if words[0].endswith("apigen-mt"):
+        return words[1:]
+    if words[0] == "sbatch":
+        launcher = [i for i, w in enumerate(words) if w.endswith("launch_ray.slurm")]
+        return words[launcher[0] + 1 :] if launcher else None
+    return None
+
+
+def documented_commands() -> list[tuple[Path, str, list[str], bool]]:
+    """(file, line, arguments, whole command) for every `apigen-mt` command in the documents: shell
+    lines are whole commands; inline `apigen-mt ...` code spans may be fragments of one."""
+    found = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        for line in shell_lines(text):
+            argv = command_argv(line)
+            if argv:
+                found.append((path, line, argv, True))
+        for span in INLINE.findall(text):
+            found.append((path, span, span.split()[1:], False))
+    return found
+
+
+def resolve(argv: list[str]) -> tuple[str, list[str]] | None:
+    """The command (`eval tau`, `envs new`, `generate`) and its own arguments."""
+    for size in (2, 1):
+        name = " ".join(argv[:size])
+        if name in ALL and (size == 2 or not any(n.startswith(f"{name} ") for n in ALL)):
+            return name, argv[size:]
+    return None
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse(message: str) -> None:
+    raise _Refused(message)
+
+
+def full_parse(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Parses as the command would (choices, required options, arguments), raising instead of exiting."""
+    subs = [
+        s for a in parser._actions if isinstance(a, argparse._SubParsersAction) for s in a.choices.values()
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        for each in [parser, *subs]:
+            patch.setattr(each, "error", _refuse)
+        parser.parse_args(argv)
+
+
+def check_train(argv: list[str]) -> None:
+    """`apigen-mt train`: our options parse (the rest goes to TRL's parser unchanged), and recipes
+    named by name resolve as the command resolves them."""
+    from training.recipe_files import find_recipe
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ALL["train"], "error", _refuse)
+        parsed, _ = ALL["train"].parse_known_args(argv)
+    if parsed.config:
+        find_recipe(parsed.config, parsed.method)
+    if parsed.accelerate_config:
+        find_recipe(parsed.accelerate_config, "accelerate")
+
+
+def problems(argv: list[str], whole: bool) -> list[str]:
+    """What is wrong with `apigen-mt ARGV` as documentation: an unknown command, a flag the command
+    does not have, an old spelling; for a whole command without placeholders, anything its parser
+    refuses (a bad choice, a missing required option, a recipe name that does not resolve)."""
+    if not argv or argv[0] in {"--help", "-h", "--version", "-V"}:  # the root's own options
+        return []
+    if re.fullmatch(r"[A-Z_]+:?", argv[0]):  # `apigen-mt COMMAND --help`: a placeholder for any command
+        return []
+    found = resolve(argv)
+    if not found and argv[0] in available_commands() and argv[1:] in ([], ["--help"]):
+        return []  # `apigen-mt eval --help`: a dispatching command's own help
+    if not found:
+        return [f"no `apigen-mt` command {' '.join(argv[:2])!r}"]
+    name, rest = found
+    known = {s: a for a in options(ALL[name]) for s in a.option_strings}
+    wrong = []
+    for token in rest:
+        flag = token.split("=", 1)[0]
+        if not flag.startswith("--") or (name == "train" and "_" in flag):  # train passes TRL's options on
             continue
-        known = {s: a for a in options(ALL[name]) for s in a.option_strings}
-        for token in argv:
-            flag = token.split("=", 1)[0]
-            if flag.startswith("--"):
-                assert flag in known, (
-                    f"README: `apigen-mt {' '.join(argv)}`: {flag} is not an option of {name}"
-                )
-                assert not deprecated(known[flag]), f"README: `apigen-mt {' '.join(argv)}` uses old {flag}"
-        checked += 1
-    assert checked >= 10
+        if flag not in known:
+            wrong.append(f"{flag} is not an option of `apigen-mt {name}`")
+        elif deprecated(known[flag]):
+            wrong.append(f"{flag} is an old spelling; use {deprecated(known[flag])}")
+    if wrong or not whole or PLACEHOLDER.search(" ".join(rest)):
+        return wrong
+    try:
+        check_train(rest) if name == "train" else full_parse(ALL[name], rest)
+    except (_Refused, FileNotFoundError) as exc:
+        return [f"`apigen-mt {name}` refuses it: {exc}"]
+    return []
+
+
+DOCUMENTED = documented_commands()
+
+
+def test_the_documents_hold_commands():
+    assert len([c for c in DOCUMENTED if c[3]]) >= 40 and len(documents()) >= 20
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "argv", "whole"),
+    DOCUMENTED,
+    ids=[f"{p.relative_to(ROOT)}:{line[:60]}" for p, line, _, _ in DOCUMENTED],
+)
+def test_documented_commands_use_current_spellings(path: Path, line: str, argv: list[str], whole: bool):
+    assert problems(shlex.split(" ".join(argv)), whole) == [], f"{path.relative_to(ROOT)}: `{line}`"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "apigen-mt export runs/x --out o --format jsonl",
+            "--format is an old spelling; use --output-format",
+        ),
+        ("apigen-mt export runs/x --out o --no-such-flag", "--no-such-flag is not an option"),
+        ("apigen-mt export runs/x --out o --output-format parquet", "invalid choice: 'parquet'"),
+        ("apigen-mt export runs/x", "required: --out"),
+        ("apigen-mt frobnicate --out o", "no `apigen-mt` command"),
+        ("apigen-mt train --config qwen9/none", "no sft recipe 'qwen9/none'"),
+        ("sbatch --nodes=2 scripts/launch_ray.slurm eval tau --format hermes", "--format is an old spelling"),
+    ],
+)
+def test_a_wrong_command_in_the_docs_is_caught(line: str, expected: str):
+    """What the check above reports for the mistakes a page can hold."""
+    [found] = [command_argv(one) for one in shell_lines(f"```bash\n{line}\n```\n")]
+    assert any(expected in problem for problem in problems(found, True)), problems(found, True)

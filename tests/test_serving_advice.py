@@ -1,4 +1,4 @@
-"""The serving advice users copy: every `scripts/serve_vllm.sh` command in the README and the recipes
+"""The serving advice users copy: every `scripts/serve_vllm.sh` command in the README, docs/ and the recipes
 leaves room for a KV cache on 80 GB GPUs, and the script starts each model family with its own
 tool-call parser (the families our recipes name)."""
 
@@ -48,7 +48,9 @@ EXPECTED_PARSERS = {
 
 
 def _documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "recipes").rglob("*.yaml"))]
+    # docs/reference/ is generated from the code (its error index quotes messages, not commands)
+    docs = sorted(p for p in (ROOT / "docs").rglob("*.md") if "reference" not in p.relative_to(ROOT).parts)
+    return [ROOT / "README.md", *docs, *sorted((ROOT / "recipes").rglob("*.yaml"))]
 
 
 def _serve_commands() -> list[tuple[Path, str]]:

@@ -35,6 +35,9 @@ class ModelScriptArguments:
 
 @dataclass
 class ScriptArguments(ModelScriptArguments):
+    """Our keys of an SFT recipe (and, through :class:`training.dpo.DPOScriptArguments`, of a DPO one):
+    the data mixture and how examples are made, beside the template and merge settings."""
+
     # The layout `dataset_path` is read in: SFT trains on conversations, DPO on preference pairs.
     DATASET_PATH_LAYOUT: ClassVar[str] = "messages"
 

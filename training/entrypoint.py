@@ -35,6 +35,7 @@ EMBEDDED_MODEL = "embedded"
 
 
 def trl_parser(script_class: type, config_class: type, prog: str) -> TrlParser:
+    """TRL's parser over our script arguments, TRL's trainer config and ``ModelConfig``."""
     from trl import ModelConfig, TrlParser
 
     return TrlParser((script_class, config_class, ModelConfig), prog=prog)
@@ -54,6 +55,7 @@ def parse_recipe(
 
 
 def recipe_path(argv: list[str]) -> str | None:
+    """The value of ``--config`` in ``argv``, if any."""
     from training.recipe_parse import take_config_flag
 
     return take_config_flag(argv)[0]
@@ -160,6 +162,7 @@ def take_hub_push(training_args: Any) -> bool:
 
 
 def peft_and_quantization(model_args: ModelConfig) -> dict[str, Any]:
+    """The trainer's ``peft_config`` (LoRA when ``use_peft``) and the model's quantization settings."""
     from trl import get_peft_config, get_quantization_config
 
     return {

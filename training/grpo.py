@@ -56,6 +56,9 @@ logger = logging.getLogger("training.grpo")
 
 @dataclass
 class GRPOScriptArguments(ModelScriptArguments):
+    """Our keys of a GRPO recipe: the tasks, the simulated user's models, the episode settings and the
+    reward's shaping terms, beside the template and merge settings; all validated at parse time."""
+
     tasks: dict[str, Any] = field(
         default_factory=dict,
         metadata={
@@ -245,6 +248,8 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The GRPO entry point: recipe and flags parsed, then training; errors a user can fix are one line
+    (see :func:`training.entrypoint.run_main`). Returns the exit code."""
     return run_main(argv, kind="grpo", parse_args=parse_args, train=train)
 
 

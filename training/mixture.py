@@ -36,10 +36,16 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="local dataset dir, .json/.jsonl file, or Hub dataset id")
-    layout: Literal["messages", "sharegpt", "xlam60k", "preference"] = "messages"
+    layout: Literal["messages", "sharegpt", "xlam60k", "preference"] = Field(
+        "messages",
+        description="messages (our export, chat rows with tools), sharegpt (APIGen-MT-5k), xlam60k "
+        "(xlam-function-calling-60k), preference (DPO pairs)",
+    )
     name: str | None = Field(default=None, description="Hub dataset config name")
-    split: str = "train"
-    data_files: str | list[str] | None = None
+    split: str = Field("train", description="the split to read")
+    data_files: str | list[str] | None = Field(
+        None, description="file patterns to read (passed to `load_dataset`)"
+    )
     weight: float = Field(
         default=1.0,
         gt=0,

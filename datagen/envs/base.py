@@ -35,6 +35,8 @@ MAX_STRING_ARGUMENT = 2000  # longer strings are not plausible ids, names or rea
 
 
 class ToolCallModel(BaseModel):
+    """One tool call as tasks and blueprints store it: ``{"name": ..., "arguments": {...}}``."""
+
     model_config = ConfigDict(extra="forbid")
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -56,6 +58,9 @@ class Task(BaseModel):
 
 @dataclass(frozen=True)
 class Observation:
+    """What one tool call returned: ``ok`` false for an error; ``content`` is what the agent reads
+    (the result as JSON, or ``Error: ...``); ``result`` the result as data (None on error)."""
+
     ok: bool
     content: str  # what the agent reads: JSON of the result, or "Error: ..."
     result: Any = None
@@ -107,6 +112,7 @@ class Environment(ABC):
 
     @staticmethod
     def diff(before: Tables, after: Tables) -> list[str]:
+        """The change from ``before`` to ``after`` (two snapshots) as readable patch lines."""
         return diff_tables(before, after)
 
     def call(self, tool_call: dict[str, Any]) -> Observation:
@@ -145,12 +151,15 @@ class Environment(ABC):
         return observation
 
     def replay(self, actions: Sequence[dict[str, Any] | ToolCallModel]) -> list[Observation]:
+        """Runs ``actions`` in order with :meth:`call` (a failed call does not stop the rest)."""
         calls = [a.model_dump() if isinstance(a, ToolCallModel) else a for a in actions]
         return [self.call(c) for c in calls]
 
     def policy_violations(
         self, before: Tables, trace: Sequence[ActionRecord] | None = None
     ) -> list[Violation]:
+        """The domain's policy checks on ``trace`` (default: this episode's), from the state ``before``
+        to the state now; empty when no rule is broken."""
         return run_checks(self.domain.checks, before, self.trace if trace is None else trace, self.snapshot())
 
 
@@ -178,7 +187,8 @@ class Domain(ABC):
     provenance: ProvenanceRule = DEFAULT_RULE
 
     @abstractmethod
-    def new_env(self, seed: int | None = None) -> Environment: ...
+    def new_env(self, seed: int | None = None) -> Environment:
+        """A fresh episode on the database of ``seed`` (default: the evaluation seed)."""
 
     def task_seed(self, task: Task) -> int:
         """The seed ``task`` starts from: its own, else the evaluation seed."""
@@ -203,26 +213,35 @@ class Domain(ABC):
         return {t.name: t for t in self.tools}
 
     def tool(self, name: str) -> ToolSpec | None:
+        """The tool called ``name``, or None."""
         return self._by_name.get(name)
 
     @property
     def tool_names(self) -> list[str]:
+        """Every tool's name, in declaration order."""
         return [t.name for t in self.tools]
 
     def tool_schemas(self) -> list[dict[str, Any]]:
+        """Every tool's JSON schema in the OpenAI tools format (what the agent is shown)."""
         return [t.schema for t in self.tools]
 
     def read_tools(self) -> list[ToolSpec]:
+        """The tools that only read the state."""
         return [t for t in self.tools if t.kind == "read"]
 
     def write_tools(self) -> list[ToolSpec]:
+        """The tools that change the state (the ones a blueprint's ground-truth actions call)."""
         return [t for t in self.tools if t.kind == "write"]
 
     def dependency_graph(self) -> dict[str, list[str]]:
+        """Tool name -> the tools whose inputs its outputs can feed (Phase 1's API-graph walk)."""
         return dependency_graph(self.tools)
 
 
 class NativeEnvironment(Environment):
+    """An episode of a :class:`NativeDomain`: its state is a copy-on-write ``Store`` over the domain's
+    shared base database, and each call runs in a transaction."""
+
     def __init__(self, domain: NativeDomain, seed: int):
         super().__init__(domain, seed)
         self._domain: NativeDomain = domain
@@ -290,12 +309,14 @@ class NativeDomain(Domain):
         return canonical(tables)
 
     def base(self, seed: int) -> BaseState:
+        """The immutable database of ``seed``, built once and shared by every episode on it."""
         found = self._bases.get(seed)
         if found is None:
             found = self._bases[seed] = BaseState(self.database(seed))
         return found
 
     def new_env(self, seed: int | None = None) -> NativeEnvironment:
+        """A fresh episode on the database of ``seed`` (default: the evaluation seed)."""
         return NativeEnvironment(self, self.eval_seed if seed is None else seed)
 
     @staticmethod

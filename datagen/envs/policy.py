@@ -28,6 +28,8 @@ class ActionRecord:
 
 @dataclass(frozen=True)
 class Violation:
+    """One broken rule: the check that found it, the policy rule it cites, and what happened."""
+
     check: str
     rule: str
     message: str
@@ -41,12 +43,15 @@ CheckFn = Callable[[Tables, Sequence[ActionRecord], Tables], list[str]]
 
 @dataclass(frozen=True)
 class PolicyCheck:
+    """A policy check function with the rule it enforces (built by :func:`checks_in`)."""
+
     name: str
     rule: str  # rule id in the policy, e.g. "R3"
     description: str
     fn: CheckFn
 
     def run(self, before: Tables, trace: Sequence[ActionRecord], after: Tables) -> list[Violation]:
+        """The check's violations; a check that raises reports one violation saying so."""
         try:
             messages = self.fn(before, trace, after)
         except Exception as exc:  # a check that crashes must be loud, but not kill a run
@@ -55,6 +60,9 @@ class PolicyCheck:
 
 
 def policy_check(rule: str, description: str) -> Callable[[CheckFn], CheckFn]:
+    """Marks ``fn(before, trace, after) -> list[str]`` as the check of policy rule ``rule`` (``"R3"``);
+    each returned string is one violation."""
+
     def mark(fn: CheckFn) -> CheckFn:
         fn.__apigen_check__ = (rule, description)  # type: ignore[attr-defined]
         return fn
@@ -63,6 +71,7 @@ def policy_check(rule: str, description: str) -> Callable[[CheckFn], CheckFn]:
 
 
 def checks_in(module: Any) -> list[PolicyCheck]:
+    """The :func:`policy_check` functions of ``module``, in source order."""
     functions = [obj for obj in vars(module).values() if callable(obj) and hasattr(obj, "__apigen_check__")]
     functions.sort(key=lambda fn: fn.__code__.co_firstlineno)
     return [
@@ -74,4 +83,5 @@ def checks_in(module: Any) -> list[PolicyCheck]:
 def run_checks(
     checks: Sequence[PolicyCheck], before: Tables, trace: Sequence[ActionRecord], after: Tables
 ) -> list[Violation]:
+    """Every violation of every check on one trace, from the state ``before`` to ``after``."""
     return [v for check in checks for v in check.run(before, trace, after)]

@@ -117,7 +117,7 @@ def references_of(domain: Any) -> References:
             f"domain {getattr(domain, 'name', domain)!r} declares no references: Phase 1 must know which "
             "table each id parameter of its tools points into. Give the domain a "
             "datagen.envs.references.References (a user domain: REFERENCES in database.py; see "
-            "datagen/envs/README.md)"
+            "docs/guides/add-a-domain.md)"
         )
     return found
 

@@ -3,7 +3,7 @@
 Names come from the entry-point group ``apigen_mt.envs``: each entry point is a zero-argument
 callable returning a ``Domain`` (``datagen.envs.retail:load_domain``); third-party packages add
 their own the same way. A name that is a folder on disk is loaded as a user domain (layout in
-``datagen/envs/README.md``). Loading errors are never swallowed: they name the entry point or
+``docs/guides/add-a-domain.md``). Loading errors are never swallowed: they name the entry point or
 folder, the cause, and what to do.
 """
 
@@ -201,7 +201,7 @@ def _database_parts(folder: Path, module: ModuleType) -> tuple[Any, type[BaseMod
 
 
 def load_user_domain(folder: str | Path) -> NativeDomain:
-    """Builds a domain from a folder laid out as ``datagen/envs/README.md`` describes."""
+    """Builds a domain from a folder laid out as ``docs/guides/add-a-domain.md`` describes."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise DomainLoadError(f"user domain folder {folder} does not exist")

@@ -83,6 +83,7 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------
     def table_names(self) -> list[str]:
+        """The tables of the database."""
         return list(self._tables)
 
     def _rows(self, table: str) -> dict[str, Record]:
@@ -92,13 +93,16 @@ class Store:
             raise KeyError(f"no table {table!r}; tables are {sorted(self._tables)}") from None
 
     def has(self, table: str, key: str) -> bool:
+        """Whether ``table`` holds a record ``key``."""
         return key in self._rows(table)
 
     def get(self, table: str, key: str) -> Record | None:
+        """A copy of record ``key`` of ``table``, or None."""
         record = self._rows(table).get(key)
         return copy.deepcopy(record) if record is not None else None
 
     def keys(self, table: str) -> list[str]:
+        """The record keys of ``table``."""
         return list(self._rows(table))
 
     def scan(self, table: str, predicate: Callable[[Record], bool]) -> list[Record]:
@@ -106,9 +110,11 @@ class Store:
         return [copy.deepcopy(r) for r in self._rows(table).values() if predicate(r)]
 
     def find(self, table: str, **equals: Any) -> list[Record]:
+        """Copies of the records whose fields equal ``equals`` (``find("orders", user_id=u)``)."""
         return self.scan(table, lambda r: all(r.get(f) == v for f, v in equals.items()))
 
     def count(self, table: str) -> int:
+        """How many records ``table`` holds."""
         return len(self._rows(table))
 
     # -- writing -----------------------------------------------------------------------------
@@ -125,6 +131,8 @@ class Store:
         self._journal[slot] = (backup, owned, slot in self._touched)
 
     def edit(self, table: str, key: str) -> Record:
+        """The episode's own, mutable copy of record ``key`` (changes to it are the episode's state);
+        raises ``KeyError`` when there is none."""
         rows = self._rows(table)
         if key not in rows:
             raise KeyError(f"{table} has no record {key!r}")
@@ -137,6 +145,7 @@ class Store:
         return rows[key]
 
     def insert(self, table: str, key: str, record: Record) -> None:
+        """Adds ``record`` under ``key``; raises ``KeyError`` when the key is taken."""
         rows = self._rows(table)
         if key in rows:
             raise KeyError(f"{table} already has a record {key!r}")
@@ -146,6 +155,7 @@ class Store:
         self._touched.add((table, key))
 
     def delete(self, table: str, key: str) -> None:
+        """Removes record ``key``; raises ``KeyError`` when there is none."""
         rows = self._rows(table)
         if key not in rows:
             raise KeyError(f"{table} has no record {key!r}")
@@ -155,6 +165,7 @@ class Store:
         self._touched.add((table, key))
 
     def transaction(self) -> _Transaction:
+        """A context in which every change is undone if the block raises (one tool call runs in one)."""
         return _Transaction(self)
 
     def _rollback(self) -> None:
@@ -170,6 +181,7 @@ class Store:
 
     # -- whole-state views ---------------------------------------------------------------------
     def state_hash(self) -> str:
+        """The canonical hash of the whole state, computed from the base's and the changed records'."""
         total = self._base.total()
         for table, key in self._touched:
             if key in self._base.tables.get(table, {}):
@@ -187,6 +199,7 @@ class Store:
         return snap
 
     def iter_records(self) -> Iterator[tuple[str, str, Record]]:
+        """Every (table, key, record), read-only."""
         for table, rows in self._tables.items():
             for key, record in rows.items():
                 yield table, key, record

@@ -64,6 +64,9 @@ def text_problem(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class ToolSpec:
+    """One tool as the toolkit uses it: the function, whether it reads or writes, the JSON schema the
+    model is shown and the strict argument model calls are validated with (see :func:`build_tool_spec`)."""
+
     name: str
     kind: ToolKind
     fn: Callable[..., Any]
@@ -176,6 +179,8 @@ def _output_fields(annotation: Any) -> set[str]:
 
 
 def build_tool_spec(fn: Callable[..., Any]) -> ToolSpec:
+    """The :class:`ToolSpec` of a function marked with :func:`tool`: its schema and argument model come
+    from the type hints (``Annotated`` constraints kept) and the docstring's summary and ``Args:``."""
     kind, produces = fn.__apigen_tool__  # type: ignore[attr-defined]
     signature = inspect.signature(fn)
     hints = get_type_hints(fn, include_extras=True)  # keep Annotated constraints (Money)

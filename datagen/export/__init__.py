@@ -38,6 +38,8 @@ HUB_LAYOUT = ("hf", "preference")  # Parquet shards under data/, written by `dat
 
 @dataclass
 class ExportResult:
+    """What an export wrote: the folder, the rows per split, why some dialogues were skipped, the files."""
+
     out_dir: Path
     splits: dict[str, int]
     skipped: list[str] = field(default_factory=list)
@@ -133,6 +135,10 @@ def export_run(
     include_ungrounded: bool = False,
     group_by: str = "blueprint",
 ) -> ExportResult:
+    """Exports the verified dialogues of ``run_dir`` into ``out_dir`` in format ``fmt`` (``hf``,
+    ``sharegpt``, ``jsonl`` or ``preference``), split by blueprint group (``seed``, ``validation``,
+    ``test``, ``group_by``), with the dataset card and its licence. The keyword arguments are
+    `apigen-mt export`'s options of the same names (see its command reference)."""
     from datagen.export.card import (
         FACTS_FILE,
         LICENSE_FILE,
@@ -254,6 +260,7 @@ class _PushToHub(argparse.Action):
 
 
 def main(argv: list[str]) -> int:
+    """`apigen-mt export`: parses ``argv`` and runs :func:`export_run` (then the Hub push, if asked)."""
     parser = command_parser("apigen-mt export", __doc__)
     parser.add_argument(
         "run_dir", type=Path, help="run directory written by `apigen-mt generate` or `simulate`"

@@ -21,10 +21,21 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # values may be credentials
 
-    model: str = EMBEDDED
-    backend: Literal["vllm", "openai", "transformers"] = "vllm"
-    # "auto": the format recorded in the model directory (apigen_mt.json), else hermes.
-    tool_format: Literal["auto", "openai", "hermes", "xlam", "llama3", "python"] = "auto"
+    model: str = Field(
+        EMBEDDED,
+        description="`embedded` (the bundled SmolLM2-135M-Instruct), a local model directory or a Hub id; "
+        "for the openai backend, the model name the server serves",
+    )
+    backend: Literal["vllm", "openai", "transformers"] = Field(
+        "vllm",
+        description="vllm: an in-process vLLM engine; openai: any OpenAI-compatible server (`base_urls`); "
+        "transformers: plain transformers generation (the slow fallback)",
+    )
+    tool_format: Literal["auto", "openai", "hermes", "xlam", "llama3", "python"] = Field(
+        "auto",
+        description="how tool calls are written and read: openai (the server's native tool calls) or a text "
+        "format; auto: the format recorded in the model directory (apigen_mt.json), else hermes",
+    )
     base_urls: list[str] = Field(
         default_factory=list, description="openai backend: servers to spread load over"
     )
@@ -32,9 +43,17 @@ class ModelSpec(BaseModel):
         default=None, description="openai backend: env var that holds the API key"
     )
     max_concurrency: int = Field(default=64, ge=1, description="requests in flight to this model at once")
-    max_model_len: int = Field(default=8192, ge=256)
-    timeout_s: float = Field(default=600.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
+    max_model_len: int = Field(
+        default=8192,
+        ge=256,
+        description="context length in tokens; a longer prompt ends its dialogue as an error",
+    )
+    timeout_s: float = Field(default=600.0, gt=0, description="seconds one request may take before it fails")
+    max_retries: int = Field(
+        default=4,
+        ge=0,
+        description="openai backend: retries of a failed request (backoff with jitter) per server",
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="vllm backend: extra AsyncEngineArgs"
     )
@@ -47,6 +66,7 @@ class ModelSpec(BaseModel):
 
     @property
     def label(self) -> str:
+        """The name logs and records use: ``name``, else ``model``."""
         return self.name or self.model
 
     def resolved_model(self) -> str:

@@ -45,6 +45,8 @@ class Job(Generic[Payload]):
 
 @dataclass
 class BatchCounts:
+    """What a batch has done so far (the progress line and the command's summary read it)."""
+
     submitted: int = 0
     skipped: int = 0  # done in an earlier session
     finished: int = 0  # recorded, errors included
@@ -54,9 +56,11 @@ class BatchCounts:
 
     @property
     def pending(self) -> int:
+        """Jobs submitted and not yet recorded."""
         return self.submitted - self.finished
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts as plain data."""
         return {
             "submitted": self.submitted,
             "skipped": self.skipped,
@@ -129,6 +133,7 @@ class Batch(Generic[Payload, Out]):
         return True
 
     def submit_all(self, jobs: Iterable[Job[Payload]]) -> int:
+        """Queues every job of ``jobs`` (see :meth:`submit`); returns how many were queued."""
         return sum(self.submit(job) for job in jobs)
 
     async def wait(self) -> BatchCounts:

@@ -22,7 +22,11 @@ from datagen.simulate.user import SimulatedUser
 
 
 class Models(Protocol):
-    def get(self, alias: str) -> ChatModel: ...
+    """Where the build layer gets model clients: by the alias a role names (a ``ModelPool``)."""
+
+    def get(self, alias: str) -> ChatModel:
+        """The chat model declared under ``alias`` in the recipe's ``models:``."""
+        ...
 
 
 def episode_seed(run_seed: int, item_id: str, attempt: int) -> int:
@@ -34,6 +38,8 @@ def episode_seed(run_seed: int, item_id: str, attempt: int) -> int:
 
 @dataclass
 class EpisodeSides:
+    """The two sides of one episode and its seed, ready for :func:`play_episode`."""
+
     agent: Agent
     user: SimulatedUser
     seed: int

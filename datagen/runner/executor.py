@@ -40,13 +40,13 @@ class _Strict(BaseModel):
 class LocalExecutorConfig(_Strict):
     """Every job in this process's event loop (the default)."""
 
-    type: Literal["local"] = "local"
+    type: Literal["local"] = Field("local", description="selects this executor")
 
 
 class RayExecutorConfig(_Strict):
     """Jobs spread over Ray actors; results stream back to this process, which alone writes."""
 
-    type: Literal["ray"] = "ray"
+    type: Literal["ray"] = Field("ray", description="selects this executor")
     workers: int = Field(2, ge=1, description="Ray actors, each with its own environments and model clients")
     address: str | None = Field(
         None,
@@ -70,6 +70,7 @@ class RayExecutorConfig(_Strict):
     )
 
     def engines_per_worker(self) -> bool:
+        """Whether each actor runs its own in-process engine for ``backend: vllm`` models."""
         if self.vllm == "auto":
             return self.num_gpus_per_worker > 0
         return self.vllm == "per_worker"
@@ -79,25 +80,37 @@ ExecutorConfig = Annotated[LocalExecutorConfig | RayExecutorConfig, Field(discri
 
 
 class Models(Protocol):
-    def get(self, alias: str) -> Any: ...
+    """The model clients of the process a job runs in, by recipe alias."""
+
+    def get(self, alias: str) -> Any:
+        """The model declared under ``alias``."""
+        ...
 
 
 class Workload(Protocol):
     """A batch's job code as plain data: picklable, bound to the models of the process that runs it."""
 
-    def bind(self, models: Models) -> JobFn: ...
+    def bind(self, models: Models) -> JobFn:
+        """The job function, built with this process's models."""
+        ...
 
 
 class Runner(Protocol):
     """A bound workload as a batch sees it: ``run`` one payload; ``notify`` every copy of the job code
     (in every worker) of something the driver learned (Phase 1: a blueprint it accepted)."""
 
-    async def run(self, payload: Any) -> Any: ...
+    async def run(self, payload: Any) -> Any:
+        """Runs one job and returns its row."""
+        ...
 
-    def notify(self, message: Any) -> None: ...
+    def notify(self, message: Any) -> None:
+        """Passes ``message`` to every copy of the job code."""
+        ...
 
 
 class LocalRunner:
+    """A :class:`Runner` over a job function in this process."""
+
     def __init__(self, fn: JobFn) -> None:
         self._fn = fn
 
@@ -117,9 +130,11 @@ class LocalExecutor:
     remote = False
 
     def runner(self, work: Workload, local: Callable[[], JobFn]) -> Runner:
+        """The job code to run: ``local()``, the function this process already built."""
         return LocalRunner(local())
 
     def in_flight(self, concurrency: int) -> int:
+        """Jobs the batch keeps in flight: ``concurrency`` (one process)."""
         return concurrency
 
 

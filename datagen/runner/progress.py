@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class ProgressLine:
+    """The status line of one batch: ``render()`` is drawn on stderr in place on a terminal, or logged
+    every ``log_every_s`` seconds elsewhere; nothing at all when ``enabled`` is false."""
+
     def __init__(self, render: Callable[[], str], *, enabled: bool = True, log_every_s: float = 30.0):
         from rich.console import Console
 

@@ -14,11 +14,19 @@ from datagen.simulate.agent import AgentMode
 
 
 class AgentRole(Role):
-    temperature: float = Field(0.0, ge=0.0)
-    max_tokens: int = Field(512, gt=0)
-    mode: AgentMode = "model"  # "replay": tool calls follow the blueprint (weak teachers only)
-    # replay only: end the dialogue once every scripted action ran and the agent answered
-    stop_after_script: bool = False
+    """The agent: the model that serves the user with the domain's tools and policy."""
+
+    temperature: float = Field(0.0, ge=0.0, description="sampling temperature of the agent")
+    max_tokens: int = Field(512, gt=0, description="tokens the agent may write per turn")
+    mode: AgentMode = Field(
+        "model",
+        description="model: the model chooses its tool calls; replay: tool calls follow the blueprint and "
+        "the model writes the text (for teachers too weak to act; recorded in provenance)",
+    )
+    stop_after_script: bool = Field(
+        False,
+        description="replay only: end the dialogue once every scripted action ran and the agent answered",
+    )
 
     @model_validator(mode="after")
     def _check_stop(self) -> AgentRole:
@@ -28,29 +36,42 @@ class AgentRole(Role):
 
 
 class UserRole(Role):
-    temperature: float = Field(1.0, ge=0.0)
-    max_tokens: int = Field(200, gt=0)
-    best_of_n: int = Field(4, ge=1)
+    """The simulated human: sees the task's instruction, never the tools; ends with ``###STOP###``."""
+
+    temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the simulated user")
+    max_tokens: int = Field(200, gt=0, description="tokens the simulated user may write per turn")
+    best_of_n: int = Field(
+        4,
+        ge=1,
+        description="candidate user turns sampled per turn; a self-critique judge keeps the best (1: off)",
+    )
     judge: str | None = Field(
         None, description="alias of the Best-of-N judge (default: the user's own model)"
     )
-    judge_max_tokens: int = Field(120, gt=0)
+    judge_max_tokens: int = Field(120, gt=0, description="tokens the judge may write per scoring")
 
     def aliases(self) -> list[str]:
+        """The user's model alias, and its judge's when it has one."""
         return [self.model] + ([self.judge] if self.judge else [])
 
 
 class EpisodeConfig(Strict):
     """One dialogue's two sides and its limits; ``seed`` is the run seed every episode seed derives from."""
 
-    agent: AgentRole = Field(default_factory=AgentRole)
-    user: UserRole = Field(default_factory=UserRole)
-    max_steps: int = Field(30, ge=2)
-    seed: int = 0
+    agent: AgentRole = Field(default_factory=AgentRole, description="the agent's model alias and settings")
+    user: UserRole = Field(
+        default_factory=UserRole, description="the simulated user's model alias and settings"
+    )
+    max_steps: int = Field(
+        30, ge=2, description="user and agent turns before the dialogue is cut (a cut dialogue fails)"
+    )
+    seed: int = Field(
+        0, description="run seed every dialogue's seed derives from (with the task and attempt)"
+    )
 
 
 class SimulateConfig(EpisodeConfig):
     """The `simulate:` section of a datagen recipe (Phase 2)."""
 
-    attempts: int = Field(3, ge=1)  # per blueprint; every distinct success is kept
-    concurrency: int = Field(64, ge=1)  # dialogues in flight at once
+    attempts: int = Field(3, ge=1, description="dialogues per blueprint; every distinct success is kept")
+    concurrency: int = Field(64, ge=1, description="dialogues in flight at once (per worker under Ray)")

@@ -23,6 +23,9 @@ Termination = Literal["user_stop", "transfer", "script_done", "step_limit", "err
 
 @dataclass
 class EpisodeResult:
+    """One finished dialogue: its messages, how it ended, the state it started from, the agent's
+    unreadable tool calls, the user's turns (with Best-of-N candidates and scores) and its steps."""
+
     messages: list[Message]  # conversation without the system prompt
     termination: Termination
     before: Tables
@@ -106,4 +109,5 @@ async def run_episode(
 
 
 def final_messages(system_prompt: str, episode: EpisodeResult) -> list[dict[str, Any]]:
+    """The dialogue as stored and trained on: the agent's system prompt, then every message."""
     return [{"role": "system", "content": system_prompt}, *episode.messages]

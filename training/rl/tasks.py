@@ -40,7 +40,9 @@ class TaskSource(BaseModel):
     export_dir: str | None = Field(
         None, description="an `apigen-mt export` folder: its run directory and its split are used"
     )
-    split: Literal["train", "validation", "test"] = "train"
+    split: Literal["train", "validation", "test"] = Field(
+        "train", description="the side of the export's split whose blueprints become prompts"
+    )
     seed: int | None = Field(None, description="run_dir only: split seed (default 0, as the export)")
     validation: float | None = Field(
         None, ge=0, lt=1, description="run_dir only: validation fraction (default 0)"

