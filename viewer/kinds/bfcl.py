@@ -4,11 +4,13 @@ reason, question and raw model output, filterable by category and error type."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from datagen.fields import mapping, number, text_of
 from datagen.rundir import BfclRun, read_json, read_rows
-from viewer.kinds import Kind, Options
+from viewer.kinds import Kind, Options, counts_table
 from viewer.site import Collection, Column, Section, Source, slugify
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ def _results(path: Path) -> dict[str, dict[str, Any]]:
         log.warning("%s", exc)
         return {}
     return {
-        category: {str(r["id"]): r.get("result") for r in read_results(file)}
+        category: {text_of(r.get("id")): r.get("result") for r in read_results(file)}
         for category, file in files.items()
     }
 
@@ -55,16 +57,16 @@ def _items(verdicts: list[dict[str, Any]], path: Path):
     results = _results(path)
     questions: dict[str, dict[str, list[str]]] = {}
     for v in verdicts:
-        category = str(v.get("category"))
+        category = text_of(v.get("category"))
         if category not in questions:
             questions[category] = _questions(category)
-        item_id = str(v.get("id"))
+        item_id = text_of(v.get("id"))
         listed = {
             "id": item_id,
             "category": category,
             "valid": bool(v.get("valid")),
             "error_type": v.get("error_type") or (None if v.get("valid") else "unknown"),
-            "error": str(v.get("error") or "")[:200],
+            "error": text_of(v.get("error"))[:200],
             "decoded": v.get("decoded"),
         }
         record = {**v, "id": item_id, "question": questions[category].get(item_id, [])}
@@ -73,25 +75,24 @@ def _items(verdicts: list[dict[str, Any]], path: Path):
         yield listed, record
 
 
+def _percentages(scores: dict[str, Any]) -> list[list[str]]:
+    return [[k, f"{100 * n:.2f}%"] for k, v in scores.items() if (n := number(v)) is not None]
+
+
 def build(path: Path, options: Options) -> Source:
     run = BfclRun(path)
     metadata = run.read_metadata() or {}
     scores = read_json(BfclRun.scores_file(run.score_dir)) or {}
     verdicts = read_rows(BfclRun.verdicts_file(run.score_dir))
-    overall = scores.get("overall") or {}
-    categories = scores.get("categories") or {}
-    errors: dict[str, int] = {}
-    for v in verdicts:
-        if not v.get("valid"):
-            errors[str(v.get("error_type") or "unknown")] = (
-                errors.get(str(v.get("error_type") or "unknown"), 0) + 1
-            )
-    model = str(metadata.get("label") or metadata.get("model") or path.name)
+    overall = mapping(scores.get("overall"))
+    categories = mapping(scores.get("categories"))
+    errors = Counter(text_of(v.get("error_type") or "unknown") for v in verdicts if not v.get("valid"))
+    model = text_of(metadata.get("label") or metadata.get("model") or path.name)
     sections = [
         Section("Run", "kv", [(k, metadata.get(k)) for k in ("model", "format", "bfcl_eval_version", "decoder", "categories") if k in metadata]),
-        Section("Overall", "table", {"header": ["score", "value"], "rows": [[k, f"{100 * v:.2f}%"] for k, v in overall.items() if isinstance(v, (int, float))], "numeric": {1}}),
-        Section("Categories", "table", {"header": ["category", "accuracy"], "rows": [[k, f"{100 * v:.2f}%"] for k, v in categories.items()], "numeric": {1}}),
-        Section("Failure reasons", "table", {"header": ["error type", "items"], "rows": sorted(errors.items(), key=lambda kv: -kv[1]), "numeric": {1}}),
+        Section("Overall", "table", {"header": ["score", "value"], "rows": _percentages(overall), "numeric": {1}}),
+        Section("Categories", "table", {"header": ["category", "accuracy"], "rows": _percentages(categories), "numeric": {1}}),
+        Section("Failure reasons", "table", counts_table(errors, ["error type", "items"])),
     ]  # fmt: skip
     if not scores:
         sections.insert(
@@ -102,14 +103,14 @@ def build(path: Path, options: Options) -> Source:
                 [("note", f"no scores under {run.score_dir}; run `apigen-mt eval bfcl-score {path}`")],
             ),
         )
-    v4 = overall.get("overall_v4")
+    v4 = number(overall.get("overall_v4"))
     return Source(
         slug=slugify(f"{path.parent.name}-{path.name}", options.slugs),
         title=f"BFCL evaluation {model}",
         kind="BFCL evaluation",
         sections=sections,
         collections=[Collection("items", "Items", "bfcl_item", ITEM_COLUMNS, _items(verdicts, path))],
-        headline=f"overall (v4) {100 * v4:.1f}%" if isinstance(v4, (int, float)) else "",
+        headline=f"overall (v4) {100 * v4:.1f}%" if v4 is not None else "",
     )
 
 
