@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from scripted import ScriptedModel
 from toydomain import make_toy_domain
+from viewrun import write_bfcl_run
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
-from datagen.rundir import BfclRun, TauRun
+from datagen.rundir import TauRun
 from datagen.simulate.config import AgentRole
 from evaluation.report import write_report
 from evaluation.tau.config import TauConfig
@@ -65,19 +66,6 @@ def _tau_results(tmp_path: Path, agent_name: str) -> Path:
     return out
 
 
-def _bfcl_results(tmp_path: Path) -> Path:
-    from evaluation.bfcl.cli import score_main
-    from evaluation.bfcl.results import write_results
-    from evaluation.bfcl.synthetic import results_for
-
-    out = tmp_path / "bfcl-good-agent"
-    for category in ("simple_python", "multiple", "irrelevance"):
-        write_results(BfclRun.result_file(out, category), results_for(category, "gold", "python", stride=40))
-    BfclRun(out).write_metadata({"model": "good-agent", "format": "python"})
-    assert score_main([str(out), "--result-format", "python"]) == 0
-    return out
-
-
 def _run_dir(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     run.mkdir()
@@ -99,7 +87,7 @@ def report_dir(tmp_path: Path) -> Path:
     dirs = [
         _tau_results(tmp_path, "good-agent"),
         _tau_results(tmp_path, "idle-agent"),
-        _bfcl_results(tmp_path),
+        write_bfcl_run(tmp_path / "bfcl-good-agent"),
         _run_dir(tmp_path),
     ]
     write_report(dirs, tmp_path / "report")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,33 @@ NEXT_ACTION_COLUMNS = (("decode", "decode_rate"), ("name match", "name_match"), 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def plain(text: str) -> str:
+    """``text`` as a file can hold it: a lone surrogate (valid JSON, half an emoji) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+# OWASP's CSV-injection advice: a cell that starts with one of these is a formula to a spreadsheet, so
+# it is written with a leading apostrophe, which spreadsheets read as "text follows".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A cell of leaderboard.csv: never a formula when a spreadsheet opens the file."""
+    text = plain(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\|<>\[\]`*])")
+
+
+def markdown_cell(text: str) -> str:
+    """Text in one cell of a markdown table: one line, no column break, no markup, no link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(plain(text).splitlines())).replace("\t", " ")
 
 
 def leaderboard(found: Collected) -> tuple[list[str], list[list[str]]]:
@@ -47,19 +75,22 @@ def leaderboard(found: Collected) -> tuple[list[str], list[list[str]]]:
         for env in envs:
             tau = next((t for t in found.tau if t.model == model and t.env == env), None)
             row += [
-                _pct(tau.summary["pass_k"].get("1")) if tau else "–",
-                _pct(tau.summary["pass_k_state_changing_only"].get("1")) if tau else "–",
+                _pct(tau.pass_k().get(1)) if tau else "–",
+                _pct(tau.pass_k("pass_k_state_changing_only").get(1)) if tau else "–",
             ]
         for label in datasets:
             na = next((n for n in found.next_action if n.model == model and n.label == label), None)
-            row += [_pct(na.summary["overall"].get(key)) if na else "–" for _, key in NEXT_ACTION_COLUMNS]
+            row += [_pct(na.overall.get(key)) if na else "–" for _, key in NEXT_ACTION_COLUMNS]
         rows.append(row)
     return header, rows
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(map(markdown_cell, cells)) + " |"
+
+    lines = [line(header), "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += [line(row) for row in rows]
     return "\n".join(lines)
 
 
@@ -98,17 +129,20 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
         ),
     ):
         if items:
-            data = make(items)
+            try:
+                data = make(items)
+            except Exception as exc:  # one figure the results cannot draw is a note; the tables stay
+                found.ignored.append(f"{name} not drawn ({type(exc).__name__}: {str(exc)[:300]})")
+                continue
             (out / name).write_bytes(data)
             figures.append({"file": name, "caption": caption, "data": base64.b64encode(data).decode()})
     with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    md = [f"# {title}", "", table, ""]
+        writer.writerows([csv_cell(c) for c in row] for row in [header, *rows])
+    md = [f"# {markdown_cell(title)}", "", table, ""]
     md += [f"![{f['caption']}]({f['file']})" for f in figures]
     if found.ignored:
-        md += ["", "Notes:"] + [f"- {n}" for n in found.ignored]
+        md += ["", "Notes:"] + [f"- {markdown_cell(n)}" for n in found.ignored]
     (out / "leaderboard.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     template = resources.files("evaluation.report").joinpath("page.html.jinja").read_text(encoding="utf-8")
     html = (
@@ -123,7 +157,8 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
             sources=[str(d) for d in dirs],
         )
     )
-    (out / "leaderboard.html").write_text(html, encoding="utf-8")
+    # A lone surrogate in a name becomes a character reference, which a browser shows as U+FFFD.
+    (out / "leaderboard.html").write_text(html, encoding="utf-8", errors="xmlcharrefreplace")
     return out / "leaderboard.html", table
 
 
