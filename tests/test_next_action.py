@@ -270,7 +270,7 @@ def test_report_shows_next_action_results(run_dir: Path, tmp_path: Path):
     header, *rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert "next-action run (train) name match" in header
     column = header.split(" | ").index("next-action run (train) name match")
-    assert sorted(row.split(" | ")[column].split(" [")[0] for row in rows) == ["0.0", "100.0"]
+    assert sorted(row.split(" | ")[column].split(" \\[")[0] for row in rows) == ["0.0", "100.0"]
     # Both ran the same dialogues: the gap is measured on them, and is no noise.
     compared = (tmp_path / "report" / "differences.csv").read_text()
     assert "next-action run (train) name match,idle,perfect," in compared and "perfect better" in compared

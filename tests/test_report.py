@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from scripted import ScriptedModel
 from toydomain import make_toy_domain
+from viewrun import write_bfcl_run
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
@@ -66,19 +67,6 @@ def _tau_results(tmp_path: Path, agent_name: str) -> Path:
     return out
 
 
-def _bfcl_results(tmp_path: Path) -> Path:
-    from evaluation.bfcl.cli import score_main
-    from evaluation.bfcl.results import write_results
-    from evaluation.bfcl.synthetic import results_for
-
-    out = tmp_path / "bfcl-good-agent"
-    for category in ("simple_python", "multiple", "irrelevance"):
-        write_results(BfclRun.result_file(out, category), results_for(category, "gold", "python", stride=40))
-    BfclRun(out).write_metadata({"model": "good-agent", "format": "python"})
-    assert score_main([str(out), "--result-format", "python"]) == 0
-    return out
-
-
 def _run_dir(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     run.mkdir()
@@ -100,7 +88,7 @@ def report_dir(tmp_path: Path) -> Path:
     dirs = [
         _tau_results(tmp_path, "good-agent"),
         _tau_results(tmp_path, "idle-agent"),
-        _bfcl_results(tmp_path),
+        write_bfcl_run(tmp_path / "bfcl-good-agent"),
         _run_dir(tmp_path),
     ]
     write_report(dirs, tmp_path / "report")
@@ -180,11 +168,12 @@ def _bfcl_run(tmp_path: Path, model: str, wrong_every: int, flip: int = 0) -> Pa
 
 
 def _cell(table: str, model: str, column: str) -> str:
+    """One cell of the markdown leaderboard, its escapes (``\\[`` for ``[``) read back."""
     header, *rows = [
         line for line in table.splitlines() if line.startswith("| ") and not line.startswith("|---")
     ]
     index = header.split(" | ").index(column)
-    return next(r for r in rows if r.startswith(f"| {model} |")).split(" | ")[index]
+    return next(r for r in rows if r.startswith(f"| {model} |")).split(" | ")[index].replace("\\", "")
 
 
 def test_report_marks_differences_within_noise(tmp_path: Path, capsys):
@@ -201,7 +190,11 @@ def test_report_marks_differences_within_noise(tmp_path: Path, capsys):
     low, high = (float(x) for x in best.split("[")[1].rstrip("]").split(","))
     assert low <= float(best.split()[0]) <= high
     compared = list(csv.reader((tmp_path / "report" / "differences.csv").open()))
-    verdicts = {(r[0], r[1], r[2]): r[5] for r in compared[1:]}
+    assert compared[0][3:6] == ["A − B (points)", "95% low", "95% high"]
+    verdicts = {(r[0], r[1], r[2]): r[-1] for r in compared[1:]}
+    gaps = {(r[0], r[1], r[2]): [float(x) for x in r[3:6]] for r in compared[1:]}
+    gap, low, high = gaps[("BFCL overall (v3)", "twin", "worse")]
+    assert 0 < low <= gap <= high
     assert verdicts[("BFCL overall (v3)", "best", "twin")] == "within noise"
     assert verdicts[("BFCL overall (v3)", "best", "worse")] == "best better"
     assert verdicts[("BFCL overall (v3)", "twin", "worse")] == "twin better"

@@ -3,26 +3,19 @@ headless Chromium; the funnel counted per task; the command run as users run it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 from cli_runs import APIGEN_MT, ROOT
-from scripted import ScriptedModel
-from toydomain import make_toy_domain
-from viewrun import write_view_run
+from viewrun import write_tau_run, write_view_run
 
-from datagen.envs.base import Task
-from datagen.llm import ModelSpec
 from datagen.quality.coverage import load_domain
 from datagen.quality.funnel import KINDS, run_funnel
-from datagen.rundir import DatagenRun, TauRun
+from datagen.rundir import DatagenRun
 from evaluation.report.collect import DatagenFunnel as ReportRun
 from evaluation.report.plots import funnel_stages
-from evaluation.tau.config import TauConfig
-from evaluation.tau.harness import TauHarness
 from viewer.browser import Browser, find_chromium
 from viewer.cli import build_site
 from viewer.kinds import Options
@@ -62,40 +55,6 @@ def test_funnel_counts_tasks_so_no_bar_exceeds_the_one_above(made):
         assert counts == sorted(counts, reverse=True), stages
 
 
-def _tau_run(root: Path) -> Path:
-    domain = make_toy_domain(root)
-    tasks = [
-        Task(id="w40", persona="Ann", instruction="Withdraw 40 from a10.", outputs=["60"],
-             actions=[{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}]),
-    ]  # fmt: skip
-
-    def user(messages, kwargs):
-        said = [m for m in messages if m["role"] == "assistant"]
-        return ["withdraw 40 from a10" if len(said) <= 1 else "thanks ###STOP###"]
-
-    def agent(messages, kwargs):
-        if messages[-1]["role"] == "user" and "withdraw" in messages[-1]["content"]:
-            return [{"name": "withdraw", "arguments": {"account_id": "a10", "amount": 40}}]
-        return ["Done, 60 left."]
-
-    models = {"agent": ScriptedModel(agent, "agent-x"), "user": ScriptedModel(user, "user-sim")}
-
-    class Pool:
-        def get(self, alias: str):
-            return models[alias]
-
-    config = TauConfig(
-        env="shop",
-        models={"agent": ModelSpec(model="agent"), "user": ModelSpec(model="user")},
-        agent={"model": "agent"},
-        user={"model": "user", "best_of_n": 1},
-        trials=2,
-    )
-    out = root / "tau"
-    asyncio.run(TauHarness(config, domain, tasks, TauRun(out), Pool()).run())
-    return out
-
-
 def _url(path: Path, fragment: str = "") -> str:
     return path.resolve().as_uri() + (f"#{fragment}" if fragment else "")
 
@@ -110,7 +69,7 @@ def test_site_renders_runs_datasets_and_tau_in_chromium(made, tmp_path: Path):
     export_run(run, dataset, fmt="hf", test=0.4)
     sharegpt = tmp_path / "sharegpt"
     export_run(run, sharegpt, fmt="sharegpt")
-    tau = _tau_run(tmp_path)
+    tau = write_tau_run(tmp_path)
     site = tmp_path / "site"
     home, built, problems = build_site(
         [run, dataset, sharegpt, tau], site, Options(domains=_shop_domains(shop))

@@ -48,6 +48,8 @@ class Browser:
 
         self._socket = connect(url, max_size=None, open_timeout=start_timeout_s)
         self._next_id = 0
+        self._watched: set[str] = set()
+        self.events: list[dict[str, Any]] = []  # the watched events seen so far (see ``watch``)
         target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -82,6 +84,8 @@ class Browser:
         self._socket.send(json.dumps(message))
         while True:
             reply = json.loads(self._socket.recv(timeout=120))
+            if reply.get("method") in self._watched:
+                self.events.append(reply)
             if reply.get("id") == self._next_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -89,6 +93,19 @@ class Browser:
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._call(method, params, self._session)
+
+    def watch(self, *methods: str) -> None:
+        """Keeps every event of these DevTools methods in ``events`` (read as replies arrive)."""
+        self._watched.update(methods)
+
+    def on_every_document(self, source: str) -> None:
+        """Runs ``source`` in every document this page opens, before the document's own scripts."""
+        self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+    def add_binding(self, name: str) -> None:
+        """Defines ``window.<name>(text)`` in every document; each call is a ``Runtime.bindingCalled``
+        event (watch it to keep them)."""
+        self.call("Runtime.addBinding", {"name": name})
 
     def evaluate(self, expression: str) -> Any:
         result = self.call(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from datagen.envs.base import Domain
+from datagen.fields import items, mapping, text_of
 from datagen.quality.corpus import DialogueFacts
 
 log = logging.getLogger(__name__)
@@ -21,19 +22,36 @@ SHOWN_ELSEWHERE = {
 
 
 def shorten(text: Any, limit: int = 120) -> str:
-    text = " ".join(str(text or "").split())
+    text = " ".join(text_of(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def shape(messages: list[dict[str, Any]]) -> tuple[int, int]:
+def well_formed(messages: Any) -> list[dict[str, Any]]:
+    """The messages of a record in the shape the counts read: objects, each with its tool calls as a
+    list of objects whose ``function`` (where present) is an object. A record holds what a model wrote,
+    so anything else is left out of the counts (the page still shows it as written)."""
+    kept = []
+    for message in items(messages):
+        if not isinstance(message, dict):
+            continue
+        calls = [
+            c
+            for c in items(message.get("tool_calls"))
+            if isinstance(c, dict) and isinstance(c.get("function") or {}, dict)
+        ]
+        kept.append({**message, "tool_calls": calls})
+    return kept
+
+
+def shape(messages: Any) -> tuple[int, int]:
     """(user turns, agent tool calls)."""
-    facts = DialogueFacts("", messages)
+    facts = DialogueFacts("", well_formed(messages))
     return len(facts.user_turns()), len(facts.tool_calls())
 
 
 def list_row(row: dict[str, Any], row_id: str) -> dict[str, Any]:
-    turns, calls = shape(row.get("messages") or [])
-    checks = row.get("checks") or {}
+    turns, calls = shape(row.get("messages"))
+    checks = mapping(row.get("checks"))
     return {
         "id": row_id,
         "success": row.get("success"),
@@ -58,10 +76,10 @@ def detail(row: dict[str, Any], row_id: str, state_diff: list[str] | None, note:
 
 def agent_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     calls = []
-    for m in messages:
+    for m in well_formed(messages):
         if m.get("role") != "assistant":
             continue
-        for call in m.get("tool_calls") or []:
+        for call in m["tool_calls"]:
             fn = call.get("function") or call
             arguments = fn.get("arguments") or {}
             if isinstance(arguments, str):
@@ -92,7 +110,7 @@ class GoldDiffs:
         return self._domains[name]
 
     def diff(self, row: dict[str, Any], blueprint: dict[str, Any] | None) -> tuple[list[str], str]:
-        checks = row.get("checks") or {}
+        checks = mapping(row.get("checks"))
         if checks.get("state_match") is True:
             return [], "the final state equals the gold end state"
         if blueprint is None:

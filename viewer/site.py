@@ -14,7 +14,6 @@ A list page loads its manifest and first index chunk only; a record page loads o
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections import Counter
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from viewer.untrusted import Link, data_json, data_script, safe_href, shown, text_of
 
 INDEX_CHUNK = 5000  # list rows per index file
 DETAIL_CHUNK_BYTES = 1_000_000  # a detail file closes once it holds about this much
@@ -76,25 +77,22 @@ class Source:
     headline: str = ""
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def filter_value(value: Any) -> str:
-    """A value as the list page's filters compare it (JavaScript's ``String(value)``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """A value as the list page's filters compare it (app.js's ``asText(value)``)."""
+    return text_of(value)
 
 
 def _script(key: str, value: Any) -> str:
-    return f"VIEW.put({_json(key)},{_json(value)});\n"
+    return data_script(key, data_json(value))
 
 
 def _templates():
     from jinja2 import Environment, select_autoescape
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["href"] = safe_href
+    env.filters["shown"] = shown
+    env.tests["link"] = lambda value: isinstance(value, Link)
     folder = resources.files("viewer").joinpath("templates")
     quality = env.from_string(folder.joinpath("quality.html.jinja").read_text(encoding="utf-8"))
     page = env.from_string(folder.joinpath("page.html.jinja").read_text(encoding="utf-8"))
@@ -120,7 +118,8 @@ class SiteWriter:
         context.setdefault("sections", [])
         context.setdefault("preload", [])
         context.setdefault("collection", None)
-        path.write_text(self.page.render(**context), encoding="utf-8")
+        # A lone surrogate (valid JSON, not valid UTF-8) becomes a character reference, shown as U+FFFD.
+        path.write_text(self.page.render(**context), encoding="utf-8", errors="xmlcharrefreplace")
 
     def _nav(self, source: Source) -> list[dict[str, str]]:
         nav = [{"href": "index.html", "title": source.title}]
@@ -146,13 +145,7 @@ class SiteWriter:
 
         def flush_detail() -> None:
             nonlocal detail_bytes, detail_number
-            text = "".join(
-                [
-                    f"VIEW.put({_json(f'{collection.name}/detail/{detail_number}')},[",
-                    ",".join(detail_json),
-                    "]);\n",
-                ]
-            )
+            text = data_script(f"{collection.name}/detail/{detail_number}", f"[{','.join(detail_json)}]")
             (data / f"detail-{detail_number:05d}.js").write_text(text, encoding="utf-8")
             detail_number += 1
             detail_bytes = 0
@@ -162,11 +155,12 @@ class SiteWriter:
         detail_json: list[str] = []
         total = 0
         for row, record in collection.rows:
-            encoded = _json(record)
+            key = text_of(row.get("id"))
+            encoded = data_json({**record, "id": key})  # app.js finds a record by the id its list row shows
             detail.append(record)
             detail_json.append(encoded)
             detail_bytes += len(encoded)
-            index.append([str(row["id"]), detail_number, *(row.get(c.key) for c in collection.columns)])
+            index.append([key, detail_number, *(row.get(c.key) for c in collection.columns)])
             for key, counter in values.items():
                 value = row.get(key)
                 counter.update(
@@ -252,7 +246,7 @@ class SiteWriter:
             counts = ", ".join(f"{n} {name}" for name, n in totals.items())
             rows.append(
                 [
-                    {"href": f"{source.slug}/index.html", "text": source.title},
+                    Link(f"{source.slug}/index.html", source.title),
                     source.kind,
                     source.headline,
                     counts,

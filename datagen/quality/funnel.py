@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen.blueprint.stages import CHECKS
+from datagen.fields import count, items, mapping
 from datagen.rundir import DatagenRun, read_rows
 
 KINDS = ("base", "recombined")
@@ -51,15 +52,15 @@ class RunFunnel:
 
 
 def _kind(row: dict[str, Any], record: dict[str, Any]) -> str:
-    kind = record.get("kind") or row.get("kind") or (row.get("provenance") or {}).get("kind") or "base"
-    return kind if kind in KINDS else "base"
+    kind = record.get("kind") or row.get("kind") or mapping(row.get("provenance")).get("kind") or "base"
+    return kind if isinstance(kind, str) and kind in KINDS else "base"
 
 
 def _passed(record: dict[str, Any]) -> set[str]:
     passed: set[str] = set()
-    for attempt in record.get("attempts") or []:
+    for attempt in items(record.get("attempts")):
         if isinstance(attempt, dict):
-            passed.update(str(s) for s in attempt.get("passed") or [])
+            passed.update(str(s) for s in items(attempt.get("passed")))
     return passed
 
 
@@ -90,7 +91,7 @@ def run_funnel(run: DatagenRun) -> RunFunnel:
     for row in read_rows(run.blueprints):
         task_id = row.get("id")
         if isinstance(task_id, str) and task_id not in tasks:
-            record = (row.get("provenance") or {}).get("funnel") or {}
+            record = mapping(mapping(row.get("provenance")).get("funnel"))
             tasks[task_id] = (_kind(row, record), _passed(record), True)
     for row in read_rows(run.rejections):
         task_id = row.get("task_id")
@@ -122,10 +123,10 @@ def run_funnel(run: DatagenRun) -> RunFunnel:
 def _from_summaries(run: DatagenRun, dialogue_counts: dict[str, Any]) -> RunFunnel:
     """Task counts the summaries hold (their per-stage counts are of drafts, so they are left out)."""
     p1, p2 = run.read_phase1_stats(), run.read_phase2_stats()
-    recombined = p1.get("recombined") or {}
+    recombined = mapping(p1.get("recombined"))
 
     def pair(base: Any, other: Any = 0) -> dict[str, int]:
-        return {"base": int(base or 0), "recombined": int(other or 0)}
+        return {"base": count(base), "recombined": count(other)}
 
     bars = [
         Bar("proposed", pair(p1.get("proposed"), recombined.get("proposed"))),
@@ -138,15 +139,14 @@ def _from_summaries(run: DatagenRun, dialogue_counts: dict[str, Any]) -> RunFunn
         ]
         if not dialogue_counts["attempts"]:
             dialogue_counts = {
-                "attempts": int(p2.get("attempts") or 0),
-                "verified": int(p2.get("successful_trajectories") or 0)
-                + int(p2.get("duplicate_successes") or 0),
-                "kept_distinct": int(p2.get("successful_trajectories") or 0),
-                "duplicate_successes": int(p2.get("duplicate_successes") or 0),
-                "failed": int(p2.get("failed_trajectories") or 0),
-                "failures": dict(p2.get("failures") or {}),
+                "attempts": count(p2.get("attempts")),
+                "verified": count(p2.get("successful_trajectories")) + count(p2.get("duplicate_successes")),
+                "kept_distinct": count(p2.get("successful_trajectories")),
+                "duplicate_successes": count(p2.get("duplicate_successes")),
+                "failed": count(p2.get("failed_trajectories")),
+                "failures": {str(k): count(v) for k, v in mapping(p2.get("failures")).items()},
             }
-    rejected = {"base": dict(p1.get("rejected_by_stage") or {})}
-    if recombined.get("rejected_by_stage"):
-        rejected["recombined"] = dict(recombined["rejected_by_stage"])
+    rejected = {"base": {str(k): count(v) for k, v in mapping(p1.get("rejected_by_stage")).items()}}
+    if mapping(recombined.get("rejected_by_stage")):
+        rejected["recombined"] = {str(k): count(v) for k, v in recombined["rejected_by_stage"].items()}
     return RunFunnel(bars, dialogue_counts, rejected, source="summaries")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,38 @@ from evaluation.report.collect import Collected, collect
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def plain(text: str) -> str:
+    """``text`` as a file can hold it: a lone surrogate (valid JSON, half an emoji) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+# OWASP's CSV-injection advice: a cell that starts with one of these is a formula to a spreadsheet, so
+# it is written with a leading apostrophe, which spreadsheets read as "text follows". A plain decimal
+# number ("-2.5", a difference between two models) is read as that number, never as a formula, and
+# stays as it is so that the column stays numeric.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(text: str) -> str:
+    """A cell of leaderboard.csv or differences.csv: never a formula when a spreadsheet opens the file."""
+    text = plain(text)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\|<>\[\]`*])")
+
+
+def markdown_cell(text: str) -> str:
+    """Text in one cell of a markdown table: one line, no column break, no markup, no link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(plain(text).splitlines())).replace("\t", " ")
 
 
 def _shown(cell: board.Cell | None, near_best: bool) -> str:
@@ -72,9 +105,18 @@ def csv_table(found: Collected, columns: list[board.Column]) -> tuple[list[str],
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(map(markdown_cell, cells)) + " |"
+
+    lines = [line(header), "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += [line(row) for row in rows]
     return "\n".join(lines)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """A CSV file every cell of which went through :func:`csv_cell`."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([csv_cell(c) for c in row] for row in [header, *rows])
 
 
 def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboard") -> tuple[Path, str]:
@@ -116,24 +158,21 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
         ),
     ):
         if items:
-            data = make(items)
+            try:
+                data = make(items)
+            except Exception as exc:  # one figure the results cannot draw is a note; the tables stay
+                found.ignored.append(f"{name} not drawn ({type(exc).__name__}: {str(exc)[:300]})")
+                continue
             (out / name).write_bytes(data)
             figures.append({"file": name, "caption": caption, "data": base64.b64encode(data).decode()})
-    csv_header, csv_rows = csv_table(found, columns)
-    with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(csv_header)
-        writer.writerows(csv_rows)
-    with (out / "differences.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(board.DIFFERENCE_HEADER)
-        writer.writerows(compared)
-    md = [f"# {title}", "", table, ""]
+    write_csv(out / "leaderboard.csv", *csv_table(found, columns))
+    write_csv(out / "differences.csv", board.DIFFERENCE_CSV_HEADER, board.difference_csv_rows(differences))
+    md = [f"# {markdown_cell(title)}", "", table, ""]
     if compared:
         md += ["## Differences between models", "", markdown_table(board.DIFFERENCE_HEADER, compared), ""]
     md += [f"![{f['caption']}]({f['file']})" for f in figures]
     if found.ignored:
-        md += ["", "Notes:"] + [f"- {n}" for n in found.ignored]
+        md += ["", "Notes:"] + [f"- {markdown_cell(n)}" for n in found.ignored]
     (out / "leaderboard.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     template = resources.files("evaluation.report").joinpath("page.html.jinja").read_text(encoding="utf-8")
     html = (
@@ -151,7 +190,8 @@ def write_report(dirs: list[Path], out: Path, title: str = "apigen-mt leaderboar
             sources=[str(d) for d in dirs],
         )
     )
-    (out / "leaderboard.html").write_text(html, encoding="utf-8")
+    # A lone surrogate in a name becomes a character reference, which a browser shows as U+FFFD.
+    (out / "leaderboard.html").write_text(html, encoding="utf-8", errors="xmlcharrefreplace")
     return out / "leaderboard.html", table
 
 

@@ -91,9 +91,7 @@ def _tau_columns(results: list[TauResult]) -> list[Column]:
             (f"τ {env} pass^1", "pass_k"),
             (f"τ {env} pass^1 (state-changing)", "pass_k_state_changing_only"),
         ):
-            cells = {
-                m: Cell(t.summary[key].get("1"), t.pass_k_intervals(key).get("1")) for m, t in runs.items()
-            }
+            cells = {m: Cell(t.pass_k(key).get(1), t.pass_k_intervals(key).get("1")) for m, t in runs.items()}
 
             def compare(
                 a: str, b: str, key: str = key, runs: dict[str, TauResult] = runs
@@ -126,7 +124,7 @@ def _next_action_columns(results: list[NextActionResult]) -> list[Column]:
         runs = {n.model: n for n in results if n.label == label}
         pair = _ratio_pairs(runs)
         for name, key in NEXT_ACTION_COLUMNS:
-            cells = {m: Cell(n.summary["overall"].get(key), n.intervals().get(key)) for m, n in runs.items()}
+            cells = {m: Cell(n.overall.get(key), n.intervals().get(key)) for m, n in runs.items()}
             columns.append(
                 Column(
                     f"next-action {label} {name}", cells, lambda a, b, key=key, pair=pair: pair(a, b).get(key)
@@ -189,3 +187,15 @@ def difference_rows(differences: list[Difference]) -> list[list[str]]:
 
 
 DIFFERENCE_HEADER = ["figure", "A", "B", "A − B (points) [95%]", "shared tasks/items", "verdict"]
+DIFFERENCE_CSV_HEADER = ["figure", "A", "B", "A − B (points)", "95% low", "95% high", "shared tasks/items",
+                         "verdict"]  # fmt: skip
+
+
+def difference_csv_rows(differences: list[Difference]) -> list[list[str]]:
+    """The comparisons for spreadsheets: the difference and its interval's bounds as plain numbers."""
+    rows = []
+    for d in differences:
+        gap = d.result.difference
+        bounds = [f"{100 * x:.1f}" for x in (gap.value, gap.low, gap.high)]
+        rows.append([d.figure, d.first, d.second, *bounds, str(d.result.items), verdict(d)])
+    return rows

@@ -8,20 +8,45 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from datagen.fields import count, items, mapping, number, text_of, texts
 from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun, read_json, read_rows
-from evaluation.intervals import Interval, pass_k_intervals
+from evaluation.intervals import LEVEL, Interval, pass_k_intervals
+
+# A pass^k curve's intervals are bootstrapped here (for runs that did not save their own) only up to
+# this many trials per task: τ runs make a few dozen at most, and the bootstrap's work grows with
+# trials × tasks, so a summary claiming millions of trials must not hold the report or a page up.
+MAX_COMPUTED_TRIALS = 64
 
 
 def interval_of(data: Any) -> Interval | None:
-    """An interval from its saved form (``Interval.as_dict``); None when absent or not one."""
-    if not isinstance(data, dict) or not {"value", "low", "high"} <= set(data):
+    """An interval from its saved form (``Interval.as_dict``); None when absent or not one: any bound
+    that is not a finite number, a low above the high, or a level outside (0, 1)."""
+    saved = mapping(data)
+    value, low, high = (number(saved.get(k)) for k in ("value", "low", "high"))
+    level = number(saved.get("level", LEVEL))
+    if value is None or low is None or high is None or level is None:
         return None
-    try:
-        return Interval(
-            float(data["value"]), float(data["low"]), float(data["high"]), float(data.get("level", 0.95))
-        )
-    except (TypeError, ValueError):
-        return None
+    return Interval(value, low, high, level) if low <= high and 0 < level < 1 else None
+
+
+def curve(value: Any) -> dict[int, float]:
+    """A pass^k curve as a summary holds it (``{"1": 0.5, ...}``): the entries whose k is a whole
+    number and whose value is a number, by k; anything else in the mapping is left out."""
+    points = {}
+    for k, v in mapping(value).items():
+        if k.isdecimal() and len(k) < 9 and (n := number(v)) is not None:
+            points[int(k)] = n
+    return dict(sorted(points.items()))
+
+
+def scores(value: Any) -> dict[str, float]:
+    """The numeric entries of a mapping of scores (names as text)."""
+    return {text_of(k): n for k, v in mapping(value).items() if (n := number(v)) is not None}
+
+
+def saved_intervals(value: Any) -> dict[str, Interval]:
+    """The intervals of a mapping of saved intervals (names as text); anything else is left out."""
+    return {text_of(k): i for k, v in mapping(value).items() if (i := interval_of(v))}
 
 
 @dataclass
@@ -30,7 +55,7 @@ class BfclResult:
     path: Path  # the score folder
     categories: dict[str, float]
     overall: dict[str, float]
-    intervals: dict[str, Any] = field(default_factory=dict)  # scores.json "intervals" (may be absent)
+    intervals: dict[str, Any] = field(default_factory=dict)  # scores.json "intervals" (any JSON value)
 
     def verdicts(self) -> dict[str, dict[str, bool]]:
         """{category: {item id: correct}} from verdicts.jsonl beside the scores ({} without it)."""
@@ -39,9 +64,9 @@ class BfclResult:
     def overall_intervals(self) -> dict[str, Interval]:
         """The group and overall scores' intervals: the run's own, else bootstrapped here from its
         verdicts (scores written before intervals were)."""
-        saved = {k: interval_of(v) for k, v in (self.intervals.get("overall") or {}).items()}
+        saved = saved_intervals(mapping(self.intervals).get("overall"))
         if saved:
-            return {k: v for k, v in saved.items() if v}
+            return saved
         if not self.verdicts():
             return {}
         from evaluation.bfcl.scoring import CategoryScore, ItemVerdict, summary_intervals
@@ -68,34 +93,38 @@ class TauResult:
     path: Path
     summary: dict[str, Any]
 
+    def pass_k(self, key: str = "pass_k") -> dict[int, float]:
+        """One of the summary's pass^k curves (``pass_k``, ``pass_k_state_changing_only``)."""
+        return curve(self.summary.get(key))
+
     def per_task(self) -> dict[str, tuple[int, int]]:
-        """{task: (successes, trials)} of the complete tasks: per_task.json, else the summary."""
-        saved = read_json(TauRun(self.path).per_task) or {}
-        complete = self.summary.get("per_task_successes") or {}
-        trials = int(self.summary.get("trials") or 0)
+        """{task: (successes, trials)} of the complete tasks: per_task.json, else the summary; a task
+        whose counts are not whole numbers with successes <= trials is left out."""
+        saved = mapping(read_json(TauRun(self.path).per_task))
+        trials = count(self.summary.get("trials"))
         out = {}
-        for task, successes in complete.items():
-            entry = saved.get(task) if isinstance(saved, dict) else None
-            if isinstance(entry, dict) and isinstance(entry.get("trials"), int):
-                out[task] = (int(entry.get("successes", successes)), entry["trials"])
-            elif trials:
-                out[task] = (int(successes), trials)
+        for task, successes in mapping(self.summary.get("per_task_successes")).items():
+            entry = mapping(saved.get(task))
+            if count(entry.get("trials")):
+                s, n = count(entry.get("successes", successes)), count(entry["trials"])
+            else:
+                s, n = count(successes), trials
+            if n > 0 and s <= n:
+                out[task] = (s, n)
         return out
 
     def pass_1_per_task(self) -> dict[str, float]:
         return {task: s / n for task, (s, n) in self.per_task().items() if n}
 
     def noop_tasks(self) -> set[str]:
-        return set(self.summary.get("noop_gold_tasks") or [])
+        return {text_of(t) for t in items(self.summary.get("noop_gold_tasks"))}
 
     def pass_k_intervals(self, key: str = "pass_k") -> dict[str, Interval]:
         """{k: interval} of a pass^k curve: the run's own (``<key>_interval`` in its summary), else
         bootstrapped here over the tasks' recorded successes (the curve's tasks: all, the
         state-changing ones, or those the simulated user did not spoil)."""
-        saved = {
-            k: i for k, v in (self.summary.get(f"{key}_interval") or {}).items() if (i := interval_of(v))
-        }
-        if set(self.summary.get(key) or {}) <= set(saved):
+        saved = saved_intervals(self.summary.get(f"{key}_interval"))
+        if {str(k) for k in self.pass_k(key)} <= set(saved):
             return saved
         return {**self._computed_intervals(key), **saved}
 
@@ -103,10 +132,11 @@ class TauResult:
         left_out = {
             "pass_k": set(),
             "pass_k_state_changing_only": self.noop_tasks(),
-            "pass_k_without_user_error_tasks": set(self.summary.get("user_error_tasks") or []),
+            "pass_k_without_user_error_tasks": set(texts(self.summary.get("user_error_tasks"))),
         }.get(key)
         tasks = {t: v for t, v in self.per_task().items() if left_out is not None and t not in left_out}
-        if not tasks or len({n for _, n in tasks.values()}) != 1:
+        trials = {n for _, n in tasks.values()}
+        if not tasks or len(trials) != 1 or trials.pop() > MAX_COMPUTED_TRIALS:
             return {}
         outcomes = {t: [True] * s + [False] * (n - s) for t, (s, n) in tasks.items()}
         return {str(k): i for k, i in pass_k_intervals(outcomes).items()}
@@ -130,11 +160,9 @@ class NextActionResult:
 
     def intervals(self) -> dict[str, Interval]:
         """The overall figures' intervals: the run's own, else bootstrapped here from its turns."""
-        saved = {
-            k: interval_of(v) for k, v in (self.summary.get("overall", {}).get("intervals") or {}).items()
-        }
+        saved = saved_intervals(mapping(self.summary.get("overall")).get("intervals"))
         if saved:
-            return {k: v for k, v in saved.items() if v}
+            return saved
         from evaluation.intervals import ratio_intervals
 
         return ratio_intervals(list(self.dialogues().values()))
@@ -142,8 +170,12 @@ class NextActionResult:
     @property
     def label(self) -> str:
         """The data it was measured on, for tables: its sources' folder names and the split."""
-        names = ", ".join(Path(d).name for d in self.summary.get("data") or [])
-        return f"{names} ({self.summary.get('split', '?')})"
+        names = ", ".join(Path(d).name for d in texts(self.summary.get("data")))
+        return f"{names} ({text_of(self.summary.get('split', '?'))})"
+
+    @property
+    def overall(self) -> dict[str, float]:
+        return scores(self.summary.get("overall"))
 
 
 @dataclass
@@ -167,7 +199,7 @@ def _bfcl_model(scores_path: Path) -> str:
     for folder in [scores_path.parent, *scores_path.parents]:
         data = BfclRun(folder).read_metadata()
         if data is not None:
-            return str(data.get("label") or data.get("model") or folder.name)
+            return text_of(data.get("label") or data.get("model") or folder.name)
     return scores_path.parent.parent.name
 
 
@@ -179,25 +211,27 @@ def collect(dirs: list[Path]) -> Collected:
             found.ignored.append(f"{root}: does not exist")
             continue
         hits = 0
-        for scores in BfclRun.find_scores(root):
-            data = read_json(scores)
+        for path in BfclRun.find_scores(root):
+            data = read_json(path)
             if data and "categories" in data and "overall" in data:
                 found.bfcl.append(
                     BfclResult(
-                        _bfcl_model(scores), scores.parent, data["categories"], data["overall"],
-                        data.get("intervals") if isinstance(data.get("intervals"), dict) else {},
+                        _bfcl_model(path), path.parent, scores(data["categories"]), scores(data["overall"]),
+                        mapping(data.get("intervals")),
                     )
                 )  # fmt: skip
                 hits += 1
         for tau in TauRun.find(root):
             data = tau.read_summary()
             if data and "pass_k" in data and "env" in data:
-                found.tau.append(TauResult(str(data.get("agent", "?")), str(data["env"]), tau.root, data))
+                found.tau.append(
+                    TauResult(text_of(data.get("agent", "?")), text_of(data["env"]), tau.root, data)
+                )
                 hits += 1
         for na in NextActionRun.find(root):
             data = na.read_summary()
             if data and "overall" in data:
-                found.next_action.append(NextActionResult(str(data.get("model", "?")), na.root, data))
+                found.next_action.append(NextActionResult(text_of(data.get("model", "?")), na.root, data))
                 hits += 1
         for run in DatagenRun.find(root):
             found.runs.append(

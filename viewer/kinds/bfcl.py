@@ -4,11 +4,14 @@ reason, question and raw model output, filterable by category and error type."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from datagen.fields import mapping, number, text_of
 from datagen.rundir import BfclRun, read_json, read_rows
-from viewer.kinds import Kind, Options
+from evaluation.report.collect import saved_intervals
+from viewer.kinds import Kind, Options, counts_table
 from viewer.site import Collection, Column, Section, Source, slugify
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ def _results(path: Path) -> dict[str, dict[str, Any]]:
         log.warning("%s", exc)
         return {}
     return {
-        category: {str(r["id"]): r.get("result") for r in read_results(file)}
+        category: {text_of(r.get("id")): r.get("result") for r in read_results(file)}
         for category, file in files.items()
     }
 
@@ -55,16 +58,16 @@ def _items(verdicts: list[dict[str, Any]], path: Path):
     results = _results(path)
     questions: dict[str, dict[str, list[str]]] = {}
     for v in verdicts:
-        category = str(v.get("category"))
+        category = text_of(v.get("category"))
         if category not in questions:
             questions[category] = _questions(category)
-        item_id = str(v.get("id"))
+        item_id = text_of(v.get("id"))
         listed = {
             "id": item_id,
             "category": category,
             "valid": bool(v.get("valid")),
             "error_type": v.get("error_type") or (None if v.get("valid") else "unknown"),
-            "error": str(v.get("error") or "")[:200],
+            "error": text_of(v.get("error"))[:200],
             "decoded": v.get("decoded"),
         }
         record = {**v, "id": item_id, "question": questions[category].get(item_id, [])}
@@ -73,12 +76,15 @@ def _items(verdicts: list[dict[str, Any]], path: Path):
         yield listed, record
 
 
-def _bounds(intervals: Any, name: str) -> str:
-    """`[low, high]` in percent from scores.json's intervals (Wilson per category, bootstrap overall)."""
-    from evaluation.report.collect import interval_of
-
-    found = interval_of(intervals.get(name)) if isinstance(intervals, dict) else None
-    return f"[{100 * found.low:.1f}, {100 * found.high:.1f}]" if found else "–"
+def _percentages(scores: dict[str, Any], intervals: Any) -> list[list[str]]:
+    """[name, value in percent, `[low, high]` in percent] per numeric score; the interval as scores.json
+    saved it (Wilson per category, bootstrap overall), "–" where it has none or not one."""
+    saved = saved_intervals(intervals)
+    return [
+        [k, f"{100 * n:.2f}%", f"[{100 * i.low:.1f}, {100 * i.high:.1f}]" if (i := saved.get(k)) else "–"]
+        for k, v in scores.items()
+        if (n := number(v)) is not None
+    ]
 
 
 def build(path: Path, options: Options) -> Source:
@@ -86,21 +92,16 @@ def build(path: Path, options: Options) -> Source:
     metadata = run.read_metadata() or {}
     scores = read_json(BfclRun.scores_file(run.score_dir)) or {}
     verdicts = read_rows(BfclRun.verdicts_file(run.score_dir))
-    overall = scores.get("overall") or {}
-    categories = scores.get("categories") or {}
-    intervals = scores.get("intervals") if isinstance(scores.get("intervals"), dict) else {}
-    errors: dict[str, int] = {}
-    for v in verdicts:
-        if not v.get("valid"):
-            errors[str(v.get("error_type") or "unknown")] = (
-                errors.get(str(v.get("error_type") or "unknown"), 0) + 1
-            )
-    model = str(metadata.get("label") or metadata.get("model") or path.name)
+    overall = mapping(scores.get("overall"))
+    categories = mapping(scores.get("categories"))
+    intervals = mapping(scores.get("intervals"))
+    errors = Counter(text_of(v.get("error_type") or "unknown") for v in verdicts if not v.get("valid"))
+    model = text_of(metadata.get("label") or metadata.get("model") or path.name)
     sections = [
         Section("Run", "kv", [(k, metadata.get(k)) for k in ("model", "format", "bfcl_eval_version", "decoder", "categories") if k in metadata]),
-        Section("Overall", "table", {"header": ["score", "value", "95% interval"], "rows": [[k, f"{100 * v:.2f}%", _bounds(intervals.get("overall"), k)] for k, v in overall.items() if isinstance(v, (int, float))], "numeric": {1}}),
-        Section("Categories", "table", {"header": ["category", "accuracy", "95% interval"], "rows": [[k, f"{100 * v:.2f}%", _bounds(intervals.get("categories"), k)] for k, v in categories.items()], "numeric": {1}}),
-        Section("Failure reasons", "table", {"header": ["error type", "items"], "rows": sorted(errors.items(), key=lambda kv: -kv[1]), "numeric": {1}}),
+        Section("Overall", "table", {"header": ["score", "value", "95% interval"], "rows": _percentages(overall, intervals.get("overall")), "numeric": {1}}),
+        Section("Categories", "table", {"header": ["category", "accuracy", "95% interval"], "rows": _percentages(categories, intervals.get("categories")), "numeric": {1}}),
+        Section("Failure reasons", "table", counts_table(errors, ["error type", "items"])),
     ]  # fmt: skip
     if not scores:
         sections.insert(
@@ -111,14 +112,14 @@ def build(path: Path, options: Options) -> Source:
                 [("note", f"no scores under {run.score_dir}; run `apigen-mt eval bfcl-score {path}`")],
             ),
         )
-    v4 = overall.get("overall_v4")
+    v4 = number(overall.get("overall_v4"))
     return Source(
         slug=slugify(f"{path.parent.name}-{path.name}", options.slugs),
         title=f"BFCL evaluation {model}",
         kind="BFCL evaluation",
         sections=sections,
         collections=[Collection("items", "Items", "bfcl_item", ITEM_COLUMNS, _items(verdicts, path))],
-        headline=f"overall (v4) {100 * v4:.1f}%" if isinstance(v4, (int, float)) else "",
+        headline=f"overall (v4) {100 * v4:.1f}%" if v4 is not None else "",
     )
 
 

@@ -7,16 +7,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from datagen.quality import corpus_from_run, quality_report
+from datagen.fields import count, items, mapping, number, text_of, texts
+from datagen.quality import corpus_from_run
 from datagen.quality.funnel import KINDS, run_funnel
 from datagen.redact import redact_config
 from datagen.rundir import DatagenRun, read_rows
 from viewer import dialogues
 from viewer.charts import funnel_svg
-from viewer.kinds import Kind, Options
+from viewer.kinds import Kind, Options, quality_section, settings_section
 from viewer.site import Collection, Column, Section, Source, slugify
+from viewer.untrusted import formatted
 
 BLUEPRINT_COLUMNS = [
     Column("status", "status", filter=True),
@@ -41,13 +41,22 @@ DIALOGUE_COLUMNS = [
 ]
 
 
-def _rounds(record: dict[str, Any], reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_round = {r.get("round"): r for r in reviews if isinstance(r, dict)}
+def _rounds(record: dict[str, Any], reviews: Any) -> list[dict[str, Any]]:
+    by_round = {text_of(r.get("round")): r for r in items(reviews) if isinstance(r, dict)}
     rounds = []
-    for attempt in record.get("attempts") or []:
+    for attempt in items(record.get("attempts")):
         if isinstance(attempt, dict):
-            rounds.append({**attempt, "review": by_round.get(attempt.get("round"))})
+            rounds.append({**attempt, "review": by_round.get(text_of(attempt.get("round")))})
     return rounds
+
+
+def _tools(actions: list[Any]) -> list[str]:
+    return sorted({text_of(a.get("name")) for a in actions if isinstance(a, dict) and a.get("name")})
+
+
+def dialogue_id(row: dict[str, Any]) -> str:
+    """A Phase 2 record's id (older records lack one: blueprint and attempt name it)."""
+    return text_of(row.get("id") or f"{text_of(row.get('blueprint_id'))}-a{text_of(row.get('attempt'))}")
 
 
 def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]]):
@@ -56,23 +65,23 @@ def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]])
         if not isinstance(row.get("id"), str) or row["id"] in seen:
             continue
         seen.add(row["id"])
-        provenance = dict(row.get("provenance") or {})
-        funnel = provenance.pop("funnel", {}) or {}
+        provenance = dict(mapping(row.get("provenance")))
+        funnel = mapping(provenance.pop("funnel", None))
         diff = provenance.pop("diff", [])
         reviews = provenance.pop("reviews", [])
         kind = provenance.get("kind") or funnel.get("kind") or "base"
         tried = phase2.get(row["id"], [])
-        actions = row.get("actions") or []
+        actions = items(row.get("actions"))
         yield (
             {
                 "id": row["id"],
                 "status": "accepted",
                 "kind": kind,
                 "stage": None,
-                "tools": sorted({a.get("name") for a in actions if isinstance(a, dict)}),
+                "tools": _tools(actions),
                 "user": row.get("user_id"),
                 "persona": dialogues.shorten(row.get("persona"), 80),
-                "rounds": len(funnel.get("attempts") or []),
+                "rounds": len(items(funnel.get("attempts"))),
                 "verified": sum(1 for t in tried if t.get("success")),
                 "instruction": dialogues.shorten(row.get("instruction"), 160),
             },
@@ -87,7 +96,8 @@ def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]])
                 "diff": diff,
                 "rounds": _rounds(funnel, reviews),
                 "dialogues": [
-                    {"id": t["id"], "success": t.get("success"), "failure": t.get("failure")} for t in tried
+                    {"id": dialogue_id(t), "success": t.get("success"), "failure": t.get("failure")}
+                    for t in tried
                 ],
                 "provenance": provenance,
             },
@@ -96,24 +106,23 @@ def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]])
         if not isinstance(row.get("task_id"), str) or row["task_id"] in seen:
             continue
         seen.add(row["task_id"])
-        draft = row.get("draft") if isinstance(row.get("draft"), dict) else {}
-        provenance = dict(row.get("provenance") or {})
+        draft = mapping(row.get("draft"))
+        provenance = dict(mapping(row.get("provenance")))
         reviews = provenance.pop("reviews", [])
-        funnel = row.get("funnel") if isinstance(row.get("funnel"), dict) else {}
+        funnel = mapping(row.get("funnel"))
         kind = row.get("kind") or provenance.get("kind") or "base"
-        sampler = provenance.get("sampler") or {}
-        actions = draft.get("actions") or []
-        user = sampler.get("user_id") if isinstance(sampler, dict) else None
+        actions = items(draft.get("actions"))
+        user = mapping(provenance.get("sampler")).get("user_id")
         yield (
             {
                 "id": row["task_id"],
                 "status": "rejected",
                 "kind": kind,
                 "stage": row.get("stage") or "unknown",
-                "tools": sorted({a.get("name") for a in actions if isinstance(a, dict) and a.get("name")}),
+                "tools": _tools(actions),
                 "user": user,
                 "persona": "",
-                "rounds": len(funnel.get("attempts") or []),
+                "rounds": len(items(funnel.get("attempts"))),
                 "verified": 0,
                 "instruction": dialogues.shorten(draft.get("instruction") or draft.get("raw"), 160),
             },
@@ -122,7 +131,7 @@ def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]])
                 "status": "rejected",
                 "kind": kind,
                 "stage": row.get("stage") or "unknown",
-                "reasons": [str(r) for r in row.get("reasons") or []],
+                "reasons": texts(row.get("reasons")),
                 "user_id": user,
                 "instruction": draft.get("instruction"),
                 "actions": actions,
@@ -140,8 +149,8 @@ def _dialogue_records(run: DatagenRun, blueprints: dict[str, dict[str, Any]], op
     diffs = dialogues.GoldDiffs(options.domains)
     for path in (run.trajectories, run.failures):
         for row in read_rows(path):
-            row_id = str(row.get("id") or f"{row.get('blueprint_id')}-a{row.get('attempt')}")
-            lines, note = diffs.diff(row, blueprints.get(str(row.get("blueprint_id"))))
+            row_id = dialogue_id(row)
+            lines, note = diffs.diff(row, blueprints.get(text_of(row.get("blueprint_id"))))
             listed = dialogues.list_row(row, row_id)
             listed.update(blueprint=row.get("blueprint_id"), attempt=row.get("attempt"))
             yield listed, dialogues.detail(row, row_id, lines, note)
@@ -149,18 +158,18 @@ def _dialogue_records(run: DatagenRun, blueprints: dict[str, dict[str, Any]], op
 
 def _tokens(run: DatagenRun, funnel: dict[str, Any]) -> list[tuple[str, str]]:
     p1, p2 = run.read_phase1_stats(), run.read_phase2_stats()
-    tokens = p1.get("tokens") or {}
-    session = p2.get("this_session") or {}
-    verified = funnel["dialogues"].get("kept_distinct") or 0
-    p2_total = int(p2.get("prompt_tokens") or 0) + int(p2.get("completion_tokens") or 0)
+    tokens, session = mapping(p1.get("tokens")), mapping(p2.get("this_session"))
+    verified = count(funnel["dialogues"].get("kept_distinct"))
+    p2_total = count(p2.get("prompt_tokens")) + count(p2.get("completion_tokens"))
+    rate = number(session.get("generated_tokens_per_s"))
     pairs = [
-        ("Phase 1 tokens (prompt / completion)", f"{tokens.get('prompt', 0):,} / {tokens.get('completion', 0):,}"),
-        ("Phase 1 tokens per accepted blueprint", f"{p1['tokens_per_accepted']:,.0f}" if p1.get("tokens_per_accepted") else "–"),
-        ("Phase 2 tokens (prompt / completion)", f"{int(p2.get('prompt_tokens') or 0):,} / {int(p2.get('completion_tokens') or 0):,}"),
+        ("Phase 1 tokens (prompt / completion)", f"{count(tokens.get('prompt')):,} / {count(tokens.get('completion')):,}"),
+        ("Phase 1 tokens per accepted blueprint", formatted(p1.get("tokens_per_accepted") or None, ",.0f")),
+        ("Phase 2 tokens (prompt / completion)", f"{count(p2.get('prompt_tokens')):,} / {count(p2.get('completion_tokens')):,}"),
         ("Phase 2 tokens per kept dialogue", f"{p2_total / verified:,.0f}" if verified else "–"),
-        ("Phase 2 generation rate (last session)", f"{session['generated_tokens_per_s']:,.1f} tokens/s over {session.get('elapsed_s', 0):,.0f} s" if session.get("generated_tokens_per_s") else "–"),
-        ("Phase 1 acceptance (base tasks)", f"{p1['acceptance_rate']:.0%} (first round {p1.get('first_round_acceptance_rate', 0):.0%})" if "acceptance_rate" in p1 else "–"),
-        ("Phase 2 success rate (attempts)", f"{p2['success_rate']:.0%}" if "success_rate" in p2 else "–"),
+        ("Phase 2 generation rate (last session)", f"{rate:,.1f} tokens/s over {formatted(session.get('elapsed_s'), ',.0f', '?')} s" if rate else "–"),
+        ("Phase 1 acceptance (base tasks)", f"{formatted(p1.get('acceptance_rate'), '.0%')} (first round {formatted(p1.get('first_round_acceptance_rate'), '.0%')})" if "acceptance_rate" in p1 else "–"),
+        ("Phase 2 success rate (attempts)", formatted(p2.get("success_rate"), ".0%")),
     ]  # fmt: skip
     return pairs
 
@@ -168,17 +177,17 @@ def _tokens(run: DatagenRun, funnel: dict[str, Any]) -> list[tuple[str, str]]:
 def _models(run: DatagenRun, recipe: dict[str, Any], phase2_rows: list[dict[str, Any]]) -> dict[str, Any]:
     roles: dict[str, Counter[str]] = defaultdict(Counter)
     for row in read_rows(run.blueprints):
-        provenance = row.get("provenance") or {}
+        provenance = mapping(row.get("provenance"))
         if provenance.get("generator"):
-            roles["generator"][str(provenance["generator"])] += 1
-        for judge in provenance.get("judges") or []:
-            roles["judge"][str(judge)] += 1
+            roles["generator"][text_of(provenance["generator"])] += 1
+        for judge in items(provenance.get("judges")):
+            roles["judge"][text_of(judge)] += 1
     for row in phase2_rows:
-        for role, name in (row.get("models") or {}).items():
-            roles[f"dialogue {role}"][str(name)] += 1
+        for role, name in mapping(row.get("models")).items():
+            roles[f"dialogue {role}"][text_of(name)] += 1
     table = [[role, name, n] for role, names in roles.items() for name, n in names.most_common()]
     if not table and recipe.get("generator"):
-        table = [["generator (recipe)", str((recipe.get("generator") or {}).get("model")), "–"]]
+        table = [["generator (recipe)", text_of(mapping(recipe.get("generator")).get("model")), "–"]]
     return {"header": ["role", "model", "records"], "rows": table, "numeric": {2}}
 
 
@@ -189,8 +198,8 @@ def build(path: Path, options: Options) -> Source:
     phase2_rows = read_rows(run.trajectories) + read_rows(run.failures)
     by_blueprint: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in phase2_rows:
-        by_blueprint[str(row.get("blueprint_id"))].append(row)
-    blueprint_rows = {str(r.get("id")): r for r in read_rows(run.blueprints)}
+        by_blueprint[text_of(row.get("blueprint_id"))].append(row)
+    blueprint_rows = {text_of(r.get("id")): r for r in read_rows(run.blueprints)}
     d = funnel.dialogues
     stages = [[b.label, *(b.counts.get(k, 0) for k in KINDS), b.total] for b in funnel.bars]
     rejected = [
@@ -212,12 +221,10 @@ def build(path: Path, options: Options) -> Source:
         Section("Rejections by stage", "table", {"header": ["kind", "stage", "tasks"], "rows": rejected, "numeric": {2}}),
         Section("Tokens and rates", "kv", _tokens(run, funnel.as_dict())),
         Section("Models per role", "table", _models(run, recipe, phase2_rows)),
-        Section("Recipe", "pre", yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True) if recipe else "no recipe saved in the run",
-                note="As saved beside the run, credentials redacted."),
+        settings_section(recipe, "Recipe", "As saved beside the run, credentials redacted.") if recipe
+        else Section("Recipe", "pre", "no recipe saved in the run"),
     ]  # fmt: skip
-    if options.stats:
-        report = quality_report([corpus_from_run(run)], domains=options.domains)
-        sections.append(Section("Quality figures", "quality", next(iter(report["collections"].values()))))
+    sections += quality_section(lambda: corpus_from_run(run), options)
     accepted = next((b.total for b in funnel.bars if b.label == "accepted"), 0)
     return Source(
         slug=slugify(path.name, options.slugs),

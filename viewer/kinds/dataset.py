@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from datagen.export.card import FACTS_FILE
-from datagen.quality import corpus_from_rows, quality_report
+from datagen.fields import items, mapping, texts
+from datagen.quality import corpus_from_rows
+from datagen.rundir import read_rows
 from viewer import dialogues
-from viewer.kinds import Kind, Options
+from viewer.kinds import Kind, Options, quality_section
 from viewer.site import Collection, Column, Section, Source, slugify
+from viewer.untrusted import link
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,45 @@ def layout_of(columns: list[str]) -> str:
 
 
 def load_splits(path: Path) -> dict[str, Any]:
+    """Split name -> rows: a ``datasets.Dataset``, or a list of objects for JSON that Python's reader
+    reads and Arrow's does not (a lone surrogate, half an emoji a model wrote, stops Arrow's parser)."""
     from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
 
-    if path.is_file():
-        return dict(load_dataset("json", data_files=str(path)))
-    return dict(load_dataset(str(path)))
+    try:
+        if path.is_file():
+            return dict(load_dataset("json", data_files=str(path)))
+        return dict(load_dataset(str(path)))
+    except DatasetGenerationError as exc:
+        files = (
+            [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
+        )
+        splits = {
+            ("train" if path.is_file() else f.stem): _json_rows(f) for f in files if f.name != FACTS_FILE
+        }
+        if not any(splits.values()):
+            raise
+        log.warning(
+            "%s: datasets could not read it (%s); read with Python's JSON reader", path, exc.__cause__ or exc
+        )
+        return {split: rows for split, rows in splits.items() if rows}
+
+
+def _json_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".jsonl":
+        return read_rows(path)  # the one JSONL reader: a damaged line is logged with its place and skipped
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        log.warning("%s: expected a JSON array of rows, found unreadable content (%s)", path, exc)
+        return []
+    return [row for row in items(value) if isinstance(row, dict)]
+
+
+def _columns(part: Any) -> list[str]:
+    if hasattr(part, "column_names"):
+        return list(part.column_names)
+    return sorted({key for row in part for key in row})
 
 
 def read_dataset(path: Path) -> tuple[list[dict[str, Any]], Counter[str], str]:
@@ -59,13 +96,16 @@ def read_dataset(path: Path) -> tuple[list[dict[str, Any]], Counter[str], str]:
     failures: Counter[str] = Counter()
     layout = ""
     for split, part in load_splits(path).items():
-        layout = layout_of(list(part.column_names))
+        layout = layout_of(_columns(part))
         convert = CONVERTERS[layout]
         for index, raw in enumerate(part):
             try:
                 converted = convert(raw)
             except ConversionError as exc:
                 failures[exc.reason] += 1
+                continue
+            except (TypeError, AttributeError, KeyError, ValueError) as exc:  # a shape the reader missed
+                failures[f"unreadable row ({type(exc).__name__})"] += 1
                 continue
             kept = {k: raw[k] for k in KEPT_FIELDS if raw.get(k) is not None}
             kept.setdefault("id", f"{split}-{index}")
@@ -95,16 +135,18 @@ def _facts(path: Path) -> list[Section]:
         return []
     try:
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         return [Section("Export facts", "kv", [("note", f"{facts_file} is unreadable ({exc})")])]
-    split = facts.get("split") or {}
+    facts = mapping(facts)
+    split = mapping(facts.get("split"))
     teachers = [
-        [t.get("role"), t.get("model"), t.get("license") or "not found"] for t in facts.get("teachers") or []
+        [t.get("role"), t.get("model"), link(t.get("license_link"), t.get("license") or "not found")]
+        for t in map(mapping, items(facts.get("teachers")))
     ]
     return [
         Section("Export", "kv", [
             ("format", facts.get("format")), ("exported", facts.get("created")), ("from run", facts.get("run_dir")),
-            ("toolkit", facts.get("toolkit")), ("licence", facts.get("license")), ("domains", ", ".join(facts.get("domains") or [])),
+            ("toolkit", facts.get("toolkit")), ("licence", facts.get("license")), ("domains", ", ".join(texts(facts.get("domains")))),
             ("split rule", split.get("rule")), ("split seed / fractions", f"seed {split.get('seed')}, validation {split.get('validation')}, test {split.get('test')}"),
         ]),
         Section("Teacher models", "table", {"header": ["role", "model", "licence"], "rows": teachers, "numeric": set()}),
@@ -122,9 +164,7 @@ def build(path: Path, options: Options) -> Source:
         ]),
         *_facts(path),
     ]  # fmt: skip
-    if options.stats:
-        report = quality_report([corpus_from_rows(path.name, rows)], domains=options.domains)
-        sections.append(Section("Quality figures", "quality", next(iter(report["collections"].values()))))
+    sections += quality_section(lambda: corpus_from_rows(path.name, rows), options)
     return Source(
         slug=slugify(f"dataset-{path.name}", options.slugs),
         title=f"dataset {path.name}",

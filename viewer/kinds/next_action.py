@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from datagen.fields import items, mapping, number, text_of, texts
 from datagen.redact import redact_config
 from datagen.rundir import NextActionRun, read_rows
-from viewer.kinds import Kind, Options
+from evaluation.report.collect import interval_of
+from viewer.kinds import Kind, Options, counts_table, settings_section
 from viewer.site import Collection, Column, Section, Source, slugify
 
 FIGURES = (
@@ -28,22 +28,23 @@ TURN_COLUMNS = [
 ]
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+def _pct(value: Any) -> str:
+    n = number(value)
+    return "–" if n is None else f"{100 * n:.1f}%"
 
 
 def _with_bounds(figures: dict[str, Any], key: str) -> str:
     """The figure in percent with its 95% interval over dialogues, where the summary has one."""
-    interval = (figures.get("intervals") or {}).get(key)
-    if not isinstance(interval, dict) or figures.get(key) is None:
+    interval = interval_of(mapping(figures.get("intervals")).get(key))
+    if interval is None or number(figures.get(key)) is None:
         return _pct(figures.get(key))
-    return f"{_pct(figures.get(key))} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+    return f"{_pct(figures.get(key))} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
 
 
-def _table(by_name: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
+def _table(by_name: dict[str, Any], what: str) -> dict[str, Any]:
     rows = [
-        [name, f["turns"], f["should_call_turns"], *(_with_bounds(f, key) for key, _ in FIGURES)]
-        for name, f in by_name.items()
+        [name, f.get("turns"), f.get("should_call_turns"), *(_with_bounds(f, key) for key, _ in FIGURES)]
+        for name, f in ((name, mapping(f)) for name, f in by_name.items())
     ]
     return {
         "header": [what, "turns", "should call", *(title for _, title in FIGURES)],
@@ -52,8 +53,8 @@ def _table(by_name: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
     }
 
 
-def _message(calls: list[dict[str, Any]], content: str) -> dict[str, Any]:
-    return {"role": "assistant", "content": content, "tool_calls": [{"function": c} for c in calls]}
+def _message(calls: Any, content: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": content, "tool_calls": [{"function": c} for c in items(calls)]}
 
 
 def _turns(rows: list[dict[str, Any]]):
@@ -63,7 +64,8 @@ def _turns(rows: list[dict[str, Any]]):
             "id": row.get("key"),
             "dialogue": row.get("dialogue_id"),
             "env": row.get("env"),
-            "tool": ", ".join(sorted({c["name"] for c in row.get("gold_calls") or []})) or "(text)",
+            "tool": ", ".join(sorted({text_of(mapping(c).get("name")) for c in items(row.get("gold_calls"))}))
+            or "(text)",
             "success": outcome == "right",
             "failure": None if outcome == "right" else outcome,
             "env_failed": row.get("env_failed"),
@@ -76,8 +78,8 @@ def _turns(rows: list[dict[str, Any]]):
             "blueprint_id": row.get("blueprint_id"),
             "checks": {"error": row.get("error")} if row.get("error") else {},
             "messages": [
-                _message(row.get("gold_calls") or [], f"(gold turn) {row.get('gold_content') or ''}".strip()),
-                _message(row.get("predicted_calls") or [], f"(model's turn, raw) {row.get('raw') or ''}"),
+                _message(row.get("gold_calls"), f"(gold turn) {text_of(row.get('gold_content'))}".strip()),
+                _message(row.get("predicted_calls"), f"(model's turn, raw) {text_of(row.get('raw'))}"),
             ],
             "extra": {
                 k: row.get(k)
@@ -99,25 +101,23 @@ def build(path: Path, options: Options) -> Source:
     run = NextActionRun(path)
     summary = run.read_summary() or {}
     rows = read_rows(run.turns)
-    overall = summary.get("overall") or {}
+    overall = mapping(summary.get("overall"))
     sections = [
         Section("Evaluation", "kv", [
-            ("model", summary.get("model")), ("data", ", ".join(summary.get("data") or [])), ("split", summary.get("split")),
+            ("model", summary.get("model")), ("data", ", ".join(texts(summary.get("data")))), ("split", summary.get("split")),
             ("dialogues", summary.get("dialogues")), ("turns", f"{summary.get('turns_done')}/{summary.get('turns_planned')}"),
             ("turn errors", overall.get("errors")),
         ]),
-        Section("Figures", "table", _table({"overall": overall, **(summary.get("per_domain") or {})}, "")),
-        Section("Per tool (turns whose gold calls it)", "table", _table(summary.get("per_tool") or {}, "tool")),
-        Section("Outcomes", "table", {"header": ["outcome", "turns"], "rows": sorted((overall.get("outcomes") or {}).items(), key=lambda kv: -kv[1]), "numeric": {1}}),
+        Section("Figures", "table", _table({"overall": overall, **mapping(summary.get("per_domain"))}, "")),
+        Section("Per tool (turns whose gold calls it)", "table", _table(mapping(summary.get("per_tool")), "tool")),
+        Section("Outcomes", "table", counts_table(overall.get("outcomes"), ["outcome", "turns"])),
     ]  # fmt: skip
     recipe = redact_config(run.read_recipe() or {})
     if recipe:
-        sections.append(
-            Section("Settings", "pre", yaml.safe_dump(recipe, sort_keys=False), note="credentials redacted")
-        )
+        sections.append(settings_section(recipe, "Settings", "credentials redacted"))
     return Source(
         slug=slugify(f"{path.parent.name}-{path.name}", options.slugs),
-        title=f"next-action {summary.get('model', path.name)}",
+        title=f"next-action {text_of(summary.get('model', path.name))}",
         kind="next-action evaluation",
         sections=sections,
         collections=[Collection("turns", "Turns", "dialogue", TURN_COLUMNS, _turns(rows))],

@@ -7,13 +7,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from datagen.fields import mapping, number, text_of, texts
 from datagen.redact import redact_config
 from datagen.rundir import TauRun, read_json, read_rows
+from evaluation.intervals import Interval
+from evaluation.report.collect import TauResult, curve
 from evaluation.tau.passk import pass_hat_k
 from viewer import dialogues
-from viewer.kinds import Kind, Options
+from viewer.kinds import Kind, Options, counts_table, settings_section
 from viewer.site import Collection, Column, Section, Source, slugify
 
 TASK_COLUMNS = [
@@ -39,26 +40,26 @@ TRIAL_COLUMNS = [
 
 
 def trial_id(row: dict[str, Any]) -> str:
-    return f"{row.get('task_id')}#{row.get('trial')}"
+    return f"{text_of(row.get('task_id'))}#{text_of(row.get('trial'))}"
 
 
 def _tasks(rows: list[dict[str, Any]]):
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        grouped[str(row.get("task_id"))].append(row)
+        grouped[text_of(row.get("task_id"))].append(row)
     for task_id, trials in sorted(grouped.items()):
         n = len(trials)
         c = sum(bool(t.get("success")) for t in trials)
-        curve = {str(k): round(pass_hat_k(c, n, k), 4) for k in range(1, n + 1)}
-        failures = Counter(str(t.get("failure")) for t in trials if not t.get("success"))
+        passk = {str(k): round(pass_hat_k(c, n, k), 4) for k in range(1, n + 1)}
+        failures = Counter(text_of(t.get("failure")) for t in trials if not t.get("success"))
         user_errors = sum(t.get("failure") == "user_error" for t in trials)
         yield (
             {
                 "id": task_id,
                 "trials": n,
                 "successes": c,
-                "pass1": curve["1"],
-                "passn": curve[str(n)],
+                "pass1": passk["1"],
+                "passn": passk[str(n)],
                 "failures": sorted(failures),
                 "user_error": bool(user_errors),
                 "gold_noop": any(t.get("gold_noop") for t in trials),
@@ -67,14 +68,14 @@ def _tasks(rows: list[dict[str, Any]]):
                 "id": task_id,
                 "trials": n,
                 "successes": c,
-                "mean_reward": round(sum(float(t.get("reward") or 0) for t in trials) / n, 4),
-                "pass_k": curve,
+                "mean_reward": round(sum(number(t.get("reward")) or 0.0 for t in trials) / n, 4),
+                "pass_k": passk,
                 "failures": dict(failures),
                 "user_errors": user_errors,
                 "gold_noop": any(t.get("gold_noop") for t in trials),
                 "trial_ids": [
                     {"id": trial_id(t), "success": t.get("success"), "failure": t.get("failure")}
-                    for t in sorted(trials, key=lambda t: t.get("trial") or 0)
+                    for t in sorted(trials, key=lambda t: number(t.get("trial")) or 0)
                 ],
             },
         )
@@ -92,7 +93,7 @@ def _trials(rows: list[dict[str, Any]]):
         )
         record = dialogues.detail(row, row_id, row.get("state_diff_vs_gold") or [], "")
         if not record["state_diff"]:
-            state_match = (row.get("checks") or {}).get("state_match")
+            state_match = mapping(row.get("checks")).get("state_match")
             record["state_diff_note"] = (
                 "the final state equals the gold end state" if state_match else "no diff recorded"
             )
@@ -100,31 +101,27 @@ def _trials(rows: list[dict[str, Any]]):
         yield listed, record
 
 
+def _point(value: float | None, interval: Interval | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f} [{interval.low:.3f}, {interval.high:.3f}]" if interval else f"{value:.3f}"
+
+
 def _curve_table(summary: dict[str, Any], path: Path) -> dict[str, Any]:
     """pass^k per curve, each value with its 95% interval over tasks (the run's own, else computed
     from its per-task successes)."""
-    from evaluation.report.collect import TauResult
-
-    run = TauResult(str(summary.get("agent", "?")), str(summary.get("env", "?")), path, summary)
+    run = TauResult(text_of(summary.get("agent", "?")), text_of(summary.get("env", "?")), path, summary)
     curves = [
         ("all tasks", "pass_k"),
         ("tasks whose gold changes the state", "pass_k_state_changing_only"),
         ("without tasks with a user error", "pass_k_without_user_error_tasks"),
     ]
-    ks = sorted({int(k) for _, key in curves for k in summary.get(key) or {}})
+    points = {key: run.pass_k(key) for _, key in curves}
+    ks = sorted({k for c in points.values() for k in c})
     rows = []
     for name, key in curves:
-        curve, intervals = summary.get(key) or {}, run.pass_k_intervals(key) if summary.get(key) else {}
-        cells = []
-        for k in ks:
-            value, interval = curve.get(str(k)), intervals.get(str(k))
-            text = "–" if value is None else f"{value:.3f}"
-            cells.append(
-                f"{text} [{interval.low:.3f}, {interval.high:.3f}]"
-                if interval and value is not None
-                else text
-            )
-        rows.append([name, *cells])
+        intervals = run.pass_k_intervals(key) if points[key] else {}
+        rows.append([name, *(_point(points[key].get(k), intervals.get(str(k))) for k in ks)])
     return {
         "header": ["tasks", *(f"pass^k k={k} [95%]" for k in ks)],
         "rows": rows,
@@ -137,31 +134,29 @@ def build(path: Path, options: Options) -> Source:
     summary = run.read_summary() or {}
     rows = read_rows(run.results)
     recipe = redact_config(run.read_recipe() or {})
-    failures = summary.get("failure_classes") or dict(
-        Counter(str(r.get("failure")) for r in rows if not r.get("success"))
+    failures = mapping(summary.get("failure_classes")) or dict(
+        Counter(text_of(r.get("failure")) for r in rows if not r.get("success"))
     )
     sections = [
         Section("Evaluation", "kv", [
             ("environment", summary.get("env")), ("agent", summary.get("agent")), ("user simulator", summary.get("user")),
             ("tasks (complete)", summary.get("tasks")), ("trials per task", summary.get("trials")),
-            ("incomplete tasks", ", ".join(summary.get("incomplete_tasks") or []) or "none"),
+            ("incomplete tasks", ", ".join(texts(summary.get("incomplete_tasks"))) or "none"),
         ]),
         Section("pass^k", "table", _curve_table(summary, path)),
-        Section("Failure classes", "table", {"header": ["class", "trials"], "rows": sorted(failures.items(), key=lambda kv: -kv[1]), "numeric": {1}}),
+        Section("Failure classes", "table", counts_table(failures, ["class", "trials"])),
         Section("Flags", "kv", [
-            ("tasks with a user error (the simulator invented a fact)", ", ".join(summary.get("user_error_tasks") or []) or "none"),
-            ("tasks whose gold end state is the start state", ", ".join(summary.get("noop_gold_tasks") or []) or "none"),
+            ("tasks with a user error (the simulator invented a fact)", ", ".join(texts(summary.get("user_error_tasks"))) or "none"),
+            ("tasks whose gold end state is the start state", ", ".join(texts(summary.get("noop_gold_tasks"))) or "none"),
         ]),
     ]  # fmt: skip
     if recipe:
-        sections.append(
-            Section("Settings", "pre", yaml.safe_dump(recipe, sort_keys=False), note="credentials redacted")
-        )
+        sections.append(settings_section(recipe, "Settings", "credentials redacted"))
     per_task = read_json(run.per_task)
-    headline = ", ".join(f"pass^{k} {v:.3f}" for k, v in list((summary.get("pass_k") or {}).items())[:2])
+    headline = ", ".join(f"pass^{k} {v:.3f}" for k, v in list(curve(summary.get("pass_k")).items())[:2])
     return Source(
         slug=slugify(f"{path.parent.name}-{path.name}", options.slugs),
-        title=f"τ evaluation {summary.get('agent', path.name)} on {summary.get('env', '?')}",
+        title=f"τ evaluation {text_of(summary.get('agent', path.name))} on {text_of(summary.get('env', '?'))}",
         kind="τ evaluation",
         sections=sections,
         collections=[
