@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from datagen.envs.remote.spec import EnvField
 from datagen.recipe import Recipe, RecipeError, Role, Strict, load_recipe
 from datagen.simulate.config import SimulateConfig
 
@@ -124,7 +125,10 @@ class BlueprintRunConfig(Recipe):
     """A datagen recipe: Phase 1's keys at the top, Phase 2 in ``simulate:``, the models in ``models:``."""
 
     name: str
-    env: str  # domain name in datagen.envs.registry
+    # A domain name in datagen.envs.registry (or a user domain folder), or an environment whose tools
+    # live elsewhere: {source: mcp, command: [...] | url: ...} or {source: openenv, url: ...}
+    # (datagen.envs.remote.spec). Runs record the domain's name.
+    env: EnvField
     seed: int = 0  # run seed: every draw derives from it and the task index
     db_seed: int | None = None  # database seed tasks are defined on (default: the domain's train seed)
     num_tasks: int = Field(10, ge=1)  # task drafts started (each with up to refinement.max_rounds revisions)

@@ -149,7 +149,7 @@ class Environment(ABC):
         OpenEnv server, :mod:`datagen.envs.remote`) answers without holding up the other episodes."""
         return self.call(tool_call)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: only remote environments hold anything
         """Releases what the episode holds outside this process (a remote session); a no-op here."""
 
     def replay(self, actions: Sequence[dict[str, Any] | ToolCallModel]) -> list[Observation]:

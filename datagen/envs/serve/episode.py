@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from datagen.envs.base import Domain, Environment, Task, ToolCallModel
-from datagen.envs.serve.sessions import StartState, find_task, start_env
+from datagen.envs.serve.sessions import StartState, find_task, start_env, violation_records
 from datagen.envs.store import Tables
 from datagen.llm.types import ChatModel, ChatResult, Choice, Usage
 from datagen.runner.build import EpisodeSides, build_sides, play_episode
@@ -187,13 +187,18 @@ class ServedEpisode:
         seed: int | None = None,
         task_id: str | None = None,
         blueprint: dict | None = None,
+        sandbox: bool = False,
         attempt: int = 0,
     ) -> str:
-        """Resets to the start the client names and returns the user's first message ('' without a task)."""
+        """Resets to the start the client names and returns the user's first message ('' without a
+        task). ``sandbox``: the task or blueprint only sets the start state; no dialogue, no verdict
+        (a client that runs its own episode loop over the tools: apigen-mt's remote domains)."""
         await self.close()
         self.goal, start = goal_of(self.domain, task_id, blueprint)
         if self.goal is None:
             start = StartState(seed=seed)
+        if sandbox:
+            self.goal = None
         self.env = start_env(self.domain, start)
         self.before = self.env.snapshot()
         self.verdict, self.done, self._agent = None, False, ClientAgent()
@@ -227,6 +232,9 @@ class ServedEpisode:
             self.verdict = self._judge()
         users = [m for m in self._conversation() if m["role"] == "user"]
         return users[0]["content"] if users else ""
+
+    def violations(self) -> list[dict[str, str]]:
+        return violation_records(self.env, self.before) if self.env is not None else []
 
     @property
     def system_prompt(self) -> str:

@@ -30,15 +30,19 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from datagen.envs.base import Domain
-from datagen.envs.serve.sessions import Session, Sessions, StartError, StartState
+from datagen.envs.serve.sessions import Session, Sessions, StartError, StartState, domain_info
+from datagen.envs.wire import (
+    DOMAIN_URI,
+    HASH_META,
+    HASH_URI,
+    POLICY_URI,
+    STATE_URI,
+    VIOLATIONS_META,
+    VIOLATIONS_URI,
+)
 
 log = logging.getLogger(__name__)
 
-POLICY_URI = "apigen://policy"
-STATE_URI = "apigen://state"
-HASH_URI = "apigen://state-hash"
-VIOLATIONS_URI = "apigen://violations"
-HASH_META = "apigen-mt/state_hash"
 STDIO_SESSION = "stdio"  # a stdio server process serves exactly one client
 
 STATELESS = (
@@ -93,6 +97,7 @@ class DomainServer:
         self.domain = domain
         self.sessions = Sessions(domain, default or StartState())
         self._tools = [_tool(spec) for spec in domain.tools]
+        self._info = domain_info(domain)
 
     def session(self, ctx: Any) -> Session:
         key, start = session_of(ctx)
@@ -107,12 +112,18 @@ class DomainServer:
         except (SessionRequired, StartError) as exc:
             return _text(f"Error: {exc}", error=True)
         observation = session.env.call({"name": params.name, "arguments": params.arguments or {}})
-        meta = {HASH_META: session.env.state_hash()}
+        meta = {HASH_META: session.env.state_hash(), VIOLATIONS_META: session.violations()}
         return _text(observation.content, error=not observation.ok, meta=meta)
 
     async def list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
         entries = [
             (POLICY_URI, "policy", "the policy the agent must follow", "text/markdown"),
+            (
+                DOMAIN_URI,
+                "domain",
+                "seeds, references, provenance rule and tasks of the domain",
+                "application/json",
+            ),
             (
                 STATE_URI,
                 "state",
@@ -132,8 +143,10 @@ class DomainServer:
         uri = str(params.uri)
         if uri == POLICY_URI:
             return _resource(uri, self.domain.policy, "text/markdown")
-        if uri not in (STATE_URI, HASH_URI, VIOLATIONS_URI):
-            known = ", ".join((POLICY_URI, STATE_URI, HASH_URI, VIOLATIONS_URI))
+        if uri == DOMAIN_URI:
+            return _resource(uri, json.dumps(self._info, ensure_ascii=False), "application/json")
+        if uri not in (STATE_URI, HASH_URI, VIOLATIONS_URI):  # the rest are the session's
+            known = ", ".join((POLICY_URI, DOMAIN_URI, STATE_URI, HASH_URI, VIOLATIONS_URI))
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}; resources are {known}")
         try:
             session = self.session(ctx)

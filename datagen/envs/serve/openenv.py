@@ -31,27 +31,32 @@ from datagen.cli_errors import UsageError
 from datagen.envs.base import Domain
 from datagen.envs.serve.episode import Action as EpisodeAction
 from datagen.envs.serve.episode import EpisodeError, ServedEpisode, verdict_parts
-from datagen.envs.serve.sessions import StartError, StartState
+from datagen.envs.serve.sessions import StartError, StartState, domain_info
 from datagen.simulate.config import EpisodeConfig
 
 
 class DomainAction(Action):
     """A tool call (``call_tool``, the wire shape of OpenEnv's ``CallToolAction``) or a message."""
 
-    type: Literal["call_tool", "message"] = Field(description="call_tool: run a tool; message: say content")
+    type: Literal["call_tool", "message", "list_tools"] = Field(
+        description="call_tool: run a tool; message: say content; list_tools: the tools (OpenEnv's MCP action)"
+    )
     tool_name: str = Field("", description="call_tool: the tool's name")
     arguments: dict[str, Any] = Field(default_factory=dict, description="call_tool: the arguments")
     content: str = Field("", description="message: what the agent says to the user")
 
 
 class DomainObservation(Observation):
-    kind: Literal["start", "tool_result", "user_message", "end", "error"] = "start"
+    kind: Literal["start", "tool_result", "user_message", "end", "tools", "error"] = "start"
     content: str = Field("", description="the tool's answer, the user's message, or the error")
     ok: bool = True
     state_hash: str = ""
+    violations: list[dict[str, str]] = Field(default_factory=list, description="policy checks broken so far")
     policy: str | None = None  # on reset
     system_prompt: str | None = None  # on reset: what Phase 2's agent is told (policy included)
     tools: list[dict[str, Any]] | None = None  # on reset: OpenAI function schemas
+    read_tools: list[str] | None = None  # on reset: the tools that only read
+    domain: dict[str, Any] | None = None  # on reset: seeds, references, provenance rule, tasks
     verdict: dict[str, Any] | None = None  # at the end: success, failure, parts, checks
 
 
@@ -59,7 +64,7 @@ class DomainState(State):
     tables: dict[str, Any] = Field(default_factory=dict)
     state_hash: str = ""
     start: dict[str, Any] = Field(default_factory=dict)
-    violations: list[str] = Field(default_factory=list)
+    violations: list[dict[str, str]] = Field(default_factory=list)
 
 
 class ServedDomainEnv(Environment):
@@ -75,6 +80,7 @@ class ServedDomainEnv(Environment):
         self.default = default
         self.episode = ServedEpisode(domain, config, pool, user)
         self.start: dict[str, Any] = {}
+        self._info: dict[str, Any] | None = None  # made on the first reset that asks to describe
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the OpenEnv interface -------------------------------------------------------------------
@@ -89,6 +95,8 @@ class ServedDomainEnv(Environment):
         episode_id: str | None = None,
         task_id: str | None = None,
         blueprint: dict[str, Any] | None = None,
+        sandbox: bool = False,
+        describe: bool = False,
         **kwargs: Any,
     ) -> DomainObservation:
         self._loop = asyncio.get_running_loop()
@@ -97,7 +105,9 @@ class ServedDomainEnv(Environment):
         if seed is None and task_id is None and blueprint is None:
             seed, task_id = self.default.seed, self.default.task_id
         try:
-            opening = await self.episode.start(seed=seed, task_id=task_id, blueprint=blueprint)
+            opening = await self.episode.start(
+                seed=seed, task_id=task_id, blueprint=blueprint, sandbox=sandbox
+            )
         except (StartError, EpisodeError, ValueError) as exc:
             return _error(str(exc))
         self.start = {"seed": seed, "task_id": task_id, "blueprint": (blueprint or {}).get("id")}
@@ -109,11 +119,19 @@ class ServedDomainEnv(Environment):
             policy=self.domain.policy,
             system_prompt=self.episode.system_prompt or None,
             tools=self.domain.tool_schemas(),
+            read_tools=[t.name for t in self.domain.read_tools()],
+            domain=self._described() if describe else None,
             state_hash=self.episode.env.state_hash(),
+            violations=self.episode.violations(),
             done=done,
             reward=self.episode.verdict.reward if self.episode.verdict else None,
             verdict=_verdict(self.episode.verdict),
         )
+
+    def _described(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = domain_info(self.domain)
+        return self._info
 
     def step(self, action: Action, timeout_s: float | None = None, **kwargs: Any) -> DomainObservation:
         return run_async_safely(self.step_async(action, timeout_s=timeout_s, **kwargs))
@@ -123,6 +141,8 @@ class ServedDomainEnv(Environment):
     ) -> DomainObservation:
         if not isinstance(action, DomainAction):
             return _error(f"expected a call_tool or message action, found {type(action).__name__}")
+        if action.type == "list_tools":
+            return DomainObservation(kind="tools", tools=self.domain.tool_schemas())
         if action.type == "call_tool":
             act = EpisodeAction("call", name=action.tool_name, arguments=action.arguments)
         else:
@@ -140,6 +160,7 @@ class ServedDomainEnv(Environment):
             content=turn.content,
             ok=turn.ok,
             state_hash=env.state_hash(),
+            violations=self.episode.violations(),
             done=turn.done,
             reward=verdict.reward if verdict is not None else None,
             verdict=_verdict(verdict),
@@ -150,12 +171,11 @@ class ServedDomainEnv(Environment):
         env = self.episode.env
         if env is None:
             return DomainState()
-        before = self.episode.before
         return DomainState(
             tables=env.snapshot(),
             state_hash=env.state_hash(),
             start=self.start,
-            violations=[str(v) for v in env.policy_violations(before)],
+            violations=self.episode.violations(),
         )
 
     def close(self) -> None:

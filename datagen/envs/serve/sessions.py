@@ -72,10 +72,39 @@ class Session:
     last_used: float = field(default_factory=time.monotonic)
 
     def violations(self) -> list[dict[str, str]]:
-        return [
-            {"check": v.check, "rule": v.rule, "message": v.message}
-            for v in self.env.policy_violations(self.before)
-        ]
+        return violation_records(self.env, self.before)
+
+
+def domain_info(domain: Domain) -> dict[str, Any]:
+    """What a remote client needs to run Phase 1, Phase 2 and evaluations on a served domain as it
+    would in-process: its seeds (sessions start from any seed or task), how its records name each
+    other, the literals its provenance check allows, its gold and example tasks."""
+    refs = domain.references
+    return {
+        "name": domain.name,
+        "train_seed": domain.train_seed,
+        "eval_seed": domain.eval_seed,
+        "references": None
+        if refs is None
+        else {
+            "user_table": refs.user_table,
+            "tables": dict(refs.tables),
+            "maps": dict(refs.maps),
+            "names": dict(refs.names),
+            "free_text": sorted(refs.free_text),
+        },
+        "provenance": {
+            "computed": {tool: sorted(paths) for tool, paths in domain.provenance.computed.items()},
+            "small_integers": domain.provenance.small_integers,
+        },
+        "gold_tasks": [t.model_dump(mode="json") for t in domain.gold_tasks],
+        "example_tasks": [t.model_dump(mode="json") for t in domain.example_tasks],
+    }
+
+
+def violation_records(env: Environment, before: Tables) -> list[dict[str, str]]:
+    """The policy checks ``env``'s calls broke since ``before``, as plain records for the wire."""
+    return [{"check": v.check, "rule": v.rule, "message": v.message} for v in env.policy_violations(before)]
 
 
 class Sessions:
