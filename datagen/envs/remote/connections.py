@@ -112,9 +112,19 @@ class McpConnection:
             for t in (await client.list_tools()).tools
         ]
         resources = await self._resource_uris(client)
-        policy = await self.read(POLICY_URI) if POLICY_URI in resources else None
+        policy = await self.read(POLICY_URI) if POLICY_URI in resources else await self._policy_prompt(client)
         info = json.loads(await self.read(DOMAIN_URI)) if DOMAIN_URI in resources else {}
         return Description(tools, policy, own_state=STATE_URI in resources, resources=resources, info=info)
+
+    async def _policy_prompt(self, client: Any) -> str | None:
+        """The text of the server's prompt named ``policy`` (the convention apigen-mt's servers follow)."""
+        capabilities = client.server_capabilities
+        if capabilities is None or capabilities.prompts is None:
+            return None
+        if "policy" not in [p.name for p in (await client.list_prompts()).prompts]:
+            return None
+        prompt = await client.get_prompt("policy")
+        return "\n\n".join(_joined([m.content]) for m in prompt.messages) or None
 
     async def _resource_uris(self, client: Any) -> list[str]:
         capabilities = client.server_capabilities

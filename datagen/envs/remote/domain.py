@@ -209,7 +209,15 @@ class RemoteEnvironment(Environment):
         return self._lease.connection
 
     def _run(self, coro: Any, what: str) -> Any:
-        return background().run(coro, self._domain.spec.timeout_s, f"{self._domain.servers.what} ({what})")
+        """Waits for a request on this episode's connection (opened first, under the start deadline)."""
+        spec, where = self._domain.spec, self._domain.servers.what
+        if self._lease is None:
+            background().run(self._connection(), spec.start_timeout_s, f"{where} start")
+        try:
+            return background().run(coro, spec.timeout_s, f"{where} ({what})")
+        except RemoteError:
+            self._broken()
+            raise
 
     def close(self) -> None:
         if self._finalizer is not None:
@@ -230,22 +238,33 @@ class RemoteEnvironment(Environment):
         local = self._refused(tool_call)
         if local is not None:
             return local
-        answer = self._run(self._send(tool_call["name"], tool_call.get("arguments", {})), tool_call["name"])
+        name = tool_call["name"]
+        answer = self._run(self._send(name, tool_call.get("arguments", {})), name)
         return self._record(tool_call, answer)
 
     async def acall(self, tool_call: dict[str, Any]) -> Observation:
         local = self._refused(tool_call)
         if local is not None:
             return local
-        coro = self._send(tool_call["name"], tool_call.get("arguments", {}))
-        answer = await background().arun(
-            coro, self._domain.spec.timeout_s, f"{self._domain.servers.what} call"
-        )
+        spec, name, what = self._domain.spec, tool_call["name"], self._domain.servers.what
+        connection = await background().arun(self._connection(), spec.start_timeout_s, f"{what} start")
+        coro = connection.call(name, tool_call.get("arguments", {}))
+        try:
+            answer = await background().arun(coro, spec.timeout_s, f"{what} ({name})")
+        except RemoteError:
+            self._broken()
+            raise
         return self._record(tool_call, answer)
 
     async def _send(self, name: str, arguments: dict[str, Any]) -> Answer:
         connection = await self._connection()
         return await connection.call(name, arguments)
+
+    def _broken(self) -> None:
+        """A request failed in transport or ran out of time: the server may still be busy with it, so
+        its process is not handed to another episode (it is stopped when this one lets go of it)."""
+        if self._lease is not None:
+            self._lease.broken = True
 
     def _refused(self, tool_call: Any) -> Observation | None:
         """What cannot be sent at all (no name, arguments that are not a JSON object), answered here in the

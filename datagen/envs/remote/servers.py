@@ -37,6 +37,7 @@ class Lease:
     connection: Any
     pool: Any
     slot: Any = None
+    broken: bool = False  # a request of the episode failed or timed out: never hand this server on
 
     async def release(self) -> None:
         await self.pool.release(self)
@@ -169,10 +170,10 @@ class McpServers:
         if slot is None:
             await lease.connection.close()
             return
-        slot.dirty, slot.busy = True, False
-        if slot.connection is not None and slot.connection.client is None:  # the server died: start anew
-            await slot.connection.close()
+        if slot.connection is not None and (lease.broken or slot.connection.client is None):
+            await slot.connection.close()  # died, or still busy with a request that timed out: start anew
             slot.connection = None
+        slot.dirty, slot.busy = True, False
 
     async def close(self) -> None:
         for slot in self.slots:
