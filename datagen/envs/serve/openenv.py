@@ -32,6 +32,7 @@ from datagen.envs.base import Domain
 from datagen.envs.serve.episode import Action as EpisodeAction
 from datagen.envs.serve.episode import EpisodeError, ServedEpisode, verdict_parts
 from datagen.envs.serve.sessions import StartError, StartState, domain_info
+from datagen.simulate.agent import agent_system_prompt
 from datagen.simulate.config import EpisodeConfig
 
 
@@ -117,7 +118,7 @@ class ServedDomainEnv(Environment):
             kind="start",
             content=opening,
             policy=self.domain.policy,
-            system_prompt=self.episode.system_prompt or None,
+            system_prompt=self.episode.system_prompt or agent_system_prompt(self.domain.policy),
             tools=self.domain.tool_schemas(),
             read_tools=[t.name for t in self.domain.read_tools()],
             domain=self._described() if describe else None,
