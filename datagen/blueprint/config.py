@@ -162,6 +162,16 @@ class BlueprintRunConfig(Recipe):
             )
         return name
 
+    @model_validator(mode="after")
+    def _remote_env_runs_locally(self) -> BlueprintRunConfig:
+        if not isinstance(self.env, str) and self.executor.type != "local" and self.simulate is not None:
+            raise ValueError(
+                f"`executor: {self.executor.type}` with a remote `env:` ({self.env.source}) is not supported yet: "
+                "Phase 2's workers find domains by name, and a remote env is known only where it was declared. "
+                "Use `executor: {type: local}` (the server's own concurrency still serves every episode)"
+            )
+        return self
+
     def run_dir(self, out: Path | None = None) -> Path:
         return out if out is not None else self.out_dir / self.name
 

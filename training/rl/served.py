@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import keyword
 from typing import Any, Literal
 
 from openenv.core import GenericEnvClient
@@ -64,6 +65,15 @@ def tool_method(schema: dict[str, Any]) -> Any:
     function = schema["function"]
     name, parameters = function["name"], function.get("parameters") or {}
     properties, required = parameters.get("properties", {}), set(parameters.get("required", []))
+    unusable = [
+        arg for arg in properties if not arg.isidentifier() or keyword.iskeyword(arg) or arg == "self"
+    ]
+    if unusable:
+        raise ValueError(
+            f"tool {name!r} has parameters {unusable} that cannot be Python parameter names, which TRL's "
+            "environment_factory needs (it reads tools from methods); rename them on the server, or train with "
+            "training/grpo.py, which reads the schemas as they are"
+        )
 
     def method(self: ServedEnvironment, **arguments: Any) -> str:
         return self._call(name, arguments)
