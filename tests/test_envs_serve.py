@@ -242,3 +242,17 @@ def test_openenv_simulated_user_from_a_recipe_alias(plain_env, retail, tmp_path:
     end = episode["end"]
     assert end.done and end.observation["verdict"]["checks"]["termination"] == "user_stop"
     assert end.observation["verdict"]["parts"]["state"] is True
+
+
+def test_envs_serve_help_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom datagen.cli import main\n"
+        "try:\n    main(['envs', 'serve', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'vllm', 'transformers', 'trl', 'datasets', 'mcp', 'openenv', 'fastmcp')"
+        " if m in sys.modules)\nprint('HEAVY', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0 and "HEAVY []" in done.stdout, done.stdout + done.stderr
