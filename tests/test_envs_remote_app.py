@@ -198,6 +198,16 @@ def test_a_server_without_state_is_verified_by_its_actions(app: Path, stub: str,
     assert {t["checks"]["verification"] for t in trials.values()} == {"actions"}
     assert all(t["checks"]["state_match"] for t in trials.values())
     assert trials["lib-return"]["reward"] == 1.0
+    # Phase 1 without state: LLM proposals run (the stub writes no actions, so its drafts are refused
+    # by the validators, not by an error); grounded ones, which need data, are refused in one line.
+    run = tmp_path / "run"
+    summary = run_json(["generate", "--config", str(path), "--out", str(run), "--quiet"], plain_env)
+    assert summary["phase1"]["proposed"] == 4
+    stages = {r["stage"] for r in rows(run / "rejections.jsonl")}
+    assert stages and "error" not in stages, stages
+    grounded = recipe(app, stub, "stateless-grounded", env=env)
+    done = shell(["generate", "--config", str(grounded), "--out", str(tmp_path / "g")], plain_env)
+    assert done.returncode == 2 and "exposes no state, and grounded proposals" in done.stderr, done.stderr
     assert trials["lib-borrow"]["reward"] == 0.0 and trials["lib-borrow"]["checks"]["missing_outputs"] == [
         "L2"
     ]
@@ -272,3 +282,45 @@ def test_generate_resumes_on_the_app(app: Path, stub: str, plain_env, tmp_path: 
     assert len(done) == len(set(done)) == 4 and before <= set(done)
     ids = [r["id"] for r in rows(run / "trajectories.jsonl") + rows(run / "failures.jsonl")]
     assert len(ids) == len(set(ids)) and len(ids) + len(rows(run / "duplicates.jsonl")) >= attempts_before
+
+
+@pytest.mark.slow
+def test_generate_on_the_app_with_the_embedded_model(app: Path, plain_env, tmp_path: Path):
+    """The same recipe with the embedded SmolLM2-135M in an in-process vLLM engine in every role (as
+    recipes/datagen/demo.yaml): Phase 1 and Phase 2 on the app, dialogues verified by its state and
+    exported to a Hugging Face dataset."""
+    from datasets import load_dataset
+
+    smol = {"models": {"smol": {"model": "embedded", "backend": "vllm", "max_model_len": 8192}}}
+    path = recipe(
+        app,
+        "",
+        "embedded",
+        **smol,
+        num_tasks=3,
+        generator={"model": "smol", "temperature": 0.8, "max_tokens": 320},
+        committee={"size": 2, "threshold": 0.5, "max_tokens": 192},
+        refinement={"max_rounds": 1, "feedback_max_tokens": 128},
+        simulate={
+            "agent": {"model": "smol", "mode": "replay", "stop_after_script": True, "max_tokens": 96},
+            "user": {"model": "smol", "best_of_n": 2, "max_tokens": 64, "judge_max_tokens": 48},
+            "attempts": 2,
+            "max_steps": 12,
+        },
+    )
+    run = tmp_path / "run"
+    run_json(["generate", "--config", str(path), "--out", str(run), "--quiet"], plain_env, timeout=3000)
+    dialogues = rows(run / "trajectories.jsonl") + rows(run / "failures.jsonl")
+    assert dialogues, "phase 1 accepted no blueprint (see rejections.jsonl)"
+    assert {d["checks"]["verification"] for d in dialogues} == {"state"}
+    assert not [d for d in dialogues if d["failure"] == "error"], [
+        d["checks"].get("error") for d in dialogues
+    ]
+    out = tmp_path / "hf"
+    done = shell(
+        ["export", str(run), "--out", str(out), "--output-format", "hf", "--include-ungrounded"], plain_env
+    )
+    assert done.returncode == 0, done.stderr
+    exported = [row for split in load_dataset(str(out)).values() for row in split]
+    assert {row["env"] for row in exported} <= {"library"}
+    assert all(row["messages"][0]["role"] == "system" for row in exported)
