@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,19 +97,28 @@ def remote_domain(protocol: str, base: str) -> Any:
     return get_domain(OpenEnvEnv(source="openenv", name="retail-openenv", url=base))
 
 
-def ms_per_call(domain: Any, calls: int) -> float:
+def ms_per_call(
+    domain: Any, calls: int, server_of: Callable[[], psutil.Process | None] = lambda: None
+) -> tuple[float, float, float]:
+    """(wall ms, our CPU ms, the server's CPU ms) per call, awaited as Phase 2's episode loop awaits it."""
     task = domain.gold_tasks[0]
     env = domain.env_for_task(task)
     order = next(a.arguments for t in domain.gold_tasks for a in t.actions if a.name == "get_order_details")
     call = {"name": "get_order_details", "arguments": order}
-    for _ in range(20):  # warm: the connection, the server's first session, caches on both sides
-        assert env.call(call).ok
-    start = time.perf_counter()
-    for _ in range(calls):
-        env.call(call)
-    elapsed = time.perf_counter() - start
+
+    async def timed() -> tuple[float, float, float]:
+        for _ in range(20):  # warm: the connection, the server's first session, caches on both sides
+            assert (await env.acall(call)).ok
+        server = server_of()
+        server0, cpu0, start = cpu_s(server), time.process_time(), time.perf_counter()
+        for _ in range(calls):
+            await env.acall(call)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        return 1000 * wall / calls, 1000 * cpu / calls, 1000 * (cpu_s(server) - server0) / calls
+
+    found = asyncio.run(timed())
     env.close()
-    return 1000 * elapsed / calls
+    return found
 
 
 async def phase2(
@@ -133,6 +142,12 @@ async def phase2(
     return steps, wall, cpu
 
 
+def stdio_server() -> psutil.Process | None:
+    """The stdio server process the remote domain started (a child of this one)."""
+    found = [c for c in psutil.Process().children(recursive=True) if "--stdio" in " ".join(c.cmdline())]
+    return found[0] if found else None
+
+
 def cpu_s(process: psutil.Process | None) -> float:
     if process is None:
         return 0.0
@@ -153,13 +168,14 @@ def main() -> int:
 
     stub_process, url = orchestration.start_stub(tmp)
     attempts = max(1, round(args.dialogues / len(orchestration.gold_blueprints())))
-    calls: dict[str, float] = {}
+    calls: dict[str, tuple[float, float, float]] = {}
     runs: dict[str, tuple[int, float, float, float]] = {}
     try:
         calls["in-process"] = ms_per_call(get_domain("retail"), args.calls)
         steps, wall, cpu = asyncio.run(phase2("retail", url, args.concurrency, attempts, tmp / "in-process"))
         runs["in-process"] = (steps, wall, cpu, 0.0)
-        calls["mcp (stdio)"] = ms_per_call(remote_domain("mcp-stdio", ""), args.calls)
+        stdio = remote_domain("mcp-stdio", "")
+        calls["mcp (stdio)"] = ms_per_call(stdio, args.calls, stdio_server)
         for protocol in ("mcp", "openenv"):
             with served(protocol, tmp) as (base, server):
                 domain = remote_domain(protocol, base)
@@ -176,9 +192,9 @@ def main() -> int:
         stub_process.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average after: {os.getloadavg()}")
-    print(f"\n{'tool call through the environment interface':<46} {'ms per call':>11}")
-    for label, ms in calls.items():
-        print(f"{label:<46} {ms:>11.3f}")
+    print(f"\n{'tool call (Environment.acall)':<32} {'wall ms':>8} {'our CPU ms':>10} {'server CPU ms':>13}")
+    for label, (ms, ours, theirs) in calls.items():
+        print(f"{label:<32} {ms:>8.3f} {ours:>10.3f} {theirs:>13.3f}")
     print(f"\n{'phase 2 (stub engine, c=' + str(args.concurrency) + ')':<28} {'steps':>7} {'wall s':>7} {'steps/s':>8} "
           f"{'our CPU ms/step':>15} {'server CPU ms/step':>18} {'vs in-process':>13}")  # fmt: skip
     base_rate = runs["in-process"][0] / runs["in-process"][1]
@@ -188,7 +204,7 @@ def main() -> int:
             f"{label:<28} {steps:>7} {wall:>7.2f} {rate:>8.0f} {1000 * cpu / steps:>15.2f} "
             f"{1000 * server / steps:>18.2f} {rate / base_rate:>12.2f}x"
         )
-    worst_ms = max(ms for label, ms in calls.items() if label != "in-process")
+    worst_ms = max(ms for label, (ms, _, _) in calls.items() if label != "in-process")
     worst_ratio = min((s / w) / base_rate for label, (s, w, _, _) in runs.items() if label != "in-process")
     print()
     print(
