@@ -88,6 +88,17 @@ def test_every_gold_task_replays_identically(retail, remotes):
             assert there.state_hash() == here.state_hash(), (domain.name, task.id)
             assert there.policy_violations({}) == here.policy_violations(before)
             there.close()
+        # Without the identity check first, the domain's policy checks fire: the server runs them
+        broken = []
+        for task in retail.gold_tasks:
+            here, there = retail.env_for_task(task), domain.env_for_task(task)
+            before = here.snapshot()
+            here.replay(task.actions[1:])
+            there.replay(task.actions[1:])
+            assert there.policy_violations({}) == here.policy_violations(before), (domain.name, task.id)
+            broken += here.policy_violations(before)
+            there.close()
+        assert broken, "no gold task breaks a policy check without its first call: the comparison proves nothing"
         fresh = domain.new_env(retail.train_seed)
         assert fresh.snapshot() == retail.new_env(retail.train_seed).snapshot()
 

@@ -9,4 +9,3 @@ HASH_URI = "apigen://state-hash"  # the session's canonical state hash
 VIOLATIONS_URI = "apigen://violations"  # the policy checks the session's calls broke, JSON
 DOMAIN_URI = "apigen://domain"  # what a client needs to run the toolkit on the domain (domain_info)  # the policy checks the session's calls broke, JSON
 HASH_META = "apigen-mt/state_hash"  # in a call result's _meta: the state hash after the call
-VIOLATIONS_META = "apigen-mt/violations"  # in a call result's _meta: the violations so far

@@ -3,8 +3,9 @@ openenv-core's ``GenericEnvClient``. Each connection is one session (one environ
 and lives on the background loop (:mod:`datagen.envs.remote.loop`).
 
 What a connection gives the remote environment is the same whatever the protocol: the tools, the
-policy where the server has one, a tool call's answer (with the state hash and the policy violations
-after it when the server reports them: apigen-mt's served domains do), and the state as tables.
+policy where the server has one, a tool call's answer (with the state hash after it when the server
+reports it: apigen-mt's served domains do), the policy violations so far (theirs too), and the state
+as tables.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from datagen.envs.remote.loop import RemoteError
-from datagen.envs.wire import DOMAIN_URI, HASH_META, POLICY_URI, STATE_URI, VIOLATIONS_META
+from datagen.envs.wire import DOMAIN_URI, HASH_META, POLICY_URI, STATE_URI, VIOLATIONS_URI
 
 
 @dataclass
@@ -32,16 +33,13 @@ class Answer:
     ok: bool
     text: str
     state_hash: str | None = None  # after the call, when the server says it
-    violations: list[dict[str, str]] | None = (
-        None  # so far ({check, rule, message}), when the server says them
-    )
 
 
 @dataclass
 class Description:
     tools: list[RemoteTool]
     policy: str | None
-    own_state: bool  # the server reports its state hash and violations with every answer
+    own_state: bool  # apigen-mt's server: the state hash with every answer, violations and tables on request
     resources: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # apigen-mt's servers: seeds, references, tasks
 
@@ -145,13 +143,15 @@ class McpConnection:
         if not text and result.structured_content is not None:
             text = json.dumps(result.structured_content, ensure_ascii=False)
         meta = result.meta or {}
-        violations = meta.get(VIOLATIONS_META)
         return Answer(
             ok=not result.is_error,
             text=error_text(text) if result.is_error else text,
             state_hash=meta.get(HASH_META),
-            violations=list(violations) if isinstance(violations, list) else None,
         )
+
+    async def violations(self) -> list[dict[str, str]]:
+        """The policy checks this session's calls broke (apigen-mt's own servers)."""
+        return json.loads(await self.read(VIOLATIONS_URI))
 
     async def read(self, uri: str) -> str:
         try:
@@ -247,12 +247,18 @@ class OpenEnvConnection:
         observation = await self._step({"type": "call_tool", "tool_name": name, "arguments": arguments})
         if "ok" in observation and "content" in observation:  # apigen-mt's own server
             return Answer(
-                bool(observation["ok"]),
-                str(observation["content"]),
-                observation.get("state_hash") or None,
-                observation.get("violations"),
+                bool(observation["ok"]), str(observation["content"]), observation.get("state_hash") or None
             )
         return _mcp_observation(observation, self.what)
+
+    async def violations(self) -> list[dict[str, str]]:
+        """The policy checks this session's calls broke (apigen-mt's own servers: a check action)."""
+        found = (await self._step({"type": "check"})).get("violations")
+        if not isinstance(found, list):
+            raise RemoteError(
+                f"{self.what}: expected the violations of a check action, found {found!r}"[:300]
+            )
+        return found
 
     async def tables(self) -> dict[str, Any] | None:
         try:

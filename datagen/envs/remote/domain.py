@@ -383,5 +383,12 @@ class RemoteEnvironment(Environment):
         return tables
 
     def policy_violations(self, before: Tables, trace: Any = None) -> list[Violation]:
-        found = self._answer.violations if self._answer is not None else None
-        return [Violation(v.get("check", ""), v.get("rule", ""), v.get("message", "")) for v in found or []]
+        """The server's own policy checks over this episode's calls (apigen-mt's servers run the domain's
+        checks); a server without them has none to break."""
+        if self._domain.state_kind != "server" or not self.trace:
+            return []
+        found = self._run(self._violations(), "policy checks")
+        return [Violation(v.get("check", ""), v.get("rule", ""), v.get("message", "")) for v in found]
+
+    async def _violations(self) -> list[dict[str, str]]:
+        return await (await self._connection()).violations()

@@ -37,7 +37,6 @@ from datagen.envs.wire import (
     HASH_URI,
     POLICY_URI,
     STATE_URI,
-    VIOLATIONS_META,
     VIOLATIONS_URI,
 )
 
@@ -112,7 +111,7 @@ class DomainServer:
         except (SessionRequired, StartError) as exc:
             return _text(f"Error: {exc}", error=True)
         observation = session.env.call({"name": params.name, "arguments": params.arguments or {}})
-        meta = {HASH_META: session.env.state_hash(), VIOLATIONS_META: session.violations()}
+        meta = {HASH_META: session.env.state_hash()}
         return _text(observation.content, error=not observation.ok, meta=meta)
 
     async def list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:

@@ -39,8 +39,9 @@ from datagen.simulate.config import EpisodeConfig
 class DomainAction(Action):
     """A tool call (``call_tool``, the wire shape of OpenEnv's ``CallToolAction``) or a message."""
 
-    type: Literal["call_tool", "message", "list_tools"] = Field(
-        description="call_tool: run a tool; message: say content; list_tools: the tools (OpenEnv's MCP action)"
+    type: Literal["call_tool", "message", "list_tools", "check"] = Field(
+        description="call_tool: run a tool; message: say content; list_tools: the tools (OpenEnv's MCP "
+        "action); check: the state hash and the policy violations so far (changes nothing)"
     )
     tool_name: str = Field("", description="call_tool: the tool's name")
     arguments: dict[str, Any] = Field(default_factory=dict, description="call_tool: the arguments")
@@ -48,11 +49,13 @@ class DomainAction(Action):
 
 
 class DomainObservation(Observation):
-    kind: Literal["start", "tool_result", "user_message", "end", "tools", "error"] = "start"
+    kind: Literal["start", "tool_result", "user_message", "end", "tools", "check", "error"] = "start"
     content: str = Field("", description="the tool's answer, the user's message, or the error")
     ok: bool = True
     state_hash: str = ""
-    violations: list[dict[str, str]] = Field(default_factory=list, description="policy checks broken so far")
+    violations: list[dict[str, str]] | None = Field(
+        None, description="policy checks broken so far (at the end, and on a check action)"
+    )
     policy: str | None = None  # on reset
     system_prompt: str | None = None  # on reset: what Phase 2's agent is told (policy included)
     tools: list[dict[str, Any]] | None = None  # on reset: OpenAI function schemas
@@ -123,7 +126,6 @@ class ServedDomainEnv(Environment):
             read_tools=[t.name for t in self.domain.read_tools()],
             domain=self._described() if describe else None,
             state_hash=self.episode.env.state_hash(),
-            violations=self.episode.violations(),
             done=done,
             reward=self.episode.verdict.reward if self.episode.verdict else None,
             verdict=_verdict(self.episode.verdict),
@@ -144,6 +146,13 @@ class ServedDomainEnv(Environment):
             return _error(f"expected a call_tool or message action, found {type(action).__name__}")
         if action.type == "list_tools":
             return DomainObservation(kind="tools", tools=self.domain.tool_schemas())
+        if action.type == "check":
+            if self.episode.env is None:
+                return _error("reset the environment before checking it")
+            env = self.episode.env
+            return DomainObservation(
+                kind="check", state_hash=env.state_hash(), violations=self.episode.violations()
+            )
         if action.type == "call_tool":
             act = EpisodeAction("call", name=action.tool_name, arguments=action.arguments)
         else:
@@ -161,7 +170,7 @@ class ServedDomainEnv(Environment):
             content=turn.content,
             ok=turn.ok,
             state_hash=env.state_hash(),
-            violations=self.episode.violations(),
+            violations=self.episode.violations() if turn.done else None,
             done=turn.done,
             reward=verdict.reward if verdict is not None else None,
             verdict=_verdict(verdict),
