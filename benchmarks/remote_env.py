@@ -179,9 +179,8 @@ def main() -> int:
         for protocol in ("mcp", "openenv"):
             with served(protocol, tmp) as (base, server):
                 domain = remote_domain(protocol, base)
-                calls[
-                    f"{protocol} (loopback HTTP)" if protocol == "mcp" else "openenv (loopback WebSocket)"
-                ] = ms_per_call(domain, args.calls)
+                label = f"{protocol} (loopback HTTP)" if protocol == "mcp" else "openenv (loopback WebSocket)"
+                calls[label] = ms_per_call(domain, args.calls, lambda server=server: server)
                 server_cpu0 = cpu_s(server)
                 steps, wall, cpu = asyncio.run(
                     phase2(domain.name, url, args.concurrency, attempts, tmp / protocol)
