@@ -69,6 +69,7 @@ def test_remote_domains_describe_the_served_domain(retail, remotes):
     for domain in remotes.values():
         assert domain.tool_schemas() == retail.tool_schemas()
         assert [t.kind for t in domain.tools] == [t.kind for t in retail.tools]
+        assert domain.dependency_graph() == retail.dependency_graph()
         assert domain.policy == retail.policy
         assert (domain.train_seed, domain.eval_seed) == (retail.train_seed, retail.eval_seed)
         assert domain.references == retail.references
@@ -98,7 +99,9 @@ def test_every_gold_task_replays_identically(retail, remotes):
             assert there.policy_violations({}) == here.policy_violations(before), (domain.name, task.id)
             broken += here.policy_violations(before)
             there.close()
-        assert broken, "no gold task breaks a policy check without its first call: the comparison proves nothing"
+        assert broken, (
+            "no gold task breaks a policy check without its first call: the comparison proves nothing"
+        )
         fresh = domain.new_env(retail.train_seed)
         assert fresh.snapshot() == retail.new_env(retail.train_seed).snapshot()
 
@@ -205,3 +208,30 @@ def test_phase2_verdicts_match_on_a_generated_run(retail, remotes, stub, tmp_pat
     assert len(native) == 2 * len(blueprints)
     for name in remotes:
         assert _phase2(config, blueprints, name, tmp_path / name) == native, name
+
+
+def test_phase1_through_both_protocols_accepts_the_same_blueprints(retail, remotes, stub, tmp_path: Path):
+    """Phase 1's grounded proposals walk the served domain's tool graph, read the state it exposes (its
+    tables, its references) and try arguments on it: the same run seed gives the same blueprints (users,
+    actions, outputs) natively and through both protocols."""
+    from datagen.records import Blueprint
+    from datagen.rundir import read_records
+
+    def blueprints(env: Any, out: Path) -> dict[str, tuple[Any, ...]]:
+        config = _config(stub, attempts=1).model_copy(update={"env": env, "simulate": None})
+        from datagen.blueprint.runner import build_models, run_blueprints
+        from datagen.llm.pool import ModelPool
+
+        async def run() -> None:
+            async with ModelPool(config.used_specs()) as pool:
+                await run_blueprints(config, out, domain=get_domain(env), models=build_models(config, pool))
+
+        asyncio.run(run())
+        found = read_records(out / "blueprints.jsonl", Blueprint)
+        # the instruction is left out: the generator's prompt names the domain, so the stub's text differs
+        return {b.id: (b.seed, b.user_id, [a.model_dump() for a in b.actions], b.outputs) for b in found}
+
+    native = blueprints("retail", tmp_path / "native")
+    assert native
+    for domain in remotes.values():
+        assert blueprints(domain.spec, tmp_path / domain.name) == native, domain.name

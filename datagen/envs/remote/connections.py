@@ -26,6 +26,7 @@ class RemoteTool:
     description: str
     parameters: dict[str, Any]
     read_only: bool | None  # the server's readOnlyHint, when it gives one
+    outputs: dict[str, Any] | None = None  # the server's output schema, when it gives one
 
 
 @dataclass
@@ -106,6 +107,7 @@ class McpConnection:
                 t.description or t.name,
                 dict(t.input_schema),
                 t.annotations.read_only_hint if t.annotations is not None else None,
+                dict(t.output_schema) if t.output_schema else None,
             )
             for t in (await client.list_tools()).tools
         ]

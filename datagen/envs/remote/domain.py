@@ -61,8 +61,26 @@ def _unavailable(**_: Any) -> Any:
     raise ToolError("a remote tool runs on its server, not in this process")
 
 
-def tool_spec(tool: RemoteTool, kind: Literal["read", "write"]) -> ToolSpec:
-    """A remote tool as the toolkit's ToolSpec: its schema as the server gives it; the server validates."""
+def schema_fields(schema: Any) -> set[str]:
+    """Every property name in a JSON schema, nested ones too (what a tool's output can feed)."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for name, inner in (schema.get("properties") or {}).items():
+            found.add(str(name))
+            found |= schema_fields(inner)
+        for key in ("items", "additionalProperties"):
+            found |= schema_fields(schema.get(key))
+        for key in ("anyOf", "oneOf", "allOf"):
+            for inner in schema.get(key) or []:
+                found |= schema_fields(inner)
+        for inner in (schema.get("$defs") or {}).values():
+            found |= schema_fields(inner)
+    return found
+
+
+def tool_spec(tool: RemoteTool, kind: Literal["read", "write"], produces: set[str] | None = None) -> ToolSpec:
+    """A remote tool as the toolkit's ToolSpec: its schema as the server gives it (the server validates);
+    what its output can feed, as the server says (apigen-mt's servers) or from its output schema."""
     parameters = dict(tool.parameters) or {"type": "object", "properties": {}}
     parameters.setdefault("type", "object")
     parameters.setdefault("properties", {})
@@ -77,6 +95,7 @@ def tool_spec(tool: RemoteTool, kind: Literal["read", "write"]) -> ToolSpec:
         },
         args_model=_AnyArguments,
         params=tuple(parameters.get("properties", {})),
+        produces=frozenset(produces if produces is not None else schema_fields(tool.outputs)),
     )
 
 
@@ -133,8 +152,13 @@ class RemoteDomain(Domain):
             else description.policy or GENERIC_POLICY
         )
         read, write = set(spec.read_tools), set(spec.write_tools)
+        produces = description.info.get("produces") or {}
         self.tools = [
-            tool_spec(t, "read" if t.name in read or (t.name not in write and t.read_only) else "write")
+            tool_spec(
+                t,
+                "read" if t.name in read or (t.name not in write and t.read_only) else "write",
+                set(produces[t.name]) if t.name in produces else None,
+            )
             for t in description.tools
         ]
         info = description.info

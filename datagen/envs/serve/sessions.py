@@ -78,7 +78,8 @@ class Session:
 def domain_info(domain: Domain) -> dict[str, Any]:
     """What a remote client needs to run Phase 1, Phase 2 and evaluations on a served domain as it
     would in-process: its seeds (sessions start from any seed or task), how its records name each
-    other, the literals its provenance check allows, its gold and example tasks."""
+    other, what each tool's output can feed, the literals its provenance check allows, its gold and
+    example tasks."""
     refs = domain.references
     return {
         "name": domain.name,
@@ -97,6 +98,8 @@ def domain_info(domain: Domain) -> dict[str, Any]:
             "computed": {tool: sorted(paths) for tool, paths in domain.provenance.computed.items()},
             "small_integers": domain.provenance.small_integers,
         },
+        # which output fields of each tool can feed other tools' parameters (Phase 1's API-graph walk)
+        "produces": {t.name: sorted(t.produces) for t in domain.tools},
         "gold_tasks": [t.model_dump(mode="json") for t in domain.gold_tasks],
         "example_tasks": [t.model_dump(mode="json") for t in domain.example_tasks],
     }
