@@ -79,7 +79,7 @@ def env_block(app: Path, **changes: Any) -> dict[str, Any]:
             "tables": {"members": "member_id", "books": "book_id", "loans": "loan_id", "counters": "name"},
         },
         "tasks_file": str(app / "tasks.json"),
-        "read_tools": ["slow", "crash"],
+        "read_tools": ["slow", "crash", "query_table"],
         "timeout_s": 20,
     }
     block.update(changes)
@@ -133,7 +133,7 @@ def rows(path: Path) -> list[dict[str, Any]]:
 def test_envs_check_and_call_on_the_app(app: Path, stub: str, plain_env):
     path = recipe(app, stub, "check")
     done = shell(["envs", "check", str(path)], plain_env)
-    assert done.returncode == 0 and "OK library: 7 tool schemas valid, 2 tasks replay" in done.stdout, (
+    assert done.returncode == 0 and "OK library: 8 tool schemas valid, 2 tasks replay" in done.stdout, (
         done.stdout + done.stderr
     )
     done = shell(
@@ -211,6 +211,31 @@ def test_a_server_without_state_is_verified_by_its_actions(app: Path, stub: str,
     assert trials["lib-borrow"]["reward"] == 0.0 and trials["lib-borrow"]["checks"]["missing_outputs"] == [
         "L2"
     ]
+
+
+def test_state_read_by_declared_calls_equals_the_state_resource(app: Path):
+    """A server whose state is read by a declared read call per table (as an off-the-shelf database
+    server's query tool) is verified by the same tables and hashes as through its state resource."""
+    from datagen.envs.registry import get_domain
+    from datagen.envs.remote.domain import RemoteDomain
+    from datagen.envs.remote.spec import McpEnv
+
+    keys = {"members": "member_id", "books": "book_id", "loans": "loan_id", "counters": "name"}
+    calls = {t: {"tool": "query_table", "arguments": {"table": t}, "key": k} for t, k in keys.items()}
+    by_resource = get_domain(McpEnv.model_validate(env_block(app, name="library-resource")))
+    by_calls = get_domain(
+        McpEnv.model_validate(env_block(app, name="library-calls", state={"type": "calls", "tables": calls}))
+    )
+    assert isinstance(by_calls, RemoteDomain) and by_calls.state_kind == "calls"
+    for task in by_resource.gold_tasks:
+        one, other = by_resource.env_for_task(task), by_calls.env_for_task(task)
+        assert one.snapshot() == other.snapshot() and one.state_hash() == other.state_hash()
+        one.replay(task.actions)
+        other.replay(task.actions)
+        assert one.snapshot() == other.snapshot() and one.state_hash() == other.state_hash()
+        assert one.state_hash() != by_resource.new_env(0).state_hash()
+        one.close()
+        other.close()
 
 
 def test_a_server_that_cannot_start_is_one_line(app: Path, stub: str, plain_env, tmp_path: Path):

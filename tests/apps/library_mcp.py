@@ -135,6 +135,19 @@ def return_book(loan_id: str) -> dict[str, Any]:
 
 
 @mcp.tool(annotations={"readOnlyHint": True})
+def query_table(table: str) -> list[dict[str, Any]]:
+    """All rows of one table, as a database server's query tool answers.
+
+    Args:
+        table: members, books, loans or counters
+    """
+    state = load()
+    if table not in state:
+        raise ToolError(f"no table {table!r}; tables are {sorted(state)}")
+    return list(state[table].values())
+
+
+@mcp.tool(annotations={"readOnlyHint": True})
 def slow(seconds: float) -> str:
     """Wait before answering (tests a client's timeout).
 

@@ -142,9 +142,13 @@ class McpConnection:
                 f"{self.what}: the call {name} failed in transport: {type(exc).__name__}: {exc}"
             ) from exc
         text = _joined(result.content)
-        if not text and result.structured_content is not None:
-            text = json.dumps(result.structured_content, ensure_ascii=False)
         meta = result.meta or {}
+        if not text and result.structured_content is not None:
+            structured = result.structured_content
+            # fastmcp wraps a tool's non-object value as {"result": value} (and says so in _meta)
+            if (meta.get("fastmcp") or {}).get("wrap_result") and isinstance(structured, dict):
+                structured = structured.get("result")
+            text = json.dumps(structured, ensure_ascii=False)
         return Answer(
             ok=not result.is_error,
             text=error_text(text) if result.is_error else text,
