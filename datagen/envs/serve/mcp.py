@@ -197,4 +197,19 @@ async def serve_stdio(domain: Domain, default: StartState) -> None:
 def http_app(domain: Domain, default: StartState, host: str = "127.0.0.1") -> Any:
     """The Starlette app serving ``domain`` at ``/mcp`` (JSON responses, handshake-era sessions)."""
     server = DomainServer(domain, default).server()
-    return server.streamable_http_app(json_response=True, host=host)
+    return without_event_stream(server.streamable_http_app(json_response=True, host=host))
+
+
+def without_event_stream(app: Any) -> Any:
+    """``app`` answering a GET (the stream a client opens for messages the server starts) with 405, which
+    the streamable-HTTP transport allows a server that sends none: this one never does, and every
+    client session would otherwise hold one more connection and one more server task open."""
+    from starlette.responses import Response
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            await Response(status_code=405, headers={"Allow": "POST, DELETE"})(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return wrapped
