@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from datagen.envs.remote.spec import EnvField
 from datagen.recipe import Recipe, RecipeError, Role, Strict, load_recipe
 from datagen.simulate.config import SimulateConfig
 
@@ -166,7 +167,11 @@ class BlueprintRunConfig(Recipe):
     """A datagen recipe: Phase 1's keys at the top, Phase 2 in ``simulate:``, the models in ``models:``."""
 
     name: str = Field(description="the run's name: its directory is <out_dir>/<name> (one path component)")
-    env: str = Field(description="domain name (`apigen-mt envs list`) or the path of a domain folder")
+    # Runs record the domain's name; a remote environment is typed in datagen.envs.remote.spec.
+    env: EnvField = Field(
+        description="domain name (`apigen-mt envs list`), the path of a domain folder, or an environment "
+        "whose tools live elsewhere: {source: mcp, command: [...] | url: ...} or {source: openenv, url: ...}"
+    )
     seed: int = Field(0, description="run seed: every draw derives from it and the task index")
     db_seed: int | None = Field(
         None, description="database seed tasks are defined on (default: the domain's training seed)"
@@ -224,6 +229,16 @@ class BlueprintRunConfig(Recipe):
                 f"<out_dir>/<name>), found {name!r}; use --out to put a run anywhere else"
             )
         return name
+
+    @model_validator(mode="after")
+    def _remote_env_runs_locally(self) -> BlueprintRunConfig:
+        if not isinstance(self.env, str) and self.executor.type != "local" and self.simulate is not None:
+            raise ValueError(
+                f"`executor: {self.executor.type}` with a remote `env:` ({self.env.source}) is not supported yet: "
+                "Phase 2's workers find domains by name, and a remote env is known only where it was declared. "
+                "Use `executor: {type: local}` (the server's own concurrency still serves every episode)"
+            )
+        return self
 
     def run_dir(self, out: Path | None = None) -> Path:
         """The run directory: ``out`` when given (``--out``), else ``<out_dir>/<name>``; refused in one

@@ -33,7 +33,7 @@ from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.stages import Stage
 from datagen.blueprint.validators import duplicate_key
 from datagen.envs.base import Domain
-from datagen.envs.references import check_references
+from datagen.envs.references import ReferencesError, check_references
 from datagen.joberrors import error_message
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Usage
@@ -84,7 +84,14 @@ def check_domain(config: BlueprintRunConfig, domain: Domain) -> None:
     engine starts; raises ``ReferencesError`` naming what to declare."""
     db_seed = config.db_seed if config.db_seed is not None else domain.train_seed
     users = UserIndex(domain.new_env(db_seed), config.samplers.user_table)
-    check_references(domain, users.refs, users.tables)
+    if not users.user_ids and config.proposal.type != "llm":
+        raise ReferencesError(
+            f"domain {domain.name!r} exposes no state, and {config.proposal.type} proposals fill tool "
+            "arguments from the data: use `proposal: {type: llm}`, or declare where the server's state "
+            "is (env.state: a resource or read calls) with its references"
+        )
+    if users.user_ids:
+        check_references(domain, users.refs, users.tables)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.envs.base import Domain, Environment, Task
-from datagen.envs.references import references_of
+from datagen.envs.references import References, references_of
 from datagen.envs.store import Record
 from datagen.records import Blueprint
 
@@ -112,6 +112,12 @@ class UserIndex:
 
     def __init__(self, env: Environment, user_table: str = "auto"):
         self.tables = env.snapshot()
+        if not self.tables and env.domain.references is None and env.domain.verification == "actions":
+            # A remote environment that exposes no state: there is no data to draw a user from, so the
+            # generator writes tasks from the tools and the policy alone (LLM proposals).
+            self.refs, self.user_table, self.user_ids = References(user_table="", tables={}), "", []
+            self.mentions, self.mentioned_by = {}, {}
+            return
         self.refs = references_of(env.domain)
         if user_table == "auto":
             user_table = self.refs.user_table
@@ -168,7 +174,10 @@ def sample_user_records(
     index: UserIndex, rng: random.Random, count: int, user_id: str | None = None
 ) -> tuple[str, list[ContextRecord]]:
     """One user (random unless given) and up to ``count`` related records: the user's own record,
-    records that mention the user id anywhere, then records those reference by key."""
+    records that mention the user id anywhere, then records those reference by key. An index without
+    users (an environment without state) gives no user and no records."""
+    if not index.user_ids:
+        return "", []
     user_id = user_id if user_id is not None else rng.choice(index.user_ids)
     found = [index.record(index.user_table, user_id)]
     direct = [index.record(t, k) for t, k in sorted(index.mentions[user_id])]
@@ -252,7 +261,7 @@ def make_persona(user_id: str, user_record: Record, traits: list[str]) -> str:
     """A persona from the user's own data plus sampled traits."""
     who = _display_name(user_record) or "A customer"
     trait_text = ", ".join(traits) if traits else "matter-of-fact"
-    return f"{who} (user id {user_id}); {trait_text}."
+    return f"{who} (user id {user_id}); {trait_text}." if user_id else f"{who}; {trait_text}."
 
 
 class FewshotPool:
@@ -349,7 +358,7 @@ def draw_context(
         records_text=render_records(records, config.max_context_chars),
         policy_excerpts=excerpts,
         traits=chosen_traits,
-        persona=make_persona(user_id, records[0].record, chosen_traits),
+        persona=make_persona(user_id, records[0].record if records else {}, chosen_traits),
         fewshot=pool.sample(
             fewshot_rng if fewshot_rng is not None else random.Random(f"fewshot:{task_seed}"),
             sizes["fewshot"],

@@ -150,6 +150,14 @@ class Environment(ABC):
         )
         return observation
 
+    async def acall(self, tool_call: dict[str, Any]) -> Observation:
+        """``call`` for the episode loop: an environment whose calls cross a network (a remote MCP or
+        OpenEnv server, :mod:`datagen.envs.remote`) answers without holding up the other episodes."""
+        return self.call(tool_call)
+
+    def close(self) -> None:  # noqa: B027 - optional hook: only remote environments hold anything
+        """Releases what the episode holds outside this process (a remote session); a no-op here."""
+
     def replay(self, actions: Sequence[dict[str, Any] | ToolCallModel]) -> list[Observation]:
         """Runs ``actions`` in order with :meth:`call` (a failed call does not stop the rest)."""
         calls = [a.model_dump() if isinstance(a, ToolCallModel) else a for a in actions]
@@ -167,7 +175,7 @@ class Domain(ABC):
     """Everything shared by the episodes of one environment."""
 
     name: str
-    source: Literal["native", "tau2", "user"]
+    source: Literal["native", "tau2", "user", "mcp", "openenv"]
     policy: str
     tools: list[ToolSpec]
     checks: list[PolicyCheck]
@@ -185,6 +193,10 @@ class Domain(ABC):
     # Which argument values an agent may write without anyone having said them (Phase 2's provenance
     # check, datagen.envs.provenance).
     provenance: ProvenanceRule = DEFAULT_RULE
+    # How Phase 2 verifies a dialogue: "state" (final state hash against the replayed ground truth)
+    # or, for a remote server that exposes no state, "actions" (the successful write calls, in order,
+    # against those of the replayed ground truth); recorded in every verdict.
+    verification: Literal["state", "actions"] = "state"
 
     @abstractmethod
     def new_env(self, seed: int | None = None) -> Environment:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="database seed (default: the domain's evaluation seed)"
     )
+    p = sub.add_parser(
+        "serve",
+        help="serve a domain over MCP or OpenEnv to agents and trainers elsewhere",
+        description="Serve a domain: MCP (tools, the policy, one environment per session) or OpenEnv "
+        "(reset / step / state, Phase 2's verdict as the episode reward).",
+    )
+    p.add_argument("name", help="domain name, user domain folder, or remote environment file")
+    p.add_argument("--protocol", choices=("mcp", "openenv"), required=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--stdio", action="store_true", help="MCP over stdin/stdout (one client) instead of HTTP")
+    p.add_argument(
+        "--seed", type=int, default=None, help="database seed sessions start from (default: eval seed)"
+    )
+    p.add_argument("--task", default=None, help="a gold or example task whose state sessions start from")
+    p.add_argument(
+        "--recipe", type=Path, default=None, help="recipe declaring `models:` (and `simulate.user`)"
+    )
+    p.add_argument("--user", default=None, help="OpenEnv: model alias of the simulated user (from --recipe)")
+    p.add_argument("--max-sessions", type=int, default=64, help="OpenEnv: concurrent sessions (default 64)")
     p = sub.add_parser("new", help="scaffold a user domain folder that passes `envs check`")
     p.add_argument("name", help="domain name (a Python identifier, e.g. library)")
     p.add_argument("--out", default=".", help="parent folder to create NAME/ in (default: current folder)")
@@ -187,6 +208,26 @@ def _call(domain: Domain, tool: str, raw: str, seed: int | None, out: Console, e
     return 0 if observation.ok else 1
 
 
+def _serve(domain: Domain, args: argparse.Namespace) -> int:
+    from datagen.cli_errors import run_command
+    from datagen.envs.serve.run import ServeSettings, serve
+    from datagen.envs.serve.sessions import StartState
+
+    settings = ServeSettings(
+        protocol=args.protocol,
+        host=args.host,
+        port=args.port,
+        stdio=args.stdio,
+        start=StartState(seed=args.seed, task_id=args.task),
+        recipe=args.recipe,
+        user=args.user,
+        max_sessions=args.max_sessions,
+    )
+    if not args.stdio:  # stdout is the protocol's channel under --stdio
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_command("envs serve", lambda: serve(domain, settings))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     out, err = Console(), Console(stderr=True)
@@ -207,12 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         domain = get_domain(args.name)
     except DomainLoadError as exc:
-        err.print(f"envs {args.command}: {exc}", markup=False, highlight=False)
+        err.print(f"envs {args.command}: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     if args.command == "show":
         return _show(domain, args.json, out)
     if args.command == "check":
         return _check(domain, out)
+    if args.command == "serve":
+        return _serve(domain, args)
     return _call(domain, args.tool, args.arguments, args.seed, out, err)
 
 

@@ -96,6 +96,10 @@ def _load_entry_point(ep: EntryPoint) -> Domain:
     return domain
 
 
+def _is_env_file(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) and Path(name).expanduser().is_file()
+
+
 def _looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith(".") or Path(name).is_dir()
 
@@ -103,13 +107,21 @@ def _looks_like_path(name: str) -> bool:
 _BY_NAME: dict[str, Domain] = {}  # domains already built, by entry-point name
 
 
-def get_domain(name_or_path: str | Path) -> Domain:
-    """The domain named ``name_or_path`` (an installed entry point) or in that folder; cached per process.
+def get_domain(name_or_path: str | Path | Any) -> Domain:
+    """The domain named ``name_or_path`` (an installed entry point), in that folder, declared by a remote
+    env (a recipe's ``env:`` mapping, or a YAML file holding one: ``datagen.envs.remote``); cached per
+    process. A remote domain is then also found by its name, as blueprints and dialogues record it.
     A name already built is answered without reading the entry points again: every Phase 2 attempt and
     τ trial asks, and reading them costs ~25 ms (benchmarks/orchestration_scaling.py)."""
+    if isinstance(name_or_path, BaseModel):
+        return _remote(name_or_path)
     key = str(name_or_path)
     if not isinstance(name_or_path, Path) and key in _BY_NAME:
         return _BY_NAME[key]
+    if _is_env_file(key):
+        from datagen.envs.remote import read_env_file
+
+        return _remote(read_env_file(Path(key)))
     if isinstance(name_or_path, Path) or (key not in installed_domains() and _looks_like_path(key)):
         return _load_path_cached(str(Path(key).expanduser().resolve()))
     return _load_name_cached(key)
@@ -130,6 +142,27 @@ def _load_name(name: str) -> Domain:
             f"{GROUP!r} and reinstall its package."
         )
     return _load_entry_point(found)
+
+
+_REMOTE: dict[str, Domain] = {}  # remote domains by their declaration
+
+
+def _remote(spec: Any) -> Domain:
+    from datagen.envs.remote import RemoteLoadError, load_remote
+
+    key = spec.model_dump_json()
+    found = _REMOTE.get(key)
+    if found is None:
+        if spec.name in installed_domains():
+            raise DomainLoadError(
+                f"env name {spec.name!r} is an installed domain; give the remote env a name of its own"
+            )
+        try:
+            found = _REMOTE[key] = load_remote(spec)
+        except RemoteLoadError as exc:
+            raise DomainLoadError(str(exc)) from None
+    _BY_NAME[spec.name] = found
+    return found
 
 
 @cache

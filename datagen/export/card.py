@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -116,6 +117,7 @@ def export_facts(
         "models": models,
         "teachers": teachers(models),
         "agent_modes": sorted({r["agent_mode"] for r in rows}),
+        "verification": dict(Counter(r.get("verification", "state") for r in rows)),
         "phase1": phase1,
         "phase2": phase2,
         "quality": quality_figures(run_dir, splits),
@@ -192,6 +194,7 @@ def build_card(facts: dict[str, Any], run_dir: Path, *, pretty_name: str):
         splits=[{"name": s, **split} for s, split in facts["splits"].items()],
         domains=facts["domains"],
         agent_modes=facts["agent_modes"],
+        verification=facts.get("verification") or {},
         phase1=json.dumps(facts["phase1"], indent=2) if facts["phase1"] is not None else "",
         phase2=json.dumps(facts["phase2"], indent=2),
         quality=_quality_markdown(facts.get("quality")),

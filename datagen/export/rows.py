@@ -76,6 +76,7 @@ def hf_features():
             "reward": Value("float64"),
             "seed": Value("int64"),
             "grounded": Value("bool"),
+            "verification": Value("string"),
         }
     )
 
@@ -94,6 +95,9 @@ def trajectory_row(trajectory: Trajectory) -> dict[str, Any]:
         "reward": trajectory.reward,
         "seed": trajectory.seed,
         "grounded": grounded(trajectory),
+        # how Phase 2 verified it: "state" (final state hash), or "actions" for a remote environment
+        # without state (its write calls against the replayed ground truth's); runs before this: state
+        "verification": trajectory.checks.get("verification", "state"),
     }
 
 

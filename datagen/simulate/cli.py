@@ -120,6 +120,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: expected a number of blueprints >= 1, found {args.limit}")
     blueprints = load_blueprints(args.run_dir, args.limit)
+    if not isinstance(recipe.env, str):
+        get_domain(recipe.env)  # a remote env: reached (and known by its name) before the blueprints name it
     for env in sorted({b.env for b in blueprints}):
         get_domain(env)  # an unknown environment fails here, before any engine starts
     out_dir = check_output_folder(args.out or args.run_dir)

@@ -71,7 +71,7 @@ async def _agent_turns(
         if not calls:
             return True
         for call_id, call in zip(call_ids, calls, strict=True):
-            observation = env.call(call)  # parallel calls are all executed, in order
+            observation = await env.acall(call)  # parallel calls are all executed, in order
             messages.append(_tool_message(call_id, call["name"], observation.content))
     return False
 

@@ -62,6 +62,7 @@ def judge_episode(
         "format_errors": episode.format_errors,
         "tool_calls": len(env.trace),
         "failed_tool_calls": sum(1 for a in env.trace if not a.ok),
+        "verification": env.domain.verification,
     }
     ungrounded: list[dict[str, Any]] = []
     if provenance:

@@ -80,7 +80,8 @@ class StatePlanner:
     """
 
     def __init__(self, domain: Domain, users: UserIndex, seed: int, probes: int = 3, tries: int = 6):
-        check_references(domain, users.refs, users.tables)  # before any probing: a clear error
+        if users.user_ids:  # an environment without state has nothing to ground in (LLM proposals only)
+            check_references(domain, users.refs, users.tables)  # before any probing: a clear error
         self.domain, self.users, self.seed = domain, users, seed
         self.probes, self.tries = probes, tries
         self._viable: dict[str, frozenset[str]] = {}
