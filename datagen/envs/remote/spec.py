@@ -35,17 +35,17 @@ from datagen.recipe import Strict
 
 
 class AutoState(Strict):
-    type: Literal["auto"] = "auto"
+    type: Literal["auto"] = Field("auto", description="the server's own state, when it offers it")
 
 
 class ResourceState(Strict):
-    type: Literal["resource"] = "resource"
+    type: Literal["resource"] = Field("resource", description="read the state from an MCP resource")
     uri: str = Field(description="an MCP resource whose text is JSON tables {table: {id: record}}")
 
 
 class TableCall(Strict):
-    tool: str
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    tool: str = Field(description="the read tool that returns the table's rows")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="the arguments it is called with")
     key: str | None = Field(
         None, description="the field that keys each row when the answer is a list of rows"
     )
@@ -53,38 +53,42 @@ class TableCall(Strict):
 
 
 class CallsState(Strict):
-    type: Literal["calls"] = "calls"
+    type: Literal["calls"] = Field("calls", description="read the state by declared read calls")
     tables: dict[str, TableCall] = Field(description="table name -> the read call that returns its rows")
 
 
 class NoState(Strict):
-    type: Literal["none"] = "none"
+    type: Literal["none"] = Field(
+        "none", description="no state: verify by expected outputs and the write calls of the replayed truth"
+    )
 
 
 StateSource = Annotated[AutoState | ResourceState | CallsState | NoState, Field(discriminator="type")]
 
 
 class FreshSession(Strict):
-    type: Literal["session"] = "session"
+    type: Literal["session"] = Field("session", description="each episode opens a fresh MCP session")
 
 
 class Restart(Strict):
-    type: Literal["restart"] = "restart"
+    type: Literal["restart"] = Field("restart", description="each episode starts the stdio command anew")
 
 
 class RestoreCommand(Strict):
-    type: Literal["command"] = "command"
+    type: Literal["command"] = Field(
+        "command", description="a command restores the initial state before each episode"
+    )
     command: list[str] = Field(min_length=1, description="run before each episode ({slot}, {slot_dir})")
 
 
 class ResetCall(Strict):
-    type: Literal["call"] = "call"
-    tool: str
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    type: Literal["call"] = Field("call", description="a tool of the server resets it before each episode")
+    tool: str = Field(description="the reset tool")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="the arguments it is called with")
 
 
 class ServerReset(Strict):
-    type: Literal["reset"] = "reset"
+    type: Literal["reset"] = Field("reset", description="the OpenEnv server's own reset")
 
 
 StartSource = Annotated[
@@ -95,11 +99,21 @@ StartSource = Annotated[
 class ReferencesSpec(Strict):
     """:class:`datagen.envs.references.References` in YAML (Phase 1 fills arguments from the data)."""
 
-    user_table: str
-    tables: dict[str, str] = Field(default_factory=dict)
-    maps: dict[str, str] = Field(default_factory=dict)
-    names: dict[str, str] = Field(default_factory=dict)
-    free_text: list[str] = Field(default_factory=list)
+    user_table: str = Field(description="the table of the users (customers) tasks are written for")
+    tables: dict[str, str] = Field(
+        default_factory=dict, description="table -> the name its keys go by as ids (orders: order_id)"
+    )
+    maps: dict[str, str] = Field(
+        default_factory=dict,
+        description="record fields that map ids to records (a user's payment_methods) -> the id name",
+    )
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        description="other parameters holding such ids -> the id name (from_account_id: account_id)",
+    )
+    free_text: list[str] = Field(
+        default_factory=list, description="parameters the customer words freely (never filled from data)"
+    )
 
     def build(self) -> References:
         return References(
@@ -114,14 +128,16 @@ class ReferencesSpec(Strict):
 class RemoteEnvBase(Strict):
     name: str = Field(description="the domain name runs, blueprints and dialogues record")
     policy_file: Path | None = Field(None, description="the policy, when the server offers none")
-    references: ReferencesSpec | None = None
+    references: ReferencesSpec | None = Field(
+        None, description="how tool parameters point into the state's tables (grounded Phase 1)"
+    )
     read_tools: list[str] = Field(
         default_factory=list, description="tools that only read (else readOnlyHint)"
     )
     write_tools: list[str] = Field(default_factory=list, description="tools that change state")
     tasks_file: Path | None = Field(None, description="gold tasks (a JSON list of tasks) for eval and checks")
     examples_file: Path | None = Field(None, description="example tasks (few-shot pool of Phase 1)")
-    state: StateSource = Field(default_factory=AutoState)
+    state: StateSource = Field(default_factory=AutoState, description="where the verifier reads the state")
     timeout_s: float = Field(30.0, gt=0, description="per request; one that takes longer fails its job")
     seeds: bool | None = Field(
         None, description="pass each episode's seed/task to the server (default: when it is apigen-mt's own)"
@@ -136,12 +152,14 @@ class RemoteEnvBase(Strict):
 
 
 class McpEnv(RemoteEnvBase):
-    source: Literal["mcp"]
+    source: Literal["mcp"] = Field(description="an MCP server")
     command: list[str] | None = Field(None, min_length=1, description="a stdio server: argv")
     url: str | None = Field(None, description="a streamable-HTTP server (handshake-era sessions)")
-    cwd: Path | None = None
+    cwd: Path | None = Field(None, description="the working directory of the stdio command")
     environment: dict[str, str] = Field(default_factory=dict, description="extra variables for the command")
-    start: StartSource = Field(default_factory=FreshSession)
+    start: StartSource = Field(
+        default_factory=FreshSession, description="how every episode gets the same initial state"
+    )
     max_processes: int = Field(64, ge=1, description="stdio server processes at most (one per episode)")
 
     @model_validator(mode="after")
@@ -160,9 +178,9 @@ class McpEnv(RemoteEnvBase):
 
 
 class OpenEnvEnv(RemoteEnvBase):
-    source: Literal["openenv"]
+    source: Literal["openenv"] = Field(description="an OpenEnv server")
     url: str = Field(description="the OpenEnv server (http://HOST:PORT)")
-    start: StartSource = Field(default_factory=ServerReset)
+    start: StartSource = Field(default_factory=ServerReset, description="always the server's own reset")
 
     @model_validator(mode="after")
     def _reset(self) -> OpenEnvEnv:
