@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         "(reset / step / state, Phase 2's verdict as the episode reward).",
     )
     p.add_argument("name", help="domain name, user domain folder, or remote environment file")
-    p.add_argument("--protocol", choices=("mcp", "openenv"), required=True)
+    p.add_argument(
+        "--protocol",
+        choices=("mcp", "openenv"),
+        required=True,
+        help="mcp: an MCP server (tools, policy, state); openenv: an OpenEnv server (reset, step, state)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--stdio", action="store_true", help="MCP over stdin/stdout (one client) instead of HTTP")
