@@ -13,7 +13,7 @@ settings::
 One alias is one model client (one engine for the vllm backend), so two roles that name the same
 alias share it, and a one-field difference between two roles' settings can no longer start a second
 engine. Unknown keys are errors everywhere. :func:`load_recipe` turns every problem (a missing file,
-YAML syntax, a file whose YAML aliases expand past bounds (:mod:`datagen.yamlsafe`), a wrong key or
+YAML syntax, a file whose YAML aliases expand past bounds (:mod:`apigen_rules.yamlsafe`), a wrong key or
 value, an alias nobody declared) into a :class:`RecipeError` whose text
 is one line naming the file, the key, what was expected and what was found; the CLIs print it and
 exit with code 2 before any engine starts.
@@ -27,15 +27,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from apigen_rules.errors import InputError
+from apigen_rules.redact import REDACTED, is_secret_key, redact_config
+from apigen_rules.yamlsafe import YamlError, load_yaml
 from datagen.llm.config import EMBEDDED, ModelSpec
-from datagen.redact import REDACTED, is_secret_key, redact_config
 from datagen.runner.executor import ExecutorConfig, LocalExecutorConfig
-from datagen.yamlsafe import YamlError, load_yaml
 
 R = TypeVar("R", bound="Recipe")
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError, ValueError):
     """A recipe, or a flag that overrides it, that cannot run. Its text is one line for people."""
 
 

@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
+from apigen_rules.jsonl import read_jsonl
 from datagen.blueprint.config import BlueprintRunConfig
 from datagen.blueprint.runner import build_models, read_run, run_blueprints
 from datagen.blueprint.validators import validate_execution, validate_policy
 from datagen.envs.registry import get_domain
 from datagen.llm.pool import ModelPool
-from datagen.runio import read_jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 

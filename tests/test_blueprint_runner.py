@@ -17,6 +17,7 @@ import pytest
 from blueprint_toy import make_shop_domain, shop_responder
 from scripted import ScriptedModel
 
+from apigen_rules.jsonl import read_jsonl
 from datagen.blueprint.committee import Judge
 from datagen.blueprint.config import BlueprintRunConfig, ModelConfig, load_config
 from datagen.blueprint.context import RunContext
@@ -27,7 +28,6 @@ from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import validate_execution, validate_policy
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun
-from datagen.runio import read_jsonl
 
 TESTS = Path(__file__).parent
 

@@ -1,5 +1,5 @@
-"""Credentials never reach a log, a saved config, an error or a card: one rule (datagen/redact.py, and
-its copy in training/) applied at every place config is logged, saved or rendered."""
+"""Credentials never reach a log, a saved config, an error or a card: one rule (apigen_rules/redact.py,
+which every package imports) applied at every place config is logged, saved or rendered."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ import pytest
 from cli_runs import dead_port, gold_blueprint_line
 from pydantic import ValidationError
 
-import datagen.redact as datagen_redact
-import training.redact as training_redact
-from datagen.redact import REDACTED, is_secret_key, redact_config, redact_text, validation_problems
+from apigen_rules.redact import REDACTED, is_secret_key, redact_config, redact_text, validation_problems
 from datagen.rundir import DatagenRun, TauRun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,16 +91,6 @@ def test_config_values_under_secret_keys_and_url_userinfo_are_masked():
         "api_key_env": "OPENAI_API_KEY",
     }
     assert redacted["hub_token"] == REDACTED and redacted["push"] == {"token": None}
-
-
-def test_the_training_copy_is_the_same_rule():
-    """training may not import datagen, so it carries a copy; the code below each docstring is equal."""
-
-    def body(module) -> str:
-        source = Path(module.__file__).read_text(encoding="utf-8")
-        return source.split('"""', 2)[2].split("\n\ndef validation_problems", 1)[0]
-
-    assert body(training_redact) == body(datagen_redact)
 
 
 # -- every place -----------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def set_parse_mode(parse: str | None, agent_spec: dict[str, Any]) -> None:
     ``server`` reads its calls from the server's ``tool_calls`` (tool_format openai, which needs the
     openai backend); ``toolkit`` from its text, with our parser of its format. A combination that
     cannot work is a UsageError before anything starts."""
-    from datagen.cli_errors import UsageError
+    from apigen_rules.errors import UsageError
 
     if parse is None:
         return

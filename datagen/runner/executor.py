@@ -180,7 +180,7 @@ def add_executor_flags(parser: Any) -> None:
 
 def executor_overrides(executor: str | None, workers: int | None) -> dict[str, Any]:
     """The flags as dotted recipe keys (``datagen.recipe.set_override``)."""
-    from datagen.cli_errors import UsageError
+    from apigen_rules.errors import UsageError
 
     if workers is not None and workers < 1:
         raise UsageError(f"--workers: expected a number of Ray workers >= 1, found {workers}")

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from datagen.cli_errors import UsageError, run_command
+from apigen_rules.errors import UsageError
+from datagen.cli_errors import run_command
 from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
 from datagen.rundir import BFCL_PREFIX, BfclRun, check_output_folder
 from datagen.runner.executor import add_executor_flags, executor_overrides

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
+from apigen_rules.redact import redact_config
 from datagen.quality import corpus_from_run, quality_report
 from datagen.quality.funnel import KINDS, run_funnel
-from datagen.redact import redact_config
 from datagen.rundir import DatagenRun, read_rows
 from viewer import dialogues
 from viewer.charts import funnel_svg

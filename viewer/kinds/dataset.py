@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from datagen.export.card import FACTS_FILE
+from apigen_rules.export_files import FACTS_FILE
 from datagen.quality import corpus_from_rows, quality_report
 from viewer import dialogues
 from viewer.kinds import Kind, Options

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from datagen.redact import redact_config
+from apigen_rules.redact import redact_config
 from datagen.rundir import NextActionRun, read_rows
 from viewer.kinds import Kind, Options
 from viewer.site import Collection, Column, Section, Source, slugify

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from datagen.redact import redact_config
+from apigen_rules.redact import redact_config
 from datagen.rundir import TauRun, read_json, read_rows
 from evaluation.tau.passk import pass_hat_k
 from viewer import dialogues
