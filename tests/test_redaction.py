@@ -204,14 +204,14 @@ def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
 
 
 def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
-    from datagen.blueprint.config import load_config
     from datagen.blueprint.runner import prepare_run_dir
+    from datagen.recipe.datagen import load_datagen_recipe
 
     recipe = tmp_path / "recipe.yaml"
     url = f"http://user:{PASSWORD}@127.0.0.1:8000/v1"
     text = (ROOT / "recipes" / "datagen" / "demo.yaml").read_text()
     recipe.write_text(text.replace("backend: vllm,", f"backend: openai, base_urls: ['{url}'],", 1))
-    config = load_config(recipe)
+    config = load_datagen_recipe(recipe)
     assert config.models["smol"].base_urls == [url]
     prepare_run_dir(config, tmp_path / "run", resume=False)
     saved = DatagenRun(tmp_path / "run").recipe.read_text()
@@ -222,16 +222,16 @@ def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
 
 @pytest.mark.parametrize("where", ["simulate", "recipe", "tau", "model"])
 def test_a_config_error_never_echoes_a_secret(tmp_path: Path, where: str):
-    from datagen.blueprint.config import BlueprintRunConfig
     from datagen.llm import ModelSpec
     from datagen.recipe import RecipeError, validate_recipe
-    from datagen.simulate.config import SimulateConfig
+    from datagen.recipe.datagen import DatagenRecipe
+    from datagen.recipe.episode import SimulateConfig
     from evaluation.tau.config import TauConfig
 
     model = {"model": "m", "api_key": PASSWORD, "base_urls": [f"http://u:{PASSWORD}@h/v1", 5]}
     cls, data = {
         "simulate": (SimulateConfig, {"agent": {"model": "m", "api_key": PASSWORD}}),
-        "recipe": (BlueprintRunConfig, {"name": "n", "env": "bank", "models": {"m": model}}),
+        "recipe": (DatagenRecipe, {"name": "n", "env": "bank", "models": {"m": model}}),
         "tau": (TauConfig, {"env": "bank", "models": {"m": model}}),
         "model": (ModelSpec, model),
     }[where]
@@ -244,18 +244,18 @@ def test_a_config_error_never_echoes_a_secret(tmp_path: Path, where: str):
     if where != "model":
         with pytest.raises(RecipeError) as refused:
             validate_recipe(data, cls, "recipe.yaml") if where != "simulate" else validate_recipe(
-                {"name": "n", "env": "bank", "simulate": data}, BlueprintRunConfig, "recipe.yaml"
+                {"name": "n", "env": "bank", "simulate": data}, DatagenRecipe, "recipe.yaml"
             )
         _assert_clean(str(refused.value), "the loader's one line")
 
 
 def test_the_recipe_loader_names_the_bad_key_without_its_value(tmp_path: Path):
-    from datagen.blueprint.config import load_config
     from datagen.recipe import RecipeError
+    from datagen.recipe.datagen import load_datagen_recipe
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(json.dumps({"name": "r", "env": "bank", "simulate": {"agent": {"hub_token": TOKEN}}}))
     with pytest.raises(RecipeError) as raised:
-        load_config(recipe)
+        load_datagen_recipe(recipe)
     _assert_clean(str(raised.value), "the loader's message")
     assert "simulate.agent.hub_token" in str(raised.value)

@@ -11,10 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from apigen_rules.errors import UsageError
 from datagen.cli_errors import run_command
-from datagen.cli_flags import add_quiet_flag, add_tool_format_flag, command_parser
+from datagen.cli_flags import (
+    add_executor_flags,
+    add_quiet_flag,
+    add_tool_format_flag,
+    command_parser,
+    executor_overrides,
+)
 from datagen.envs.base import Domain, Task
-from datagen.llm.server_parsers import PARSE_MODES, set_parse_mode
-from datagen.runner.executor import add_executor_flags, executor_overrides
+from evaluation.parse_mode import PARSE_MODES, set_parse_mode
 from evaluation.tau.config import TauConfig
 from evaluation.tau.summary import format_summary
 
