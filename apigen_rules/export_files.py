@@ -7,6 +7,8 @@ CARD_FILE = "README.md"  # the dataset card: YAML metadata (licence, configs) an
 FACTS_FILE = "export.json"  # what the card states, machine-readable (splits, seed, funnels, ids)
 LICENSE_FILE = "LICENSE.md"  # written only for `license: other` without a name or a link
 
+#: the formats written in the Hub's own layout: Parquet shards under ``data/``, by ``datasets``' writer
+HUB_LAYOUT = ("hf", "preference")
 #: each split's data files by export format, relative to the export folder
 DATA_FILES = {
     "hf": "data/{split}-*.parquet",

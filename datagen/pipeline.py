@@ -165,13 +165,24 @@ async def generate(
             )
         wall_s = time.monotonic() - started
     display.finish()
-    phase1_summary = phase1_funnel.as_dict()
-    generated = max(phase1_summary.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
-    generated += runner.summary.get("this_session", {}).get("completion_tokens", 0)
+    return run_summary(run, phase1_funnel.as_dict(), runner.summary, wall_s, phase1_tokens_before)
+
+
+def run_summary(
+    run: DatagenRun,
+    phase1: dict[str, Any],
+    phase2: dict[str, Any],
+    wall_s: float,
+    phase1_tokens_before: int,
+) -> dict[str, Any]:
+    """What `apigen-mt generate` prints as JSON: both funnels and this session's generated tokens
+    (Phase 1's from earlier sessions, ``phase1_tokens_before``, are not this session's)."""
+    generated = max(phase1.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
+    generated += phase2.get("this_session", {}).get("completion_tokens", 0)
     return {
         "run_dir": str(run.root),
-        "phase1": phase1_summary,
-        "phase2": runner.summary,
+        "phase1": phase1,
+        "phase2": phase2,
         "wall_s": wall_s,
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,

@@ -367,29 +367,40 @@ async def run_blueprints(
         )
 
     try:
-        base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
-        todo = [task_id for task_id in base_ids if task_id not in state.done]
-        log.info(
-            "phase 1: %d of %d base tasks to run (%d done before)",
-            len(todo),
-            config.num_tasks,
-            config.num_tasks - len(todo),
-        )
-        async with batch("base") as base:
-            base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
-        recombination = config.recombination
-        if recombination.share > 0:
-            groups = plan_groups(
-                [b for b in accepted if b.id in base_ids],
-                recombination.share,
-                recombination.group_size,
-                config.seed,
-            )
-            async with batch("recombined") as recombined:
-                recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)
+        await run_base_then_recombined(config, state.done, accepted, batch)
     finally:
         writer.events.write(
             {"event": "session_end", "session": state.sessions, "funnel": writer.funnel.as_dict()}
         )
         writer.close()
     return writer.funnel
+
+
+async def run_base_then_recombined(
+    config: DatagenRecipe,
+    done: set[str],
+    accepted: list[Blueprint],
+    batch: Callable[[str], Batch[Any, TaskOutcome]],
+) -> None:
+    """Phase 1's two passes: the base tasks (those in ``done`` are skipped), then, with
+    ``recombination.share``, the recombined tasks over the base tasks ``accepted`` holds by then."""
+    base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
+    todo = [task_id for task_id in base_ids if task_id not in done]
+    log.info(
+        "phase 1: %d of %d base tasks to run (%d done before)",
+        len(todo),
+        config.num_tasks,
+        config.num_tasks - len(todo),
+    )
+    async with batch("base") as base:
+        base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
+    recombination = config.recombination
+    if recombination.share > 0:
+        groups = plan_groups(
+            [b for b in accepted if b.id in base_ids],
+            recombination.share,
+            recombination.group_size,
+            config.seed,
+        )
+        async with batch("recombined") as recombined:
+            recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apigen_rules.export_files import HUB_LAYOUT
 from apigen_rules.jsonl import read_models
 from datagen.cli_flags import command_parser, deprecated_alias, deprecation_line
 from datagen.envs.provenance import RULE_TEXT
@@ -33,7 +34,6 @@ from datagen.rundir import DatagenRun, check_output_folder, read_records
 log = logging.getLogger(__name__)
 
 FORMATS = ("hf", "sharegpt", "jsonl", "preference")
-HUB_LAYOUT = ("hf", "preference")  # Parquet shards under data/, written by `datasets`
 
 
 @dataclass

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apigen_rules.export_files import CARD_FILE, FACTS_FILE, LICENSE_FILE
-from datagen.export import HUB_LAYOUT
+from apigen_rules.export_files import CARD_FILE, FACTS_FILE, HUB_LAYOUT, LICENSE_FILE
 
 CARD_FILES = [CARD_FILE, FACTS_FILE, LICENSE_FILE]
 COMMIT_MESSAGE = "apigen-mt export"
