@@ -19,10 +19,10 @@ import random
 import sys
 import time
 
-from datagen.blueprint.config import GroundedProposalConfig, SamplerConfig
 from datagen.blueprint.grounding import StatePlanner, ground_actions
 from datagen.blueprint.samplers import FewshotPool, UserIndex, draw_context, load_traits
 from datagen.envs.registry import get_domain
+from datagen.recipe.datagen import GroundedProposalConfig, SamplerConfig
 
 TARGET_MEAN_TOOL_SHARE = 0.75
 RARE = 0.25

@@ -105,9 +105,9 @@ def gold_blueprints() -> list[Any]:
 
 
 def recipe(url: str, concurrency: int, attempts: int, executor: dict[str, Any]) -> Any:
-    from datagen.blueprint.config import BlueprintRunConfig
+    from datagen.recipe.datagen import DatagenRecipe
 
-    return BlueprintRunConfig.model_validate(
+    return DatagenRecipe.model_validate(
         {
             "name": "orchestration",
             "env": "retail",

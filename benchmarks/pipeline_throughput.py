@@ -155,10 +155,10 @@ async def replay(model: Any, sent: list[tuple[list[int], Any]]) -> tuple[int, fl
 async def run_benchmark(
     args: argparse.Namespace, out_root: Path
 ) -> tuple[list[Window], tuple[int, float, float]]:
-    from datagen.blueprint.config import load_config
     from datagen.llm.pool import ModelPool
+    from datagen.recipe.datagen import load_datagen_recipe
 
-    recipe = load_config(RECIPE)
+    recipe = load_datagen_recipe(RECIPE)
     async with ModelPool(recipe.models) as pool:
         model = pool.get(recipe.generator.model)  # the one engine every role shares
         print(f"engine: {model.admission.limits.describe()}", flush=True)

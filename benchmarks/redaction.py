@@ -1,4 +1,4 @@
-"""Time to redact one large value (datagen/redact.py), the work every saved recipe, CLI error line
+"""Time to redact one large value (apigen_rules/redact.py), the work every saved recipe, CLI error line
 and card does: before issue 30, 40,000 letters in a row took 28 s (a pattern tried at every
 position of a word); a 10 MB recipe value hung `blueprints`, `simulate` and the evaluations.
 
@@ -16,7 +16,7 @@ import random
 import string
 import time
 
-from datagen.redact import redact_config, redact_text
+from apigen_rules.redact import redact_config, redact_text
 
 MB = 1_000_000
 

@@ -85,7 +85,7 @@ def served(protocol: str, tmp: Path) -> Iterator[tuple[str, psutil.Process]]:
 
 def remote_domain(protocol: str, base: str) -> Any:
     from datagen.envs.registry import get_domain
-    from datagen.envs.remote.spec import McpEnv, OpenEnvEnv
+    from datagen.recipe.remote_env import McpEnv, OpenEnvEnv
 
     if protocol == "mcp":
         return get_domain(McpEnv(source="mcp", name="retail-mcp", url=f"{base}/mcp"))

@@ -12,29 +12,19 @@ import logging
 import sys
 from collections.abc import Callable
 
-from datagen.redact import redact_logs, redact_text
+from apigen_rules.errors import InputError
+from apigen_rules.redact import redact_logs, redact_text
 
 log = logging.getLogger(__name__)
 
-
-class UsageError(ValueError):
-    """Input a command cannot run with (outside a recipe): its text is the one line to print."""
-
-
-def _usage_errors() -> tuple[type[BaseException], ...]:
-    from datagen.envs.references import ReferencesError
-    from datagen.envs.registry import DomainLoadError
-    from datagen.recipe import RecipeError
-
-    return (
-        UsageError,
-        RecipeError,
-        DomainLoadError,
-        ReferencesError,
-        FileExistsError,
-        FileNotFoundError,
-        NotADirectoryError,
-    )
+# Every error a user fixes by changing what they typed: the recipe's, the flags' and the environment
+# names' (all :class:`~apigen_rules.errors.InputError`), and a path that is not what the command needs.
+USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    InputError,
+    FileExistsError,
+    FileNotFoundError,
+    NotADirectoryError,
+)
 
 
 def run_command(name: str, body: Callable[[], int]) -> int:
@@ -44,7 +34,7 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     redact_logs(*logging.getLogger().handlers)  # no log line of the command carries a credential
     try:
         return body()
-    except _usage_errors() as exc:
+    except USAGE_ERRORS as exc:
         print(f"apigen-mt {name}: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except ModelUnavailableError as exc:

@@ -5,7 +5,8 @@ Every command's parser is built with :func:`command_parser` (or passes :class:`H
 shows its default. A renamed flag stays accepted for one release through :func:`deprecated_alias`:
 the old spelling is hidden from ``--help``, parses to the new flag's destination, and prints one
 line on stderr naming the new spelling. Training entry points (``training/sft.py`` ...) are not
-built here: they follow TRL's ``HfArgumentParser`` and its snake_case names.
+built here: they follow TRL's ``HfArgumentParser`` and its snake_case names. ``--executor`` and
+``--workers`` (:func:`add_executor_flags`) are the same on every command that runs a batch.
 """
 
 from __future__ import annotations
@@ -111,3 +112,31 @@ def add_tool_format_flag(parser: argparse.ArgumentParser, help: str) -> None:
     choices = get_args(ModelSpec.model_fields["tool_format"].annotation)
     parser.add_argument("--tool-format", choices=choices, default=None, help=help)
     deprecated_alias(parser, "--format", "--tool-format")
+
+
+def add_executor_flags(parser: Any) -> None:
+    """``--executor`` and ``--workers``, the same on every command that runs a batch."""
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="where jobs run: local (this process) or ray (Ray actors); default: the recipe's executor, else local",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Ray actors (implies --executor ray); default 2"
+    )
+
+
+def executor_overrides(executor: str | None, workers: int | None) -> dict[str, Any]:
+    """The flags as dotted recipe keys (``datagen.recipe.set_override``)."""
+    from apigen_rules.errors import UsageError
+
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers: expected a number of Ray workers >= 1, found {workers}")
+    if executor == "local":
+        if workers is not None:
+            raise UsageError("--workers applies to --executor ray; found it with --executor local")
+        return {"executor": {"type": "local"}}
+    if executor == "ray" or workers is not None:
+        return {"executor.type": "ray", "executor.workers": workers}
+    return {}

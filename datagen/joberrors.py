@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from datagen.redact import redact_text
+from apigen_rules.redact import redact_text
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`apigen-mt generate --config RECIPE`: Phase 1 and Phase 2 as one asyncio program.
+"""Phase 1 and Phase 2 as one asyncio program (`apigen-mt generate`, :mod:`datagen.commands.generate`).
 
 Blueprints flow into simulation as soon as they are accepted, and every model named in the recipe
 is built once (``ModelPool``), so the generator, the committee, the simulated human and the agent
@@ -8,22 +8,15 @@ run resumes with ``--resume``: accepted blueprints are not redone, finished dial
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datagen.blueprint.config import BlueprintRunConfig, load_config
-from datagen.cli_errors import run_command
-from datagen.cli_flags import add_quiet_flag, command_parser
-from datagen.rundir import DatagenRun
-from datagen.runner.executor import add_executor_flags, executor_overrides
+from datagen.recipe.datagen import DatagenRecipe, load_datagen_recipe
+from datagen.rundir import DatagenRun, check_output_folder
 
 if TYPE_CHECKING:
     from datagen.llm.pool import ModelPool
@@ -94,27 +87,8 @@ class LiveFunnel:
         self.display.finish()
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """The final funnel of both phases, for people (the JSON on stdout is for programs)."""
-    p1, p2 = summary["phase1"], summary["phase2"]
-    session = p2.get("this_session", {})
-    return [
-        f"run directory: {summary['run_dir']}",
-        f"phase 1: proposed {p1.get('proposed', 0)} | drafts {p1.get('drafts', 0)} | accepted "
-        f"{p1.get('accepted', 0)} base + {p1.get('recombined', {}).get('accepted', 0)} recombined "
-        f"= {p1.get('total_accepted', 0)} | rejected by stage {p1.get('rejected_by_stage', {})}",
-        f"phase 2: blueprints {p2.get('blueprints_attempted', 0)} | attempts {p2.get('attempts', 0)} | "
-        f"successful {p2.get('successful_trajectories', 0)} (+{p2.get('duplicate_successes', 0)} duplicates) | "
-        f"failed {p2.get('failed_trajectories', 0)} {p2.get('failures', {})} | "
-        f"blueprints with a success {p2.get('blueprints_with_success', 0)}",
-        f"this session: {summary.get('wall_s', 0.0):.0f}s, {summary.get('generated_tokens', 0)} generated tokens "
-        f"({summary.get('generated_tokens_per_s', 0.0):.1f} tok/s); phase 2 alone "
-        f"{session.get('generated_tokens_per_s', 0.0):.1f} tok/s",
-    ]
-
-
 async def generate(
-    recipe: Path | BlueprintRunConfig,
+    recipe: Path | DatagenRecipe,
     out: Path | None,
     *,
     resume: bool,
@@ -128,14 +102,15 @@ async def generate(
     from datagen.blueprint.runner import build_models, check_domain, read_run, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.pipeline_shape import run_shape
     from datagen.runner.executor import open_executor
-    from datagen.runner.shape import run_shape
     from datagen.simulate.runner import SimulationRunner
 
     overrides = {**({"num_tasks": limit} if limit is not None else {}), **(overrides or {})}
-    config = recipe if isinstance(recipe, BlueprintRunConfig) else load_config(recipe, overrides)
+    config = recipe if isinstance(recipe, DatagenRecipe) else load_datagen_recipe(recipe, overrides)
     phase2 = config.phase2()
-    run = DatagenRun(config.run_dir(out))
+    run_dir, named = config.run_dir_and_flag(out)
+    run = DatagenRun(check_output_folder(run_dir, flag=named))
     check_run_dir(run, resume)  # everything is checked before any engine starts: that takes minutes on a CPU
     run.check_recipe(config.model_dump(mode="json"))  # a resume may not change what the run makes
     domain = get_domain(config.env)
@@ -190,13 +165,24 @@ async def generate(
             )
         wall_s = time.monotonic() - started
     display.finish()
-    phase1_summary = phase1_funnel.as_dict()
-    generated = max(phase1_summary.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
-    generated += runner.summary.get("this_session", {}).get("completion_tokens", 0)
+    return run_summary(run, phase1_funnel.as_dict(), runner.summary, wall_s, phase1_tokens_before)
+
+
+def run_summary(
+    run: DatagenRun,
+    phase1: dict[str, Any],
+    phase2: dict[str, Any],
+    wall_s: float,
+    phase1_tokens_before: int,
+) -> dict[str, Any]:
+    """What `apigen-mt generate` prints as JSON: both funnels and this session's generated tokens
+    (Phase 1's from earlier sessions, ``phase1_tokens_before``, are not this session's)."""
+    generated = max(phase1.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
+    generated += phase2.get("this_session", {}).get("completion_tokens", 0)
     return {
         "run_dir": str(run.root),
-        "phase1": phase1_summary,
-        "phase2": runner.summary,
+        "phase1": phase1,
+        "phase2": phase2,
         "wall_s": wall_s,
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,
@@ -217,40 +203,3 @@ def check_run_dir(run: DatagenRun, resume: bool) -> None:
         raise FileExistsError(
             f"{run.root} already holds a run ({', '.join(held)}); pass --resume to continue it or --out for a new directory"
         )
-
-
-def main(argv: list[str]) -> int:
-    parser = command_parser("apigen-mt generate", __doc__)
-    parser.add_argument(
-        "--config", type=Path, required=True, help="datagen recipe (Phase 1 keys + a `simulate:` section)"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="run directory (default: <out_dir>/<name> from the recipe)"
-    )
-    parser.add_argument(
-        "--limit", type=int, default=None, help="number of base task drafts (overrides num_tasks)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the run in its directory")
-    add_quiet_flag(parser)
-    add_executor_flags(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run_command("generate", lambda: _generate_main(args))
-
-
-def _generate_main(args: argparse.Namespace) -> int:
-    overrides = executor_overrides(args.executor, args.workers)
-    summary = asyncio.run(
-        generate(
-            args.config,
-            args.out,
-            resume=args.resume,
-            limit=args.limit,
-            live=not args.quiet,
-            overrides=overrides,
-        )
-    )
-    for line in summary_lines(summary):
-        print(line, file=sys.stderr)
-    print(json.dumps(summary, indent=2))
-    return 0

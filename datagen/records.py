@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from apigen_rules.messages import messages_problem
 from datagen.envs.base import ToolCallModel
-from datagen.messages import messages_problem
 
 
 class Blueprint(BaseModel):

@@ -2,7 +2,7 @@
 
 Nothing else in the toolkit spells a run file's name (``tests/test_rundir.py`` greps for literals).
 Three kinds of run share the same rules: JSONL files are append-only and fsync'd
-(:class:`datagen.runio.JsonlAppender`), summaries are rewritten atomically, and the resolved recipe
+(:class:`apigen_rules.jsonl.JsonlAppender`), summaries are rewritten atomically, and the resolved recipe
 is saved beside the results with credentials redacted, so a run can be read, resumed and reproduced
 from its own directory. A resume with a recipe that changes what the run makes is refused, naming
 the keys (:func:`check_resume`, one rule for every kind of run).
@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel
 
-from datagen.cli_errors import UsageError
-from datagen.runio import JsonlAppender, read_jsonl, read_models, write_json_atomic
+from apigen_rules.errors import UsageError
+from apigen_rules.jsonl import JsonlAppender, read_jsonl, read_models, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ def check_resume(
     """Refuses (one line naming the keys) to continue the run in ``root`` with a recipe that changes
     what it makes: the domain, seed, models, proposal, name... (everything but :data:`RESUMABLE_KEYS`).
     ``saved`` is the run's saved recipe (redacted), ``resolved`` the one given now."""
-    from datagen.cli_errors import UsageError
-    from datagen.redact import redact_config
+    from apigen_rules.errors import UsageError
+    from apigen_rules.redact import redact_config
 
     changes = recipe_changes(saved or {}, redact_config(resolved))
     if changes:
@@ -235,7 +235,7 @@ class DatagenRun:
         """Writes the resolved recipe (redacted), after :meth:`check_recipe`: a resumed run records the
         settings of its latest session, which differ from the first one's only in what does not
         change the output; a later section (``simulate:``) left out now keeps the saved one."""
-        from datagen.redact import redact_config
+        from apigen_rules.redact import redact_config
 
         self.check_recipe(resolved)
         data = redact_config(resolved)
@@ -251,7 +251,7 @@ class DatagenRun:
     def read_recipe(self) -> dict[str, Any]:
         if not self.recipe.is_file():
             return {}
-        from datagen.yamlsafe import YamlError, load_yaml
+        from apigen_rules.yamlsafe import YamlError, load_yaml
 
         try:
             data = load_yaml(self.recipe.read_text(encoding="utf-8"), str(self.recipe))
@@ -371,7 +371,7 @@ class NextActionRun:
         return read_json(self.recipe)
 
     def write_recipe(self, resolved: dict[str, Any]) -> None:
-        from datagen.redact import redact_config
+        from apigen_rules.redact import redact_config
 
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.recipe, redact_config(resolved))
@@ -410,7 +410,7 @@ class BfclRun:
         return read_json(self.metadata)
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
-        from datagen.redact import redact_config
+        from apigen_rules.redact import redact_config
 
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.metadata, redact_config(metadata))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from math import sqrt
+from math import comb, sqrt
 from statistics import NormalDist
 from typing import Any
 
@@ -132,6 +132,15 @@ def bootstrap_statistic(
     )
 
 
+def pass_hat_k(successes: int, trials: int, k: int) -> float:
+    """The unbiased estimate of pass^k for one task with ``successes`` in ``trials``: C(c, k) / C(n, k)."""
+    if not 1 <= k <= trials:
+        raise ValueError(f"k must be between 1 and the number of trials ({trials}); got {k}")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be between 0 and {trials}; got {successes}")
+    return comb(successes, k) / comb(trials, k)
+
+
 def pass_k_intervals(
     outcomes: Mapping[str, Sequence[bool]],
     *,
@@ -144,8 +153,6 @@ def pass_k_intervals(
     Resampling tasks carries the spread of trials within a task along, since each task's pass^k
     estimate C(c, k) / C(n, k) is computed from all of its trials.
     """
-    from evaluation.tau.passk import pass_hat_k
-
     if not outcomes:
         return {}
     counts = {len(v) for v in outcomes.values()}

@@ -20,7 +20,7 @@ import ast
 from collections.abc import Callable
 from pathlib import Path
 
-PACKAGES = ("datagen", "evaluation", "training", "viewer")
+PACKAGES = ("apigen_rules", "datagen", "evaluation", "training", "viewer")
 # Exceptions a command turns into one line on stderr (datagen.cli_errors, datagen.cli, each CLI's own
 # handler), with the exit code they get.
 ONE_LINE = {

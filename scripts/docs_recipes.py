@@ -51,7 +51,7 @@ KINDS = [
     RecipeKind(
         "datagen",
         "Datagen recipe",
-        "datagen.blueprint.config:BlueprintRunConfig",
+        "datagen.recipe.datagen:DatagenRecipe",
         "Read by `apigen-mt generate`, `apigen-mt blueprints` and `apigen-mt simulate` (`--config FILE`); "
         "examples in `recipes/datagen/`. Phase 1's keys sit at the top, Phase 2's under `simulate:`.",
     ),
@@ -105,7 +105,7 @@ KINDS = [
         sections={
             "tasks": "training.rl.tasks:TaskSource",
             "models.<alias>": "datagen.llm.config:ModelSpec",
-            "episode": "datagen.simulate.config:EpisodeConfig",
+            "episode": "datagen.recipe.episode:EpisodeConfig",
         },
         notes={
             "episode": "The policy under training is the agent: of `episode.agent` only `max_tokens` (per "
@@ -116,8 +116,8 @@ KINDS = [
 # Sections every recipe of the datagen/evaluation kinds shares: documented once, linked from each.
 SHARED = {
     "datagen.llm.config:ModelSpec": "models",
-    "datagen.runner.executor:LocalExecutorConfig": "executor-local",
-    "datagen.runner.executor:RayExecutorConfig": "executor-ray",
+    "datagen.recipe.executor:LocalExecutorConfig": "executor-local",
+    "datagen.recipe.executor:RayExecutorConfig": "executor-ray",
 }
 
 
@@ -318,7 +318,7 @@ def recipe_page(kind: RecipeKind) -> tuple[str, list[str]]:
 
 def shared_page() -> tuple[str, list[str]]:
     lines = [
-        BANNER.format(source="`datagen.llm.config.ModelSpec` and `datagen.runner.executor`"),
+        BANNER.format(source="`datagen.llm.config.ModelSpec` and `datagen.recipe.executor`"),
         "",
         "# Shared recipe sections",
         "",

@@ -9,7 +9,7 @@ import pytest
 from scripted import ScriptedModel
 
 from datagen.blueprint.committee import METRICS, Judge, JudgeVerdict, parse_verdict, review, vote
-from datagen.blueprint.config import ModelConfig
+from datagen.recipe.datagen import ModelConfig
 
 
 def verdict(name: str, *scores: int) -> JudgeVerdict:

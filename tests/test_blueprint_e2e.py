@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
-from datagen.blueprint.config import BlueprintRunConfig
+from apigen_rules.jsonl import read_jsonl
 from datagen.blueprint.runner import build_models, read_run, run_blueprints
 from datagen.blueprint.validators import validate_execution, validate_policy
 from datagen.envs.registry import get_domain
 from datagen.llm.pool import ModelPool
-from datagen.runio import read_jsonl
+from datagen.recipe.datagen import DatagenRecipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
@@ -29,7 +29,7 @@ SETUPS = {
 @pytest.mark.parametrize("proposal", sorted(SETUPS))
 def test_phase1_on_embedded_model(vllm_server, tmp_path, proposal):
     setup = SETUPS[proposal]
-    config = BlueprintRunConfig.model_validate(
+    config = DatagenRecipe.model_validate(
         {
             "name": f"e2e-{proposal}",
             "env": "retail",

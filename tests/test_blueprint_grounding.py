@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from datagen.blueprint.config import SamplerConfig
 from datagen.blueprint.grounding import (
     Pools,
     StatePlanner,
@@ -19,6 +18,7 @@ from datagen.blueprint.grounding import (
 from datagen.blueprint.proposal import grounded_messages
 from datagen.blueprint.samplers import FewshotPool, UserIndex, draw_context, load_traits
 from datagen.envs.registry import get_domain
+from datagen.recipe.datagen import SamplerConfig
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from blueprint_toy import make_shop_domain, shop_responder
 from scripted import ScriptedModel
 
 from datagen.blueprint.committee import Judge
-from datagen.blueprint.config import BlueprintRunConfig, ModelConfig, ProposalConfig
 from datagen.blueprint.context import RunContext
 from datagen.blueprint.funnel import Funnel
 from datagen.blueprint.grounding import StatePlanner
@@ -24,17 +23,18 @@ from datagen.blueprint.recombine import recombine
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.stages import CHECKS, Stage, revisable
 from datagen.envs.base import Task
+from datagen.recipe.datagen import DatagenRecipe, ModelConfig, ProposalConfig
 from datagen.records import Blueprint
 
 CHECK_NAMES = [stage.value for stage in CHECKS]
 
 
-def _config(**overrides) -> BlueprintRunConfig:
+def _config(**overrides) -> DatagenRecipe:
     base = {"name": "shop-test", "env": "shop", "samplers": {"records_range": [2, 4]}}
-    return BlueprintRunConfig.model_validate(base | overrides)
+    return DatagenRecipe.model_validate(base | overrides)
 
 
-def _context(domain, config: BlueprintRunConfig, pool: FewshotPool | None = None) -> RunContext:
+def _context(domain, config: DatagenRecipe, pool: FewshotPool | None = None) -> RunContext:
     model = ScriptedModel(shop_responder())
     users = UserIndex(domain.new_env(0), config.samplers.user_table)
     return RunContext(

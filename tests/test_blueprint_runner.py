@@ -17,17 +17,17 @@ import pytest
 from blueprint_toy import make_shop_domain, shop_responder
 from scripted import ScriptedModel
 
+from apigen_rules.jsonl import read_jsonl
 from datagen.blueprint.committee import Judge
-from datagen.blueprint.config import BlueprintRunConfig, ModelConfig, load_config
 from datagen.blueprint.context import RunContext
 from datagen.blueprint.proposal import ModelCallError, generator_system_prompt, judge_system_prompt
 from datagen.blueprint.recombine import recombine
 from datagen.blueprint.runner import Models, read_run, run_blueprints
 from datagen.blueprint.samplers import FewshotPool, UserIndex, load_traits
 from datagen.blueprint.validators import validate_execution, validate_policy
+from datagen.recipe.datagen import DatagenRecipe, ModelConfig, load_datagen_recipe
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun
-from datagen.runio import read_jsonl
 
 TESTS = Path(__file__).parent
 
@@ -37,7 +37,7 @@ def _models(respond) -> Models:
     return Models(model, [Judge(f"j{i}", model, ModelConfig()) for i in range(3)])
 
 
-def _config(**overrides) -> BlueprintRunConfig:
+def _config(**overrides) -> DatagenRecipe:
     base = {
         "name": "shop-test",
         "env": "shop",
@@ -46,7 +46,7 @@ def _config(**overrides) -> BlueprintRunConfig:
         "samplers": {"records_range": [2, 4]},
         "refinement": {"max_rounds": 2},
     }
-    return BlueprintRunConfig.model_validate(base | overrides)
+    return DatagenRecipe.model_validate(base | overrides)
 
 
 def _run(config, run_dir, domain, respond, **kwargs):
@@ -226,7 +226,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     from blueprint_toy import make_shop_domain, shop_responder
     from scripted import ScriptedModel
     from datagen.blueprint.committee import Judge
-    from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
+    from datagen.recipe.datagen import DatagenRecipe, ModelConfig
     from datagen.blueprint.runner import Models, run_blueprints
 
     class SlowModel(ScriptedModel):
@@ -236,7 +236,7 @@ RESUME_SCRIPT = textwrap.dedent("""
 
     model = SlowModel(shop_responder())
     models = Models(model, [Judge(f"j{{i}}", model, ModelConfig()) for i in range(3)])
-    config = BlueprintRunConfig.model_validate({config!r})
+    config = DatagenRecipe.model_validate({config!r})
     run_dir = Path(sys.argv[1])
     asyncio.run(run_blueprints(config, run_dir, resume=True, domain=make_shop_domain(run_dir.parent), models=models))
 """)
@@ -285,7 +285,7 @@ PHASE1_RECIPES = ("demo", "retail", "airline", "bank", "tau2-retail", "tau2-airl
 def test_recipes_parse():
     for name in PHASE1_RECIPES:
         path = TESTS.parent / "recipes" / "datagen" / f"{name}.yaml"
-        config = load_config(path)
+        config = load_datagen_recipe(path)
         assert config.name and config.env
         assert path.read_text().startswith("#"), f"{path} must start with the command that runs it"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from blueprint_toy import make_shop_domain
 
-from datagen.blueprint.config import SamplerConfig
 from datagen.blueprint.grounding import ground_actions
 from datagen.blueprint.samplers import (
     FewshotPool,
@@ -25,6 +24,7 @@ from datagen.blueprint.validators import (
     validate_format,
     validate_policy,
 )
+from datagen.recipe.datagen import SamplerConfig
 
 
 @pytest.fixture()

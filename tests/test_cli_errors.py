@@ -161,3 +161,27 @@ def test_help_describes_every_command_and_the_table_matches_the_entry_points(pla
     assert ":main" not in result.stdout
     version = _run(["--version"], plain_env, tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("apigen-mt ")
+
+
+def test_every_input_error_is_one_line_and_exit_2(capsys):
+    """The command layer catches the one base class (apigen_rules.errors.InputError): a recipe, flag,
+    domain or references error, and any later kind that derives from it, is one line and exit 2."""
+    from apigen_rules.errors import InputError, UsageError
+    from datagen.cli_errors import run_command
+    from datagen.envs.references import ReferencesError
+    from datagen.envs.registry import DomainLoadError
+    from datagen.recipe import RecipeError
+
+    class NewKind(InputError):
+        pass
+
+    for kind in (UsageError, RecipeError, DomainLoadError, ReferencesError, NewKind):
+        assert issubclass(kind, InputError)
+
+        def body(kind: type[Exception] = kind) -> int:
+            raise kind(f"expected a {kind.__name__}, found one; do this")
+
+        assert run_command("probe", body) == 2
+        assert capsys.readouterr().err == f"apigen-mt probe: expected a {kind.__name__}, found one; do this\n"
+    # the old built-in bases stay, so `except ValueError` / `except RuntimeError` catch what they did
+    assert issubclass(RecipeError, ValueError) and issubclass(DomainLoadError, RuntimeError)

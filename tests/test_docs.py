@@ -160,7 +160,8 @@ def _table(text: str, heading: str) -> dict[str, set[str]]:
 
 
 def test_the_architecture_page_states_the_enforced_import_rules():
-    """docs/architecture.md says what tests/test_project_layout.py enforces, no more and no less."""
+    """docs/architecture.md says what tests/test_project_layout.py enforces, no more and no less: the
+    package rules and the layers inside the packages."""
     import test_project_layout as layout
 
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
@@ -168,6 +169,12 @@ def test_the_architecture_page_states_the_enforced_import_rules():
     assert _table(text, "| module | may import besides |") == {
         k: set(v) for k, v in layout.MAY_IMPORT.items()
     }
+    rows = text.split("| layer | modules |", 1)[1].split("\n\n", 1)[0].strip("\n").splitlines()[1:]
+    layers = [
+        (row.strip("|").split("|")[0].strip(), tuple(re.findall(r"`([\w.]+)`", row.strip("|").split("|")[1])))
+        for row in rows
+    ]
+    assert layers == list(layout.LAYERS), "the layer table lists the layers of LAYERS, in order, ground up"
 
 
 def test_the_pages_workflow_installs_the_docs_extra_s_pins():

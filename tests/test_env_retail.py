@@ -78,6 +78,20 @@ def test_task_replays_clean(domain, index):
     assert report.failures == []
 
 
+@pytest.mark.parametrize("written", ["1149.160", "$1,149.16"])
+def test_envs_check_reads_expected_outputs_by_the_value_rule(domain, written: str):
+    """`envs check` and Phase 2 agree on what an observation says: an expected output written another
+    way ("1149.160", "$1,149.16") is said by a tool result holding 1149.16 under both (the check once
+    used τ-bench's plain substring rule, and failed a task that Phase 2 verified)."""
+    from apigen_rules.values import missing_outputs
+
+    task = next(t for t in domain.gold_tasks if t.id == "retail-gold-001")
+    respelled = task.model_copy(update={"outputs": [written]})
+    report = replay_task(domain, respelled, domain.eval_seed)
+    assert missing_outputs([written], [o.content for o in report.observations]) == []
+    assert report.failures == []
+
+
 def test_do_nothing_differs_from_gold_end_state(domain):
     env = domain.new_env()
     changing = [t for t in domain.gold_tasks if any(domain.tool(a.name).kind == "write" for a in t.actions)]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from datagen.commands.envs import main
 from datagen.envs import registry
-from datagen.envs.cli import main
 from datagen.envs.registry import DomainLoadError, get_domain, list_domains, load_user_domain
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from conftest import PLAIN_ENV_KEYS
 from servedrun import served
 
 from datagen.envs.registry import get_domain
-from datagen.envs.remote.spec import McpEnv, OpenEnvEnv
+from datagen.recipe.remote_env import McpEnv, OpenEnvEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "tests" / "openai_stub.py"
@@ -107,9 +107,9 @@ def test_every_gold_task_replays_identically(retail, remotes):
 
 
 def _config(url: str, **simulate: Any) -> Any:
-    from datagen.blueprint.config import BlueprintRunConfig
+    from datagen.recipe.datagen import DatagenRecipe
 
-    return BlueprintRunConfig.model_validate(
+    return DatagenRecipe.model_validate(
         {
             "name": "round-trip",
             "env": "retail",

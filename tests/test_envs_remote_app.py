@@ -218,7 +218,7 @@ def test_state_read_by_declared_calls_equals_the_state_resource(app: Path):
     server's query tool) is verified by the same tables and hashes as through its state resource."""
     from datagen.envs.registry import get_domain
     from datagen.envs.remote.domain import RemoteDomain
-    from datagen.envs.remote.spec import McpEnv
+    from datagen.recipe.remote_env import McpEnv
 
     keys = {"members": "member_id", "books": "book_id", "loans": "loan_id", "counters": "name"}
     calls = {t: {"tool": "query_table", "arguments": {"table": t}, "key": k} for t, k in keys.items()}
@@ -252,16 +252,16 @@ def test_a_server_that_cannot_start_is_one_line(app: Path, stub: str, plain_env,
 def test_a_stalled_or_dead_server_is_an_error_row(app: Path, stub: str, tmp_path: Path):
     """A call past the deadline and a server that exits mid-episode fail their own jobs (error rows); the
     other jobs of the batch, run after them on fresh processes, are verified as usual."""
-    from datagen.blueprint.config import load_config
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.recipe.datagen import load_datagen_recipe
     from datagen.records import Blueprint
     from datagen.rundir import DatagenRun
     from datagen.simulate.runner import SimulationRunner
 
     env = env_block(app, name="library-faults", timeout_s=3)
     overrides = {"simulate.agent": {"model": "stub"}, "simulate.attempts": 1}
-    config = load_config(recipe(app, stub, "faults", env=env), overrides)
+    config = load_datagen_recipe(recipe(app, stub, "faults", env=env), overrides)
     get_domain(config.env)
 
     def blueprint(id_: str, calls: list[dict[str, Any]], task: dict[str, Any]) -> Blueprint:

@@ -20,13 +20,13 @@ from datagen.recipe import RecipeError, validate_recipe
 
 
 def config(env: Any) -> Any:
-    from datagen.blueprint.config import BlueprintRunConfig
+    from datagen.recipe.datagen import DatagenRecipe
 
-    return validate_recipe({"name": "x", "env": env}, BlueprintRunConfig, "r.yaml")
+    return validate_recipe({"name": "x", "env": env}, DatagenRecipe, "r.yaml")
 
 
 def test_a_recipe_env_is_a_name_or_a_typed_remote_declaration():
-    from datagen.envs.remote.spec import McpEnv, OpenEnvEnv, Restart, ServerReset
+    from datagen.recipe.remote_env import McpEnv, OpenEnvEnv, Restart, ServerReset
 
     assert config("retail").env == "retail"
     mcp = config({"source": "mcp", "name": "n", "command": ["srv"], "start": {"type": "restart"}}).env
@@ -61,12 +61,12 @@ def test_a_bad_env_declaration_is_one_line(env: Any, expected: str):
 
 
 def test_phase2_on_ray_with_a_remote_env_is_refused_in_one_line():
-    from datagen.blueprint.config import BlueprintRunConfig
+    from datagen.recipe.datagen import DatagenRecipe
 
     data = {"name": "x", "env": {"source": "mcp", "name": "n", "url": "u"}, "simulate": {}}
     with pytest.raises(RecipeError, match="`executor: ray` with a remote `env:` .mcp. is not supported yet"):
-        validate_recipe({**data, "executor": {"type": "ray", "workers": 2}}, BlueprintRunConfig, "r.yaml")
-    assert validate_recipe(data, BlueprintRunConfig, "r.yaml").executor.type == "local"
+        validate_recipe({**data, "executor": {"type": "ray", "workers": 2}}, DatagenRecipe, "r.yaml")
+    assert validate_recipe(data, DatagenRecipe, "r.yaml").executor.type == "local"
 
 
 def test_start_states_from_untyped_input():
@@ -150,7 +150,8 @@ def test_a_served_tool_becomes_a_method_with_its_schema(
         },
     }
     back = get_json_schema(tool_method(schema))["function"]
-    assert back["name"] == "some_tool" and back["description"] == description.strip()
+    # A blank description is no docstring for transformers: the method says "A tool." instead.
+    assert back["name"] == "some_tool" and back["description"] == (description.strip() or "A tool.")
     assert sorted(back["parameters"].get("required", [])) == sorted(needed)
     for name, prop in params.items():
         got = back["parameters"]["properties"][name]

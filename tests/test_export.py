@@ -79,11 +79,11 @@ def test_messages_are_stored_as_chats_the_hub_viewer_draws(run_dir: Path, tmp_pa
 
 def test_hf_rows_are_exactly_what_training_reads(run_dir: Path, tmp_path: Path):
     """datagen writes the row training.convert makes; the two schemas must agree."""
-    from datagen.export.rows import message_features as export_message_features
+    from datagen.export.rows import hf_features
     from training.convert import from_messages
-    from training.mixture import SourceConfig, build_mixture, message_features
+    from training.mixture import SourceConfig, build_mixture, conversation_features
 
-    assert export_message_features() == message_features()
+    assert hf_features()["messages"] == conversation_features()["messages"]
     export_run(run_dir, tmp_path / "hf", fmt="hf", test=0.25, seed=3)
     for row in _load(tmp_path / "hf")["train"]:
         assert from_messages(row) == {"messages": row["messages"], "tools": row["tools"]}

@@ -32,11 +32,11 @@ def _run(tmp_path: Path, recipe: str, models: dict[str, str] | None = None) -> P
 
 
 def test_a_recipe_licence_reaches_the_card(tmp_path: Path):
-    from datagen.blueprint.config import load_config
+    from datagen.recipe.datagen import load_datagen_recipe
 
     recipe = "name: r\nenv: bank\nlicense: cc-by-4.0\n"
     (tmp_path / "recipe.yaml").write_text(recipe)
-    assert load_config(tmp_path / "recipe.yaml").license == "cc-by-4.0"  # the recipe schema takes it
+    assert load_datagen_recipe(tmp_path / "recipe.yaml").license == "cc-by-4.0"  # the recipe schema takes it
     export_run(_run(tmp_path, recipe), tmp_path / "out", fmt="jsonl")
     header = _header(tmp_path / "out" / "README.md")
     assert header["license"] == "cc-by-4.0" and "license_name" not in header

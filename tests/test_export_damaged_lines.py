@@ -32,7 +32,7 @@ def test_export_goes_on_past_damaged_lines(tmp_path: Path):
 
 # ---------------------------------------------------------------- damaged messages in a record
 
-# A record whose line parses but whose messages are not chat messages (datagen.messages): each is one
+# A record whose line parses but whose messages are not chat messages (apigen_rules.messages): each is one
 # named, skipped line in every format, and the card counts it.
 BAD_MESSAGES = {
     "no role": {"content": "hi"},

@@ -11,11 +11,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apigen_rules.values import normal_form
 from datagen.export import export_run
 from datagen.export.rows import split_groups, split_of, split_rows
 from datagen.records import Blueprint, Trajectory
 from datagen.rundir import DatagenRun
-from datagen.values import normal_form
 
 
 def _blueprints(rng: random.Random, count: int) -> list[Blueprint]:

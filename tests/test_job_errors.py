@@ -14,9 +14,9 @@ from toydomain import make_toy_domain
 from datagen.envs.registry import get_domain
 from datagen.envs.store import BaseState, Store
 from datagen.llm import ModelSpec
+from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, TauRun
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 from evaluation.tau import harness as tau_harness
 from evaluation.tau.config import TauConfig

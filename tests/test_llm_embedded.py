@@ -158,7 +158,7 @@ def test_model_spec_rejects_unknown_keys() -> None:
 
 def test_models_path_command_prints_without_heavy_imports() -> None:
     code = (
-        "import sys; from datagen.llm.cli import main; main(['path']); "
+        "import sys; from datagen.commands.models import main; main(['path']); "
         "assert 'torch' not in sys.modules and 'vllm' not in sys.modules"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -1,4 +1,4 @@
-"""The one check of a chat message's shape (``datagen.messages``): every damaged shape is named, any
+"""The one check of a chat message's shape (``apigen_rules.messages``): every damaged shape is named, any
 JSON value is answered without raising, and the Trajectory record refuses what it refuses."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from datagen.messages import call_problem, message_problem, messages_problem
+from apigen_rules.messages import call_problem, message_problem, messages_problem
 from datagen.records import Trajectory
 
 CALL = {"id": "c0", "type": "function", "function": {"name": "withdraw", "arguments": {"amount": 4}}}

@@ -1,11 +1,11 @@
 """The model card embeds the SFT recipe and command line and is pushed with the model: neither may
-carry a credential (training/redact.py, the copy of datagen/redact.py that training may import)."""
+carry a credential (apigen_rules/redact.py, the copy of apigen_rules/redact.py that training may import)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from training.redact import REDACTED
+from apigen_rules.redact import REDACTED
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_NeverWrittenToken7731"

@@ -14,7 +14,7 @@ from exportrun import messages, write_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datagen.cli_errors import UsageError
+from apigen_rules.errors import UsageError
 from evaluation.next_action.config import NextActionConfig
 from evaluation.next_action.data import load_dialogues, read_dialogues
 

@@ -11,7 +11,7 @@ import pytest
 from cli_runs import APIGEN_MT, ROOT
 from exportrun import write_run
 
-from datagen.cli_errors import UsageError
+from apigen_rules.errors import UsageError
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, check_output_folder
 

@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from scripted import ScriptedModel
 from toydomain import make_toy_domain
 
+from apigen_rules.values import value_written, written_forms
 from datagen.envs.registry import get_domain
+from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.episode import EpisodeResult
 from datagen.simulate.provenance import ungrounded_arguments
 from datagen.simulate.runner import SimulationRunner
 from datagen.simulate.verdict import gold_hash, judge_episode
-from datagen.values import value_written, written_forms
 
 
 def _call(name: str, arguments: dict, cid: str = "c0") -> dict:

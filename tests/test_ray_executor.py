@@ -21,7 +21,9 @@ import psutil
 import pytest
 import yaml
 
-from datagen.runner.executor import RayExecutorConfig, executor_overrides, open_executor
+from datagen.cli_flags import executor_overrides
+from datagen.recipe.executor import RayExecutorConfig
+from datagen.runner.executor import open_executor
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "tests" / "openai_stub.py"
@@ -112,11 +114,11 @@ def _run_content(run: Path) -> dict[str, Any]:
 
 
 def test_local_and_ray_executors_give_the_same_blueprints_and_dialogues(stub, ray_instance, tmp_path):
-    from datagen.blueprint.config import BlueprintRunConfig
     from datagen.pipeline import generate
+    from datagen.recipe.datagen import DatagenRecipe
 
-    local = BlueprintRunConfig.model_validate(_recipe(stub))
-    on_ray = BlueprintRunConfig.model_validate(_recipe(stub, executor={"type": "ray", "workers": 2}))
+    local = DatagenRecipe.model_validate(_recipe(stub))
+    on_ray = DatagenRecipe.model_validate(_recipe(stub, executor={"type": "ray", "workers": 2}))
     asyncio.run(generate(local, tmp_path / "local", resume=False, live=False))
     asyncio.run(generate(on_ray, tmp_path / "ray", resume=False, live=False))
 
@@ -150,8 +152,8 @@ def _blueprints_from_gold(count: int) -> list[Any]:
 
 
 def test_a_killed_worker_loses_no_job_and_runs_none_twice(ray_instance, tmp_path, caplog):
-    from datagen.blueprint.config import BlueprintRunConfig
     from datagen.envs.registry import get_domain
+    from datagen.recipe.datagen import DatagenRecipe
     from datagen.rundir import DatagenRun
     from datagen.simulate.runner import SimulationRunner, attempt_key
 
@@ -164,7 +166,7 @@ def test_a_killed_worker_loses_no_job_and_runs_none_twice(ray_instance, tmp_path
     recipe["simulate"].update(
         agent={"model": "stub"}, user={"model": "stub", "best_of_n": 1}, attempts=4, concurrency=2
     )
-    config = BlueprintRunConfig.model_validate(recipe)
+    config = DatagenRecipe.model_validate(recipe)
     killed: list[int] = []
 
     async def run() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""YAML a user wrote is read within bounds (datagen/yamlsafe.py, and its copy training/yamlsafe.py):
+"""YAML a user wrote is read within bounds (apigen_rules/yamlsafe.py, one loader for every package):
 a "billion laughs" file, a self-referencing alias, deep nesting or a Python tag is refused in one
 line naming the file, quickly, by every command that takes `--config` (datagen recipes, evaluation
 recipes, the training entry points), before anything expands it."""
@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from cli_runs import APIGEN_MT, ROOT
 
-import datagen.yamlsafe as datagen_yaml
-import training.yamlsafe as training_yaml
-from datagen.yamlsafe import MAX_ALIASES, YamlError, load_yaml
+from apigen_rules.yamlsafe import MAX_ALIASES, YamlError, load_yaml
 
 
 def laughs(under: str = "bogus") -> str:
@@ -62,15 +60,6 @@ def test_ordinary_anchors_and_merges_still_load():
         "user": {"temperature": 0.7, "max_tokens": 64},
     }
     assert load_yaml("a: '" + "x" * 1_000_000 + "'\n", "r.yaml")["a"] == "x" * 1_000_000  # big, no alias
-
-
-def test_the_training_copy_is_the_same_loader():
-    """training may not import datagen, so it carries a copy; the code below each docstring is equal."""
-
-    def body(module) -> str:
-        return Path(module.__file__).read_text(encoding="utf-8").split('"""', 2)[2]
-
-    assert body(training_yaml) == body(datagen_yaml)
 
 
 def _capped() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from datagen.blueprint.config import BlueprintRunConfig, load_config
 from datagen.llm import ModelSpec
 from datagen.llm.pool import ModelPool
 from datagen.recipe import RecipeError, load_recipe
+from datagen.recipe.datagen import DatagenRecipe, load_datagen_recipe
 from evaluation.bfcl.config import BfclConfig
 from evaluation.next_action.config import NextActionConfig
 from evaluation.tau.config import TauConfig
@@ -64,7 +64,7 @@ def test_recipe_parses_through_its_command_and_names_the_command(recipe: Path) -
         recipe.relative_to(ROOT)
     )
     if _kind(recipe) == "datagen":
-        config = load_config(recipe)
+        config = load_datagen_recipe(recipe)
         assert config.phase2().attempts >= 1
     else:
         parser = {"tau": TauConfig, "bfcl": BfclConfig, "next_action": NextActionConfig}[_kind(recipe)]
@@ -99,14 +99,14 @@ def _write(tmp_path: Path, text: str) -> Path:
 )
 def test_recipe_problems_are_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(RecipeError) as caught:
-        load_config(_write(tmp_path, text))
+        load_datagen_recipe(_write(tmp_path, text))
     message = str(caught.value)
     assert expected in message and "\n" not in message and str(tmp_path / "recipe.yaml") in message
 
 
 def test_a_missing_recipe_says_so(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="no recipe at .*nowhere.yaml"):
-        load_config(tmp_path / "nowhere.yaml")
+        load_datagen_recipe(tmp_path / "nowhere.yaml")
 
 
 def test_credential_values_never_reach_the_error(tmp_path: Path) -> None:
@@ -115,18 +115,18 @@ def test_credential_values_never_reach_the_error(tmp_path: Path) -> None:
         "name: r\nenv: retail\nmodels: {t: {model: m, api_key: sk-live-123}}\ngenerator: {model: t}\n",
     )
     with pytest.raises(RecipeError) as caught:
-        load_config(path)
+        load_datagen_recipe(path)
     assert "models.t.api_key" in str(caught.value) and "sk-live-123" not in str(caught.value)
 
 
 def test_overrides_are_dotted_keys_over_the_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: r\nenv: retail\nsimulate: {attempts: 2}\n")
-    config = load_config(path, {"num_tasks": 3, "simulate.attempts": 5, "simulate.concurrency": None})
+    config = load_datagen_recipe(path, {"num_tasks": 3, "simulate.attempts": 5, "simulate.concurrency": None})
     assert config.num_tasks == 3 and config.phase2().attempts == 5 and config.phase2().concurrency == 64
 
 
 def test_blueprints_alone_need_no_simulate_section_but_generate_does() -> None:
-    config = BlueprintRunConfig(name="r", env="retail")
+    config = DatagenRecipe(name="r", env="retail")
     with pytest.raises(RecipeError, match="no `simulate:` section"):
         config.phase2()
 
@@ -165,7 +165,7 @@ def test_one_model_per_alias_and_one_for_aliases_with_the_same_spec(monkeypatch,
 
 def test_the_demo_recipe_starts_one_model_for_every_role(monkeypatch) -> None:
     """demo.yaml's roles all name one alias: a single engine serves Phase 1 and Phase 2."""
-    config = load_config(ROOT / "recipes" / "datagen" / "demo.yaml")
+    config = load_datagen_recipe(ROOT / "recipes" / "datagen" / "demo.yaml")
     assert len(ModelPool({a: config.models[a] for a in config.used_aliases()}).sharing()) == 1
 
 
@@ -173,11 +173,11 @@ def test_a_role_without_a_model_takes_the_recipes_only_model(tmp_path: Path) -> 
     path = _write(
         tmp_path, "name: r\nenv: retail\nmodels: {m: {model: embedded}}\nsimulate: {agent: {max_tokens: 8}}\n"
     )
-    config = load_config(path)
+    config = load_datagen_recipe(path)
     assert config.generator.model == config.phase2().agent.model == config.phase2().user.model == "m"
     two = _write(tmp_path, "name: r\nenv: retail\nmodels: {a: {model: x}, b: {model: y}}\n")
     with pytest.raises(RecipeError, match="generator names no model"):
-        load_config(two)
+        load_datagen_recipe(two)
 
 
 def test_a_found_mapping_is_shown_redacted(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_a_found_mapping_is_shown_redacted(tmp_path: Path) -> None:
         "name: r\nenv: retail\nextra_models: {t: {api_key: sk-live-9, base_urls: ['http://u:pw9@h/v1']}}\n",
     )
     with pytest.raises(RecipeError) as caught:
-        load_config(path)
+        load_datagen_recipe(path)
     assert (
         "extra_models" in str(caught.value)
         and "sk-live-9" not in str(caught.value)

@@ -1,5 +1,5 @@
-"""Credentials never reach a log, a saved config, an error or a card: one rule (datagen/redact.py, and
-its copy in training/) applied at every place config is logged, saved or rendered."""
+"""Credentials never reach a log, a saved config, an error or a card: one rule (apigen_rules/redact.py,
+which every package imports) applied at every place config is logged, saved or rendered."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ import pytest
 from cli_runs import dead_port, gold_blueprint_line
 from pydantic import ValidationError
 
-import datagen.redact as datagen_redact
-import training.redact as training_redact
-from datagen.redact import REDACTED, is_secret_key, redact_config, redact_text, validation_problems
+from apigen_rules.redact import REDACTED, is_secret_key, redact_config, redact_text, validation_problems
 from datagen.rundir import DatagenRun, TauRun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,16 +91,6 @@ def test_config_values_under_secret_keys_and_url_userinfo_are_masked():
         "api_key_env": "OPENAI_API_KEY",
     }
     assert redacted["hub_token"] == REDACTED and redacted["push"] == {"token": None}
-
-
-def test_the_training_copy_is_the_same_rule():
-    """training may not import datagen, so it carries a copy; the code below each docstring is equal."""
-
-    def body(module) -> str:
-        source = Path(module.__file__).read_text(encoding="utf-8")
-        return source.split('"""', 2)[2].split("\n\ndef validation_problems", 1)[0]
-
-    assert body(training_redact) == body(datagen_redact)
 
 
 # -- every place -----------------------------------------------------------------------------------
@@ -216,14 +204,14 @@ def test_a_tau_run_writes_no_credential_anywhere(tmp_path: Path):
 
 
 def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
-    from datagen.blueprint.config import load_config
     from datagen.blueprint.runner import prepare_run_dir
+    from datagen.recipe.datagen import load_datagen_recipe
 
     recipe = tmp_path / "recipe.yaml"
     url = f"http://user:{PASSWORD}@127.0.0.1:8000/v1"
     text = (ROOT / "recipes" / "datagen" / "demo.yaml").read_text()
     recipe.write_text(text.replace("backend: vllm,", f"backend: openai, base_urls: ['{url}'],", 1))
-    config = load_config(recipe)
+    config = load_datagen_recipe(recipe)
     assert config.models["smol"].base_urls == [url]
     prepare_run_dir(config, tmp_path / "run", resume=False)
     saved = DatagenRun(tmp_path / "run").recipe.read_text()
@@ -234,16 +222,16 @@ def test_the_phase1_saved_config_is_redacted(tmp_path: Path):
 
 @pytest.mark.parametrize("where", ["simulate", "recipe", "tau", "model"])
 def test_a_config_error_never_echoes_a_secret(tmp_path: Path, where: str):
-    from datagen.blueprint.config import BlueprintRunConfig
     from datagen.llm import ModelSpec
     from datagen.recipe import RecipeError, validate_recipe
-    from datagen.simulate.config import SimulateConfig
+    from datagen.recipe.datagen import DatagenRecipe
+    from datagen.recipe.episode import SimulateConfig
     from evaluation.tau.config import TauConfig
 
     model = {"model": "m", "api_key": PASSWORD, "base_urls": [f"http://u:{PASSWORD}@h/v1", 5]}
     cls, data = {
         "simulate": (SimulateConfig, {"agent": {"model": "m", "api_key": PASSWORD}}),
-        "recipe": (BlueprintRunConfig, {"name": "n", "env": "bank", "models": {"m": model}}),
+        "recipe": (DatagenRecipe, {"name": "n", "env": "bank", "models": {"m": model}}),
         "tau": (TauConfig, {"env": "bank", "models": {"m": model}}),
         "model": (ModelSpec, model),
     }[where]
@@ -256,18 +244,18 @@ def test_a_config_error_never_echoes_a_secret(tmp_path: Path, where: str):
     if where != "model":
         with pytest.raises(RecipeError) as refused:
             validate_recipe(data, cls, "recipe.yaml") if where != "simulate" else validate_recipe(
-                {"name": "n", "env": "bank", "simulate": data}, BlueprintRunConfig, "recipe.yaml"
+                {"name": "n", "env": "bank", "simulate": data}, DatagenRecipe, "recipe.yaml"
             )
         _assert_clean(str(refused.value), "the loader's one line")
 
 
 def test_the_recipe_loader_names_the_bad_key_without_its_value(tmp_path: Path):
-    from datagen.blueprint.config import load_config
     from datagen.recipe import RecipeError
+    from datagen.recipe.datagen import load_datagen_recipe
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(json.dumps({"name": "r", "env": "bank", "simulate": {"agent": {"hub_token": TOKEN}}}))
     with pytest.raises(RecipeError) as raised:
-        load_config(recipe)
+        load_datagen_recipe(recipe)
     _assert_clean(str(raised.value), "the loader's message")
     assert "simulate.agent.hub_token" in str(raised.value)

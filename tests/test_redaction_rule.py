@@ -1,4 +1,4 @@
-"""The redaction rule itself (datagen/redact.py): URL userinfo however many `@` the password holds,
+"""The redaction rule itself (apigen_rules/redact.py): URL userinfo however many `@` the password holds,
 secrets in query strings, key names matched as words anywhere in the key, and time linear in the
 input. Hypothesis plants secrets in every shape a writer or a log line gives them and checks that
 none survives and that redacting twice changes nothing."""
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from datagen.redact import REDACTED, is_secret_key, redact_config, redact_text
+from apigen_rules.redact import REDACTED, is_secret_key, redact_config, redact_text
 
 SECRET = "pw-Never-Written-7731"
 
@@ -82,7 +82,7 @@ def test_structured_values_under_word_keys_and_urls_are_masked():
 
 
 def test_userinfo_is_split_off_for_basic_auth():
-    from datagen.redact import split_userinfo
+    from apigen_rules.redact import split_userinfo
 
     assert split_userinfo(f"http://me:p@{SECRET}@h:8000/v1") == ("http://h:8000/v1", ("me", f"p@{SECRET}"))
     assert split_userinfo("http://h/v1") == ("http://h/v1", None)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from cli_runs import APIGEN_MT, ROOT, dead_port, gold_blueprint_line
 
-from datagen.redact import REDACTED
+from apigen_rules.redact import REDACTED
 from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun
 
 PASSWORD = "p@ss:Never@Written-7731"  # two `@` and a `:` in the password

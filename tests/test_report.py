@@ -17,8 +17,8 @@ from viewrun import write_bfcl_run
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
+from datagen.recipe.episode import AgentRole
 from datagen.rundir import BfclRun, TauRun
-from datagen.simulate.config import AgentRole
 from evaluation.report import write_report
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness

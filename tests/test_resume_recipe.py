@@ -39,11 +39,11 @@ def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 @pytest.fixture
 def started_run(tmp_path: Path) -> Path:
     """A retail run that has made one blueprint, with its saved recipe."""
-    from datagen.blueprint.config import load_config
+    from datagen.recipe.datagen import load_datagen_recipe
 
     run = DatagenRun(tmp_path / "run")
     run.root.mkdir()
-    save_recipe(run.recipe, load_config(_recipe(tmp_path)).model_dump(mode="json"))
+    save_recipe(run.recipe, load_datagen_recipe(_recipe(tmp_path)).model_dump(mode="json"))
     run.blueprints.write_text(gold_blueprint_line("retail"))
     return run.root
 

@@ -129,7 +129,7 @@ RECIPE = {
     ],
 )
 def test_a_resume_refuses_a_recipe_that_changes_what_the_run_makes(tmp_path: Path, change: dict, named: str):
-    from datagen.cli_errors import UsageError
+    from apigen_rules.errors import UsageError
 
     run = _held_run(tmp_path, RECIPE)
     before = run.recipe.read_text()

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toydomain import make_toy_domain
 
+from apigen_rules.jsonl import CUT_SUFFIX, JsonlAppender, read_jsonl, read_models, repair_tail
 from datagen.llm import ModelSpec
+from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.records import Blueprint, Trajectory
 from datagen.rundir import DatagenRun, TauRun
-from datagen.runio import CUT_SUFFIX, JsonlAppender, read_jsonl, read_models, repair_tail
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 
 DAMAGED = {

@@ -14,10 +14,10 @@ from toydomain import make_toy_domain
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
+from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, TauRun
 from datagen.runner.build import episode_seed
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datagen.blueprint.config import load_config
 from datagen.llm.admission import Admission, EngineLimits
-from datagen.runner.shape import dialogue_tokens, plan_shape, run_shape, task_tokens
+from datagen.pipeline_shape import dialogue_tokens, plan_shape, run_shape, task_tokens
+from datagen.recipe.datagen import load_datagen_recipe
 
 DEMO = Path(__file__).resolve().parents[1] / "recipes" / "datagen" / "demo.yaml"
 
@@ -22,7 +22,7 @@ def test_the_kv_cache_bounds_jobs_in_flight_below_the_ceilings():
 
 
 def test_without_engine_limits_the_recipe_ceilings_stand():
-    config = load_config(DEMO)
+    config = load_datagen_recipe(DEMO)
     phase2 = config.phase2()
     shape = run_shape(config, phase2, generator=object(), agent=None)  # a server, or models on Ray
     assert (shape.phase1, shape.phase2) == (config.concurrency, phase2.concurrency)
@@ -30,7 +30,7 @@ def test_without_engine_limits_the_recipe_ceilings_stand():
 
 
 def test_a_larger_engine_raises_the_shape_up_to_the_ceilings():
-    config = load_config(DEMO, {"concurrency": 256, "simulate.concurrency": 256})
+    config = load_datagen_recipe(DEMO, {"concurrency": 256, "simulate.concurrency": 256})
     phase2 = config.phase2()
 
     class Model:

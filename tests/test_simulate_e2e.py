@@ -15,9 +15,9 @@ import pytest
 
 from datagen.llm import ModelSpec
 from datagen.llm.pool import ModelPool
+from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]

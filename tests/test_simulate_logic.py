@@ -218,7 +218,7 @@ def test_replay_agent_told_to_stop_ends_after_its_script_and_passes(domain):
 def test_stop_after_script_needs_replay_mode(domain):
     with pytest.raises(ValueError, match="replay mode only"):
         Agent(ScriptedModel(lambda m, k: ["x"]), policy="p", tools=[], stop_after_script=True)
-    from datagen.simulate.config import AgentRole
+    from datagen.recipe.episode import AgentRole
 
     with pytest.raises(ValueError, match="needs agent.mode: replay"):
         AgentRole.model_validate({"model": "embedded", "stop_after_script": True})

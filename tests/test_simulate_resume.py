@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     from toydomain import make_toy_domain
     from datagen.llm import ModelSpec
     from datagen.records import Blueprint
-    from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
+    from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
     from datagen.rundir import DatagenRun
     from datagen.simulate.runner import SimulationRunner
 

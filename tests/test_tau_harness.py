@@ -15,8 +15,8 @@ from toydomain import make_toy_domain
 
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
+from datagen.recipe.episode import AgentRole
 from datagen.rundir import TauRun
-from datagen.simulate.config import AgentRole
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness, summarize
 from evaluation.tau.passk import pass_hat_k, pass_k_curve

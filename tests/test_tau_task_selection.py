@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from datagen.cli_errors import UsageError
+from apigen_rules.errors import UsageError
 from datagen.envs.registry import get_domain
 from datagen.rundir import TauRun
 from evaluation.tau.cli import select_tasks

@@ -19,8 +19,8 @@ from toydomain import make_toy_domain
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
 from datagen.llm.base import context_overflow_result
+from datagen.recipe.episode import AgentRole
 from datagen.rundir import TauRun
-from datagen.simulate.config import AgentRole
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness
 from evaluation.tau.summary import format_summary

@@ -1,4 +1,4 @@
-"""The one value rule (``datagen.values``): properties of the rule itself, agreement of the three
+"""The one value rule (``apigen_rules.values``): properties of the rule itself, agreement of the three
 places that judge "did the agent say the expected output?" (Phase 1's outputs check, Phase 2's
 verdict, the τ harness on a native domain), and τ²'s literal rule against τ²'s own evaluator."""
 
@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from scripted import ScriptedModel
 from toydomain import make_toy_domain
 
+from apigen_rules.values import normal_form, output_said, same_value, tau_output_said
 from datagen.blueprint.validators import validate_outputs
 from datagen.envs.base import Task
 from datagen.llm import ModelSpec
 from datagen.rundir import TauRun
 from datagen.simulate.episode import EpisodeResult
 from datagen.simulate.verdict import gold_hash, judge_episode
-from datagen.values import normal_form, output_said, same_value, tau_output_said
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness
 

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from viewrun import write_sources
 
-from datagen.fields import text_of
+from apigen_rules.fields import text_of
 from viewer.cli import build_site
 from viewer.kinds import Options, kind_of
 from viewer.untrusted import Link, data_json, link, safe_href

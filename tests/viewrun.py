@@ -21,10 +21,10 @@ from blueprint_toy import make_shop_domain, shop_responder
 from scripted import ScriptedModel
 
 from datagen.blueprint.committee import Judge
-from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.runner import Models, read_run, run_blueprints
+from datagen.recipe.datagen import DatagenRecipe, ModelConfig
+from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.rundir import DatagenRun
-from datagen.simulate.config import AgentRole, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 
 USER_LINE = "Hi, I need a change made to my order."
@@ -62,7 +62,7 @@ def write_view_run(root: Path) -> tuple[Path, object]:
     """Writes ``root/run`` and returns (run dir, the shop domain)."""
     domain = make_shop_domain(root)
     run = root / "run"
-    config = BlueprintRunConfig.model_validate(
+    config = DatagenRecipe.model_validate(
         {
             "name": "shop-view",
             "env": "shop",

@@ -283,9 +283,9 @@ def run_main(
     train: Callable[..., Path],
 ) -> int:
     """``main`` of an entry point: the recipe found by name or path, logging, parse, train."""
+    from apigen_rules.redact import redact_text
     from training.recipe_files import resolve_config_flag
     from training.recipe_parse import check_data
-    from training.redact import redact_text
 
     try:
         argv = resolve_config_flag(list(sys.argv[1:] if argv is None else argv), kind)

@@ -91,6 +91,7 @@ class GRPOScriptArguments(ModelScriptArguments):
     def __post_init__(self) -> None:
         # Validated at parse time, so a typo in a recipe is an error before any model loads.
         from datagen.llm.config import ModelSpec
+        from datagen.recipe import resolve_role_models
         from training.rl.rewards import SHAPING_TERMS
         from training.rl.rollout import POLICY
         from training.rl.sides import EpisodeConfig
@@ -112,12 +113,7 @@ class GRPOScriptArguments(ModelScriptArguments):
         self.episode_config = EpisodeConfig.model_validate(
             {**self.episode, "agent": {"model": POLICY, **agent}}
         )
-        for alias in self.episode_config.user.aliases():
-            if alias not in self.model_specs:
-                raise ValueError(
-                    f"episode.user names model {alias!r}, which `models:` does not declare; declared: "
-                    f"{sorted(self.model_specs)}"
-                )
+        resolve_role_models(self.episode_config.user, self.model_specs, "episode.user")
         unknown_terms = sorted(set(self.shaping) - set(SHAPING_TERMS))
         if unknown_terms:
             raise ValueError(

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from apigen_rules.export_files import CARD_FILE, FACTS_FILE
+from apigen_rules.messages import message_features
+from apigen_rules.redact import redact_text
 from training.convert import CONVERTERS, PREFERENCE_LAYOUTS, ConversionError
-from training.redact import redact_text
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features
@@ -91,29 +93,12 @@ class MixtureReport:
         """The report as data, credentials redacted: it is written to ``data_report.json`` and the
         model card, both pushed to the Hub with the model, and a source's path may be a URL with
         ``user:password@`` or ``?token=`` or a local path that names a secret."""
-        from training.redact import redact_config
+        from apigen_rules.redact import redact_config
 
         return redact_config(asdict(self))
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
-
-
-def message_features() -> dict[str, Any]:
-    from datasets import List, Value
-
-    call = {
-        "id": Value("string"),
-        "type": Value("string"),
-        "function": {"name": Value("string"), "arguments": Value("string")},
-    }
-    return {
-        "role": Value("string"),
-        "content": Value("string"),
-        "tool_calls": List(call),
-        "tool_call_id": Value("string"),
-        "name": Value("string"),
-    }
 
 
 def conversation_features() -> Features:
@@ -223,21 +208,21 @@ def _row_id(row: dict[str, Any], index: int, path: str) -> str:
 
 
 def read_dataset_card(path: Path) -> dict[str, Any]:
-    """Facts for the model card from a local dataset dir: its card's YAML header and a funnel file if any."""
+    """Facts for the model card from a local dataset dir: what its export states (``export.json``, under
+    ``export``) and its card's YAML header (under ``card``)."""
     facts: dict[str, Any] = {}
     directory = path if path.is_dir() else path.parent
-    for name in ("funnel.json", "export.json", "run.json"):
-        candidate = directory / name
-        if candidate.is_file():
-            try:
-                facts[candidate.stem] = json.loads(candidate.read_text())
-            except json.JSONDecodeError:
-                logger.warning("ignoring unreadable %s", candidate)
-    card = directory / "README.md"
+    exported = directory / FACTS_FILE
+    if exported.is_file():
+        try:
+            facts["export"] = json.loads(exported.read_text())
+        except json.JSONDecodeError:
+            logger.warning("ignoring unreadable %s", exported)
+    card = directory / CARD_FILE
     if card.is_file():
         text = card.read_text(encoding="utf-8")
         if text.startswith("---"):
-            from training.yamlsafe import YamlError, load_yaml
+            from apigen_rules.yamlsafe import YamlError, load_yaml
 
             header = text.split("---", 2)[1]
             try:

@@ -7,9 +7,9 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apigen_rules.redact import redact_text
 from training.chat_templates import TemplateSpec
 from training.mixture import MixtureReport
-from training.redact import redact_text
 
 if TYPE_CHECKING:
     from trl import ModelConfig, SFTConfig

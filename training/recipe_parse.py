@@ -4,7 +4,7 @@
 TRL's own ``TrlParser.parse_args_and_config`` reads the file with ``yaml.safe_load`` (no bound on
 aliases), raises a parser traceback on bad syntax, reports a misspelt key as ``--key value`` strings
 and lets values through that only fail once the model is loaded. Here the file is read with
-:func:`training.yamlsafe.load_yaml`, unknown keys are named with the closest known one, argparse's
+:func:`apigen_rules.yamlsafe.load_yaml`, unknown keys are named with the closest known one, argparse's
 own errors (a value of the wrong type) name the recipe key instead of printing the usage, and
 values that cannot train (no epochs, a batch of 0, an unknown template; and, before any model loads,
 no data: :func:`check_data`) are refused.
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from training.redact import redact_text
+from apigen_rules.redact import redact_text
 
 
 class TrainingRecipeError(ValueError):
@@ -46,7 +46,7 @@ def take_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
 
 def read_training_recipe(path: str) -> dict[str, Any]:
     """The recipe file as a mapping of keys (bounded YAML); its ``env:`` section is applied."""
-    from training.yamlsafe import YamlError, load_yaml
+    from apigen_rules.yamlsafe import YamlError, load_yaml
 
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from apigen_rules.fields import items, mapping, text_of
 from datagen.envs.base import Domain
-from datagen.fields import items, mapping, text_of
 from datagen.quality.corpus import DialogueFacts
 
 log = logging.getLogger(__name__)

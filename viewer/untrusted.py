@@ -8,9 +8,9 @@ an HTML tag, a megabyte without a space) and any key (``__proto__``, ``construct
   anything else (``javascript:``, ``data:``, ``file:``, ``vbscript:`` ...) is shown as text;
 - data files are two JSON string literals handed to ``JSON.parse`` (:func:`data_script`), so no string
   can end the script and no key can reach a prototype; text that is not valid Unicode is escaped by
-  ``datagen.runio.json_text``, never a failed write;
+  ``apigen_rules.jsonl.json_text``, never a failed write;
 - static pages show a field of any type as text (:func:`shown`), clipped to :data:`SHOWN_CHARS`;
-- the Python side reads fields through ``datagen.fields`` (``mapping``, ``items``, ``text_of``,
+- the Python side reads fields through ``apigen_rules.fields`` (``mapping``, ``items``, ``text_of``,
   ``number``), so a field of the wrong type is an empty value or its text, never a dead source.
 
 ``viewer/static/app.js`` follows the same rule on the JavaScript side (``asText``, ``list``, ``obj``);
@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from datagen.fields import finite, number, text_of
-from datagen.runio import json_text
+from apigen_rules.fields import finite, number, text_of
+from apigen_rules.jsonl import json_text
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 SHOWN_CHARS = 2000  # a value on a static page longer than this is clipped (the data files keep it whole)

@@ -11,10 +11,10 @@ import asyncio
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from datagen.blueprint.config import ModelConfig
 from datagen.blueprint.proposal import ask, render_prompt
 from datagen.blueprint.validators import extract_json_object
 from datagen.llm.types import ChatModel, Usage
+from datagen.recipe.datagen import ModelConfig
 
 METRICS = ("correctness", "completeness", "satisfaction", "creativity")
 

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen.blueprint.committee import Judge
-from datagen.blueprint.config import BlueprintRunConfig
 from datagen.blueprint.grounding import StatePlanner
 from datagen.blueprint.samplers import FewshotPool, UserIndex
 from datagen.envs.base import Domain
 from datagen.llm.types import ChatModel, Usage
+from datagen.recipe.datagen import DatagenRecipe
 
 
 @dataclass
 class RunContext:
-    config: BlueprintRunConfig
+    config: DatagenRecipe
     domain: Domain
     generator: ChatModel
     judges: list[Judge]

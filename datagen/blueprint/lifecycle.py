@@ -26,6 +26,19 @@ def base_task_id(run_name: str, index: int) -> str:
     return f"{run_name}-{index:05d}"
 
 
+def base_provenance(ctx: RunContext, proposal: Any) -> dict[str, Any]:
+    """What a base task records of how it was drafted: the proposer, the models, the sampler's draws."""
+    return {
+        "kind": "base",
+        "proposal": ctx.config.proposal.type,
+        "generator": ctx.generator.name,
+        "judges": [j.label for j in ctx.judges],
+        "sampler": proposal.draw.provenance(),
+        "session": ctx.session,
+        **proposal.provenance,
+    }
+
+
 async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
     """Runs task ``index`` to acceptance or final rejection."""
     config = ctx.config
@@ -35,15 +48,7 @@ async def develop_task(ctx: RunContext, index: int) -> TaskOutcome:
     proposer = build_proposer(config.proposal)
     proposal = proposer.propose(ctx, index, streams)
     draw = proposal.draw
-    provenance: dict[str, Any] = {
-        "kind": "base",
-        "proposal": config.proposal.type,
-        "generator": ctx.generator.name,
-        "judges": [j.label for j in ctx.judges],
-        "sampler": draw.provenance(),
-        "session": ctx.session,
-        **proposal.provenance,
-    }
+    provenance = base_provenance(ctx, proposal)
     if isinstance(proposal, NoProposal):
         return TaskOutcome(
             task_id,

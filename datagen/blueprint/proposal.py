@@ -16,11 +16,11 @@ from typing import Any
 
 import jinja2
 
-from datagen.blueprint.config import ModelConfig
 from datagen.blueprint.samplers import PROMPTS, SamplerDraw
 from datagen.envs.base import Domain
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Message, Usage
+from datagen.recipe.datagen import ModelConfig
 
 log = logging.getLogger(__name__)
 

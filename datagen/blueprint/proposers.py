@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from datagen.blueprint.config import GroundedProposalConfig, LLMProposalConfig, ProposalConfig
 from datagen.blueprint.context import RunContext
 from datagen.blueprint.grounding import add_policy_reads, ground_actions
 from datagen.blueprint.proposal import (
@@ -30,6 +29,7 @@ from datagen.blueprint.proposal import (
 from datagen.blueprint.samplers import SamplerDraw, TaskStreams, draw_context
 from datagen.blueprint.validators import draft_json_schema, extract_json_object
 from datagen.llm.types import Message
+from datagen.recipe.datagen import GroundedProposalConfig, LLMProposalConfig, ProposalConfig
 
 
 @dataclass

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from datagen.blueprint.committee import Judge
-from datagen.blueprint.config import BlueprintRunConfig, ModelConfig
 from datagen.blueprint.context import RunContext, TaskOutcome
 from datagen.blueprint.funnel import Funnel
 from datagen.blueprint.grounding import StatePlanner
@@ -37,6 +36,7 @@ from datagen.envs.references import ReferencesError, check_references
 from datagen.joberrors import error_message
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Usage
+from datagen.recipe.datagen import DatagenRecipe, ModelConfig
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, JsonlAppender, read_records, read_rows, save_recipe
 from datagen.runner.batch import Batch, Job
@@ -60,7 +60,7 @@ class Models:
     judges: list[Judge]
 
 
-def build_models(config: BlueprintRunConfig, pool: ModelPool) -> Models:
+def build_models(config: DatagenRecipe, pool: ModelPool) -> Models:
     """The generator and the committee's seats from the pool (the pool builds and closes them)."""
     committee = config.committee
     seat = ModelConfig(
@@ -79,7 +79,7 @@ def load_domain(name: str) -> Domain:
     return get_domain(name)
 
 
-def check_domain(config: BlueprintRunConfig, domain: Domain) -> None:
+def check_domain(config: DatagenRecipe, domain: Domain) -> None:
     """What Phase 1 needs of a domain (its user table, its declared references), checked before any
     engine starts; raises ``ReferencesError`` naming what to declare."""
     db_seed = config.db_seed if config.db_seed is not None else domain.train_seed
@@ -144,7 +144,7 @@ def read_run(run_dir: Path) -> RunState:
     return RunState(accepted, done, funnel, sessions)
 
 
-def prepare_run_dir(config: BlueprintRunConfig, run_dir: Path, resume: bool) -> None:
+def prepare_run_dir(config: DatagenRecipe, run_dir: Path, resume: bool) -> None:
     run = DatagenRun(run_dir)
     if any(path.exists() for path in run.phase1_records()) and not resume:
         raise FileExistsError(
@@ -226,7 +226,7 @@ def rejected_by_error(task_id: str, kind: str, exc: BaseException) -> TaskOutcom
 
 
 def build_context(
-    config: BlueprintRunConfig, domain: Domain, models: Models, accepted: list[Blueprint], session: int
+    config: DatagenRecipe, domain: Domain, models: Models, accepted: list[Blueprint], session: int
 ) -> RunContext:
     """What every task of a run shares (see :class:`RunContext`), as of the blueprints ``accepted``
     before this session: the few-shot pool holds the base ones, the near-duplicate index all."""
@@ -277,7 +277,7 @@ class TaskWork:
     models by alias, few-shot pool, state planner) from the recipe and the blueprints accepted before
     this session, then learns of every blueprint accepted since through ``notify``."""
 
-    config: BlueprintRunConfig
+    config: DatagenRecipe
     accepted: list[Blueprint]
     session: int
 
@@ -304,7 +304,7 @@ def duplicate_rejection(outcome: TaskOutcome) -> TaskOutcome:
 
 
 async def run_blueprints(
-    config: BlueprintRunConfig,
+    config: DatagenRecipe,
     run_dir: Path,
     *,
     resume: bool = False,
@@ -319,7 +319,7 @@ async def run_blueprints(
     newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
     accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open; under
     a remote ``executor`` the workers build their own and ``models`` is not needed. ``concurrency``:
-    tasks in flight, when the caller has planned it below the recipe's ceiling (``datagen.runner.shape``).
+    tasks in flight, when the caller has planned it below the recipe's ceiling (``datagen.pipeline_shape``).
 
     Shared state: the few-shot pool and the near-duplicate index grow as tasks are accepted. Locally
     every task sees them at once; on Ray each worker holds a copy that the driver tells of every
@@ -374,29 +374,40 @@ async def run_blueprints(
         )
 
     try:
-        base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
-        todo = [task_id for task_id in base_ids if task_id not in state.done]
-        log.info(
-            "phase 1: %d of %d base tasks to run (%d done before)",
-            len(todo),
-            config.num_tasks,
-            config.num_tasks - len(todo),
-        )
-        async with batch("base") as base:
-            base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
-        recombination = config.recombination
-        if recombination.share > 0:
-            groups = plan_groups(
-                [b for b in accepted if b.id in base_ids],
-                recombination.share,
-                recombination.group_size,
-                config.seed,
-            )
-            async with batch("recombined") as recombined:
-                recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)
+        await run_base_then_recombined(config, state.done, accepted, batch)
     finally:
         writer.events.write(
             {"event": "session_end", "session": state.sessions, "funnel": writer.funnel.as_dict()}
         )
         writer.close()
     return writer.funnel
+
+
+async def run_base_then_recombined(
+    config: DatagenRecipe,
+    done: set[str],
+    accepted: list[Blueprint],
+    batch: Callable[[str], Batch[Any, TaskOutcome]],
+) -> None:
+    """Phase 1's two passes: the base tasks (those in ``done`` are skipped), then, with
+    ``recombination.share``, the recombined tasks over the base tasks ``accepted`` holds by then."""
+    base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
+    todo = [task_id for task_id in base_ids if task_id not in done]
+    log.info(
+        "phase 1: %d of %d base tasks to run (%d done before)",
+        len(todo),
+        config.num_tasks,
+        config.num_tasks - len(todo),
+    )
+    async with batch("base") as base:
+        base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
+    recombination = config.recombination
+    if recombination.share > 0:
+        groups = plan_groups(
+            [b for b in accepted if b.id in base_ids],
+            recombination.share,
+            recombination.group_size,
+            config.seed,
+        )
+        async with batch("recombined") as recombined:
+            recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)

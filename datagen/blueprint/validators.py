@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apigen_rules.values import missing_outputs
 from datagen.envs.base import Domain, ToolCallModel
 from datagen.envs.store import canonical_json
 from datagen.envs.tools import ToolError
-from datagen.values import missing_outputs
 
 MIN_INSTRUCTION_WORDS = 5  # "You want to cancel #W1." is about the shortest goal a customer can act on
 
@@ -160,7 +160,7 @@ def validate_execution(actions: list[ToolCallModel], domain: Domain, seed: int) 
 
 def validate_outputs(outputs: list[str], evidence: list[str]) -> list[str]:
     """Each expected output must appear in the data the task is built on (the sampled records or the
-    replay's observations), under the rule Phase 2 judges dialogues by (``datagen.values``): an output
+    replay's observations), under the rule Phase 2 judges dialogues by (``apigen_rules.values``): an output
     nobody can look up makes the task unsolvable in Phase 2."""
     return [
         f"output {o!r} appears neither in the customer's data nor in the actions' results; outputs must be "

@@ -19,15 +19,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.envs.policy import ActionRecord, PolicyCheck, Violation, run_checks
+from datagen.envs.policy import ActionRecord, PolicyCheck, Violation, checks_in, run_checks
 from datagen.envs.provenance import DEFAULT_RULE, ProvenanceRule
 from datagen.envs.references import References
 from datagen.envs.store import BaseState, Store, Tables, canonical, diff_tables
-from datagen.envs.tools import ToolError, ToolSpec, dependency_graph
+from datagen.envs.tools import ToolError, ToolSpec, dependency_graph, tools_in
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +314,23 @@ class NativeDomain(Domain):
         self.eval_seed = eval_seed
         self.references = references
         self._bases: dict[int, BaseState] = {}
+
+    @classmethod
+    def in_folder(
+        cls, folder: Path, *, tools: ModuleType, checks: ModuleType, **settings: Any
+    ) -> NativeDomain:
+        """The domain of a folder laid out as every domain's is (``docs/guides/add-a-domain.md``):
+        ``policy.md``, ``tasks.json`` and ``examples.json`` beside the ``tools`` module (its ``@tool``
+        functions) and the ``checks`` module (its policy checks); ``settings`` are the other keywords of
+        the constructor (name, database, seeds, references, provenance)."""
+        return cls(
+            tools=tools_in(tools),
+            checks=checks_in(checks),
+            policy_path=folder / "policy.md",
+            tasks_path=folder / "tasks.json",
+            examples_path=folder / "examples.json",
+            **settings,
+        )
 
     def database(self, seed: int) -> Tables:
         """The validated database for ``seed`` (the same seed gives the same data, byte for byte)."""

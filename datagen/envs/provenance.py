@@ -2,7 +2,7 @@
 
 Phase 2's provenance check (:mod:`datagen.simulate.provenance`) requires every argument value of
 every agent write call to have been written earlier in the dialogue, by the user or in a tool's
-observation (compared with :func:`datagen.values.value_written`), unless it is a literal the policy
+observation (compared with :func:`apigen_rules.values.value_written`), unless it is a literal the policy
 allows. The literals every domain allows:
 
 - booleans and null, and the empty string (``address2: ""``);

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from apigen_rules.errors import InputError
 
-class ReferencesError(ValueError):
+
+class ReferencesError(InputError, ValueError):
     """A domain's references are missing or do not fit its data; the message names what and how to fix it."""
 
 

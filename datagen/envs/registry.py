@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, RootModel
 
+from apigen_rules.errors import InputError
 from datagen.envs.base import Domain, NativeDomain
-from datagen.envs.policy import checks_in
 from datagen.envs.tools import tools_in
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ EXTRA_FOR_ADAPTER = {"datagen.envs.tau2": ("tau2", TAU2_HINT)}
 USER_DOMAIN_FILES = ("database.py", "tools.py", "policy.md", "checks.py")
 
 
-class DomainLoadError(RuntimeError):
+class DomainLoadError(InputError, RuntimeError):
     """A domain could not be found or built; the message says which, why, and what to do."""
 
 
@@ -254,19 +254,17 @@ def load_user_domain(folder: str | Path) -> NativeDomain:
         ) from exc
     database = _import(folder, package, "database")
     build, model = _database_parts(folder, database)
-    tool_specs = tools_in(_import(folder, package, "tools"))
-    if not tool_specs:
+    tools = _import(folder, package, "tools")
+    if not tools_in(tools):
         raise DomainLoadError(f"user domain {folder}: tools.py defines no @tool functions")
     try:
-        return NativeDomain(
+        return NativeDomain.in_folder(
+            folder,
+            tools=tools,
+            checks=_import(folder, package, "checks"),
             name=getattr(database, "NAME", folder.name),
             build_database=build,
             db_model=model,
-            tools=tool_specs,
-            policy_path=folder / "policy.md",
-            checks=checks_in(_import(folder, package, "checks")),
-            tasks_path=folder / "tasks.json",
-            examples_path=folder / "examples.json",
             source="user",
             train_seed=getattr(database, "TRAIN_SEED", 0),
             eval_seed=getattr(database, "EVAL_SEED", 1),

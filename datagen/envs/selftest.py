@@ -3,7 +3,7 @@
 - every tool schema is a valid JSON schema in the OpenAI function-tool shape;
 - every gold task (evaluation seed) and example task (training seed) replays: each call succeeds,
   no policy check fires, the state changes exactly when the task has write actions, and every
-  expected output appears in some observation;
+  expected output appears in some observation (by the value rule, :mod:`apigen_rules.values`);
 - the state hash is deterministic across two resets and two replays.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from apigen_rules.values import missing_outputs
 from datagen.envs.base import Domain, Environment, Observation, Task
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,6 @@ class TaskReplay:
     end_hash: str
     observations: list[Observation]
     failures: list[str] = field(default_factory=list)
-
-
-def normalize_output(text: str) -> str:
-    """Outputs match case-insensitively with thousands separators ignored ("1,234.5" == "1234.5")."""
-    return text.lower().replace(",", "")
-
-
-def output_said(output: str, observations: list[str]) -> bool:
-    wanted = normalize_output(output)
-    return any(wanted in normalize_output(text) for text in observations)
 
 
 def check_tool_schemas(domain: Domain) -> list[str]:
@@ -86,10 +77,10 @@ def replay_task(domain: Domain, task: Task, seed: int, env: Environment | None =
         report.failures.append(f"task {task.id}: has write actions {writes} but the state did not change")
     if not writes and changed:
         report.failures.append(f"task {task.id}: has no write action but the state changed")
-    texts = [o.content for o in observations]
-    for output in task.outputs:
-        if not output_said(output, texts):
-            report.failures.append(f"task {task.id}: expected output {output!r} appears in no observation")
+    # The value rule Phase 1 and Phase 2 judge outputs by (apigen_rules.values), so a task this check
+    # passes is one Phase 2 can verify, and the reverse.
+    for output in missing_outputs(task.outputs, [o.content for o in observations]):
+        report.failures.append(f"task {task.id}: expected output {output!r} appears in no observation")
     return report
 
 

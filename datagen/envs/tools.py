@@ -82,12 +82,17 @@ class ToolSpec:
         try:
             parsed = self.args_model.model_validate(arguments)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
+            raise invalid_arguments(self.name, exc) from exc
         return {name: getattr(parsed, name) for name in self.params}
+
+
+def invalid_arguments(name: str, exc: ValidationError) -> ToolError:
+    """The tool error the agent reads for arguments that fail ``name``'s argument model: every problem,
+    each as ``field: message``."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}" for err in exc.errors()
+    )
+    return ToolError(f"invalid arguments for {name}: {problems}")
 
 
 def check_plain_arguments(name: str, arguments: Any) -> None:
@@ -154,8 +159,9 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return summary, params
 
 
-def _output_fields(annotation: Any) -> set[str]:
-    """Field names of a return annotation (pydantic model / TypedDict), recursively."""
+def output_fields(annotation: Any) -> set[str]:
+    """Field names of a return annotation (pydantic model / TypedDict), recursively: what a tool's
+    result can feed into other tools' parameters (the dependency graph)."""
     names: set[str] = set()
     seen: set[int] = set()
 
@@ -213,7 +219,7 @@ def build_tool_spec(fn: Callable[..., Any]) -> ToolSpec:
         "type": "function",
         "function": {"name": fn.__name__, "description": summary, "parameters": json_schema},
     }
-    derived = _output_fields(hints.get("return"))
+    derived = output_fields(hints.get("return"))
     return ToolSpec(
         name=fn.__name__,
         kind=kind,

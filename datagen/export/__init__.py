@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apigen_rules.export_files import HUB_LAYOUT
+from apigen_rules.jsonl import read_models
 from datagen.cli_flags import command_parser, deprecated_alias, deprecation_line
 from datagen.envs.provenance import RULE_TEXT
 from datagen.export.rows import split_groups, split_rows, trajectory_row
 from datagen.export.sharegpt import to_sharegpt
 from datagen.records import Blueprint, Trajectory
 from datagen.rundir import DatagenRun, check_output_folder, read_records
-from datagen.runio import read_models
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("hf", "sharegpt", "jsonl", "preference")
-HUB_LAYOUT = ("hf", "preference")  # Parquet shards under data/, written by `datasets`
 
 
 @dataclass
@@ -139,9 +139,8 @@ def export_run(
     ``sharegpt``, ``jsonl`` or ``preference``), split by blueprint group (``seed``, ``validation``,
     ``test``, ``group_by``), with the dataset card and its licence. The keyword arguments are
     `apigen-mt export`'s options of the same names (see its command reference)."""
+    from apigen_rules.export_files import FACTS_FILE, LICENSE_FILE
     from datagen.export.card import (
-        FACTS_FILE,
-        LICENSE_FILE,
         build_card,
         data_fingerprint,
         export_facts,

@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
+from apigen_rules.export_files import DATA_FILES, LICENSE_FILE
+from apigen_rules.redact import redact_config
 from datagen.export.provenance import teachers, toolkit_build, utc_now
 from datagen.export.rows import split_rule
-from datagen.redact import redact_config
 from datagen.rundir import DatagenRun
 
 
@@ -28,16 +29,6 @@ def _recipe_text(run_dir: Path) -> tuple[str, dict[str, Any]]:
     # A run directory written before recipes were saved redacted may still hold credentials.
     data = redact_config(DatagenRun(run_dir).read_recipe())
     return (yaml.safe_dump(data, sort_keys=False).strip() if data else ""), data
-
-
-DATA_FILES = {
-    "hf": "data/{split}-*.parquet",
-    "preference": "data/{split}-*.parquet",
-    "sharegpt": "{split}.json",
-    "jsonl": "{split}.jsonl",
-}
-FACTS_FILE = "export.json"
-LICENSE_FILE = "LICENSE.md"
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datagen.export import HUB_LAYOUT
-from datagen.export.card import FACTS_FILE, LICENSE_FILE
+from apigen_rules.export_files import CARD_FILE, FACTS_FILE, HUB_LAYOUT, LICENSE_FILE
 
-CARD_FILES = ["README.md", FACTS_FILE, LICENSE_FILE]
+CARD_FILES = [CARD_FILE, FACTS_FILE, LICENSE_FILE]
 COMMIT_MESSAGE = "apigen-mt export"
 
 

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen.export.rows import hf_message, message_features
+from apigen_rules.jsonl import read_models
+from apigen_rules.messages import message_features
+from datagen.export.rows import hf_message
 from datagen.records import Trajectory
 from datagen.rundir import DatagenRun
-from datagen.runio import read_models
 
 PAIR_KINDS = ("turn", "dialogue")
 NEVER_REJECTED = frozenset({"error"})  # a job that raised: there is no dialogue to prefer against

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from datagen.yamlsafe import YamlError, load_yaml
+from apigen_rules.yamlsafe import YamlError, load_yaml
 
 # The embedded default model (datagen.llm.embedded) is a conversion of this Hub model; its licence
 # is Apache-2.0. training/model_card.py names the same id for models fine-tuned from it

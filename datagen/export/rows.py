@@ -22,11 +22,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from apigen_rules.messages import MESSAGE_KEYS, message_features
+from apigen_rules.values import normal_form
 from datagen.records import Blueprint, Trajectory
-from datagen.values import normal_form
 
 SPLIT_NAMES = ("train", "validation", "test")
-MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
 GROUP_BY = ("blueprint", "user")
 SPLIT_RULE = (
     "split by group of blueprints: two blueprints are in one group when one was recombined from the "
@@ -41,23 +41,6 @@ SPLIT_RULE = (
 def split_rule(group_by: str = "blueprint") -> str:
     """The split rule in words, as the dataset card states it."""
     return SPLIT_RULE.format(user=", or when they are tasks of the same user" if group_by == "user" else "")
-
-
-def message_features() -> dict[str, Any]:
-    from datasets import List, Value
-
-    call = {
-        "id": Value("string"),
-        "type": Value("string"),
-        "function": {"name": Value("string"), "arguments": Value("string")},
-    }
-    return {
-        "role": Value("string"),
-        "content": Value("string"),
-        "tool_calls": List(call),
-        "tool_call_id": Value("string"),
-        "name": Value("string"),
-    }
 
 
 def hf_features():
@@ -110,7 +93,7 @@ def grounded(trajectory: Trajectory) -> bool | None:
 
 def _hf_call(call: dict[str, Any]) -> dict[str, Any]:
     function = call["function"]
-    arguments = function.get("arguments")  # null or blank: a call without arguments (datagen.messages)
+    arguments = function.get("arguments")  # null or blank: a call without arguments (apigen_rules.messages)
     return {
         "id": call.get("id"),
         "type": call.get("type", "function"),

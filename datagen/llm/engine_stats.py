@@ -207,7 +207,7 @@ class ServerStats:
     """The summed ``/metrics`` of vLLM servers, polled every ``SERVER_POLL_S`` by a daemon thread."""
 
     def __init__(self, base_urls: list[str]) -> None:
-        from datagen.redact import redact_logs, redact_url, split_userinfo
+        from apigen_rules.redact import redact_logs, redact_url, split_userinfo
 
         redact_logs("httpx")  # httpx logs each request URL, a query's `?api_key=` included
 
@@ -227,7 +227,7 @@ class ServerStats:
         """Until closed; a server without a ``/metrics`` page (a hosted API) is asked once."""
         import httpx
 
-        from datagen.redact import redact_text
+        from apigen_rules.redact import redact_text
 
         while not self._stop.is_set():
             try:

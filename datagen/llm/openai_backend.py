@@ -30,6 +30,7 @@ import os
 import re
 from typing import Any, NamedTuple
 
+from apigen_rules.redact import redact_text, redact_url
 from datagen.llm.admission import current_priority
 from datagen.llm.base import (
     BaseChatModel,
@@ -43,7 +44,6 @@ from datagen.llm.formats import OpenAIFormat, ToolFormat, get_format
 from datagen.llm.prompting import inline_messages, structured_messages
 from datagen.llm.routing import Router, affinity_key
 from datagen.llm.types import ChatResult, Choice, Message, ToolSchema, Usage
-from datagen.redact import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 

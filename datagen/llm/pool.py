@@ -36,7 +36,7 @@ class ModelPool:
         """Adds an alias (CLIs that build models from flags); an alias keeps its first spec."""
         known = self._specs.get(alias)
         if known is not None and engine_key(known) != engine_key(spec):
-            from datagen.redact import redact_text
+            from apigen_rules.redact import redact_text
 
             differ = sorted(
                 k for k, v in spec.model_dump(exclude={"name"}).items() if known.model_dump()[k] != v

@@ -6,8 +6,8 @@ Two questions, answered here once:
   ``scripts/serve_vllm.sh`` unless ``TOOL_PARSER`` is set): the tool-call format a model directory
   records (``apigen_mt.json``, written by our trainers) wins, else the model family by name;
 - which of vLLM's parsers reads the same syntax as each of our text formats
-  (:data:`VLLM_PARSER_FOR_FORMAT`; ``tests/test_parser_conformance.py`` checks the two agree), and
-  which of the two an evaluation scores through (``--parse``, :func:`set_parse_mode`).
+  (:data:`VLLM_PARSER_FOR_FORMAT`; ``tests/test_parser_conformance.py`` checks the two agree); which
+  of the two an evaluation scores through is its ``--parse`` flag (``evaluation.parse_mode``).
 
 The server's parser matters only where tools travel as API fields (``tool_format: openai``, or
 ``eval tau --parse server``): with a text format the tools block is in the prompt, the request has
@@ -22,12 +22,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 #: our text format -> the vLLM parser that reads the same syntax (``openai`` is the server's parser itself)
 VLLM_PARSER_FOR_FORMAT = {"hermes": "hermes", "llama3": "llama3_json", "python": "pythonic", "xlam": "xlam"}
-#: who reads the agent's tool calls in an evaluation (``--parse``): our parser of its text, or its server's
-PARSE_MODES = ("toolkit", "server")
 
 
 @dataclass(frozen=True)
@@ -79,37 +76,6 @@ def vllm_tool_parser(model: str) -> str | None:
             return VLLM_PARSER_FOR_FORMAT[recorded]
     family = family_of(model)
     return family.parser if family else None
-
-
-def set_parse_mode(parse: str | None, agent_spec: dict[str, Any]) -> None:
-    """Applies an evaluation's ``--parse`` to the agent's model spec (plain recipe data):
-    ``server`` reads its calls from the server's ``tool_calls`` (tool_format openai, which needs the
-    openai backend); ``toolkit`` from its text, with our parser of its format. A combination that
-    cannot work is a UsageError before anything starts."""
-    from datagen.cli_errors import UsageError
-
-    if parse is None:
-        return
-    tool_format = agent_spec.get("tool_format", "auto")
-    if parse == "toolkit":
-        if tool_format == "openai":
-            raise UsageError(
-                "--parse toolkit reads the agent's reply text with our parser, but its tool_format is openai "
-                "(the server parses); pass --tool-format hermes|xlam|llama3|python or --parse server"
-            )
-        return
-    if tool_format not in ("auto", "openai"):
-        raise UsageError(
-            f"--parse server reads the agent's calls from the server's tool_calls, but --tool-format/tool_format "
-            f"is {tool_format!r}, which our parser reads from text; drop --tool-format or use --parse toolkit"
-        )
-    backend = agent_spec.get("backend", "vllm")
-    if backend != "openai":
-        raise UsageError(
-            f"--parse server needs the agent behind an OpenAI-compatible server started with a tool parser "
-            f"(scripts/serve_vllm.sh MODEL); found backend {backend!r}: pass --backend openai --base-url URL"
-        )
-    agent_spec["tool_format"] = "openai"
 
 
 def main(argv: list[str]) -> int:

@@ -190,6 +190,34 @@ def engine_limits(vllm_config: Any) -> EngineLimits:
     )
 
 
+def sampling_params(
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    seed: int | None,
+    json_schema: dict[str, Any] | None,
+) -> Any:
+    """vLLM's ``SamplingParams`` for one request, streamed (the first token tells admission the
+    prompt is prefilled) and, with ``json_schema``, constrained to it."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+    return SamplingParams(
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        # No free whitespace inside constrained JSON: small models otherwise pad it until max_tokens.
+        structured_outputs=(
+            StructuredOutputsParams(json=json_schema, disable_any_whitespace=True) if json_schema else None
+        ),
+        output_kind=RequestOutputKind.DELTA,
+    )
+
+
 class VLLMChatModel(BaseChatModel):
     def __init__(self, spec: ModelSpec) -> None:
         apply_engine_env()  # before vLLM's first import: it reads its logging settings then
@@ -278,8 +306,6 @@ class VLLMChatModel(BaseChatModel):
         seed: int | None,
         json_schema: dict[str, Any] | None,
     ) -> ChatResult:
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
         from vllm.v1.engine.exceptions import EngineDeadError
 
         ticket = current_ticket()
@@ -289,20 +315,13 @@ class VLLMChatModel(BaseChatModel):
         room = self.spec.max_model_len - len(prompt_ids)
         if room < 1:
             return context_overflow_result(len(prompt_ids), self.spec.max_model_len, n, self.name)
-        params = SamplingParams(
+        params = sampling_params(
             n=n,
             temperature=temperature,
             top_p=top_p,
             max_tokens=min(max_tokens, room),
             seed=seed,
-            # No free whitespace inside constrained JSON: small models otherwise pad it until max_tokens.
-            structured_outputs=(
-                StructuredOutputsParams(json=json_schema, disable_any_whitespace=True)
-                if json_schema
-                else None
-            ),
-            # Streamed: the first token tells admission the prompt is prefilled.
-            output_kind=RequestOutputKind.DELTA,
+            json_schema=json_schema,
         )
         if self.sent is not None:
             self.sent.append((prompt_ids, params.clone()))

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datagen.messages import messages_problem
+from apigen_rules.jsonl import numbered_objects
+from apigen_rules.messages import messages_problem
 from datagen.rundir import DatagenRun, read_rows
-from datagen.runio import numbered_objects
 
 log = logging.getLogger(__name__)
 STOP_MARKERS = ("###STOP###", "###TRANSFER###")
@@ -97,7 +97,7 @@ def _kept_once(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]
 
 def _checked_messages(messages: Any, where: str) -> list[dict[str, Any]] | None:
     """A dialogue's messages (a JSON string of them too, as some datasets store them), or None, with a
-    warning naming ``where``, when they are not chat messages (``datagen.messages``)."""
+    warning naming ``where``, when they are not chat messages (``apigen_rules.messages``)."""
     if isinstance(messages, str):
         try:
             messages = json.loads(messages)

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from apigen_rules.fields import count, items, mapping
 from datagen.blueprint.stages import CHECKS
-from datagen.fields import count, items, mapping
 from datagen.rundir import DatagenRun, read_rows
 
 KINDS = ("base", "recombined")

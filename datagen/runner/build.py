@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from datagen.envs.base import Domain, Environment
 from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import ChatModel
+from datagen.recipe.episode import EpisodeConfig
 from datagen.simulate.agent import Agent
-from datagen.simulate.config import EpisodeConfig
 from datagen.simulate.episode import EpisodeResult, run_episode
 from datagen.simulate.user import SimulatedUser
 

@@ -7,7 +7,10 @@ each actor builds its own environments and model clients from the recipe (models
 back to this process, whose :class:`~datagen.runner.batch.Batch` alone writes the run directory, so
 resume, the funnel and the dataset card work the same under both.
 
-A workload that can run elsewhere is a :class:`Workload`: plain data (the recipe's sections, never a
+The settings are the recipe's ``executor:`` section (:mod:`datagen.recipe.executor`); the protocols
+between job code and executors are in :mod:`datagen.runner.jobs`; the ``--executor``/``--workers``
+flags in :mod:`datagen.cli_flags`. A workload that can run elsewhere is a
+:class:`~datagen.runner.jobs.Workload`: plain data (the recipe's sections, never a
 live model or an open file) with ``bind(models)``, which builds the job function in whichever
 process runs it. Callers hand an executor the workload and how to build the same function locally::
 
@@ -23,89 +26,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Annotated, Any, Literal, Protocol
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from datagen.runner.jobs import JobFn, Runner, Workload
 
 log = logging.getLogger(__name__)
-
-JobFn = Callable[[Any], Awaitable[Any]]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-
-class LocalExecutorConfig(_Strict):
-    """Every job in this process's event loop (the default)."""
-
-    type: Literal["local"] = Field("local", description="selects this executor")
-
-
-class RayExecutorConfig(_Strict):
-    """Jobs spread over Ray actors; results stream back to this process, which alone writes."""
-
-    type: Literal["ray"] = Field("ray", description="selects this executor")
-    workers: int = Field(2, ge=1, description="Ray actors, each with its own environments and model clients")
-    address: str | None = Field(
-        None,
-        description="unset: $RAY_ADDRESS if set, else a new Ray instance on this machine (loopback); "
-        "'auto': the cluster `ray start` runs on this node; 'ray://HOST:10001': Ray Client",
-    )
-    num_gpus_per_worker: float = Field(
-        0,
-        ge=0,
-        description="GPUs each actor holds; with `backend: vllm` models each actor runs its own engine on them",
-    )
-    num_cpus_per_worker: float = Field(1, ge=0, description="CPUs Ray reserves per actor (scheduling only)")
-    vllm: Literal["auto", "per_worker", "one_server"] = Field(
-        "auto",
-        description="how `backend: vllm` models are reached: per_worker = an in-process engine in every "
-        "actor (on its GPUs); one_server = one OpenAI-compatible vLLM server per model that every actor "
-        "calls; auto = per_worker when num_gpus_per_worker > 0, else one_server",
-    )
-    max_restarts: int = Field(
-        3, ge=0, description="lost actors replaced, in all, before the run goes on with fewer"
-    )
-
-    def engines_per_worker(self) -> bool:
-        """Whether each actor runs its own in-process engine for ``backend: vllm`` models."""
-        if self.vllm == "auto":
-            return self.num_gpus_per_worker > 0
-        return self.vllm == "per_worker"
-
-
-ExecutorConfig = Annotated[LocalExecutorConfig | RayExecutorConfig, Field(discriminator="type")]
-
-
-class Models(Protocol):
-    """The model clients of the process a job runs in, by recipe alias."""
-
-    def get(self, alias: str) -> Any:
-        """The model declared under ``alias``."""
-        ...
-
-
-class Workload(Protocol):
-    """A batch's job code as plain data: picklable, bound to the models of the process that runs it."""
-
-    def bind(self, models: Models) -> JobFn:
-        """The job function, built with this process's models."""
-        ...
-
-
-class Runner(Protocol):
-    """A bound workload as a batch sees it: ``run`` one payload; ``notify`` every copy of the job code
-    (in every worker) of something the driver learned (Phase 1: a blueprint it accepted)."""
-
-    async def run(self, payload: Any) -> Any:
-        """Runs one job and returns its row."""
-        ...
-
-    def notify(self, message: Any) -> None:
-        """Passes ``message`` to every copy of the job code."""
-        ...
 
 
 class LocalRunner:
@@ -163,31 +89,3 @@ async def open_executor(config: Any, models: Mapping[str, Any]) -> AsyncIterator
                 await executor.aclose()
         return
     raise ValueError(f"unknown executor type {config.type!r}; expected local or ray")
-
-
-def add_executor_flags(parser: Any) -> None:
-    """``--executor`` and ``--workers``, the same on every command that runs a batch."""
-    parser.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default=None,
-        help="where jobs run: local (this process) or ray (Ray actors); default: the recipe's executor, else local",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="Ray actors (implies --executor ray); default 2"
-    )
-
-
-def executor_overrides(executor: str | None, workers: int | None) -> dict[str, Any]:
-    """The flags as dotted recipe keys (``datagen.recipe.set_override``)."""
-    from datagen.cli_errors import UsageError
-
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers: expected a number of Ray workers >= 1, found {workers}")
-    if executor == "local":
-        if workers is not None:
-            raise UsageError("--workers applies to --executor ray; found it with --executor local")
-        return {"executor": {"type": "local"}}
-    if executor == "ray" or workers is not None:
-        return {"executor.type": "ray", "executor.workers": workers}
-    return {}

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen.llm.base import ModelUnavailableError
-from datagen.runner.executor import JobFn, RayExecutorConfig, Workload
+from datagen.recipe.executor import RayExecutorConfig
+from datagen.runner.jobs import JobFn, Workload
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,7 @@ class RayExecutor:
 
 
 class RemoteRunner:
-    """One workload on the executor's actors, as a :class:`~datagen.runner.executor.Runner`."""
+    """One workload on the executor's actors, as a :class:`~datagen.runner.jobs.Runner`."""
 
     def __init__(self, executor: RayExecutor, name: str) -> None:
         self._executor = executor

@@ -29,7 +29,7 @@ from typing import Any
 
 from datagen.llm.config import ModelSpec
 from datagen.llm.pool import engine_key
-from datagen.runner.executor import RayExecutorConfig
+from datagen.recipe.executor import RayExecutorConfig
 
 log = logging.getLogger(__name__)
 

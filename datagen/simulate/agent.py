@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
 
 from datagen.llm.types import ChatModel, Message, ParseError, ToolCall, Usage
-
-AgentMode = Literal["model", "replay"]
+from datagen.recipe.episode import AgentMode
 
 
 def agent_system_prompt(policy: str) -> str:

@@ -3,7 +3,7 @@
 The state check accepts a dialogue in which the agent guessed an order id that the user never said
 and no tool returned, as long as the guess was right. Trained on, such a dialogue teaches guessing.
 Here every argument value of every agent write call must have been written earlier in the dialogue,
-in a user message or a tool observation (compared by :func:`datagen.values.value_written`, the one
+in a user message or a tool observation (compared by :func:`apigen_rules.values.value_written`, the one
 value rule), or be a literal the domain's policy allows (:mod:`datagen.envs.provenance`). Lists and
 objects are checked value by value; read calls are not checked (looking something up with a guess
 does no harm, and its error teaches the agent to ask).
@@ -18,9 +18,9 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from apigen_rules.values import same_value, value_written, written_forms
 from datagen.envs.base import Domain
 from datagen.envs.provenance import ProvenanceRule
-from datagen.values import same_value, value_written, written_forms
 
 
 def schema_literals(schema: Any) -> list[Any]:

@@ -22,12 +22,12 @@ from pydantic import BaseModel
 from datagen.envs.base import Domain
 from datagen.joberrors import error_outcome
 from datagen.llm.base import ModelUnavailableError
+from datagen.recipe.episode import SimulateConfig
 from datagen.records import Blueprint, Trajectory
 from datagen.rundir import DatagenRun, JsonlAppender, read_records
 from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.runner.executor import LOCAL, Executor
-from datagen.simulate.config import SimulateConfig
 from datagen.simulate.episode import EpisodeResult, final_messages
 from datagen.simulate.verdict import gold_hash, judge_episode
 
@@ -133,7 +133,7 @@ class SimulationRunner:
     ):
         """``run`` is None where the runner only plays attempts for another process that records
         them (a Ray worker: :class:`AttemptWork`). ``concurrency``: dialogues in flight, when the caller
-        has planned it below the recipe's ceiling (``datagen.runner.shape``)."""
+        has planned it below the recipe's ceiling (``datagen.pipeline_shape``)."""
         self.config = config
         self.run_dir = run
         self.domains = domains

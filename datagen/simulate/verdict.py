@@ -1,5 +1,5 @@
 """The success check: final state equals the replay of the ground truth, every expected output was
-said by the agent (``datagen.values``, the rule Phase 1 and the τ harness use too), and no policy
+said by the agent (``apigen_rules.values``, the rule Phase 1 and the τ harness use too), and no policy
 check fails on the agent's trace. Phase 2 adds the provenance check (``provenance=True``,
 :mod:`datagen.simulate.provenance`): every value of every agent write call was said before it or is
 a literal the policy allows; the τ harness leaves it off, so its reward stays τ-bench's."""
@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from apigen_rules.values import missing_outputs
 from datagen.envs.base import Domain, Environment, ToolCallModel
 from datagen.simulate.episode import EpisodeResult
 from datagen.simulate.provenance import ungrounded_arguments
-from datagen.values import missing_outputs
 
 
 def agent_texts(messages: Sequence[dict[str, Any]]) -> list[str]:

@@ -10,10 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from datagen.cli_errors import UsageError, run_command
-from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
+from apigen_rules.errors import UsageError
+from datagen.cli_errors import run_command
+from datagen.cli_flags import (
+    add_executor_flags,
+    add_quiet_flag,
+    command_parser,
+    deprecated_alias,
+    executor_overrides,
+)
 from datagen.rundir import BFCL_PREFIX, BfclRun, check_output_folder
-from datagen.runner.executor import add_executor_flags, executor_overrides
 from evaluation.bfcl import data, results, summary
 from evaluation.bfcl.handlers import FORMATS, LENIENT, STRICT
 from evaluation.bfcl.scoring import CategoryScore, score_category

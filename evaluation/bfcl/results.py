@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apigen_rules.jsonl import numbered_objects
 from datagen.rundir import BfclRun
-from datagen.runio import numbered_objects
 from evaluation.bfcl import data
 from evaluation.bfcl.handlers import short
 from evaluation.bfcl.scoring import CategoryScore, official_score_lines, summarise

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from datagen.cli_errors import UsageError, run_command
+from apigen_rules.errors import UsageError
+from datagen.cli_errors import run_command
 from datagen.cli_flags import add_quiet_flag, add_tool_format_flag, command_parser
 from evaluation.next_action.config import NextActionConfig
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datagen.cli_errors import UsageError
-from datagen.messages import messages_problem
+from apigen_rules.errors import UsageError
+from apigen_rules.jsonl import json_kind, numbered_objects
+from apigen_rules.messages import messages_problem
 from datagen.rundir import DatagenRun
-from datagen.runio import json_kind, numbered_objects
 from evaluation.next_action.config import NextActionConfig, RunSplit
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class RowProblem(ValueError):
 
 def _openai_call(call: Any, index: int) -> Any:
     """A tool call in OpenAI's nested shape; the flat ``{"name", "arguments"}`` of the toolkit and of
-    APIGen-MT-5k is nested, anything else is left for :func:`datagen.messages.call_problem` to name."""
+    APIGen-MT-5k is nested, anything else is left for :func:`apigen_rules.messages.call_problem` to name."""
     if not isinstance(call, dict):
         return call
     if "function" not in call and "name" in call:
@@ -225,7 +225,7 @@ def _jsonl_rows(path: Path) -> tuple[Rows, list[str]]:
 
 
 def _read_facts(path: Path) -> dict[str, Any]:
-    from datagen.export.card import FACTS_FILE
+    from apigen_rules.export_files import FACTS_FILE
 
     facts_path = path / FACTS_FILE
     try:
@@ -257,7 +257,7 @@ def _opened(path: Path, load: Callable[[], Any]) -> Any:
 
 
 def _export_rows(path: Path, split: str, facts: dict[str, Any]) -> tuple[Rows, list[str]]:
-    from datagen.export.card import DATA_FILES
+    from apigen_rules.export_files import DATA_FILES
 
     fmt = facts.get("format")
     if fmt not in ("hf", "jsonl"):
@@ -321,7 +321,7 @@ def _file_rows(path: Path, source: str) -> tuple[Rows, list[str]]:
 def source_rows(source: str, split: str, rule: RunSplit) -> tuple[Rows, list[str]]:
     """The raw rows of one data source on ``split`` (module docstring), each with where it is, and one
     problem line per row or file that could not be read (skipped)."""
-    from datagen.export.card import FACTS_FILE
+    from apigen_rules.export_files import FACTS_FILE
 
     path = Path(source)
     if not path.exists():

@@ -8,7 +8,7 @@ Per turn (the gold assistant message either calls tools, "should call", or answe
   the tools, ``unknown_tool``/``bad_arguments``, are still decoded: they were well formed);
 - **name match**: the predicted tool names are the gold ones (as a multiset: parallel calls in any order);
 - **exact match**: the calls pair up one to one, each pair with the same name and the same
-  arguments under the one value rule (``datagen.values.same_value``: numbers by value, text by
+  arguments under the one value rule (``apigen_rules.values.same_value``: numbers by value, text by
   normal form, lists in order, objects key by key);
 - **arguments**: the calls are paired by name to agree on the most arguments; a predicted argument is
   right when its paired gold call has that key with the same value (precision over predicted
@@ -28,9 +28,9 @@ from collections.abc import Iterable, Sequence
 from itertools import permutations
 from typing import Any
 
+from apigen_rules.values import same_value
 from datagen.llm.formats import is_broken
 from datagen.llm.types import Choice
-from datagen.values import same_value
 from evaluation.intervals import ratio_intervals
 
 Call = dict[str, Any]

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from datagen.fields import count, items, mapping, number, text_of, texts
+from apigen_rules.fields import count, items, mapping, number, text_of, texts
 from datagen.rundir import BfclRun, DatagenRun, NextActionRun, TauRun, read_json, read_rows
 from evaluation.intervals import LEVEL, Interval, pass_k_intervals
 

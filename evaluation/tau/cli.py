@@ -9,11 +9,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datagen.cli_errors import UsageError, run_command
-from datagen.cli_flags import add_quiet_flag, add_tool_format_flag, command_parser
+from apigen_rules.errors import UsageError
+from datagen.cli_errors import run_command
+from datagen.cli_flags import (
+    add_executor_flags,
+    add_quiet_flag,
+    add_tool_format_flag,
+    command_parser,
+    executor_overrides,
+)
 from datagen.envs.base import Domain, Task
-from datagen.llm.server_parsers import PARSE_MODES, set_parse_mode
-from datagen.runner.executor import add_executor_flags, executor_overrides
+from evaluation.parse_mode import PARSE_MODES, set_parse_mode
 from evaluation.tau.config import TauConfig
 from evaluation.tau.summary import format_summary
 
@@ -213,7 +219,7 @@ def _same_engine(agent: dict[str, Any], user: dict[str, Any]) -> bool:
 
 
 def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> None:
-    from datagen.redact import redact_config
+    from apigen_rules.redact import redact_config
     from datagen.rundir import check_resume
 
     saved = run.read_recipe()
@@ -312,7 +318,7 @@ def _main(args: argparse.Namespace) -> int:
 def _report_repeats(
     args: argparse.Namespace, root: TauRun, seeds: list[int], summaries: list[dict[str, Any]]
 ) -> int:
-    from datagen.runio import write_json_atomic
+    from apigen_rules.jsonl import write_json_atomic
     from evaluation.tau.repeats import format_spread, repeat_spread
 
     spread = {**repeat_spread(summaries), "seeds": seeds, "summaries": summaries}

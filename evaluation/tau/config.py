@@ -1,7 +1,7 @@
 """τ-bench-style evaluation recipes (``recipes/eval/tau/*.yaml``; every key can also come from a flag).
 
 The agent under test and the simulated user are the same roles Phase 2 uses
-(:class:`datagen.simulate.config.EpisodeConfig`), built by the same build layer, so an evaluation
+(:class:`datagen.recipe.episode.EpisodeConfig`), built by the same build layer, so an evaluation
 and a data-generation run set up their dialogues identically.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from datagen.recipe import Recipe
-from datagen.simulate.config import EpisodeConfig, UserRole
+from datagen.recipe.episode import EpisodeConfig, UserRole
 
 
 class TauUserRole(UserRole):

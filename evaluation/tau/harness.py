@@ -30,13 +30,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from apigen_rules.jsonl import write_json_atomic
 from datagen.envs.base import Domain, Task
 from datagen.envs.tau2.domain import Tau2Domain
 from datagen.joberrors import error_outcome
 from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel
 from datagen.rundir import JsonlAppender, TauRun, read_records
-from datagen.runio import write_json_atomic
 from datagen.runner.batch import Batch, Job
 from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.runner.executor import LOCAL, Executor

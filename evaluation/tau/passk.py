@@ -1,22 +1,14 @@
 """pass^k: the chance that all k independent trials of a task succeed, averaged over tasks.
 
-For a task with c successes in n trials the unbiased estimate is C(c, k) / C(n, k).
+For a task with c successes in n trials the unbiased estimate is C(c, k) / C(n, k)
+(:func:`evaluation.intervals.pass_hat_k`, which the intervals around it resample).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from math import comb
 
-from evaluation.intervals import Interval, bootstrap_mean, pass_k_intervals
-
-
-def pass_hat_k(successes: int, trials: int, k: int) -> float:
-    if not 1 <= k <= trials:
-        raise ValueError(f"k must be between 1 and the number of trials ({trials}); got {k}")
-    if not 0 <= successes <= trials:
-        raise ValueError(f"successes must be between 0 and {trials}; got {successes}")
-    return comb(successes, k) / comb(trials, k)
+from evaluation.intervals import Interval, bootstrap_mean, pass_hat_k, pass_k_intervals
 
 
 def pass_k_curve(outcomes: Mapping[str, Sequence[bool]]) -> dict[int, float]:

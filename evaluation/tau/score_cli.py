@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from datagen.cli_errors import UsageError, run_command
+from apigen_rules.errors import UsageError
+from datagen.cli_errors import run_command
 from datagen.cli_flags import add_quiet_flag, command_parser
 
 DISAGREEMENTS_SHOWN = 10
@@ -79,8 +80,8 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _write(root: Path, rows: list[dict[str, Any]], output: dict[str, Any]) -> None:
+    from apigen_rules.jsonl import JsonlAppender, write_json_atomic
     from datagen.rundir import TauScoreRun
-    from datagen.runio import JsonlAppender, write_json_atomic
 
     run = TauScoreRun(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from apigen_rules.values import same_value
 from datagen.envs.policy import ActionRecord
-from datagen.values import same_value
 
 Episode = dict[str, Any]  # the summary the rollout hands to TRL as the extra field `episode`
 

@@ -3,8 +3,8 @@ build layer (:mod:`datagen.runner.build`) and its episode config, re-exported fo
 
 from __future__ import annotations
 
+from datagen.recipe.episode import AgentRole, EpisodeConfig, UserRole
 from datagen.runner.build import EpisodeSides, Models, build_sides, episode_seed, play_episode
-from datagen.simulate.config import AgentRole, EpisodeConfig, UserRole
 
 __all__ = [
     "AgentRole",

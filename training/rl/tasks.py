@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.export.card import FACTS_FILE
+from apigen_rules.export_files import FACTS_FILE
 from datagen.export.rows import split_groups, split_of
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, read_records

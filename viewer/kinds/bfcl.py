@@ -8,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from datagen.fields import mapping, number, text_of
+from apigen_rules.fields import mapping, number, text_of
 from datagen.rundir import BfclRun, read_json, read_rows
 from evaluation.report.collect import saved_intervals
-from viewer.kinds import Kind, Options, counts_table
+from viewer.kinds.base import Kind, Options, counts_table
 from viewer.site import Collection, Column, Section, Source, slugify
 
 log = logging.getLogger(__name__)

@@ -7,14 +7,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from datagen.fields import count, items, mapping, number, text_of, texts
+from apigen_rules.fields import count, items, mapping, number, text_of, texts
+from apigen_rules.redact import redact_config
 from datagen.quality import corpus_from_run
 from datagen.quality.funnel import KINDS, run_funnel
-from datagen.redact import redact_config
 from datagen.rundir import DatagenRun, read_rows
 from viewer import dialogues
 from viewer.charts import funnel_svg
-from viewer.kinds import Kind, Options, quality_section, settings_section
+from viewer.kinds.base import Kind, Options, quality_section, settings_section
 from viewer.site import Collection, Column, Section, Source, slugify
 from viewer.untrusted import formatted
 
@@ -60,7 +60,14 @@ def dialogue_id(row: dict[str, Any]) -> str:
 
 
 def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]]):
+    """(table row, record) of every blueprint: the accepted ones, then the rejected drafts; an id
+    met twice keeps its first row."""
     seen: set[str] = set()
+    yield from _accepted_records(run, phase2, seen)
+    yield from _rejected_records(run, seen)
+
+
+def _accepted_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]], seen: set[str]):
     for row in read_rows(run.blueprints):
         if not isinstance(row.get("id"), str) or row["id"] in seen:
             continue
@@ -102,6 +109,9 @@ def _blueprint_records(run: DatagenRun, phase2: dict[str, list[dict[str, Any]]])
                 "provenance": provenance,
             },
         )
+
+
+def _rejected_records(run: DatagenRun, seen: set[str]):
     for row in read_rows(run.rejections):
         if not isinstance(row.get("task_id"), str) or row["task_id"] in seen:
             continue

@@ -10,12 +10,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from datagen.export.card import FACTS_FILE
-from datagen.fields import items, mapping, texts
+from apigen_rules.export_files import FACTS_FILE
+from apigen_rules.fields import items, mapping, texts
 from datagen.quality import corpus_from_rows
 from datagen.rundir import read_rows
 from viewer import dialogues
-from viewer.kinds import Kind, Options, quality_section
+from viewer.kinds.base import Kind, Options, quality_section
 from viewer.site import Collection, Column, Section, Source, slugify
 from viewer.untrusted import link
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datagen.fields import items, mapping, number, text_of, texts
-from datagen.redact import redact_config
+from apigen_rules.fields import items, mapping, number, text_of, texts
+from apigen_rules.redact import redact_config
 from datagen.rundir import NextActionRun, read_rows
 from evaluation.report.collect import interval_of
-from viewer.kinds import Kind, Options, counts_table, settings_section
+from viewer.kinds.base import Kind, Options, counts_table, settings_section
 from viewer.site import Collection, Column, Section, Source, slugify
 
 FIGURES = (

@@ -7,14 +7,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from datagen.fields import mapping, number, text_of, texts
-from datagen.redact import redact_config
+from apigen_rules.fields import mapping, number, text_of, texts
+from apigen_rules.redact import redact_config
 from datagen.rundir import TauRun, read_json, read_rows
 from evaluation.intervals import Interval
 from evaluation.report.collect import TauResult, curve
 from evaluation.tau.passk import pass_hat_k
 from viewer import dialogues
-from viewer.kinds import Kind, Options, counts_table, settings_section
+from viewer.kinds.base import Kind, Options, counts_table, settings_section
 from viewer.site import Collection, Column, Section, Source, slugify
 
 TASK_COLUMNS = [

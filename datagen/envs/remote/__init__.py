@@ -1,7 +1,8 @@
 """Domains whose tools live elsewhere: an MCP server (a stdio command or a URL) or an OpenEnv server,
-declared in a recipe's ``env:`` (:mod:`.spec`) or in an env file, behind the toolkit's one environment
-interface (:mod:`.domain`). ``load_remote`` starts or reaches the server and reads its tools and
-policy; a server that cannot start or answer is one line, before any engine starts."""
+declared in a recipe's ``env:`` (:mod:`datagen.recipe.remote_env`) or in an env file, behind the
+toolkit's one environment interface (:mod:`.domain`). ``load_remote`` starts or reaches the server
+and reads its tools and policy; a server that cannot start or answer is one line, before any engine
+starts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from datagen.envs.remote.spec import McpEnv, OpenEnvEnv, RemoteEnv
+from datagen.recipe.remote_env import McpEnv, OpenEnvEnv, RemoteEnv
 
 RemoteSpec = McpEnv | OpenEnvEnv
 

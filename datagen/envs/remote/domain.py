@@ -39,11 +39,11 @@ from datagen.envs.references import References
 from datagen.envs.remote.connections import Answer, Description, RemoteTool
 from datagen.envs.remote.loop import RemoteError, background
 from datagen.envs.remote.servers import Lease
-from datagen.envs.remote.spec import CallsState, McpEnv, OpenEnvEnv, ReferencesSpec
 from datagen.envs.serve.sessions import StartState
 from datagen.envs.store import Tables, canonical, canonical_json, state_hash_of
 from datagen.envs.tools import ToolError, ToolSpec, check_plain_arguments
 from datagen.envs.wire import HASH_URI, STATE_URI
+from datagen.recipe.remote_env import CallsState, McpEnv, OpenEnvEnv, ReferencesSpec
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,19 @@ def _first(*values: Any) -> int:
     return next((int(v) for v in values if v is not None), 0)
 
 
+def references_of(spec: ReferencesSpec) -> References:
+    """The references a recipe (or a served domain's description) declares, as Phase 1 reads them."""
+    return References(
+        user_table=spec.user_table,
+        tables=spec.tables,
+        maps=spec.maps,
+        names=spec.names,
+        free_text=frozenset(spec.free_text),
+    )
+
+
 def _references(found: dict[str, Any] | None) -> References | None:
-    return ReferencesSpec.model_validate(found).build() if found else None
+    return references_of(ReferencesSpec.model_validate(found)) if found else None
 
 
 def _provenance(found: dict[str, Any] | None) -> ProvenanceRule | None:
@@ -163,7 +174,9 @@ class RemoteDomain(Domain):
         ]
         info = description.info
         self.servers.seeds = bool(info) if spec.seeds is None else spec.seeds
-        self.references = spec.references.build() if spec.references else _references(info.get("references"))
+        self.references = (
+            references_of(spec.references) if spec.references else _references(info.get("references"))
+        )
         self.provenance = _provenance(info.get("provenance")) or self.provenance
         self.train_seed = _first(spec.train_seed, info.get("train_seed"))
         self.eval_seed = _first(spec.eval_seed, info.get("eval_seed"))

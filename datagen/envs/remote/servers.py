@@ -24,8 +24,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from datagen.envs.remote.connections import McpConnection, OpenEnvConnection, http_target, stdio_target
 from datagen.envs.remote.loop import RemoteError
-from datagen.envs.remote.spec import McpEnv, OpenEnvEnv, ResetCall, Restart, RestoreCommand
 from datagen.envs.serve.sessions import StartState
+from datagen.recipe.remote_env import McpEnv, OpenEnvEnv, ResetCall, Restart, RestoreCommand
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from datagen.envs.base import Domain, Environment, Task, ToolCallModel
 from datagen.envs.serve.sessions import StartState, find_task, start_env, violation_records
 from datagen.envs.store import Tables
 from datagen.llm.types import ChatModel, ChatResult, Choice, Usage
+from datagen.recipe.episode import AgentRole, EpisodeConfig, UserRole
 from datagen.runner.build import EpisodeSides, build_sides, play_episode
-from datagen.simulate.config import AgentRole, EpisodeConfig, UserRole
 from datagen.simulate.episode import EpisodeResult
 from datagen.simulate.user import STOP
 from datagen.simulate.verdict import Verdict, gold_hash, judge_episode

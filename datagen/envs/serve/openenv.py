@@ -27,13 +27,13 @@ from openenv.core.env_server.types import ConcurrencyConfig
 from openenv.core.utils import run_async_safely
 from pydantic import Field
 
-from datagen.cli_errors import UsageError
+from apigen_rules.errors import UsageError
 from datagen.envs.base import Domain
 from datagen.envs.serve.episode import Action as EpisodeAction
 from datagen.envs.serve.episode import EpisodeError, ServedEpisode, verdict_parts
 from datagen.envs.serve.sessions import StartError, StartState, domain_info
+from datagen.recipe.episode import EpisodeConfig
 from datagen.simulate.agent import agent_system_prompt
-from datagen.simulate.config import EpisodeConfig
 
 
 class DomainAction(Action):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from datagen.cli_errors import UsageError
+from apigen_rules.errors import UsageError
 from datagen.envs.base import Domain
 from datagen.envs.serve.sessions import StartError, StartState, find_task
 

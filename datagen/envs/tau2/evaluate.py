@@ -3,7 +3,7 @@
 Our reward (``our_reward``): the episode's final state hash equals the hash after replaying τ²'s
 gold actions (agent and user side) from the task's initial state, every ``communicate_info`` string
 appears in some assistant message (τ-bench's rule as τ² applies it: lower case, commas removed from
-the message; ``datagen.values.tau_output_said``), and, where τ² has env assertions (telecom), τ²'s
+the message; ``apigen_rules.values.tau_output_said``), and, where τ² has env assertions (telecom), τ²'s
 own assertion functions hold on the final state.
 
 τ²'s reward (``tau2_reward``): the trajectory rebuilt as τ² messages (``tau2_messages``) and scored by
@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from apigen_rules.values import tau_output_said
 from datagen.envs.base import Observation
 from datagen.envs.tau2.domain import Tau2Domain, Tau2Environment
-from datagen.values import tau_output_said
 
 # τ²'s evaluate_simulation scores a simulation only when it ended by one of these termination reasons
 # (the user's ###STOP###, ###TRANSFER### or ###OUT-OF-SCOPE###, or the agent's stop); every other
@@ -90,7 +90,7 @@ def gold_hash(domain: Tau2Domain, task_id: str) -> str:
 
 def missing_outputs(outputs: Sequence[str], assistant_texts: Sequence[str]) -> list[str]:
     """The expected outputs that no assistant message says, by τ²'s own literal rule
-    (``datagen.values.tau_output_said``, not our number-aware one), so this reward stays τ²'s."""
+    (``apigen_rules.values.tau_output_said``, not our number-aware one), so this reward stays τ²'s."""
     return [o for o in outputs if not tau_output_said(o, assistant_texts)]
 
 

@@ -17,14 +17,20 @@ import ast
 import json
 import operator
 import re
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from datagen.envs.tools import ToolError, ToolKind, ToolSpec, check_plain_arguments
+from datagen.envs.tools import (
+    ToolError,
+    ToolKind,
+    ToolSpec,
+    check_plain_arguments,
+    invalid_arguments,
+    output_fields,
+)
 
 Requestor = Literal["assistant", "user"]
 
@@ -45,11 +51,7 @@ class Tau2ToolSpec(ToolSpec):
         try:
             self.args_model.model_validate_json(payload, strict=True)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
+            raise invalid_arguments(self.name, exc) from exc
         return json.loads(payload)  # a fresh copy: τ² tools may keep or mutate what they are given
 
 
@@ -61,32 +63,12 @@ def _strict_arguments_model(name: str, params: type[BaseModel]) -> type[BaseMode
     )
 
 
-def _output_fields(annotation: Any) -> set[str]:
-    """Field names of a return annotation (pydantic models, recursively), for the dependency graph."""
-    names: set[str] = set()
-    seen: set[int] = set()
-
-    def walk(tp: Any) -> None:
-        if id(tp) in seen:
-            return
-        seen.add(id(tp))
-        for arg in typing.get_args(tp):
-            walk(arg)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            for field, info in tp.model_fields.items():
-                names.add(field)
-                walk(info.annotation)
-
-    walk(annotation)
-    return names
-
-
 _ID_IN_NAME = re.compile(r"([a-z]+_id)")
 
 
 def _produced_fields(tool_name: str, returns: type[BaseModel]) -> frozenset[str]:
     annotation = returns.model_fields["returns"].annotation
-    found = _output_fields(annotation)
+    found = output_fields(annotation)
     # Lookups like find_user_id_by_email return the bare id as a string; the name says which.
     if annotation is str and (match := _ID_IN_NAME.search(tool_name)):
         found.add(match.group(1))

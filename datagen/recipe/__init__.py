@@ -13,7 +13,7 @@ settings::
 One alias is one model client (one engine for the vllm backend), so two roles that name the same
 alias share it, and a one-field difference between two roles' settings can no longer start a second
 engine. Unknown keys are errors everywhere. :func:`load_recipe` turns every problem (a missing file,
-YAML syntax, a file whose YAML aliases expand past bounds (:mod:`datagen.yamlsafe`), a wrong key or
+YAML syntax, a file whose YAML aliases expand past bounds (:mod:`apigen_rules.yamlsafe`), a wrong key or
 value, an alias nobody declared) into a :class:`RecipeError` whose text
 is one line naming the file, the key, what was expected and what was found; the CLIs print it and
 exit with code 2 before any engine starts.
@@ -21,21 +21,22 @@ exit with code 2 before any engine starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from apigen_rules.errors import InputError
+from apigen_rules.redact import REDACTED, is_secret_key, redact_config
+from apigen_rules.yamlsafe import YamlError, load_yaml
 from datagen.llm.config import EMBEDDED, ModelSpec
-from datagen.redact import REDACTED, is_secret_key, redact_config
-from datagen.runner.executor import ExecutorConfig, LocalExecutorConfig
-from datagen.yamlsafe import YamlError, load_yaml
+from datagen.recipe.executor import ExecutorConfig, LocalExecutorConfig
 
 R = TypeVar("R", bound="Recipe")
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError, ValueError):
     """A recipe, or a flag that overrides it, that cannot run. Its text is one line for people."""
 
 
@@ -75,25 +76,12 @@ class Recipe(Strict):
     executor: ExecutorConfig = Field(
         default_factory=LocalExecutorConfig,
         description="where the jobs run: {type: local} (this process) or {type: ray, workers: N, ...} "
-        "(datagen.runner.executor); results are the same, so a run may resume under either",
+        "(datagen.recipe.executor); results are the same, so a run may resume under either",
     )
 
     @model_validator(mode="after")
     def _roles_name_declared_models(self) -> Recipe:
-        for where, role in iter_roles(self):
-            if isinstance(role, Role) and not role.model:
-                if len(self.models) != 1:
-                    raise ValueError(
-                        f"{where} names no model and `models:` declares {sorted(self.models)}; "
-                        "name one of them with `model:`"
-                    )
-                role.model = next(iter(self.models))
-            for alias in role.aliases():
-                if alias not in self.models:
-                    raise ValueError(
-                        f"{where} names model {alias!r}, which `models:` does not declare; declared: "
-                        f"{sorted(self.models)}. Add it under `models:` or name one of those"
-                    )
+        resolve_role_models(self, self.models)
         return self
 
     def used_specs(self, section: Any = None) -> dict[str, ModelSpec]:
@@ -121,6 +109,27 @@ def iter_roles(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from iter_roles(item, f"{where}[{index}]")
+
+
+def resolve_role_models(section: Any, models: Mapping[str, Any], where: str = "") -> None:
+    """Checks that every role inside ``section`` (at dotted key ``where``) names a model alias that
+    ``models`` declares; a :class:`Role` that names none gets the only alias declared. Raises
+    ``ValueError`` naming the role's key, what it named and what is declared. Every recipe runs this
+    on itself; a recipe read by another parser (GRPO's, through TRL) runs it on its roles."""
+    for key, role in iter_roles(section, where):
+        if isinstance(role, Role) and not role.model:
+            if len(models) != 1:
+                raise ValueError(
+                    f"{key} names no model and `models:` declares {sorted(models)}; "
+                    "name one of them with `model:`"
+                )
+            role.model = next(iter(models))
+        for alias in role.aliases():
+            if alias not in models:
+                raise ValueError(
+                    f"{key} names model {alias!r}, which `models:` does not declare; declared: "
+                    f"{sorted(models)}. Add it under `models:` or name one of those"
+                )
 
 
 def set_override(data: dict[str, Any], dotted: str, value: Any) -> None:

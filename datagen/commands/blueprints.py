@@ -9,8 +9,7 @@ import logging
 from pathlib import Path
 
 from datagen.cli_errors import run_command
-from datagen.cli_flags import add_quiet_flag, command_parser
-from datagen.runner.executor import add_executor_flags, executor_overrides
+from datagen.cli_flags import add_executor_flags, add_quiet_flag, command_parser, executor_overrides
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -27,17 +26,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from datagen.blueprint.config import load_config
     from datagen.blueprint.runner import build_models, check_domain, prepare_run_dir, run_blueprints
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
+    from datagen.recipe.datagen import load_datagen_recipe
+    from datagen.rundir import check_output_folder
     from datagen.runner.executor import open_executor
     from datagen.runner.progress import ProgressLine
 
-    config = load_config(
+    config = load_datagen_recipe(
         args.config, {"num_tasks": args.limit, **executor_overrides(args.executor, args.workers)}
     )
-    run_dir = config.run_dir(args.out)
+    run_dir, named = config.run_dir_and_flag(args.out)
+    run_dir = check_output_folder(run_dir, flag=named)
     domain = get_domain(config.env)
     check_domain(config, domain)
     prepare_run_dir(config, run_dir, args.resume)  # refuses a finished run before any engine starts

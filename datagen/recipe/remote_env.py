@@ -21,6 +21,9 @@ stdio, or a URL) or an OpenEnv server, selected by ``source``::
   declared read ``calls`` (a tool and its arguments per table, e.g. a SQL query tool), or ``none``:
   then Phase 2 verifies a dialogue by its expected outputs and its write calls against those of the
   replayed ground truth (``verification: actions`` in every verdict).
+
+These are typed settings only, read with the rest of the recipe: :mod:`datagen.envs.remote` starts or
+reaches the server they declare (the recipe layer sits below the environments).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from datagen.envs.references import References
 from datagen.recipe import Strict
 
 
@@ -114,15 +116,6 @@ class ReferencesSpec(Strict):
     free_text: list[str] = Field(
         default_factory=list, description="parameters the customer words freely (never filled from data)"
     )
-
-    def build(self) -> References:
-        return References(
-            user_table=self.user_table,
-            tables=self.tables,
-            maps=self.maps,
-            names=self.names,
-            free_text=frozenset(self.free_text),
-        )
 
 
 class RemoteEnvBase(Strict):

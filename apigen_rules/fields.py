@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from datagen.runio import json_text
+from apigen_rules.jsonl import json_text
 
 
 def mapping(value: Any) -> dict[str, Any]:

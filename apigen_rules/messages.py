@@ -12,6 +12,10 @@ check it here and skip the record with one line instead of failing on it. A mess
 - ``tool_call_id`` and ``name`` text or null.
 
 Keys beyond these are not checked here (the ``hf`` export refuses them by name, ``jsonl`` keeps them).
+
+A dataset stores a message as the struct :func:`message_features` declares (one column per key of
+:data:`MESSAGE_KEYS`, a call's arguments as a JSON-object string): ``datagen.export`` writes it and
+``training.mixture`` reads it, both through this one declaration.
 """
 
 from __future__ import annotations
@@ -19,9 +23,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from datagen.runio import json_kind
+from apigen_rules.jsonl import json_kind
 
 ROLES = ("system", "user", "assistant", "tool")
+MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+
+
+def message_features() -> dict[str, Any]:
+    """One message as a ``datasets`` struct: the keys of :data:`MESSAGE_KEYS`; a tool call is
+    ``{id, type, function: {name, arguments}}`` with the arguments a JSON-object string."""
+    from datasets import List, Value
+
+    call = {
+        "id": Value("string"),
+        "type": Value("string"),
+        "function": {"name": Value("string"), "arguments": Value("string")},
+    }
+    return {
+        "role": Value("string"),
+        "content": Value("string"),
+        "tool_calls": List(call),
+        "tool_call_id": Value("string"),
+        "name": Value("string"),
+    }
 
 
 def _arguments_problem(name: str, arguments: Any) -> str | None:

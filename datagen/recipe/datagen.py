@@ -1,4 +1,6 @@
-"""The Phase 1 run configuration: a YAML recipe mapped onto pydantic models (unknown keys are errors).
+"""The datagen recipe (``apigen-mt blueprints``, ``simulate``, ``generate``): Phase 1's keys at the top,
+Phase 2 in ``simulate:`` (:mod:`datagen.recipe.episode`), the models in ``models:``; a YAML file
+mapped onto pydantic models (unknown keys are errors).
 
 ``proposal.type`` selects how drafts are written (``llm``: the paper's generator writes the whole
 task; ``grounded``: the API-graph walk fills the actions from sampled data and the model writes the
@@ -14,9 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from datagen.envs.remote.spec import EnvField
 from datagen.recipe import Recipe, RecipeError, Role, Strict, load_recipe
-from datagen.simulate.config import SimulateConfig
+from datagen.recipe.episode import SimulateConfig
+from datagen.recipe.remote_env import EnvField
 
 
 class _Strict(Strict):
@@ -163,11 +165,11 @@ class RecombinationConfig(_Strict):
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class BlueprintRunConfig(Recipe):
+class DatagenRecipe(Recipe):
     """A datagen recipe: Phase 1's keys at the top, Phase 2 in ``simulate:``, the models in ``models:``."""
 
     name: str = Field(description="the run's name: its directory is <out_dir>/<name> (one path component)")
-    # Runs record the domain's name; a remote environment is typed in datagen.envs.remote.spec.
+    # Runs record the domain's name; a remote environment is typed in datagen.recipe.remote_env.
     env: EnvField = Field(
         description="domain name (`apigen-mt envs list`), the path of a domain folder, or an environment "
         "whose tools live elsewhere: {source: mcp, command: [...] | url: ...} or {source: openenv, url: ...}"
@@ -231,7 +233,7 @@ class BlueprintRunConfig(Recipe):
         return name
 
     @model_validator(mode="after")
-    def _remote_env_runs_locally(self) -> BlueprintRunConfig:
+    def _remote_env_runs_locally(self) -> DatagenRecipe:
         if not isinstance(self.env, str) and self.executor.type != "local" and self.simulate is not None:
             raise ValueError(
                 f"`executor: {self.executor.type}` with a remote `env:` ({self.env.source}) is not supported yet: "
@@ -240,14 +242,13 @@ class BlueprintRunConfig(Recipe):
             )
         return self
 
-    def run_dir(self, out: Path | None = None) -> Path:
-        """The run directory: ``out`` when given (``--out``), else ``<out_dir>/<name>``; refused in one
-        line when it is a file (:func:`datagen.rundir.check_output_folder`)."""
-        from datagen.rundir import check_output_folder
-
+    def run_dir_and_flag(self, out: Path | None = None) -> tuple[Path, str]:
+        """The run directory and what named it, for the command's output-folder check
+        (:func:`datagen.rundir.check_output_folder`): ``out`` when given (``--out``), else
+        ``<out_dir>/<name>``."""
         if out is not None:
-            return check_output_folder(out)
-        return check_output_folder(self.out_dir / self.name, flag="the recipe's out_dir/name,")
+            return out, "--out"
+        return self.out_dir / self.name, "the recipe's out_dir/name,"
 
     def judge_aliases(self) -> list[str]:
         """The model alias of each committee seat."""
@@ -264,6 +265,6 @@ class BlueprintRunConfig(Recipe):
         return self.simulate
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> BlueprintRunConfig:
+def load_datagen_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> DatagenRecipe:
     """Reads a datagen recipe; ``overrides`` are dotted keys set after reading (from the command line)."""
-    return load_recipe(path, BlueprintRunConfig, overrides)
+    return load_recipe(path, DatagenRecipe, overrides)

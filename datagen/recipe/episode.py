@@ -7,10 +7,14 @@ both extend it, so the two can never build their sides differently.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from datagen.recipe import Role, Strict
-from datagen.simulate.agent import AgentMode
+
+#: how the agent acts: ``model`` chooses its tool calls; ``replay`` follows the blueprint's
+AgentMode = Literal["model", "replay"]
 
 
 class AgentRole(Role):

@@ -9,9 +9,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from datagen.cli_errors import UsageError, run_command
-from datagen.cli_flags import add_quiet_flag, command_parser, deprecated_alias
-from datagen.runner.executor import add_executor_flags, executor_overrides
+from apigen_rules.errors import UsageError
+from datagen.cli_errors import run_command
+from datagen.cli_flags import (
+    add_executor_flags,
+    add_quiet_flag,
+    command_parser,
+    deprecated_alias,
+    executor_overrides,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +110,11 @@ def main(argv: list[str]) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from datagen.blueprint.config import load_config
     from datagen.envs.registry import get_domain
+    from datagen.recipe.datagen import load_datagen_recipe
     from datagen.rundir import DatagenRun, check_output_folder, save_recipe
 
-    recipe = load_config(
+    recipe = load_datagen_recipe(
         args.config,
         {
             "simulate.attempts": args.attempts,

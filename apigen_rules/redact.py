@@ -1,8 +1,26 @@
-"""Credentials out of what training writes (the model card embeds the recipe and command line; the
-data report names every dataset path).
+"""The one place credentials are taken out of anything logged, saved or rendered.
 
-A copy of ``datagen/redact.py`` (training imports nothing from datagen): the same rule, the same
-functions. ``tests/test_redaction.py`` checks that the two agree; change both.
+Three kinds of secret reach configs, logs and errors:
+
+- values under keys named like a credential: a key is split into words (``_ - .``, spaces and case
+  changes: ``openai_api_key``, ``apiKey``, ``X-Api-Key``, ``api_keys``, ``HF_TOKEN``) and names a
+  credential when a word does (``token``, ``key``, ``secret``, ``password``, ``auth``, ``sig``,
+  ``signature``, ``credential``, ``cookie`` and their plurals; ``tokens`` only after ``api``,
+  ``access``, ``hub`` and the like, since ``prompt_tokens`` is a count). A key is not a credential
+  when it counts (``max_tokens``, ``num_keys``) or when a word after the credential's says it names
+  one rather than holds it (``api_key_env``, ``token_budget``, ``key_field``, ``KeyError``);
+- the userinfo of a URL (``http://user:pass@host``), however many ``@`` the password holds;
+- ``Bearer`` tokens.
+
+In free text (a recipe file rendered into a card, a command line, an error, a log line) a key is
+found as ``key: value``, ``key=value``, ``"key": "value"``, ``--key value``, a header
+``X-Api-Key: value`` or a URL query ``?api_key=value&...``; its value is a quoted string, a flow
+list or mapping, a YAML block under the key, or a bare token. Every function here is linear in its
+input (a 10 MB value is redacted in well under a second): candidate keys are found with ``bytes.find``
+on the secret words, never by trying a pattern at every position.
+
+Every package uses this one module (``training`` too: this leaf package imports no other project
+package, so SFT and DPO load it without loading datagen).
 """
 
 from __future__ import annotations

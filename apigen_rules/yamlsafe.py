@@ -9,8 +9,7 @@ contains itself, and aliases adding at most :data:`MAX_ALIAS_GROWTH` nodes and c
 file spells out. Tags that build Python objects (``!!python/...``) stay refused, as ``safe_load``
 refuses them. Every refusal is one :class:`YamlError` line naming the file.
 
-``training/yamlsafe.py`` is a copy (training imports nothing from datagen); ``tests/test_recipe_bounds.py``
-checks that the two agree.
+Every package reads YAML through this one module (training too, without loading datagen).
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from datagen.blueprint.config import BlueprintRunConfig
     from datagen.llm.admission import EngineLimits
-    from datagen.simulate.config import SimulateConfig
+    from datagen.recipe.datagen import DatagenRecipe
+    from datagen.recipe.episode import SimulateConfig
 
 CHARS_PER_TOKEN = 3  # a conservative reading of JSON records and prose (fewer chars per token = more tokens)
 TOOL_RESULT_TOKENS = 200  # a tool observation in a dialogue's history
@@ -46,7 +46,7 @@ class RunShape:
         )
 
 
-def task_tokens(config: BlueprintRunConfig) -> int:
+def task_tokens(config: DatagenRecipe) -> int:
     """One Phase 1 task at most: its sampled context, the draft, and the committee's verdicts."""
     committee = config.committee.size * config.committee.max_tokens if config.committee.enabled else 0
     return config.samplers.max_context_chars // CHARS_PER_TOKEN + config.generator.max_tokens + committee
@@ -58,7 +58,7 @@ def dialogue_tokens(config: SimulateConfig) -> int:
     return INSTRUCTION_TOKENS + config.max_steps * turn
 
 
-def run_shape(config: BlueprintRunConfig, phase2: SimulateConfig, generator: Any, agent: Any) -> RunShape:
+def run_shape(config: DatagenRecipe, phase2: SimulateConfig, generator: Any, agent: Any) -> RunShape:
     """The shape of a run whose Phase 1 talks to ``generator`` and Phase 2 to ``agent`` (their
     engines' limits; None when the models are built elsewhere, as on Ray)."""
     limits = [getattr(getattr(m, "admission", None), "limits", None) for m in (generator, agent)]
