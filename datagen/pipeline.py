@@ -136,8 +136,9 @@ async def generate(
     config = recipe if isinstance(recipe, BlueprintRunConfig) else load_config(recipe, overrides)
     phase2 = config.phase2()
     run = DatagenRun(config.run_dir(out))
-    check_run_dir(run, resume)  # everything is checked before any engine starts: that takes minutes on a CPU
-    run.check_recipe(config.model_dump(mode="json"))  # a resume may not change what the run makes
+    # Everything is checked before any engine starts (that takes minutes on a CPU); a resume may not
+    # change what the run makes.
+    run.check_open(config.model_dump(mode="json"), resume=resume)
     domain = get_domain(config.env)
     check_domain(config, domain)
     state = read_run(run.root) if resume and run.root.exists() else None
@@ -209,14 +210,6 @@ def engine_sources(pool: ModelPool, aliases: Sequence[str]) -> list[Any]:
 
     models = {id(model): model for model in (pool.built(alias) for alias in aliases) if model is not None}
     return [source for source in map(stats_source, models.values()) if source is not None]
-
-
-def check_run_dir(run: DatagenRun, resume: bool) -> None:
-    held = run.held_records()
-    if held and not resume:
-        raise FileExistsError(
-            f"{run.root} already holds a run ({', '.join(held)}); pass --resume to continue it or --out for a new directory"
-        )
 
 
 def main(argv: list[str]) -> int:

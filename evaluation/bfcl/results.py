@@ -2,8 +2,8 @@
 
 A result file is ``BFCL_v4_<category>_result.json``: one JSON object per line with ``id`` and the
 raw ``result`` (text for prompt-mode models, a list of ``{name: arguments-json}`` for FC models, a
-list of turns of steps for multi-turn), so the official ``bfcl evaluate`` can re-score it. Our
-``run_metadata.json`` beside it records model, format and data version.
+list of turns of steps for multi-turn), so the official ``bfcl evaluate`` can re-score it. The run's
+settings beside it (:class:`datagen.rundir.BfclRun`) record model, format and data version.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen.rundir import BfclRun
+from datagen.rundir import BfclRun, load_settings
 from datagen.runio import numbered_objects
 from evaluation.bfcl import data
 from evaluation.bfcl.handlers import short
@@ -128,32 +128,20 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def find_metadata(result_dir: Path) -> Path | None:
-    """The nearest run_metadata.json at or above the result directory."""
+    """The settings file of the nearest BFCL run at or above the result directory."""
     for folder in [result_dir, *result_dir.parents]:
-        path = BfclRun(folder).metadata
-        if path.exists():
+        path = BfclRun(folder).settings_file()
+        if path is not None:
             return path
     return None
 
 
 def read_metadata(result_dir: Path) -> dict[str, Any]:
-    """The nearest run_metadata.json at or above the result directory; {} if none.
+    """The settings of the nearest BFCL run at or above the result directory; {} if none.
 
-    ValueError (one line: file, expected, found) when it is not a JSON object."""
+    ValueError (one line: file, expected, found) when they cannot be read."""
     path = find_metadata(result_dir)
-    if path is None:
-        return {}
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(
-            f"{path}: expected the run's metadata as JSON, found {short(exc)}; fix or delete it"
-        ) from exc
-    if not isinstance(metadata, dict):
-        raise ValueError(
-            f"{path}: expected a JSON object, found a JSON {type(metadata).__name__}; fix or delete it"
-        )
-    return metadata
+    return {} if path is None else load_settings(path)
 
 
 def percent(value: float) -> str:
