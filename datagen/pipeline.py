@@ -147,10 +147,7 @@ async def generate(
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
             pool = await stack.enter_async_context(ModelPool())
-        for alias in config.used_aliases():
-            pool.declare(alias, config.models[alias])
-        for line in pool.sharing_lines():
-            log.info("models: %s", line)
+        declare_models(pool, config)
         executor = await stack.enter_async_context(open_executor(config.executor, config.used_specs()))
         # Locally this starts the engines; on Ray every worker builds its own (rates are timed from here).
         models = None if executor.remote else build_models(config, pool)
@@ -191,13 +188,28 @@ async def generate(
             )
         wall_s = time.monotonic() - started
     display.finish()
-    phase1_summary = phase1_funnel.as_dict()
-    generated = max(phase1_summary.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
-    generated += runner.summary.get("this_session", {}).get("completion_tokens", 0)
+    return session_summary(run, phase1_funnel.as_dict(), runner.summary, phase1_tokens_before, wall_s)
+
+
+def declare_models(pool: ModelPool, config: BlueprintRunConfig) -> None:
+    """Every model the recipe uses, declared once in ``pool`` (built when first asked for)."""
+    for alias in config.used_aliases():
+        pool.declare(alias, config.models[alias])
+    for line in pool.sharing_lines():
+        log.info("models: %s", line)
+
+
+def session_summary(
+    run: DatagenRun, phase1: dict[str, Any], phase2: dict[str, Any], phase1_tokens_before: int, wall_s: float
+) -> dict[str, Any]:
+    """What `generate` prints: both funnels, and this session's time and generated tokens (Phase 1's
+    tokens of earlier sessions left out)."""
+    generated = max(phase1.get("tokens", {}).get("completion", 0) - phase1_tokens_before, 0)
+    generated += phase2.get("this_session", {}).get("completion_tokens", 0)
     return {
         "run_dir": str(run.root),
-        "phase1": phase1_summary,
-        "phase2": runner.summary,
+        "phase1": phase1,
+        "phase2": phase2,
         "wall_s": wall_s,
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,

@@ -142,6 +142,36 @@ def prepare_run_dir(config: BlueprintRunConfig, run_dir: Path, resume: bool) -> 
     DatagenRun(run_dir).open_for_writing(config.model_dump(mode="json"), resume=resume)
 
 
+async def _run_tasks(
+    config: BlueprintRunConfig,
+    done: set[str],
+    accepted: list[Blueprint],
+    batch: Callable[[str], Batch[Any, TaskOutcome]],
+) -> None:
+    """The base tasks, then recombined tasks made from the accepted base blueprints (``accepted``
+    grows as the base batch records them)."""
+    base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
+    todo = [task_id for task_id in base_ids if task_id not in done]
+    log.info(
+        "phase 1: %d of %d base tasks to run (%d done before)",
+        len(todo),
+        config.num_tasks,
+        config.num_tasks - len(todo),
+    )
+    async with batch("base") as base:
+        base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
+    recombination = config.recombination
+    if recombination.share > 0:
+        groups = plan_groups(
+            [b for b in accepted if b.id in base_ids],
+            recombination.share,
+            recombination.group_size,
+            config.seed,
+        )
+        async with batch("recombined") as recombined:
+            recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)
+
+
 def funnel_record(outcome: TaskOutcome) -> dict[str, Any]:
     accepted_round = outcome.blueprint.provenance.get("round") if outcome.blueprint is not None else None
     return {
@@ -362,26 +392,7 @@ async def run_blueprints(
         )
 
     try:
-        base_ids = {base_task_id(config.name, i): i for i in range(config.num_tasks)}
-        todo = [task_id for task_id in base_ids if task_id not in state.done]
-        log.info(
-            "phase 1: %d of %d base tasks to run (%d done before)",
-            len(todo),
-            config.num_tasks,
-            config.num_tasks - len(todo),
-        )
-        async with batch("base") as base:
-            base.submit_all(Job(task_id, index) for task_id, index in base_ids.items())
-        recombination = config.recombination
-        if recombination.share > 0:
-            groups = plan_groups(
-                [b for b in accepted if b.id in base_ids],
-                recombination.share,
-                recombination.group_size,
-                config.seed,
-            )
-            async with batch("recombined") as recombined:
-                recombined.submit_all(Job(group_id(config.name, group), group) for group in groups)
+        await _run_tasks(config, state.done, accepted, batch)
     finally:
         writer.events.write(
             {"event": "session_end", "session": state.sessions, "funnel": writer.funnel.as_dict()}
