@@ -36,7 +36,10 @@ def test_flags_go_to_the_alias_each_role_names_and_unset_flags_change_nothing(tm
     data, source = recipe_with_flags(
         recipe,
         needed={"--model": None},
-        roles={"agent": {"backend": "openai", "base_urls": ["http://h/v1"], "model": None}, "user": {"model": None}},
+        roles={
+            "agent": {"backend": "openai", "base_urls": ["http://h/v1"], "model": None},
+            "user": {"model": None},
+        },
         overrides={"trials": None, "agent.max_tokens": 128, "concurrency": 4},
     )
     assert source == str(recipe)
@@ -77,4 +80,10 @@ def test_each_evaluation_command_uses_the_layer_instead_of_its_own_copy(path: st
         if isinstance(node, ast.Call)
     }
     assert {"recipe_with_flags", "output_run", "open_for_writing", "RunProgress"} <= called
-    assert not called & {"read_recipe_data", "check_resume", "check_output_folder", "ProgressLine", "set_override"}
+    assert not called & {
+        "read_recipe_data",
+        "check_resume",
+        "check_output_folder",
+        "ProgressLine",
+        "set_override",
+    }

@@ -130,7 +130,14 @@ def test_eval_tau_resumes_a_run_made_before_under_its_old_settings_name(tmp_path
     is refused with a changed recipe (naming the old file), and then saves settings.json."""
     out = tmp_path / "tau"
     argv = ["eval", "tau", "--env", "bank", "--limit", "1", "--backend", "openai", "--model", "m"]
-    argv += ["--tool-format", "hermes", "--user-model", "m", "--base-url", f"http://127.0.0.1:{dead_port()}/v1"]
+    argv += [
+        "--tool-format",
+        "hermes",
+        "--user-model",
+        "m",
+        "--base-url",
+        f"http://127.0.0.1:{dead_port()}/v1",
+    ]
     argv += ["--out", str(out), "--json", "--trials", "1"]
 
     def run(*extra: str) -> subprocess.CompletedProcess[str]:
