@@ -33,8 +33,8 @@ gpu-setup:
 	$(VENV)/bin/apigen-mt models prepare
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check datagen training evaluation viewer tests benchmarks scripts
-	$(VENV)/bin/ruff format --check datagen training evaluation viewer tests benchmarks scripts
+	$(VENV)/bin/ruff check apigen_rules datagen training evaluation viewer tests benchmarks scripts
+	$(VENV)/bin/ruff format --check apigen_rules datagen training evaluation viewer tests benchmarks scripts
 
 # The documentation site (mkdocs.yml, docs/): built offline with every warning an error, into site/.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1

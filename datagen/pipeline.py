@@ -111,8 +111,9 @@ async def generate(
     phase2 = config.phase2()
     run_dir, named = config.run_dir_and_flag(out)
     run = DatagenRun(check_output_folder(run_dir, flag=named))
-    check_run_dir(run, resume)  # everything is checked before any engine starts: that takes minutes on a CPU
-    run.check_recipe(config.model_dump(mode="json"))  # a resume may not change what the run makes
+    # Everything is checked before any engine starts (that takes minutes on a CPU); a resume may not
+    # change what the run makes.
+    run.check_open(config.model_dump(mode="json"), resume=resume)
     domain = get_domain(config.env)
     check_domain(config, domain)
     state = read_run(run.root) if resume and run.root.exists() else None
@@ -121,10 +122,7 @@ async def generate(
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
             pool = await stack.enter_async_context(ModelPool())
-        for alias in config.used_aliases():
-            pool.declare(alias, config.models[alias])
-        for line in pool.sharing_lines():
-            log.info("models: %s", line)
+        declare_models(pool, config)
         executor = await stack.enter_async_context(open_executor(config.executor, config.used_specs()))
         # Locally this starts the engines; on Ray every worker builds its own (rates are timed from here).
         models = None if executor.remote else build_models(config, pool)
@@ -168,6 +166,14 @@ async def generate(
     return run_summary(run, phase1_funnel.as_dict(), runner.summary, wall_s, phase1_tokens_before)
 
 
+def declare_models(pool: ModelPool, config: DatagenRecipe) -> None:
+    """Every model the recipe uses, declared once in ``pool`` (built when first asked for)."""
+    for alias in config.used_aliases():
+        pool.declare(alias, config.models[alias])
+    for line in pool.sharing_lines():
+        log.info("models: %s", line)
+
+
 def run_summary(
     run: DatagenRun,
     phase1: dict[str, Any],
@@ -195,11 +201,3 @@ def engine_sources(pool: ModelPool, aliases: Sequence[str]) -> list[Any]:
 
     models = {id(model): model for model in (pool.built(alias) for alias in aliases) if model is not None}
     return [source for source in map(stats_source, models.values()) if source is not None]
-
-
-def check_run_dir(run: DatagenRun, resume: bool) -> None:
-    held = run.held_records()
-    if held and not resume:
-        raise FileExistsError(
-            f"{run.root} already holds a run ({', '.join(held)}); pass --resume to continue it or --out for a new directory"
-        )

@@ -9,7 +9,10 @@ import sys
 # Add a harness by adding a line here (imports stay lazy, so `--help` stays cheap).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bfcl": ("evaluation.bfcl.cli:generate_main", "run a model on BFCL (v4 data) and score it"),
-    "bfcl-score": ("evaluation.bfcl.cli:score_main", "score BFCL result files, ours or the leaderboard's"),
+    "bfcl-score": (
+        "evaluation.bfcl.score_cli:score_main",
+        "score BFCL result files, ours or the leaderboard's",
+    ),
     "next-action": (
         "evaluation.next_action.cli:main",
         "teacher-forced next-turn accuracy on held-out verified dialogues",

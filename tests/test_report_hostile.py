@@ -44,7 +44,7 @@ def _named(
         return lambda s: (s.update(new or {}), s.update(names))
 
     _edit(dirs["tau"] / "summary.json", summary(tau, agent=model, env=env))
-    _edit(dirs["bfcl"] / "run_metadata.json", summary(None, model=model, label=""))
+    _edit(dirs["bfcl"] / "settings.json", summary(None, model=model, label=""))
     _edit(dirs["next-action"] / "next_action_summary.json", summary(na, model=model))
     return list(dirs.values())
 

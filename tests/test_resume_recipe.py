@@ -1,4 +1,4 @@
-"""`--resume` continues a run only with the recipe it was made with (datagen/rundir.py: check_resume):
+"""`--resume` continues a run only with the recipe it was made with (datagen/rundir/guard.py: check_resume):
 `generate`, `blueprints`, `simulate`, `eval tau` and `eval next-action` refuse, in one line naming
 the keys, a change to what the run makes; a change of how it runs (concurrency, executor, servers)
 goes on. Run as users run them: the installed `apigen-mt` from a plain shell."""

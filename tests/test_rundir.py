@@ -58,7 +58,7 @@ def test_no_code_outside_rundir_spells_a_run_file_name():
     offenders = []
     for folder in CODE:
         for path in folder.rglob("*.py"):
-            if path == Path(rundir.__file__):
+            if Path(rundir.__file__).parent in path.parents:  # the rundir package
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):

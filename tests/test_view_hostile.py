@@ -43,7 +43,7 @@ FILES: dict[str, list[tuple[str, str]]] = {
     "sharegpt": [("train.json", "strings-array"), ("export.json", "json")],
     "jsonl": [("train.jsonl", "strings"), ("export.json", "json")],
     "tau": [("results.jsonl", "jsonl"), ("summary.json", "json"), ("per_task.json", "json")],
-    "bfcl": [("score/verdicts.jsonl", "jsonl"), ("score/scores.json", "json"), ("run_metadata.json", "json"),
+    "bfcl": [("score/verdicts.jsonl", "jsonl"), ("score/scores.json", "json"), ("settings.json", "json"),
              ("BFCL_v4_multiple_result.json", "jsonl")],
     "next-action": [("turns.jsonl", "jsonl"), ("next_action_summary.json", "json")],
 }  # fmt: skip

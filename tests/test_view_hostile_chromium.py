@@ -135,7 +135,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rows[1]["id"] = {"__proto__": 1}
 
     _edit_lines(sources["bfcl"] / "score" / "verdicts.jsonl", bfcl)
-    _edit_json(sources["bfcl"] / "run_metadata.json", lambda m: m.update(model=JS_LINK))
+    _edit_json(sources["bfcl"] / "settings.json", lambda m: m.update(model=JS_LINK))
 
     def turns(rows: list[dict[str, Any]]) -> None:
         rows[0].update(key="__proto__", gold_calls="a string", predicted_calls=[None], raw=SCRIPT)

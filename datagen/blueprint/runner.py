@@ -38,7 +38,7 @@ from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel, Usage
 from datagen.recipe.datagen import DatagenRecipe, ModelConfig
 from datagen.records import Blueprint
-from datagen.rundir import DatagenRun, JsonlAppender, read_records, read_rows, save_recipe
+from datagen.rundir import DatagenRun, JsonlAppender, read_records, read_rows
 from datagen.runner.batch import Batch, Job
 from datagen.runner.executor import LOCAL, Executor
 
@@ -145,13 +145,8 @@ def read_run(run_dir: Path) -> RunState:
 
 
 def prepare_run_dir(config: DatagenRecipe, run_dir: Path, resume: bool) -> None:
-    run = DatagenRun(run_dir)
-    if any(path.exists() for path in run.phase1_records()) and not resume:
-        raise FileExistsError(
-            f"{run_dir} already holds a Phase 1 run; pass --resume to continue it or --out for a new directory"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_recipe(run.recipe, config.model_dump(mode="json"))
+    """Opens the run for writing (the run directory's one guard) and saves the recipe."""
+    DatagenRun(run_dir).open_for_writing(config.model_dump(mode="json"), resume=resume)
 
 
 def funnel_record(outcome: TaskOutcome) -> dict[str, Any]:

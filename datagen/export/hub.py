@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apigen_rules.export_files import CARD_FILE, FACTS_FILE, HUB_LAYOUT, LICENSE_FILE
+from apigen_rules.export_files import CARD_FILE, FACTS_FILE, LICENSE_FILE
+from datagen.export.formats import export_format
 
 CARD_FILES = [CARD_FILE, FACTS_FILE, LICENSE_FILE]
 COMMIT_MESSAGE = "apigen-mt export"
@@ -35,7 +36,7 @@ def push_export(export_dir: Path, repo_id: str, *, fmt: str, private: bool = Fal
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     card_files = [export_dir / name for name in CARD_FILES if (export_dir / name).is_file()]
-    if fmt in HUB_LAYOUT:
+    if export_format(fmt).hub_layout:
         from datasets import load_dataset
 
         _upload_files(api, repo_id, card_files, export_dir, f"{COMMIT_MESSAGE}: card")

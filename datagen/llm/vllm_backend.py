@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from datagen.llm.admission import EngineLimits, current_priority, current_ticket
@@ -218,6 +219,25 @@ def sampling_params(
     )
 
 
+@dataclass
+class _Streamed:
+    """What the engine has streamed of one request's completions so far (``DELTA`` outputs)."""
+
+    texts: dict[int, list[str]] = field(default_factory=dict)
+    tokens: dict[int, int] = field(default_factory=dict)
+    finish: dict[int, str | None] = field(default_factory=dict)
+    cached_tokens: int = 0
+
+    def add(self, output: Any) -> None:
+        """One streamed ``RequestOutput``."""
+        self.cached_tokens = max(self.cached_tokens, output.num_cached_tokens or 0)
+        for completion in output.outputs:
+            self.texts.setdefault(completion.index, []).append(completion.text)
+            self.tokens[completion.index] = self.tokens.get(completion.index, 0) + len(completion.token_ids)
+            if completion.finish_reason is not None:
+                self.finish[completion.index] = completion.finish_reason
+
+
 class VLLMChatModel(BaseChatModel):
     def __init__(self, spec: ModelSpec) -> None:
         apply_engine_env()  # before vLLM's first import: it reads its logging settings then
@@ -326,27 +346,16 @@ class VLLMChatModel(BaseChatModel):
         if self.sent is not None:
             self.sent.append((prompt_ids, params.clone()))
         request_id = uuid.uuid4().hex
-        texts: dict[int, list[str]] = {}
-        token_counts: dict[int, int] = {}
-        finish: dict[int, str | None] = {}
-        cached_tokens = 0
+        streamed = _Streamed()
 
         async def stream() -> None:
-            nonlocal cached_tokens
             engine_input = await self.engine_input(prompt_ids)
             async for output in self._engine.generate(
                 engine_input, params, request_id, priority=current_priority()
             ):
                 if ticket is not None:
                     ticket.prefilled()
-                cached_tokens = max(cached_tokens, output.num_cached_tokens or 0)
-                for completion in output.outputs:
-                    texts.setdefault(completion.index, []).append(completion.text)
-                    token_counts[completion.index] = token_counts.get(completion.index, 0) + len(
-                        completion.token_ids
-                    )
-                    if completion.finish_reason is not None:
-                        finish[completion.index] = completion.finish_reason
+                streamed.add(output)
 
         try:
             # On timeout wait_for cancels generate(), which aborts the request in the engine and so
@@ -361,15 +370,18 @@ class VLLMChatModel(BaseChatModel):
                 f"{self.name}: no answer within timeout_s={self.spec.timeout_s:g}s ({len(prompt_ids)} prompt "
                 f"tokens, max_tokens={params.max_tokens}); raise timeout_s in the model spec or lower concurrency"
             ) from None
-        if len(texts) != n:
+        if len(streamed.texts) != n:
             raise RuntimeError(
-                f"the vLLM engine finished a request with {len(texts)} of its n={n} completions"
+                f"the vLLM engine finished a request with {len(streamed.texts)} of its n={n} completions"
             )
-        choices = [choice_from_text("".join(texts[i]), finish.get(i), self.format, tools) for i in range(n)]
+        choices = [
+            choice_from_text("".join(streamed.texts[i]), streamed.finish.get(i), self.format, tools)
+            for i in range(n)
+        ]
         usage = Usage(
             prompt_tokens=len(prompt_ids),
-            completion_tokens=sum(token_counts.values()),
-            cached_prompt_tokens=cached_tokens,
+            completion_tokens=sum(streamed.tokens.values()),
+            cached_prompt_tokens=streamed.cached_tokens,
         )
         return ChatResult(choices=choices, usage=usage, model=self.name)
 

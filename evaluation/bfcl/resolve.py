@@ -1,7 +1,7 @@
 """Which decoder reads a folder of result files, which function-name rule it is checked under,
 and a loud warning when it reads too little.
 
-The format comes, in order, from: ``--result-format``; the run's own metadata (``run_metadata.json``,
+The format comes, in order, from: ``--result-format``; the run's own settings (``BfclRun.settings``,
 written when we generated the run); BFCL's model name in the folder path (BFCL names each model's
 result folder after its registry key, ``/`` written as ``_``: ``Salesforce_xLAM-2-1b-fc-r``), mapped
 through the registry of the installed ``bfcl-eval`` (:mod:`evaluation.bfcl.registry`); else the
@@ -162,7 +162,7 @@ def _format_choice(
             note = f" (BFCL decodes {model.name} as {registered or 'nothing we have'})"
         return fmt, "--result-format", "chosen with --result-format" + note
     if metadata.get("format"):
-        where = metadata_path or BfclRun(result_dir).metadata.name
+        where = metadata_path or BfclRun(result_dir).settings.name
         return (
             metadata["format"],
             "run metadata",

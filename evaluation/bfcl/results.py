@@ -1,14 +1,14 @@
-"""Result and score files: BFCL's own layout, plus our run metadata, CSVs and markdown summary.
+"""Result and score files in BFCL's own layout, and the verdicts beside them (the score folder's CSV
+tables are :mod:`evaluation.bfcl.tables`, its summary :mod:`evaluation.bfcl.summary`).
 
 A result file is ``BFCL_v4_<category>_result.json``: one JSON object per line with ``id`` and the
 raw ``result`` (text for prompt-mode models, a list of ``{name: arguments-json}`` for FC models, a
-list of turns of steps for multi-turn), so the official ``bfcl evaluate`` can re-score it. Our
-``run_metadata.json`` beside it records model, format and data version.
+list of turns of steps for multi-turn), so the official ``bfcl evaluate`` can re-score it. The run's
+settings beside it (:class:`datagen.rundir.BfclRun`) record model, format and data version.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from apigen_rules.jsonl import numbered_objects
-from datagen.rundir import BfclRun
+from datagen.rundir import BfclRun, load_settings
 from evaluation.bfcl import data
 from evaluation.bfcl.handlers import short
-from evaluation.bfcl.scoring import CategoryScore, official_score_lines, summarise
+from evaluation.bfcl.scoring import CategoryScore, official_score_lines
 
 log = logging.getLogger(__name__)
 
@@ -128,201 +128,20 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def find_metadata(result_dir: Path) -> Path | None:
-    """The nearest run_metadata.json at or above the result directory."""
+    """The settings file of the nearest BFCL run at or above the result directory."""
     for folder in [result_dir, *result_dir.parents]:
-        path = BfclRun(folder).metadata
-        if path.exists():
+        path = BfclRun(folder).settings_file()
+        if path is not None:
             return path
     return None
 
 
 def read_metadata(result_dir: Path) -> dict[str, Any]:
-    """The nearest run_metadata.json at or above the result directory; {} if none.
+    """The settings of the nearest BFCL run at or above the result directory; {} if none.
 
-    ValueError (one line: file, expected, found) when it is not a JSON object."""
+    ValueError (one line: file, expected, found) when they cannot be read."""
     path = find_metadata(result_dir)
-    if path is None:
-        return {}
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(
-            f"{path}: expected the run's metadata as JSON, found {short(exc)}; fix or delete it"
-        ) from exc
-    if not isinstance(metadata, dict):
-        raise ValueError(
-            f"{path}: expected a JSON object, found a JSON {type(metadata).__name__}; fix or delete it"
-        )
-    return metadata
-
-
-def percent(value: float) -> str:
-    return f"{value * 100:.2f}%"
-
-
-def _acc(scores: dict[str, CategoryScore], category: str) -> str:
-    if category not in scores:
-        return "N/A"
-    return percent(scores[category].accuracy)
-
-
-def _group(scores: dict[str, CategoryScore], categories: list[str], value: float) -> str:
-    """A group's score, or N/A when none of its categories was evaluated (missing ones count as 0)."""
-    return percent(value) if any(c in scores for c in categories) else "N/A"
-
-
-def _write_csv(path: Path, header: list[str], row: list[str]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerow(row)
-
-
-def write_score_tables(score_dir: Path, model: str, scores: dict[str, CategoryScore]) -> None:
-    """data_overall/non_live/live/multi_turn/agentic.csv shaped like the leaderboard's, one row for this run."""
-    score_dir.mkdir(parents=True, exist_ok=True)
-    s = summarise(scores)
-    _write_csv(
-        score_dir / "data_non_live.csv",
-        [
-            "Rank",
-            "Model",
-            "Non-Live Overall Acc",
-            "AST Summary",
-            "Simple AST",
-            "Python Simple AST",
-            "Java Simple AST",
-            "JavaScript Simple AST",
-            "Multiple AST",
-            "Parallel AST",
-            "Parallel Multiple AST",
-            "Irrelevance Detection",
-        ],
-        [
-            "1",
-            model,
-            percent(s["non_live"]),
-            percent(s["non_live_ast"]),
-            percent(s["non_live_simple"]),
-            _acc(scores, "simple_python"),
-            _acc(scores, "simple_java"),
-            _acc(scores, "simple_javascript"),
-            _acc(scores, "multiple"),
-            _acc(scores, "parallel"),
-            _acc(scores, "parallel_multiple"),
-            _acc(scores, "irrelevance"),
-        ],
-    )
-    _write_csv(
-        score_dir / "data_live.csv",
-        [
-            "Rank",
-            "Model",
-            "Live Overall Acc",
-            "AST Summary",
-            "Python Simple AST",
-            "Python Multiple AST",
-            "Python Parallel AST",
-            "Python Parallel Multiple AST",
-            "Irrelevance Detection",
-            "Relevance Detection",
-        ],
-        [
-            "1",
-            model,
-            percent(s["live"]),
-            percent(s["live"]),
-            _acc(scores, "live_simple"),
-            _acc(scores, "live_multiple"),
-            _acc(scores, "live_parallel"),
-            _acc(scores, "live_parallel_multiple"),
-            _acc(scores, "live_irrelevance"),
-            _acc(scores, "live_relevance"),
-        ],
-    )
-    _write_csv(
-        score_dir / "data_multi_turn.csv",
-        ["Rank", "Model", "Multi Turn Overall Acc", "Base", "Miss Func", "Miss Param", "Long Context"],
-        ["1", model, percent(s["multi_turn"]), *(_acc(scores, c) for c in data.MULTI_TURN)],
-    )
-    _write_csv(
-        score_dir / "data_agentic.csv",
-        [
-            "Rank",
-            "Model",
-            "Agentic Overall Acc",
-            "Web Search Summary",
-            "Web Search Base",
-            "Web Search No Snippet",
-            "Memory Summary",
-            "Memory KV",
-            "Memory Vector",
-            "Memory Recursive Summarization",
-        ],
-        [
-            "1",
-            model,
-            _group(scores, data.AGENTIC, s["agentic"]),
-            _group(scores, data.WEB_SEARCH, s["web_search"]),
-            *(_acc(scores, c) for c in data.WEB_SEARCH),
-            _group(scores, data.MEMORY, s["memory"]),
-            *(_acc(scores, c) for c in data.MEMORY),
-        ],
-    )
-    _write_csv(
-        score_dir / "data_overall.csv",
-        [
-            "Rank",
-            "Overall Acc",
-            "Overall Acc (v3 formula)",
-            "Model",
-            "Non-Live AST Acc",
-            "Non-Live Simple AST",
-            "Non-Live Multiple AST",
-            "Non-Live Parallel AST",
-            "Non-Live Parallel Multiple AST",
-            "Live Acc",
-            "Live Simple AST",
-            "Live Multiple AST",
-            "Live Parallel AST",
-            "Live Parallel Multiple AST",
-            "Multi Turn Acc",
-            "Multi Turn Base",
-            "Multi Turn Miss Func",
-            "Multi Turn Miss Param",
-            "Multi Turn Long Context",
-            "Web Search Acc",
-            "Memory Acc",
-            "Memory KV",
-            "Memory Vector",
-            "Memory Recursive Summarization",
-            "Relevance Detection",
-            "Irrelevance Detection",
-        ],
-        [
-            "1",
-            percent(s["overall_v4"]),
-            percent(s["overall_v3"]),
-            model,
-            percent(s["non_live_ast"]),
-            percent(s["non_live_simple"]),
-            _acc(scores, "multiple"),
-            _acc(scores, "parallel"),
-            _acc(scores, "parallel_multiple"),
-            percent(s["live"]),
-            _acc(scores, "live_simple"),
-            _acc(scores, "live_multiple"),
-            _acc(scores, "live_parallel"),
-            _acc(scores, "live_parallel_multiple"),
-            percent(s["multi_turn"]),
-            *(_acc(scores, c) for c in data.MULTI_TURN),
-            _group(scores, data.WEB_SEARCH, s["web_search"]),
-            _group(scores, data.MEMORY, s["memory"]),
-            *(_acc(scores, c) for c in data.MEMORY),
-            _acc(scores, "live_relevance"),
-            percent(s["irrelevance"]),
-        ],
-    )
+    return {} if path is None else load_settings(path)
 
 
 def write_verdicts(score_dir: Path, scores: dict[str, CategoryScore]) -> None:

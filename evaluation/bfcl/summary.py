@@ -3,28 +3,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 from datagen.rundir import BfclRun
-from evaluation.bfcl import data, results
+from evaluation.bfcl import data, results, tables
 from evaluation.bfcl.scoring import CategoryScore, score_json, summarise
-
-
-def write_interval_table(score_dir: Path, intervals: dict[str, Any]) -> None:
-    """data_intervals.csv: every category and group score with its 95% interval, and how it was made."""
-    score_dir.mkdir(parents=True, exist_ok=True)
-    with (score_dir / "data_intervals.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["figure", "kind", "value", "low", "high", "level"])
-        for kind in ("overall", "categories"):
-            for name, interval in (intervals.get(kind) or {}).items():
-                writer.writerow([name, "category" if kind == "categories" else "group", *(
-                    interval[k] for k in ("value", "low", "high", "level")
-                )])  # fmt: skip
-        writer.writerow(["method", intervals.get("method", ""), "", "", "", ""])
 
 
 def _decoding(metadata: dict[str, Any]) -> str:
@@ -48,7 +33,7 @@ def _bounds(interval: dict[str, float] | None) -> str:
 
 def _with_bounds(value: float, interval: dict[str, float] | None) -> str:
     bounds = _bounds(interval)
-    return f"{results.percent(value)} {bounds}" if bounds else results.percent(value)
+    return f"{tables.percent(value)} {bounds}" if bounds else tables.percent(value)
 
 
 def _underscore_line(metadata: dict[str, Any]) -> str:
@@ -95,7 +80,7 @@ def markdown_summary(
             note = " (partial)" if sc.partial else ""
             bounds = _bounds(categories.get(category)) or "–"
             lines.append(
-                f"| {category}{note} | {results.percent(sc.accuracy)} | {bounds} | {sc.correct} | {sc.total} |"
+                f"| {category}{note} | {tables.percent(sc.accuracy)} | {bounds} | {sc.correct} | {sc.total} |"
             )
         else:
             reason = data.SKIPPED.get(category, "no result file")
@@ -119,8 +104,8 @@ def write_reports(
 ) -> dict[str, Any]:
     """Writes the score folder; returns the scores as `--json` prints them (intervals included)."""
     report = score_json(scores, settings)
-    results.write_score_tables(score_dir, model, scores)
-    write_interval_table(score_dir, report["intervals"])
+    tables.write_score_tables(score_dir, model, scores)
+    tables.write_interval_table(score_dir, report["intervals"])
     results.write_verdicts(score_dir, scores)
     BfclRun.summary_file(score_dir).write_text(
         markdown_summary(model, settings, scores, report["intervals"]), encoding="utf-8"
@@ -133,11 +118,17 @@ def _printed_bounds(interval: dict[str, float]) -> str:
     return f"[{interval['low'] * 100:5.1f}, {interval['high'] * 100:5.1f}]"
 
 
-def print_table(scores: dict[str, CategoryScore], intervals: dict[str, Any]) -> None:
+def table_text(scores: dict[str, CategoryScore], intervals: dict[str, Any]) -> str:
+    """The table ``bfcl-score`` prints: every category, then the overall scores, with intervals."""
     summary = summarise(scores)
-    for category, score in scores.items():
-        bounds = _printed_bounds(intervals["categories"][category])
-        print(f"{category:<26} {score.accuracy * 100:6.2f}% {bounds}  ({score.correct}/{score.total})")
+    lines = [
+        f"{category:<26} {score.accuracy * 100:6.2f}% {_printed_bounds(intervals['categories'][category])}  "
+        f"({score.correct}/{score.total})"
+        for category, score in scores.items()
+    ]
     for label, key in (("overall (v4 weights)", "overall_v4"), ("overall (v3 formula)", "overall_v3")):
-        print(f"{label:<26} {summary[key] * 100:6.2f}% {_printed_bounds(intervals['overall'][key])}")
-    print("95% intervals: Wilson per category; the overall scores by bootstrap over items within categories")
+        lines.append(f"{label:<26} {summary[key] * 100:6.2f}% {_printed_bounds(intervals['overall'][key])}")
+    lines.append(
+        "95% intervals: Wilson per category; the overall scores by bootstrap over items within categories"
+    )
+    return "\n".join(lines)

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from apigen_rules.errors import UsageError
 from datagen.cli_errors import run_command
-from datagen.cli_flags import add_quiet_flag, add_tool_format_flag, command_parser
+from datagen.cli_flags import command_parser
+from evaluation import command
 from evaluation.next_action.config import NextActionConfig
-
-MODEL_ALIAS = "agent"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,30 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
         __doc__,
         epilog="Flags override the recipe given with --config; without one, --data and --model are needed.",
     )
-    p.add_argument(
-        "--config", type=Path, default=None, help="recipe, e.g. recipes/eval/next_action/demo.yaml"
-    )
+    command.add_recipe_flag(p, "recipes/eval/next_action/demo.yaml")
     p.add_argument(
         "--data", action="append", default=None,
         help="an exported dataset (hf or jsonl export, save_to_disk folder, .jsonl file) or a run directory; repeatable",
     )  # fmt: skip
     p.add_argument("--split", default=None, help="split to evaluate (default: test)")
     p.add_argument("--limit", type=int, default=None, help="only the first N dialogues of each source")
-    p.add_argument(
-        "--model", default=None, help="model under test: 'embedded', a path or a served model name"
-    )
-    p.add_argument(
-        "--backend", choices=("vllm", "openai", "transformers"), default=None, help="default: vllm"
-    )
-    add_tool_format_flag(
+    command.add_model_flags(
         p,
+        "model under test: 'embedded', a path or a served model name",
         "the model's tool-call format (default: the recipe's, else auto: the model directory's marker, else hermes)",
-    )
-    p.add_argument(
-        "--base-url",
-        action="append",
-        default=None,
-        help="openai backend: server URL; repeat for several servers (the recipe's base_urls)",
     )
     p.add_argument("--max-tokens", type=int, default=None, help="max new tokens per turn (default 256)")
     p.add_argument("--concurrency", type=int, default=None, help="turns in flight at once (default 256)")
@@ -67,63 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-ungrounded", action="store_true", default=None,
         help="run directories: also dialogues that failed only the provenance check",
     )  # fmt: skip
-    p.add_argument("--out", type=Path, required=True, help="run directory for the results")
-    p.add_argument("--resume", action="store_true", help="continue a run in --out")
-    p.add_argument(
-        "--json", action="store_true", help="print the summary as one JSON object on stdout (implies --quiet)"
-    )
-    add_quiet_flag(p)
+    command.add_output_flags(p, "run directory for the results")
     return p
 
 
 def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The recipe as plain data with the flags applied over it, and where it came from."""
-    from datagen.recipe import read_recipe_data, set_override
-
-    if args.config is None:
-        missing = [flag for flag, value in (("--data", args.data), ("--model", args.model)) if value is None]
-        if missing:
-            raise UsageError(f"expected --config RECIPE or {', '.join(missing)}; found neither")
-        data: dict[str, Any] = {"models": {}, "agent": {"model": MODEL_ALIAS}}
-        source = "the command line"
-    else:
-        data = read_recipe_data(args.config)
-        source = str(args.config)
-    alias = str(data.setdefault("agent", {}).setdefault("model", MODEL_ALIAS))
-    flags = {
-        "model": args.model,
-        "backend": args.backend,
-        "tool_format": args.tool_format,
-        "base_urls": args.base_url,
-    }
-    if any(v is not None for v in flags.values()):
-        spec = data.setdefault("models", {}).setdefault(alias, {})
-        spec.update({k: v for k, v in flags.items() if v is not None})
-    for dotted, value in {
-        "data": args.data, "split": args.split, "limit": args.limit, "agent.max_tokens": args.max_tokens,
-        "concurrency": args.concurrency, "seed": args.seed, "run_split.group_by": args.group_by,
-        "run_split.include_ungrounded": args.include_ungrounded,
-    }.items():  # fmt: skip
-        if value is not None:
-            set_override(data, dotted, value)
-    return data, source
-
-
-def _check_out_dir(run: Any, resume: bool, config_json: dict[str, Any]) -> None:
-    from datagen.rundir import check_resume
-
-    saved = run.read_recipe()
-    if saved is not None and not resume:
-        raise UsageError(
-            f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    if saved is not None:
-        check_resume(saved, config_json, run.root, run.recipe)
-    if saved is None and run.turns.exists() and not resume:
-        raise UsageError(
-            f"{run.root} already holds results; pass --resume to continue it or choose another --out"
-        )
-    run.write_recipe(config_json)
+    return command.recipe_with_flags(
+        args.config,
+        needed={"--data": args.data, "--model": args.model},
+        roles={"agent": command.model_flags(args)},
+        overrides={
+            "data": args.data, "split": args.split, "limit": args.limit, "agent.max_tokens": args.max_tokens,
+            "concurrency": args.concurrency, "seed": args.seed, "run_split.group_by": args.group_by,
+            "run_split.include_ungrounded": args.include_ungrounded,
+        },
+    )  # fmt: skip
 
 
 SKIPPED_SHOWN = 20  # damaged rows named one per line; past that, a count
@@ -145,25 +87,17 @@ async def _run(
 ) -> dict[str, Any]:
     from datagen.envs.registry import get_domain
     from datagen.llm.pool import ModelPool
-    from datagen.runner.progress import ProgressLine
     from evaluation.next_action.data import turns_of
     from evaluation.next_action.harness import NextActionHarness
 
     total = sum(len(turns_of(d)) for d in dialogues)
-    seen = {"done": 0, "calls": 0}
-    display = ProgressLine(
-        lambda: f"[next-action] {seen['done']}/{total} turns, {seen['calls']} exact calls", enabled=not quiet
+    progress = command.RunProgress(
+        "next-action", "turns", total, tallies={"exact_match": "exact calls"}, quiet=quiet
     )
-
-    def on_turn(row: dict[str, Any]) -> None:
-        seen["done"] += 1
-        seen["calls"] += bool(row.get("exact_match"))
-        display.update()
-
     async with ModelPool(config.models) as pool:
         harness = NextActionHarness(config, dialogues, run, pool, get_domain, rows_skipped=skipped)
-        summary = await harness.run(on_turn=on_turn)
-    display.finish()
+        summary = await harness.run(on_turn=progress.row_done)
+    progress.finish()
     return summary
 
 
@@ -174,23 +108,22 @@ def main(argv: list[str]) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from datagen.recipe import validate_recipe
-    from datagen.rundir import NextActionRun, check_output_folder
+    from datagen.rundir import NextActionRun
     from evaluation.next_action.data import read_dialogues, require_dialogues
 
     data, source = recipe_data(args)
     config = validate_recipe(data, NextActionConfig, source)
-    check_output_folder(args.out)
+    run = command.output_run(NextActionRun, args.out)
     dialogues, skipped = read_dialogues(config)  # every input problem is found before an engine starts
     _print_skipped(skipped)
     require_dialogues(config, dialogues, skipped)
-    run = NextActionRun(args.out)
-    _check_out_dir(run, args.resume, json.loads(config.model_dump_json()))
-    summary = asyncio.run(_run(config, dialogues, run, quiet=args.quiet or args.json, skipped=len(skipped)))
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(format_summary(summary))
-        print(f"turns: {run.turns}, summary: {run.summary}")
+    run.open_for_writing(command.settings_of(config), resume=args.resume)
+    summary = asyncio.run(_run(config, dialogues, run, quiet=command.is_quiet(args), skipped=len(skipped)))
+    command.print_result(
+        summary,
+        as_json=args.json,
+        text=lambda: f"{format_summary(summary)}\nturns: {run.turns}, summary: {run.summary}",
+    )
     return 0
 
 

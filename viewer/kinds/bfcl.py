@@ -123,4 +123,4 @@ def build(path: Path, options: Options) -> Source:
     )
 
 
-KIND = Kind("BFCL evaluation", lambda path: path.is_dir() and BfclRun(path).metadata.is_file(), build)
+KIND = Kind("BFCL evaluation", lambda path: path.is_dir() and BfclRun(path).is_run(), build)

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from datagen.llm.formats.python_calls import dotted_name
 from evaluation.bfcl.handlers.base import short
 from evaluation.bfcl.handlers.literals import LiteralError, evaluate, parse_quietly
 
@@ -75,17 +76,6 @@ def prompt_strings(decoded: Any) -> list[str]:
     return strings
 
 
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 def parse_execution(text: str) -> Call:
     """One execution string as a call with literal arguments; a Call carrying an error otherwise."""
     try:
@@ -94,7 +84,7 @@ def parse_execution(text: str) -> Call:
         return Call(text[:80], error=f"{type(exc).__name__}: {short(exc)}")
     if not isinstance(node, ast.Call):
         return Call(text[:80], error="not a function call")
-    name = _dotted(node.func)
+    name = dotted_name(node.func)
     if name is None:
         return Call(text[:80], error="the called object is not a name")
     try:
