@@ -78,7 +78,7 @@ class Recipe(Strict):
     @model_validator(mode="after")
     def _roles_name_declared_models(self) -> Recipe:
         for where, role in iter_roles(self):
-            if isinstance(role, Role) and not role.model:
+            if isinstance(role, Role) and not role.model and role.aliases():  # a scripted user names none
                 if len(self.models) != 1:
                     raise ValueError(
                         f"{where} names no model and `models:` declares {sorted(self.models)}; "

@@ -58,4 +58,5 @@ class Trajectory(BaseModel):
     checks: dict[str, Any] = Field(default_factory=dict)  # state_match, missing_outputs, violations, ...
     models: dict[str, str] = Field(default_factory=dict)  # role -> model name (agent, user, judge)
     agent_mode: Literal["model", "replay"] = "model"
+    user_mode: Literal["model", "scripted"] = "model"  # scripted: the rule-based stand-in user
     usage: dict[str, int] = Field(default_factory=dict)  # prompt_tokens, completion_tokens

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from datagen.recipe import Role, Strict
 from datagen.simulate.agent import AgentMode
+from datagen.simulate.scripted_user import UserMode
 
 
 class AgentRole(Role):
@@ -28,6 +29,9 @@ class AgentRole(Role):
 
 
 class UserRole(Role):
+    # "scripted": a declared stand-in that answers from its task by fixed rules, no model
+    # (datagen.simulate.scripted_user; for machines without a capable model). Recorded as user_mode.
+    mode: UserMode = "model"
     temperature: float = Field(1.0, ge=0.0)
     max_tokens: int = Field(200, gt=0)
     best_of_n: int = Field(4, ge=1)
@@ -36,7 +40,17 @@ class UserRole(Role):
     )
     judge_max_tokens: int = Field(120, gt=0)
 
+    @model_validator(mode="after")
+    def _check_scripted(self) -> UserRole:
+        if self.mode == "scripted" and self.judge:
+            raise ValueError(
+                "user.judge needs user.mode: model (a scripted user samples no candidates to judge)"
+            )
+        return self
+
     def aliases(self) -> list[str]:
+        if self.mode == "scripted":
+            return []  # no model: no engine is started for it
         return [self.model] + ([self.judge] if self.judge else [])
 
 

@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--user-model", default=None, help="the simulated user's model (fixed and named)")
     p.add_argument(
+        "--user-mode",
+        choices=("model", "scripted"),
+        default=None,
+        help="'scripted': the rule-based stand-in user (no model; reveals what each task's instruction "
+        "states; for machines without a capable user model). Default: model",
+    )
+    p.add_argument(
         "--user-backend", choices=("vllm", "openai", "transformers"), default=None, help="default: --backend"
     )
     p.add_argument(
@@ -147,7 +154,7 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             for flag, value in (
                 ("--env", args.env),
                 ("--model", args.model),
-                ("--user-model", args.user_model),
+                ("--user-model", "scripted" if args.user_mode == "scripted" else args.user_model),
             )
             if value is None
         ]
@@ -187,7 +194,7 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "env": args.env, "tasks": args.tasks, "limit": args.limit, "trials": args.trials,
         "concurrency": args.concurrency, "max_steps": args.max_steps, "seed": args.seed,
         "agent.max_tokens": args.max_tokens, "user.max_tokens": args.user_max_tokens,
-        "user.best_of_n": args.user_best_of_n, **executor_overrides(args.executor, args.workers),
+        "user.best_of_n": args.user_best_of_n, "user.mode": args.user_mode, **executor_overrides(args.executor, args.workers),
     }.items():  # fmt: skip
         if value is not None:
             set_override(data, dotted, value)
