@@ -122,7 +122,9 @@ def test_the_demo_exports_only_grounded_dialogues_and_prints_the_ungrounded_coun
     demo.summarise_generation(tmp_path, console)
     text = console.export_text()
     assert "phase 2: failed (ungrounded_arguments)" in text
-    assert "Provenance: ungrounded dialogues 1 of the 15 that passed the state, output and policy checks" in text
+    assert (
+        "Provenance: ungrounded dialogues 1 of the 15 that passed the state, output and policy checks" in text
+    )
 
 
 def test_the_demo_recipes_use_the_declared_stand_ins_and_real_recipes_do_not():
