@@ -20,6 +20,7 @@ from datagen.envs.registry import get_domain
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun
 from datagen.runner.build import build_sides, play_episode, role_models
+from datagen.simulate import scripted_user
 from datagen.simulate.config import AgentRole, EpisodeConfig, SimulateConfig, UserRole
 from datagen.simulate.runner import SimulationRunner
 from datagen.simulate.scripted_user import Fact, ScriptedUser, UserScript, first_person_request, user_script
@@ -120,6 +121,16 @@ def test_it_answers_what_is_asked_and_confirms():
     assert "a10" in said[0]
     assert "40" in said[1]
     assert said[2].startswith("Yes")
+
+
+def test_an_open_closing_question_ends_it_and_a_request_it_cannot_answer_does_not():
+    _, script = _script()
+    said = _talk(
+        ScriptedUser(script, seed=2), ["One moment.", "Done. Anything else about your email or account?"]
+    )
+    assert said[-1].endswith(STOP) and len(said) == 3
+    said = _talk(ScriptedUser(script, seed=2), ["One moment.", "What is your phone number?", "Done."])
+    assert said[2] in scripted_user.UNKNOWN and said[3].endswith(STOP)
 
 
 def test_it_stops_once_its_goal_is_met_and_waits_for_the_outputs():

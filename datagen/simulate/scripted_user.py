@@ -252,7 +252,12 @@ _IDENTIFY = re.compile(
     r"\b(identif|verif|authenticat|e-?mail|zip|user ?id|date of birth|your (full )?name|"
     r"look up your|locate your|find your (account|profile))"
 )
-_DATA_NOUN = re.compile(r"\b(ids?|number|email|address|zip|code|date|name|phone|amount|card|account)\b")
+# A request for a piece of data ("what is your phone number?"), not "anything else about your account?".
+_DATA_REQUEST = re.compile(
+    r"\b(your|the)\s+(\w+\s+)?(ids?|number|e-?mail|address|zip|code|date|name|phone|amount)\b"
+)
+# An open question that closes a request ("anything else?"): it names nothing the user should repeat.
+_OPEN = re.compile(r"\b(anything else|something else|any other|further (help|assistance))\b")
 
 
 @dataclass
@@ -302,9 +307,10 @@ class ScriptedUser:
     def _answer(self, agent_texts: list[str]) -> str:
         lowered = (agent_texts[-1] if agent_texts else "").casefold()
         request = bool(_REQUEST.search(lowered))
-        confirm = [self.rng.choice(CONFIRMS)] if request and _CONFIRM.search(lowered) else []
-        facts = self._asked(lowered) if request else []
-        if request and _IDENTIFY.search(lowered) and self.script.identity_step:
+        specific = request and not _OPEN.search(lowered)
+        confirm = [self.rng.choice(CONFIRMS)] if specific and _CONFIRM.search(lowered) else []
+        facts = self._asked(lowered) if specific else []
+        if specific and _IDENTIFY.search(lowered) and self.script.identity_step:
             facts += [f for f in self.script.steps[0] if f not in facts]
         if self._state.step < len(self.script.steps):
             facts += [f for f in self._take_step() if f not in facts]
@@ -314,7 +320,7 @@ class ScriptedUser:
             # every step is taken: what is left is waiting for the goal, within its patience
             self._state.idle += 0 if any(not self.revealed(f) for f in facts) else 1
             if self._state.idle > self.patience or not (confirm or facts):
-                return self._finish(agent_texts, request and bool(_DATA_NOUN.search(lowered)))
+                return self._finish(agent_texts, specific and bool(_DATA_REQUEST.search(lowered)))
         said = self._say(facts)
         lead = self.rng.choice(LEADS) if said and not confirm else ""
         return (lead + " ".join(confirm + said)).strip()
