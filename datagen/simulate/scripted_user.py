@@ -69,11 +69,12 @@ class UserScript:
 
 
 def _humanise(name: str) -> str:
-    return re.sub(r"\d+$", "", name).replace("_", " ").strip()
+    """``order_id`` -> "order id", ``address1`` -> "address 1"."""
+    return re.sub(r"(?<=[a-z])(\d+)$", r" \1", name).replace("_", " ").strip()
 
 
 def _keywords(label: str) -> tuple[str, ...]:
-    words = [w for w in label.split() if w not in _GENERIC_WORDS]
+    words = [w for w in label.split() if w not in _GENERIC_WORDS and not w.isdigit()]
     if not words:
         return (label,)
     phrase = " ".join(words)
