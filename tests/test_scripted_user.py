@@ -133,6 +133,20 @@ def test_an_open_closing_question_ends_it_and_a_request_it_cannot_answer_does_no
     assert said[2] in scripted_user.UNKNOWN and said[3].endswith(STOP)
 
 
+def test_it_waits_until_the_agent_says_it_did_something():
+    """A model agent may need several turns after the last value: the user tells it to go on until
+    it says the request was carried out, not merely until every value was said."""
+    task, script = _script()
+    lines = [
+        "One moment.",
+        "Let me look at that order.",
+        "Checking the items.",
+        "Your order has been cancelled.",
+    ]
+    said = _talk(ScriptedUser(script, seed=4), lines)
+    assert [s in scripted_user.WAITING for s in said[2:4]] == [True, True] and said[4].endswith(STOP)
+
+
 def test_it_stops_once_its_goal_is_met_and_waits_for_the_outputs():
     _, script = _script(outputs=("1149.16",))
     said = _talk(ScriptedUser(script, seed=1), ["One moment.", "Cancelled. Your refund is $1,149.16."])

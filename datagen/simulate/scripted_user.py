@@ -15,8 +15,9 @@ model, by fixed rules:
   moves to its next step, saying the values that step needs (or, when it has none, telling the
   agent to go on); a step is taken once per turn, so an agent that acts once per turn (a replay
   agent) always finds the values of its next call said;
-- once every step is taken and the expected outputs were said, it stops (``###STOP###``); it also
-  stops after ``patience`` turns in a row in which the agent asked for nothing it knows.
+- once every step is taken, the agent said it did something ("... has been cancelled") and said the
+  expected outputs, it stops (``###STOP###``); until then it tells the agent to go on or asks for
+  the outputs, and it stops anyway after ``patience`` such turns.
 
 Which values a step needs is structure, not wording: every argument value of the action, less what
 the domain lets the agent work out (``ProvenanceRule.computed``), booleans and empty values, and
@@ -233,6 +234,7 @@ UNKNOWN = (
     "I'm afraid I don't know that.",
     "I don't have that, sorry.",
 )
+WAITING = ("Please go ahead with my request.", "Could you take care of that for me?", "Is it done?")
 ASK_OUTPUTS = ("Could you tell me what I asked about?", "And what about the information I asked for?")
 CLOSINGS = (
     "That's all I needed, thank you!",
@@ -256,6 +258,12 @@ _IDENTIFY = re.compile(
 # A request for a piece of data ("what is your phone number?"), not "anything else about your account?".
 _DATA_REQUEST = re.compile(
     r"\b(your|the)\s+(\w+\s+)?(ids?|number|e-?mail|address|zip|code|date|name|phone|amount)\b"
+)
+# The agent says it did something ("your order has been cancelled"): a request may be met.
+_DONE = re.compile(
+    r"\b(done|complete|completed|cancell?ed|updated|changed|modified|processed|returned|exchanged|"
+    r"booked|refunded|sent|blocked|unblocked|frozen|transferred|added|removed|replaced|opened|"
+    r"successfully|has been|have been|all set)\b"
 )
 # An open question that closes a request ("anything else?"): it names nothing the user should repeat.
 _OPEN = re.compile(r"\b(anything else|something else|any other|further (help|assistance))\b")
@@ -327,13 +335,17 @@ class ScriptedUser:
         return (lead + " ".join(confirm + said)).strip()
 
     def _finish(self, agent_texts: list[str], asks_for_data: bool) -> str:
-        """Every step is taken and the agent asked for nothing this user knows: stop when the goal is
-        met (the expected outputs were said), else ask for them or say it does not have what the
-        agent asks for, until its patience runs out."""
+        """Every step is taken and the agent asked for nothing this user knows: stop when the goal
+        looks met (the agent said it did something and said the expected outputs), else say it does
+        not have what the agent asks for, ask for the outputs or tell it to go on, until its
+        patience runs out."""
         heard = not missing_outputs(self.script.outputs, agent_texts)
-        if (heard and not asks_for_data) or self._state.idle > self.patience:
+        done = any(_DONE.search(text.casefold()) for text in agent_texts[-2:])
+        if (heard and done and not asks_for_data) or self._state.idle > self.patience:
             return f"{self.rng.choice(CLOSINGS)} {STOP}"
-        return self.rng.choice(UNKNOWN if asks_for_data else ASK_OUTPUTS)
+        if asks_for_data:
+            return self.rng.choice(UNKNOWN)
+        return self.rng.choice(ASK_OUTPUTS if done else WAITING)
 
     def _asked(self, lowered: str) -> list[Fact]:
         """The facts whose keywords the agent's request names, from every step."""
