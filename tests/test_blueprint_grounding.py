@@ -35,6 +35,16 @@ def retail():
     return domain, users, StatePlanner(domain, users, domain.train_seed)
 
 
+def _ground_chosen(domain, users, planner, tool: str, seed: int):
+    """The grounded walk of ``tool`` for the user the planner chooses: (draw, actions, notes)."""
+    draw = _draw(domain, users, seed, lambda _, rng: planner.choose_user([tool], rng))
+    actions, notes = ground_actions(
+        domain, domain.new_env(domain.train_seed), [tool], draw.records, random.Random(seed), 12,
+        planner=planner, user_id=draw.user_id,
+    )  # fmt: skip
+    return draw, actions, notes
+
+
 def _draw(domain, users, seed: int, choose_user=None):
     return draw_context(
         domain,
@@ -106,15 +116,12 @@ def test_exchange_arguments_belong_to_the_order_and_its_products(retail):
     tool = "exchange_delivered_order_items"
     built = 0
     for seed in range(10):
-        draw = _draw(domain, users, seed, lambda _, rng: planner.choose_user([tool], rng))
-        actions, _ = ground_actions(
-            domain, domain.new_env(domain.train_seed), [tool], draw.records, random.Random(seed), 12,
-            planner=planner, user_id=draw.user_id,
-        )  # fmt: skip
+        draw, actions, _ = _ground_chosen(domain, users, planner, tool, seed)
         if not actions:
             continue
         built += 1
-        args = actions[0]["arguments"]
+        assert domain.tool(actions[0]["name"]).kind == "read"  # identity first, as the policy asks
+        args = next(a for a in actions if a["name"] == tool)["arguments"]
         order = users.tables["orders"][args["order_id"]]
         items = {i["item_id"]: i["product_id"] for i in order["items"]}
         assert set(args["item_ids"]) <= set(items) and len(args["item_ids"]) == len(args["new_item_ids"])
@@ -142,10 +149,10 @@ def test_a_flight_change_swaps_in_a_searched_flight_on_the_same_route():
             domain, domain.new_env(domain.train_seed), ["update_reservation_flights"], draw.records,
             random.Random(seed), 12, planner=planner, user_id=draw.user_id,
         )  # fmt: skip
-        if not actions:
+        if not any(a["name"] == "update_reservation_flights" for a in actions):
             continue
         grounded += 1
-        args = actions[0]["arguments"]
+        args = next(a for a in actions if a["name"] == "update_reservation_flights")["arguments"]
         current = users.tables["reservations"][args["reservation_id"]]["flights"]
         assert len(args["flights"]) == len(current)
         for old, new in zip(current, args["flights"], strict=True):
@@ -154,6 +161,55 @@ def test_a_flight_change_swaps_in_a_searched_flight_on_the_same_route():
                 assert route(old["flight_number"]) == route(new["flight_number"])
                 assert new["date"] in {f["date"] for f in current}
     assert grounded >= 8 and swapped >= 5, (grounded, swapped)
+
+
+@pytest.mark.parametrize(
+    "tool",
+    ["update_reservation_baggages", "add_travel_insurance", "update_reservation_cabin", "cancel_reservation"],
+)
+def test_grounded_airline_actions_keep_the_policy(tool):
+    """The walk keeps only candidates that break no policy rule: a paid-bag count the allowance
+    leaves (R5), a reservation inside the insurance window (R8), never a certificate for a change
+    (R10), a cancellation the policy allows (R6). Before, 17 of 30 demo drafts broke one of these
+    and Phase 1's policy stage rejected them."""
+    from datagen.blueprint.validators import validate_execution, validate_policy
+    from datagen.envs.base import ToolCallModel
+
+    domain = get_domain("airline")
+    users = UserIndex(domain.new_env(domain.train_seed))
+    planner = StatePlanner(domain, users, domain.train_seed)
+    grounded = 0
+    for seed in range(10):
+        draw, actions, notes = _ground_chosen(domain, users, planner, tool, seed)
+        if not any(a["name"] == tool for a in actions):
+            continue
+        grounded += 1
+        execution = validate_execution(
+            [ToolCallModel.model_validate(a) for a in actions], domain, domain.train_seed
+        )
+        assert execution.ok, execution.reasons
+        assert validate_policy(execution).ok, (actions, validate_policy(execution).reasons)
+    assert grounded >= 3, grounded
+
+
+def test_a_walk_never_undoes_itself(bank):
+    """A walk of block_card then unblock_card must not unblock the card it just blocked: the draft
+    would change nothing and the execution stage rejects it."""
+    from datagen.blueprint.validators import validate_execution
+    from datagen.envs.base import ToolCallModel
+
+    domain, users, planner = bank
+    for seed in range(10):
+        draw = _draw(domain, users, seed, lambda _, rng: planner.choose_user(["block_card"], rng))
+        actions, _ = ground_actions(
+            domain, domain.new_env(domain.train_seed), ["block_card", "unblock_card"], draw.records,
+            random.Random(seed), 12, planner=planner, user_id=draw.user_id,
+        )  # fmt: skip
+        if actions:
+            execution = validate_execution(
+                [ToolCallModel.model_validate(a) for a in actions], domain, domain.train_seed
+            )
+            assert execution.ok, (actions, execution.reasons)
 
 
 def test_made_up_text_never_replaces_dates_or_codes():

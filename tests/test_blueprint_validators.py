@@ -151,7 +151,7 @@ def test_policy_is_split_into_rules(shop):
 
 
 def test_grounded_retail_tasks_get_the_reads_the_policy_requires():
-    from datagen.blueprint.grounding import add_policy_reads
+    """Retail requires identity verification before any write: the walk puts the read in front."""
     from datagen.envs.base import ToolCallModel
     from datagen.envs.registry import get_domain
 
@@ -161,21 +161,21 @@ def test_grounded_retail_tasks_get_the_reads_the_policy_requires():
     for seed in range(12):
         rng = random.Random(seed)
         d = draw_context(retail, index, rng, seed, SamplerConfig(), FewshotPool([], 1), load_traits())
-        actions, _ = ground_actions(
+        actions, notes = ground_actions(
             retail, retail.new_env(retail.train_seed), d.write_tools, d.records, rng, 12
         )
         if not actions:
             continue
-        writes_only = validate_execution(
-            [ToolCallModel.model_validate(a) for a in actions], retail, retail.train_seed
-        )
-        assert writes_only.ok and not validate_policy(writes_only).ok  # retail requires identity verification
-        actions, _ = add_policy_reads(retail, retail.train_seed, actions, d.records, rng)
         execution = validate_execution(
             [ToolCallModel.model_validate(a) for a in actions], retail, retail.train_seed
         )
         assert execution.ok and validate_policy(execution).ok, validate_policy(execution).reasons
         assert retail.tool(actions[0]["name"]).kind == "read"
+        assert any(note.startswith("prefixed ") for note in notes)
+        writes_only = validate_execution(
+            [ToolCallModel.model_validate(a) for a in actions[1:]], retail, retail.train_seed
+        )
+        assert writes_only.ok and not validate_policy(writes_only).ok  # the read is what makes them pass
         built += 1
     assert built >= 4
 

@@ -75,10 +75,8 @@ def test_commands_parse_with_the_real_clis(demo, tmp_path: Path):
     users = set()
     for key in ("tau-base", "tau-sft"):
         args = tau_parser().parse_args(cli_args(steps[key].command, "eval", "tau"))
-        assert (args.env, args.tasks, args.user_model) == ("retail", "gold", "embedded")
-        users.add(
-            (args.user_model, args.user_backend or args.backend, args.user_best_of_n, args.user_max_tokens)
-        )
+        assert (args.env, args.tasks, args.user_mode) == ("retail", "gold", "scripted")
+        users.add((args.user_mode, args.user_model, args.seed))
         # A dialogue needs at least user, lookups, confirmation, user yes, the change, the answer and the user's stop.
         assert args.max_steps >= 8
     assert len(users) == 1, f"both runs must face the same fixed user: {users}"
@@ -112,16 +110,34 @@ def test_step_results_drop_vllm_log_records(demo):
     assert demo.result_lines(stdout) == ["results written under out/bfcl", "simple_python   25.00%  (1/4)"]
 
 
-def test_the_demo_counts_and_keeps_dialogues_that_fail_only_the_provenance_check(demo, tmp_path: Path):
+def test_the_demo_exports_only_grounded_dialogues_and_prints_the_ungrounded_count(demo, tmp_path: Path):
     from rich.console import Console
 
     export = next(s for s in demo.plan(demo.DemoSettings(out=tmp_path)) if s.key == "export")
-    assert "--include-ungrounded" in cli_args(export.command, "export")
-    stats = {"attempts": 16, "successful_trajectories": 3, "duplicate_successes": 1,
-             "failures": {"ungrounded_arguments": 12}}  # fmt: skip
+    assert "--include-ungrounded" not in cli_args(export.command, "export")
+    stats = {"attempts": 16, "successful_trajectories": 13, "duplicate_successes": 1,
+             "failures": {"ungrounded_arguments": 1}}  # fmt: skip
     (tmp_path / "simulate_stats.json").write_text(json.dumps(stats))
     console = Console(record=True, width=200)
     demo.summarise_generation(tmp_path, console)
     text = console.export_text()
     assert "phase 2: failed (ungrounded_arguments)" in text
-    assert "Provenance: 12 of the 16 dialogues that passed the state, output and policy checks" in text
+    assert (
+        "Provenance: ungrounded dialogues 1 of the 15 that passed the state, output and policy checks" in text
+    )
+
+
+def test_the_demo_recipes_use_the_declared_stand_ins_and_real_recipes_do_not():
+    """The CPU demo recipes play the user with the scripted stand-in; one keeps the 135M user; no
+    other datagen recipe uses either stand-in (they are never a real recipe's choice)."""
+    from datagen.recipe.datagen import load_datagen_recipe
+
+    for path in sorted((REPO / "recipes" / "datagen").rglob("*.yaml")):
+        config = load_datagen_recipe(path)
+        demo_recipe = path.parent.name == "datagen" and path.name.startswith("demo")
+        if not demo_recipe:
+            assert (config.simulate.user.mode, config.simulate.agent.mode) == ("model", "model"), path
+        elif path.name == "demo-llm-user.yaml":
+            assert config.simulate.user.mode == "model", path
+        else:
+            assert config.simulate.user.mode == "scripted", path

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from datagen.blueprint.context import RunContext
-from datagen.blueprint.grounding import add_policy_reads, ground_actions
+from datagen.blueprint.grounding import ground_actions
 from datagen.blueprint.proposal import (
     grounded_json_schema,
     grounded_messages,
@@ -145,11 +145,6 @@ class GroundedProposer:
                 planner=ctx.planner,
                 user_id=draw.user_id,
             )
-            if actions:
-                actions, policy_notes = add_policy_reads(
-                    ctx.domain, ctx.db_seed, actions, draw.records, streams.grounding
-                )
-                tried += policy_notes
             notes += [f"draw {redraw}: {note}" for note in tried]
             if actions:
                 break

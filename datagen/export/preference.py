@@ -133,6 +133,7 @@ def _pair_row(
         "rejected_id": failure.id,
         "rejected_failure": failure.failure or "error",
         "agent_mode": success.agent_mode,
+        "user_mode": success.user_mode,
         "source_models": {**failure.models, **success.models},
     }
 
@@ -252,6 +253,7 @@ def preference_features():
             "rejected_id": Value("string"),
             "rejected_failure": Value("string"),
             "agent_mode": Value("string"),
+            "user_mode": Value("string"),
             "source_models": List({"role": Value("string"), "model": Value("string")}),
         }
     )

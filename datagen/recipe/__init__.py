@@ -117,7 +117,7 @@ def resolve_role_models(section: Any, models: Mapping[str, Any], where: str = ""
     ``ValueError`` naming the role's key, what it named and what is declared. Every recipe runs this
     on itself; a recipe read by another parser (GRPO's, through TRL) runs it on its roles."""
     for key, role in iter_roles(section, where):
-        if isinstance(role, Role) and not role.model:
+        if isinstance(role, Role) and not role.model and role.aliases():  # a scripted user names none
             if len(models) != 1:
                 raise ValueError(
                     f"{key} names no model and `models:` declares {sorted(models)}; "

@@ -15,6 +15,9 @@ from datagen.recipe import Role, Strict
 
 #: how the agent acts: ``model`` chooses its tool calls; ``replay`` follows the blueprint's
 AgentMode = Literal["model", "replay"]
+#: how the simulated user speaks: ``model`` samples its turns; ``scripted`` answers from its task by
+#: fixed rules (:mod:`datagen.simulate.scripted_user`), a declared stand-in recorded as ``user_mode``
+UserMode = Literal["model", "scripted"]
 
 
 class AgentRole(Role):
@@ -42,6 +45,12 @@ class AgentRole(Role):
 class UserRole(Role):
     """The simulated human: sees the task's instruction, never the tools; ends with ``###STOP###``."""
 
+    mode: UserMode = Field(
+        "model",
+        description="model: the model plays the user; scripted: a declared stand-in with no model that "
+        "answers from its task's values by fixed rules (for machines without a capable user model; "
+        "recorded as user_mode in trajectories, exports and cards)",
+    )
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the simulated user")
     max_tokens: int = Field(200, gt=0, description="tokens the simulated user may write per turn")
     best_of_n: int = Field(
@@ -54,8 +63,18 @@ class UserRole(Role):
     )
     judge_max_tokens: int = Field(120, gt=0, description="tokens the judge may write per scoring")
 
+    @model_validator(mode="after")
+    def _check_scripted(self) -> UserRole:
+        if self.mode == "scripted" and self.judge:
+            raise ValueError(
+                "user.judge needs user.mode: model (a scripted user samples no candidates to judge)"
+            )
+        return self
+
     def aliases(self) -> list[str]:
-        """The user's model alias, and its judge's when it has one."""
+        """The user's model alias, and its judge's when it has one (none for a scripted user)."""
+        if self.mode == "scripted":
+            return []  # no model: no engine is started for it
         return [self.model] + ([self.judge] if self.judge else [])
 
 

@@ -9,15 +9,17 @@ and evaluation. Nothing here runs a model; :func:`play_episode` hands the sides 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from datagen.envs.base import Domain, Environment
 from datagen.llm.admission import Priority, request_priority
 from datagen.llm.types import ChatModel
-from datagen.recipe.episode import EpisodeConfig
+from datagen.recipe.episode import EpisodeConfig, UserRole
 from datagen.simulate.agent import Agent
 from datagen.simulate.episode import EpisodeResult, run_episode
+from datagen.simulate.scripted_user import SCRIPTED, Reveal, ScriptedUser, user_script
 from datagen.simulate.user import SimulatedUser
 
 
@@ -41,7 +43,7 @@ class EpisodeSides:
     """The two sides of one episode and its seed, ready for :func:`play_episode`."""
 
     agent: Agent
-    user: SimulatedUser
+    user: SimulatedUser | ScriptedUser
     seed: int
 
 
@@ -56,12 +58,17 @@ def build_sides(
     instruction: str,
     persona: str,
     gold_actions: list[dict[str, Any]] | None = None,
+    outputs: Sequence[str] = (),
+    reveal: Reveal = "actions",
 ) -> EpisodeSides:
     """The agent and the simulated user for attempt ``attempt`` of item ``item_id`` on ``env``.
 
-    ``gold_actions`` is the script of a replay agent (``agent.mode: replay``) and is ignored otherwise."""
+    ``gold_actions`` (and ``outputs``) are the item's ground truth: the script of a replay agent
+    (``agent.mode: replay``) and what a scripted user (``user.mode: scripted``) knows, all of its
+    values (``reveal="actions"``, a blueprint) or those its instruction states (``"instruction"``,
+    a gold task); ignored by model-driven sides."""
     seed = episode_seed(config.seed, item_id, attempt)
-    agent_role, user_role = config.agent, config.user
+    agent_role = config.agent
     agent = Agent(
         models.get(agent_role.model),
         policy=domain.policy,
@@ -73,29 +80,73 @@ def build_sides(
         max_tokens=agent_role.max_tokens,
         seed=seed,
     )
+    if config.user.mode == "scripted":
+        user: SimulatedUser | ScriptedUser = _scripted_user(
+            domain, env, seed, instruction, gold_actions, outputs, reveal
+        )
+    else:
+        user = _model_user(config.user, models, domain, env, seed, instruction, persona)
+    return EpisodeSides(agent, user, seed)
+
+
+def _model_user(
+    role: UserRole,
+    models: Models,
+    domain: Domain,
+    env: Environment,
+    seed: int,
+    instruction: str,
+    persona: str,
+) -> SimulatedUser:
     device = [tool.schema for tool in domain.user_tools]
-    user = SimulatedUser(
-        models.get(user_role.model),
+    return SimulatedUser(
+        models.get(role.model),
         instruction=instruction,
         persona=persona,
-        best_of_n=user_role.best_of_n,
-        judge=models.get(user_role.judge) if user_role.judge else None,
-        temperature=user_role.temperature,
-        max_tokens=user_role.max_tokens,
-        judge_max_tokens=user_role.judge_max_tokens,
+        best_of_n=role.best_of_n,
+        judge=models.get(role.judge) if role.judge else None,
+        temperature=role.temperature,
+        max_tokens=role.max_tokens,
+        judge_max_tokens=role.judge_max_tokens,
         seed=seed,
         device_tools=device or None,
         use_device=env.call_user if device else None,
     )
-    return EpisodeSides(agent, user, seed)
+
+
+def _scripted_user(
+    domain: Domain,
+    env: Environment,
+    seed: int,
+    instruction: str,
+    actions: list[dict[str, Any]] | None,
+    outputs: Sequence[str],
+    reveal: Reveal,
+) -> ScriptedUser:
+    if domain.user_tools:
+        raise ValueError(
+            f"user.mode: scripted cannot act on {domain.name}'s user side (its device tools); "
+            "use user.mode: model for this domain"
+        )
+    if actions is None:
+        raise ValueError(
+            "user.mode: scripted needs the item's ground-truth actions (gold_actions) to know its task"
+        )
+    script = user_script(domain, env.seed, actions, instruction=instruction, outputs=outputs, reveal=reveal)
+    return ScriptedUser(script, seed=seed)
 
 
 def role_models(config: EpisodeConfig, models: Models) -> dict[str, str]:
     """Role -> model name, as rows record them."""
-    names = {"agent": models.get(config.agent.model).name, "user": models.get(config.user.model).name}
+    names = {"agent": models.get(config.agent.model).name, "user": user_name(config.user, models)}
     if config.user.judge:
         names["judge"] = models.get(config.user.judge).name
     return names
+
+
+def user_name(role: UserRole, models: Models) -> str:
+    """The user's model name as rows record it; ``scripted`` for the scripted stand-in (no model)."""
+    return SCRIPTED if role.mode == "scripted" else models.get(role.model).name
 
 
 async def play_episode(config: EpisodeConfig, sides: EpisodeSides, env: Environment) -> EpisodeResult:

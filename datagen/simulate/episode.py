@@ -14,6 +14,7 @@ from datagen.llm.base import ModelUnavailableError
 from datagen.llm.formats import runnable_calls
 from datagen.llm.types import Message, Usage
 from datagen.simulate.agent import Agent, AgentTurn, assistant_message
+from datagen.simulate.scripted_user import ScriptedUser
 from datagen.simulate.user import STOP, TRANSFER, SimulatedUser, UserTurn
 
 GREETING = "Hi! How can I help you today?"
@@ -77,7 +78,7 @@ async def _agent_turns(
 
 
 async def run_episode(
-    env: Environment, agent: Agent, user: SimulatedUser, *, max_steps: int = 30
+    env: Environment, agent: Agent, user: SimulatedUser | ScriptedUser, *, max_steps: int = 30
 ) -> EpisodeResult:
     """Plays one dialogue on ``env`` (which the caller has reset) and returns it with its trace in ``env``."""
     messages: list[Message] = [{"role": "assistant", "content": GREETING}]

@@ -247,6 +247,7 @@ class SimulationRunner:
             instruction=blueprint.instruction,
             persona=blueprint.persona,
             gold_actions=[a.model_dump() for a in blueprint.actions],
+            outputs=blueprint.outputs,
         )
         progress.system, progress.tools = sides.agent.system, sides.agent.tools
         episode = progress.episode = await play_episode(cfg, sides, env)
@@ -263,6 +264,7 @@ class SimulationRunner:
             checks={**verdict.checks, "user_scores": [t.scores for t in episode.user_turns]},
             models=role_models(cfg, self.models),
             agent_mode=cfg.agent.mode,
+            user_mode=cfg.user.mode,
             usage=_usage(episode),
         )
 
@@ -275,6 +277,7 @@ class SimulationRunner:
             messages=final_messages(progress.system, episode) if progress and episode else [],
             tools=progress.tools if progress else [],
             agent_mode=self.config.agent.mode,
+            user_mode=self.config.user.mode,
             usage=_usage(episode),
             **error_outcome(exc, f"phase 2 attempt {attempt} of {blueprint.id}"),
         )

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser(
         "apigen-mt eval tau",
         __doc__,
-        epilog="Flags override the recipe given with --config; without one, --env, --model and --user-model are needed.",
+        epilog="Flags override the recipe given with --config; without one, --env, --model and --user-model "
+        "(or --user-mode scripted) are needed.",
     )
     command.add_recipe_flag(p, "recipes/eval/tau/demo.yaml")
     p.add_argument("--env", default=None, help="domain name (retail, airline, bank, tau2-retail, ...)")
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "needs --backend openai; the same as tool_format: openai). Default: as the recipe says",
     )
     p.add_argument("--user-model", default=None, help="the simulated user's model (fixed and named)")
+    p.add_argument(
+        "--user-mode",
+        choices=("model", "scripted"),
+        default=None,
+        help="'scripted': the rule-based stand-in user (no model; reveals what each task's instruction "
+        "states; for machines without a capable user model). Default: model",
+    )
     p.add_argument("--user-backend", choices=command.BACKENDS, default=None, help="default: --backend")
     p.add_argument(
         "--user-base-url",
@@ -131,15 +139,21 @@ def recipe_data(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "backend": args.user_backend or args.backend,
         "base_urls": args.user_base_url if args.user_base_url is not None else args.base_url,
     }
+    if args.user_mode == "scripted":  # no model plays the user: the agent's flags are not its
+        user_flags = {"model": args.user_model, "backend": args.user_backend, "base_urls": args.user_base_url}
     data, source = command.recipe_with_flags(
         args.config,
-        needed={"--env": args.env, "--model": args.model, "--user-model": args.user_model},
+        needed={
+            "--env": args.env, "--model": args.model,
+            "--user-model": "scripted" if args.user_mode == "scripted" else args.user_model,
+        },
         roles={"agent": command.model_flags(args), "user": user_flags},
         overrides={
             "env": args.env, "tasks": args.tasks, "limit": args.limit, "trials": args.trials,
             "concurrency": args.concurrency, "max_steps": args.max_steps, "seed": args.seed,
             "agent.max_tokens": args.max_tokens, "user.max_tokens": args.user_max_tokens,
-            "user.best_of_n": args.user_best_of_n, **executor_overrides(args.executor, args.workers),
+            "user.best_of_n": args.user_best_of_n, "user.mode": args.user_mode,
+            **executor_overrides(args.executor, args.workers),
         },
     )  # fmt: skip
     agent_alias, user_alias = str(data["agent"]["model"]), str(data["user"]["model"])

@@ -38,7 +38,7 @@ from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel
 from datagen.rundir import JsonlAppender, TauRun, read_records
 from datagen.runner.batch import Batch, Job
-from datagen.runner.build import Models, build_sides, play_episode, role_models
+from datagen.runner.build import Models, build_sides, play_episode, role_models, user_name
 from datagen.runner.executor import LOCAL, Executor
 from datagen.simulate.episode import ContextOverflow, EpisodeResult, final_messages
 from datagen.simulate.verdict import judge_episode
@@ -174,11 +174,12 @@ class TauHarness:
         process (which only writes) never builds a model."""
         if self.executor.remote:
             specs = self.config.models
+            user = self.config.user
             return {
                 "agent": specs[self.config.agent.model].label,
-                "user": specs[self.config.user.model].label,
+                "user": "scripted" if user.mode == "scripted" else specs[user.model].label,
             }
-        return {"agent": self.agent_model.name, "user": self.user_model.name}
+        return {"agent": self.agent_model.name, "user": user_name(self.config.user, self.models)}
 
     async def run(self, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         done = {trial_key(r["task_id"], r["trial"]) for r in read_trials(self.out)}
@@ -272,6 +273,8 @@ class TauHarness:
         sides = build_sides(
             cfg, self.models, self.domain, env, item_id=task.id, attempt=trial,
             instruction=task.instruction, persona=task.persona,
+            # a scripted user (--user-mode scripted) reveals what the instruction states
+            gold_actions=[a.model_dump() for a in task.actions], outputs=task.outputs, reveal="instruction",
         )  # fmt: skip
         episode = await play_episode(cfg, sides, env)
         messages.extend(

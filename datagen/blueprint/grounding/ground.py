@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from datagen.blueprint.grounding.draw import draw_arguments
-from datagen.blueprint.grounding.planner import StatePlanner, anchor_order, anchor_parameter, attempt_call
+from datagen.blueprint.grounding.gate import PolicyGate, attempt_call
+from datagen.blueprint.grounding.planner import StatePlanner, anchor_order, anchor_parameter
 from datagen.blueprint.grounding.pools import (
     Pools,
     ValuePool,
@@ -77,13 +78,19 @@ def ground_actions(
     planner: StatePlanner | None = None,
     user_id: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Actions for ``write_tools`` that execute in order on ``env`` (a fresh scratch environment).
+    """Actions for ``write_tools`` that execute in order on ``env`` (a fresh scratch environment)
+    and keep the domain's policy.
 
     With a ``planner`` and ``user_id``, tools are anchored on the user's records (module docstring);
-    without, arguments come from ``records`` alone. A candidate must succeed and change the state.
-    Returns (actions, notes); a tool whose ``tries`` candidates all fail is dropped with a note."""
+    without, arguments come from ``records`` alone. A candidate must succeed, change the state and
+    break no policy rule (with the read the policy requires in front, :class:`PolicyGate`): a draft
+    that breaks one is rejected by Phase 1's policy stage anyway, and a later try often draws the
+    record or count that keeps it (a reservation still in the insurance window, the paid bags the
+    allowance leaves). Returns (actions, notes): the read first when the policy requires one, then
+    the writes; a tool whose ``tries`` candidates all fail is dropped with a note."""
     refs = references_of(domain)
     pool = build_value_pool(records, refs)
+    gate = PolicyGate(domain, env.seed, Pools(build_value_pool(records, refs), refs), rng)
     actions: list[dict[str, Any]] = []
     notes: list[str] = []
     for name in write_tools:
@@ -95,43 +102,22 @@ def ground_actions(
         last_error = ""
         for attempt in range(tries):
             call = {"name": name, "arguments": draw(attempt, attempt >= tries // 2)}
-            observation, last_error = attempt_call(env, call)
+            trial = domain.new_env(env.seed)
+            start = trial.state_hash()
+            trial.replay(actions)
+            observation, last_error = attempt_call(trial, call)
+            if not last_error and trial.state_hash() == start:
+                last_error = "it undoes the walk's earlier calls (a card blocked, then unblocked)"
+            if not last_error:
+                last_error = "; ".join(gate.blockers([*actions, call])[:2])
             if not last_error:
                 actions.append(call)
+                env.call(call)
                 add_values(pool, observation.result, refs)
                 break
         else:
             notes.append(f"{name}: no executable arguments in {tries} tries (last: {last_error[:200]})")
+    if actions and gate.read is not None:
+        notes.append(f"prefixed {gate.read['name']} for the policy")
+        actions = [gate.read, *actions]
     return actions, notes
-
-
-def add_policy_reads(
-    domain: Domain,
-    seed: int,
-    actions: list[dict[str, Any]],
-    records: list[ContextRecord],
-    rng: random.Random,
-    tries: int = 4,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Prefixes one read call when the policy requires it before the writes (identity verification
-    before any change, as τ-bench's gold actions have it); returns the actions unchanged when they
-    already pass, or when no single read makes them pass (the policy stage then says why)."""
-    env = domain.new_env(seed)
-    before = env.snapshot()
-    env.replay(actions)
-    violations = env.policy_violations(before)
-    if not violations:
-        return actions, []
-    refs = references_of(domain)
-    pools = Pools(build_value_pool(records, refs), refs)
-    reads = sorted(domain.read_tools(), key=lambda spec: spec.name)
-    rng.shuffle(reads)
-    for spec in reads:
-        for _ in range(tries):
-            call = {"name": spec.name, "arguments": draw_arguments(spec, pools, rng)}
-            trial = domain.new_env(seed)
-            if not trial.call(call).ok:
-                continue
-            if all(o.ok for o in trial.replay(actions)) and not trial.policy_violations(before):
-                return [call, *actions], [f"prefixed {spec.name} for the policy ({violations[0]})"]
-    return actions, [f"no single read satisfies the policy: {'; '.join(str(v) for v in violations)[:300]}"]

@@ -14,9 +14,10 @@ import random
 from typing import Any
 
 from datagen.blueprint.grounding.draw import draw_arguments
-from datagen.blueprint.grounding.pools import Pools, anchored_pools, look_up, user_pool
+from datagen.blueprint.grounding.gate import PolicyGate, attempt_call
+from datagen.blueprint.grounding.pools import Pools, anchored_pools, build_value_pool, look_up, user_pool
 from datagen.blueprint.samplers import UserIndex
-from datagen.envs.base import Domain, Environment
+from datagen.envs.base import Domain
 from datagen.envs.references import check_references
 from datagen.envs.tools import ToolSpec
 
@@ -57,33 +58,26 @@ def anchor_order(
     return ordered
 
 
-def attempt_call(env: Environment, call: dict[str, Any]) -> tuple[Any, str]:
-    """(the call's observation, why it does not count; "" when it succeeded and changed the state)."""
-    before = env.state_hash()
-    observation = env.call(call)
-    if not observation.ok:
-        return observation, observation.content
-    if env.state_hash() == before:
-        return observation, "the call succeeded but changed nothing"
-    return observation, ""
-
-
 class StatePlanner:
     """Which of their anchor table's statuses the write tools can act on, and users to match.
 
     Learned once per tool by trying it, anchored, on a few records of each status (a cancel works on
-    pending orders, an unblock on blocked cards); ``choose_user`` then picks a status the walk's first
-    tool can act on, uniformly, and a user who has a record in it. Rare states (the few blocked
+    pending orders, an unblock on blocked cards), a try counting only when it keeps the policy too
+    (``gate``); ``choose_user`` then picks a status the walk's first tool can act on, uniformly, and
+    a user who has a record in it that the tool serves. Rare states (the few blocked
     cards) are thereby drawn as often as common ones, and the first tool is not handed a user whose
     data cannot serve it. Later tools of a walk get no such guarantee. Building one checks the
     domain's references (a clear error naming the parameter they leave unresolved).
     """
 
-    def __init__(self, domain: Domain, users: UserIndex, seed: int, probes: int = 3, tries: int = 6):
+    def __init__(
+        self, domain: Domain, users: UserIndex, seed: int, probes: int = 32, tries: int = 6, picks: int = 32
+    ):
         if users.user_ids:  # an environment without state has nothing to ground in (LLM proposals only)
             check_references(domain, users.refs, users.tables)  # before any probing: a clear error
         self.domain, self.users, self.seed = domain, users, seed
-        self.probes, self.tries = probes, tries
+        self.probes, self.tries, self.picks = probes, tries, picks
+        self._serves: dict[tuple[str, str], bool] = {}
         self._viable: dict[str, frozenset[str]] = {}
         self._owners: dict[tuple[str, str], str] | None = None
         self._by_status: dict[str, dict[str, list[str]]] = {}
@@ -118,42 +112,51 @@ class StatePlanner:
         anchor = anchor_parameter(spec, self.users) if spec is not None else None
         if anchor is None:
             return frozenset()
-        parameter, table = anchor
         rng = random.Random(f"probe-{tool}")
-        viable = set()
-        for status, keys in self._keys_by_status(table).items():
-            for key in rng.sample(keys, min(self.probes, len(keys))):
-                user_id = self.owners()[(table, key)]
-                env = self.domain.new_env(self.seed)
-                pools = anchored_pools(self.users, user_id, table, key, {}, user_pool(self.users, user_id))
-                pools.add_alternatives(look_up(self.domain, env, pools.own, rng))
-                if any(
-                    self._try(env, spec, pools, rng, {parameter: key}, attempt)
-                    for attempt in range(self.tries)
-                ):
-                    viable.add(status)
-                    break
-        return frozenset(viable)
+        return frozenset(
+            status
+            for status, keys in self._keys_by_status(anchor[1]).items()
+            if any(self.serves(tool, key) for key in rng.sample(keys, min(self.probes, len(keys))))
+        )
 
-    def _try(
-        self,
-        env: Environment,
-        spec: ToolSpec,
-        pools: Pools,
-        rng: random.Random,
-        fixed: dict[str, Any],
-        attempt: int,
-    ) -> bool:
-        explore = attempt >= self.tries // 2  # as grounding does: later tries may invent new text
-        call = {"name": spec.name, "arguments": draw_arguments(spec, pools, rng, explore, fixed)}
-        return not attempt_call(env, call)[1]
+    def serves(self, tool: str, key: str) -> bool:
+        """Whether ``tool`` anchored on record ``key`` has, within ``tries`` candidates, one that
+        executes, changes the state and keeps the policy (``gate``); cached per (tool, record)."""
+        if (tool, key) not in self._serves:
+            self._serves[(tool, key)] = self._try_record(tool, key)
+        return self._serves[(tool, key)]
+
+    def _try_record(self, tool: str, key: str) -> bool:
+        spec = self.domain.tool(tool)
+        parameter, table = anchor_parameter(spec, self.users)  # type: ignore[arg-type,misc]
+        user_id = self.owners()[(table, key)]
+        rng = random.Random(f"probe-{tool}-{key}")
+        wide = user_pool(self.users, user_id)
+        pools = anchored_pools(self.users, user_id, table, key, {}, wide)
+        pools.add_alternatives(look_up(self.domain, self.domain.new_env(self.seed), pools.own, rng))
+        # the read the policy asks for first (identity) is filled from the user's own record
+        own_record = build_value_pool([self.users.record(self.users.user_table, user_id)], self.users.refs)
+        gate = PolicyGate(self.domain, self.seed, Pools(own_record, self.users.refs), rng)
+        for attempt in range(self.tries):
+            explore = attempt >= self.tries // 2  # as grounding does: later tries may invent new text
+            call = {"name": tool, "arguments": draw_arguments(spec, pools, rng, explore, {parameter: key})}
+            if not attempt_call(self.domain.new_env(self.seed), call)[1] and not gate.blockers([call]):
+                return True
+        return False
 
     def choose_user(self, write_tools: list[str], rng: random.Random) -> str | None:
-        """A user for a walk: one with a record the first write tool can act on; None: draw any user."""
+        """A user for a walk: one with a record the first write tool can act on (a status it acts on,
+        drawn uniformly, then the first of up to ``picks`` records of it the tool serves: a blocked
+        card not held for fraud); None: draw any user."""
         spec = self.domain.tool(write_tools[0]) if write_tools else None
         anchor = anchor_parameter(spec, self.users) if spec is not None else None
         statuses = sorted(self.viable(write_tools[0])) if anchor else []
         if not statuses:
             return None
-        keys = self._keys_by_status(anchor[1])[rng.choice(statuses)]
-        return self.owners()[(anchor[1], rng.choice(keys))]
+        table, tool = anchor[1], write_tools[0]
+        keys = self._keys_by_status(table)[rng.choice(statuses)]
+        first = rng.choice(keys)
+        # the others in an order of their own, so the caller's stream is drawn from as before
+        others = random.Random(f"{tool}-{first}").sample(keys, min(len(keys), self.picks))
+        chosen = next((k for k in [first, *others] if self.serves(tool, k)), first)
+        return self.owners()[(table, chosen)]
