@@ -62,11 +62,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # Upward imports and cycles still in the tree while the work that removes them is in flight (issue 32,
 # "One house"). Each allowance says why; one that no longer matches anything fails, so it leaves with
 # the work that made it unnecessary.
-TEMPORARY_UPWARD = {
-    ("datagen.runner.build", "datagen.simulate"): "issue 32: the build layer belongs with the episode it "
-    "builds, in the phases layer (datagen/simulate/); it moves there once the scripted user (issue 34, "
-    "which edits build.py) has landed",
-}
+TEMPORARY_UPWARD: dict[tuple[str, str], str] = {}
 TEMPORARY_CYCLES: dict[frozenset[str], str] = {}
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80

@@ -17,7 +17,7 @@ from datagen.llm import ModelSpec
 from datagen.recipe.episode import AgentRole, SimulateConfig, UserRole
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun, TauRun
-from datagen.runner.build import episode_seed
+from datagen.simulate.build import episode_seed
 from datagen.simulate.runner import SimulationRunner
 from evaluation.tau.config import TauConfig
 from evaluation.tau.harness import TauHarness

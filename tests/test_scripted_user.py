@@ -20,8 +20,8 @@ from datagen.envs.registry import get_domain
 from datagen.recipe.episode import AgentRole, EpisodeConfig, SimulateConfig, UserRole
 from datagen.records import Blueprint
 from datagen.rundir import DatagenRun
-from datagen.runner.build import build_sides, play_episode, role_models
 from datagen.simulate import scripted_user
+from datagen.simulate.build import build_sides, play_episode, role_models
 from datagen.simulate.runner import SimulationRunner
 from datagen.simulate.scripted_user import Fact, ScriptedUser, UserScript, first_person_request, user_script
 from datagen.simulate.user import STOP

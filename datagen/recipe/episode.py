@@ -1,6 +1,6 @@
 """Episode settings: the agent's and the simulated user's roles, and Phase 2's `simulate:` section.
 
-:class:`EpisodeConfig` is what the build layer (:mod:`datagen.runner.build`) needs to set up one
+:class:`EpisodeConfig` is what the build layer (:mod:`datagen.simulate.build`) needs to set up one
 dialogue; Phase 2 (:class:`SimulateConfig`) and the τ harness (``evaluation.tau.config.TauConfig``)
 both extend it, so the two can never build their sides differently.
 """

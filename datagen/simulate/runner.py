@@ -1,5 +1,5 @@
 """Phase 2 over many blueprints: every attempt of every blueprint is one job of the batch layer
-(:mod:`datagen.runner.batch`), built by the build layer (:mod:`datagen.runner.build`) and judged
+(:mod:`datagen.runner.batch`), built by the build layer (:mod:`datagen.simulate.build`) and judged
 against its blueprint. Each finished attempt lands at once in the run directory (a success in
 ``trajectories``, a failure in ``failures``, a repeat of an earlier success in ``duplicates``), so a
 killed run resumes without repeats and without losses.
@@ -26,8 +26,8 @@ from datagen.recipe.episode import SimulateConfig
 from datagen.records import Blueprint, Trajectory
 from datagen.rundir import DatagenRun, JsonlAppender, read_records
 from datagen.runner.batch import Batch, Job
-from datagen.runner.build import Models, build_sides, play_episode, role_models
 from datagen.runner.executor import LOCAL, Executor
+from datagen.simulate.build import Models, build_sides, play_episode, role_models
 from datagen.simulate.episode import EpisodeResult, final_messages
 from datagen.simulate.verdict import gold_hash, judge_episode
 

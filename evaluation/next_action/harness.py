@@ -21,7 +21,7 @@ from datagen.joberrors import error_outcome
 from datagen.llm.base import ModelUnavailableError
 from datagen.rundir import JsonlAppender, NextActionRun, read_rows
 from datagen.runner.batch import Batch, Job
-from datagen.runner.build import Models, episode_seed
+from datagen.simulate.build import Models, episode_seed
 from evaluation.next_action.config import NextActionConfig
 from evaluation.next_action.data import Dialogue, Turn, gold_calls, turns_of
 from evaluation.next_action.scoring import score_turn, summarize

@@ -38,8 +38,8 @@ from datagen.llm.base import ModelUnavailableError
 from datagen.llm.types import ChatModel
 from datagen.rundir import JsonlAppender, TauRun, read_records
 from datagen.runner.batch import Batch, Job
-from datagen.runner.build import Models, build_sides, play_episode, role_models, user_name
 from datagen.runner.executor import LOCAL, Executor
+from datagen.simulate.build import Models, build_sides, play_episode, role_models, user_name
 from datagen.simulate.episode import ContextOverflow, EpisodeResult, final_messages
 from datagen.simulate.verdict import judge_episode
 from evaluation.tau.config import TauConfig

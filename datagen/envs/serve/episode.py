@@ -26,7 +26,7 @@ from datagen.envs.serve.sessions import StartState, find_task, start_env, violat
 from datagen.envs.store import Tables
 from datagen.llm.types import ChatModel, ChatResult, Choice, Usage
 from datagen.recipe.episode import AgentRole, EpisodeConfig, UserRole
-from datagen.runner.build import EpisodeSides, build_sides, play_episode
+from datagen.simulate.build import EpisodeSides, build_sides, play_episode
 from datagen.simulate.episode import EpisodeResult
 from datagen.simulate.user import STOP
 from datagen.simulate.verdict import Verdict, gold_hash, judge_episode
