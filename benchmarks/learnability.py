@@ -366,13 +366,22 @@ def data_figures(settings: Settings) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("outputs/learnability"))
-    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("outputs/learnability"),
+        help="output folder; a rerun reuses its steps",
+    )
+    parser.add_argument(
+        "--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS, help="native domains to make data on"
+    )
     parser.add_argument("--drafts", type=int, default=10, help="task drafts per domain")
     parser.add_argument("--test", type=float, default=0.25, help="test fraction of the grouped split")
-    parser.add_argument("--method", choices=("lora", "full"), default="lora")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--method", choices=("lora", "full"), default="lora", help="LoRA or full fine-tuning")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="constant learning rate")
     parser.add_argument("--sft-steps", type=int, default=40, help="optimizer steps")
     parser.add_argument(
         "--save-every", type=int, default=10, help="a checkpoint (and an evaluation) every N steps"
@@ -380,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1, help="examples (assistant turns) per optimizer step")
     parser.add_argument("--max-tokens", type=int, default=128, help="new tokens per evaluated turn")
     parser.add_argument("--tau-tasks", type=int, default=5, help="held-out retail gold tasks for τ pass^1")
-    parser.add_argument("--tau-max-steps", type=int, default=10)
+    parser.add_argument("--tau-max-steps", type=int, default=10, help="steps per τ dialogue")
     args = parser.parse_args(argv)
     demo = _demo()
     settings = Settings(
