@@ -24,7 +24,7 @@ from datagen.llm.formats import get_format
 from datagen.records import Blueprint
 from datagen.simulate.verdict import gold_hash
 from training.chat_templates import SHIPPED_TEMPLATES
-from training.rl.policy import TemplateRenderer
+from training.rl.policy import Generated, GenerationRequest, TemplateRenderer
 from training.rl.rewards import reward_functions
 from training.rl.rollout import POLICY, EpisodeRollout, to_trl
 from training.rl.sides import AgentRole, EpisodeConfig, UserRole
@@ -72,12 +72,12 @@ def scripted_policy(tokenizer, calls: list[dict[str, Any]], answer: str):
     turns = [get_format("hermes").render_calls([c]) for c in calls] + [answer]
     written: list[str] = []
 
-    def generate_batch(prompts: list[list[int]], caps: list[int]) -> list[list[int]]:
+    def generate_batch(requests: list[GenerationRequest]) -> list[Generated]:
         out = []
-        for _ in prompts:
+        for _ in requests:
             text = turns[min(len(written), len(turns) - 1)]
             written.append(text)
-            out.append(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id])
+            out.append(Generated(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]))
         return out
 
     return generate_batch, written
