@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from training.rl.logprobs import LogprobMask, apply_mask, compare, policy_gaps, trainer_logprobs
 from training.rl.policy import GenerationRequest
+from training.rl.tasks import prompt_row
 
 PROMPT = "<|im_start|>user\nWhich city is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
 CONTINUATION = "The capital of France is Paris, a city on the Seine."
@@ -81,7 +82,11 @@ def test_engine_settings_follow_the_machine_and_the_recipe(embedded_model: Path)
 def tokenizer(embedded_model: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(embedded_model))
+    from training.chat_templates import SHIPPED_TEMPLATES
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model))
+    tok.chat_template = SHIPPED_TEMPLATES["smollm2"].read()
+    return tok
 
 
 def _engine(embedded_model: Path, tokenizer, lora_rank: int | None) -> Any:
@@ -120,7 +125,9 @@ def lora_engine(embedded_model: Path, tokenizer) -> Iterator[Any]:
 
 
 @pytest.mark.vllm
-def test_lora_engine_generates_ids_and_follows_the_adapter(lora_engine, embedded_model: Path, tokenizer):
+def test_lora_engine_generates_ids_and_follows_the_adapter(
+    lora_engine, embedded_model: Path, tokenizer, tmp_path: Path
+):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -144,12 +151,44 @@ def test_lora_engine_generates_ids_and_follows_the_adapter(lora_engine, embedded
     recomputed = trainer_logprobs(model, prompt, first.token_ids, temperature=0.7, device="cpu")
     assert max(abs(a - b) for a, b in zip(first.logprobs, recomputed, strict=True)) < SAME
 
+    _episodes_are_exact_and_seeded(lora_engine, model, tokenizer, tmp_path)
+
     _one_step(model, tokenizer, lr=0.5)
     stale = _gap(lora_engine, model, tokenizer)
     lora_engine.sync(model, 1)  # a new LoRA request with the trained adapter
     fresh = _gap(lora_engine, model, tokenizer)
     assert stale > 0.05 and fresh < SAME, (stale, fresh)
     assert lora_engine.weights_step == 1 and lora_engine.lora.lora_int_id == 2
+
+
+def _episodes_are_exact_and_seeded(engine, model, tokenizer, tmp_path: Path) -> None:
+    """Whole episodes through the rollout with the engine as the policy (the user scripted): an
+    episode's seed is its task and attempt (the build layer's rule), so attempt 0 played again is the
+    same transcript token for token and attempt 1 another; the log-probabilities the engine reports
+    for the policy's tokens are the trainer's."""
+    from libraryrun import library_blueprints, scripted_rollout
+
+    domain, blueprints = library_blueprints(tmp_path / "domains")
+    rollout = scripted_rollout(blueprints, tokenizer, opening=blueprints[0].instruction, turn_tokens=48)
+    prompt = prompt_row(blueprints[0], domain.policy)["prompt"]
+    try:
+        first, second = rollout.run(
+            [prompt, prompt], engine.generate_batch, context_limit=engine.max_model_len
+        )
+        [again] = rollout.run([prompt], engine.generate_batch, context_limit=engine.max_model_len)
+    finally:
+        rollout.close()
+    assert again.transcript.completion_ids == first.transcript.completion_ids
+    assert second.transcript.completion_ids != first.transcript.completion_ids
+    for outcome in (first, second):
+        transcript = outcome.transcript
+        assert transcript.turns >= 1 and transcript.unscored == 0
+        recomputed = trainer_logprobs(
+            model, transcript.prompt_ids, transcript.completion_ids, temperature=0.7, device="cpu"
+        )
+        report = compare([transcript.sampled_logprobs], [recomputed], [transcript.policy_mask])
+        assert report.policy_tokens == sum(transcript.turn_tokens)
+        assert report.metrics()["rollout/logprob_gap_max"] < SAME
 
 
 @pytest.mark.vllm

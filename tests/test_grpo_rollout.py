@@ -16,23 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from libraryrun import library_blueprints
-from scripted import ScriptedModel
+from libraryrun import library_blueprints, scripted_rollout
 
-from datagen.llm.config import ModelSpec
 from datagen.llm.formats import get_format
 from datagen.records import Blueprint
 from datagen.simulate.verdict import gold_hash
 from training.chat_templates import SHIPPED_TEMPLATES
 from training.rl.policy import Generated, GenerationRequest, TemplateRenderer
 from training.rl.rewards import reward_functions
-from training.rl.rollout import POLICY, EpisodeRollout, to_trl
-from training.rl.sides import AgentRole, EpisodeConfig, UserRole
+from training.rl.rollout import EpisodeRollout, to_trl
 from training.rl.tasks import prompt_row
 
 ROOT = Path(__file__).resolve().parents[1]
-STOP_LINE = "Thanks, that is all. ###STOP###"
-OPENING = "I need help with my library account."
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +42,6 @@ def tokenizer(embedded_model: Path):
     tok = AutoTokenizer.from_pretrained(str(embedded_model))
     tok.chat_template = SHIPPED_TEMPLATES["smollm2"].read()
     return tok
-
-
-class ScriptedUserPool:
-    """The pool the rollout builds the user from: every alias is one scripted customer."""
-
-    def __init__(self, opening: str, stops: bool = True) -> None:
-        def customer(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
-            own = [m for m in messages if m["role"] == "assistant"]  # the customer's earlier messages
-            later = STOP_LINE if stops else "Could you say more?"
-            return [opening if not own else later] * kwargs.get("n", 1)
-
-        self.model = ScriptedModel(customer, "scripted-user")
-
-    def get(self, spec: ModelSpec) -> ScriptedModel:
-        return self.model
-
-    async def aclose(self) -> None:
-        pass
 
 
 def scripted_policy(tokenizer, calls: list[dict[str, Any]], answer: str):
@@ -83,26 +60,6 @@ def scripted_policy(tokenizer, calls: list[dict[str, Any]], answer: str):
     return generate_batch, written
 
 
-def _rollout(
-    blueprints, tokenizer, *, opening: str = OPENING, user_stops: bool = True, **kwargs
-) -> EpisodeRollout:
-    episode = EpisodeConfig(
-        agent=AgentRole(model=POLICY, temperature=1.0, max_tokens=256),
-        user=UserRole(model="customer", best_of_n=1),
-        max_steps=12,
-    )
-    rollout = EpisodeRollout(
-        blueprints,
-        episode,
-        {"customer": ModelSpec(model="scripted")},
-        tokenizer=tokenizer,
-        tool_format="hermes",
-        max_completion_length=kwargs.pop("max_completion_length", 4096),
-    )
-    rollout._pool = ScriptedUserPool(opening, user_stops)  # the user is scripted (module docstring)
-    return rollout
-
-
 def _play(rollout: EpisodeRollout, blueprint: Blueprint, domain, generate_batch):
     [outcome] = rollout.run([prompt_row(blueprint, domain.policy)["prompt"]], generate_batch)
     return outcome
@@ -114,7 +71,7 @@ def test_a_policy_making_the_gold_calls_scores_1_and_one_doing_nothing_scores_0(
     for blueprint in blueprints:
         # The customer says what it wants (its instruction) first: every value the gold calls use
         # is then said before it is used, as the provenance check asks.
-        rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
+        rollout = scripted_rollout(blueprints, tokenizer, opening=blueprint.instruction)
         gold = [a.model_dump() for a in blueprint.actions]
         acting, _ = scripted_policy(tokenizer, gold, "All done. " + " ".join(blueprint.outputs))
         idle, _ = scripted_policy(tokenizer, [], "Sorry, I cannot help with that.")
@@ -142,7 +99,7 @@ def test_the_right_calls_with_values_nobody_said_score_0(library, tokenizer):
     the customer never gave reach the right state and still score 0."""
     domain, blueprints = library
     blueprint = next(b for b in blueprints if any("email" in a.arguments for a in b.actions))
-    rollout = _rollout(blueprints, tokenizer)  # the customer only says it needs help
+    rollout = scripted_rollout(blueprints, tokenizer)  # the customer only says it needs help
     acting, _ = scripted_policy(tokenizer, [a.model_dump() for a in blueprint.actions], "All done.")
     try:
         outcome = _play(rollout, blueprint, domain, acting)
@@ -155,7 +112,7 @@ def test_the_right_calls_with_values_nobody_said_score_0(library, tokenizer):
 def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
     domain, blueprints = library
     blueprint = blueprints[0]
-    rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
+    rollout = scripted_rollout(blueprints, tokenizer, opening=blueprint.instruction)
     gold = [a.model_dump() for a in blueprint.actions]
     acting, written = scripted_policy(tokenizer, gold, "Your ticket is closed.")
     try:
@@ -196,7 +153,7 @@ def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
 
 def test_the_completion_budget_ends_the_episode_without_passing_it(library, tokenizer):
     domain, blueprints = library
-    rollout = _rollout(blueprints, tokenizer, user_stops=False, max_completion_length=120)
+    rollout = scripted_rollout(blueprints, tokenizer, user_stops=False, max_completion_length=120)
     chatter, _ = scripted_policy(tokenizer, [], "word " * 60)
     try:
         outcome = _play(rollout, blueprints[0], domain, chatter)
