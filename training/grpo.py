@@ -278,14 +278,23 @@ def policy_generation(generation: str, training_args: GRPOConfig, model_args: Mo
     )
 
 
-def train(
-    script_args: GRPOScriptArguments,
-    training_args: GRPOConfig,
-    model_args: ModelConfig,
-    recipe: str | None = None,
-    command: list[str] | None = None,
-) -> Path:
-    """Run one GRPO job as configured; returns the output directory."""
+@dataclass
+class GRPORun:
+    """A GRPO job ready to train: the trainer, its rollout, and what the end of the run records."""
+
+    trainer: Any
+    rollout: Any  # training.rl.rollout.EpisodeRollout
+    prepared: Any  # training.entrypoint.PreparedModel
+    episode: Any
+    tasks: list[Any]
+    task_facts: dict[str, Any]
+    push: bool
+
+
+def build_run(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig
+) -> GRPORun:
+    """The trainer with our rollout, for the configured tasks and model (the benchmark builds its runs here too)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -321,22 +330,34 @@ def train(
         rollout_func=rollout,
         **peft_and_quantization(model_args),
     )
+    return GRPORun(trainer, rollout, prepared, episode, tasks, task_facts, push)
+
+
+def train(
+    script_args: GRPOScriptArguments,
+    training_args: GRPOConfig,
+    model_args: ModelConfig,
+    recipe: str | None = None,
+    command: list[str] | None = None,
+) -> Path:
+    """Run one GRPO job as configured; returns the output directory."""
+    run = build_run(script_args, training_args, model_args)
     try:
         return train_and_finish(
-            trainer,
+            run.trainer,
             method="grpo",
             script_args=script_args,
             training_args=training_args,
             model_args=model_args,
-            prepared=prepared,
-            report=grpo_report(script_args, task_facts, len(tasks)),
+            prepared=run.prepared,
+            report=grpo_report(script_args, run.task_facts, len(run.tasks)),
             recipe=recipe,
             command=command,
-            push=push,
-            card_extra=grpo_settings(script_args, training_args, episode, task_facts),
+            push=run.push,
+            card_extra=grpo_settings(script_args, training_args, run.episode, run.task_facts),
         )
     finally:
-        rollout.close()
+        run.rollout.close()
 
 
 def main(argv: list[str] | None = None) -> int:
