@@ -207,3 +207,29 @@ def test_full_fine_tuning_weights_are_loaded_into_the_engine(embedded_model: Pat
         assert stale > 0.05 and fresh < SAME, (stale, fresh)
     finally:
         engine.close()
+
+
+@pytest.mark.slow
+def test_each_training_process_has_its_own_engine_with_its_own_weights(
+    tmp_path: Path, embedded_model: Path, plain_env: dict[str, str]
+):
+    """Two processes with a process group up (as under accelerate or DeepSpeed), each with its own
+    engine: each trains its adapter one step on its own sentence, syncs it, and generates its own
+    request; each engine then gives its own process's log-probabilities, not the other's."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    command = ["torchrun", "--standalone", "--nproc_per_node", "2", "tests/engine_ranks.py", str(tmp_path)]
+    done = subprocess.run(command, cwd=root, env=plain_env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-5000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+
+    def gap(a: list[float], b: list[float]) -> float:
+        return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+    for rank in ranks:
+        assert gap(rank["served"], rank["trained"]) < SAME and gap(rank["sampled"], rank["recomputed"]) < SAME
+    assert gap(ranks[0]["served"], ranks[1]["trained"]) > 0.05  # the two processes' weights differ
+    assert ranks[0]["generated"] != ranks[1]["generated"]

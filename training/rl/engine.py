@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,38 +266,30 @@ class PolicyEngine:
         shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
+        """Shuts the engine down, unless the process group it runs on is the training job's: vLLM 0.32's
+        engine shutdown destroys the default process group (``EngineCore.shutdown`` calls
+        ``cleanup_dist_env_and_memory``), so under accelerate/DeepSpeed the engine stays until the
+        process exits (seen on two CPU processes: closing it took the job's group with it)."""
         import gc
 
         import torch
-        from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
 
-        if getattr(self, "llm", None) is None:
+        shutil.rmtree(self._adapters, ignore_errors=True)
+        if getattr(self, "llm", None) is None or not self._owns_process_group:
             return
-        self.llm.llm_engine.engine_core.shutdown()
+        self.llm.llm_engine.engine_core.shutdown()  # and the group of one it started
         self.llm = None
-        destroy_model_parallel()
-        if self._owns_process_group:
-            destroy_distributed_environment()
         gc.collect()
         torch.set_num_threads = self._set_num_threads
-        shutil.rmtree(self._adapters, ignore_errors=True)
+
+
+def _whole(params: list[Any]) -> AbstractContextManager[None]:
+    """The gather for parameters that are whole already (no ZeRO-3)."""
+    return nullcontext()
 
 
 def _next_lora_id(previous: Any) -> int:
     return 1 if previous is None else previous.lora_int_id + 1
-
-
-class _whole:
-    """A gather for parameters that are whole already (no ZeRO-3)."""
-
-    def __init__(self, params: list[Any]) -> None:
-        pass
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _refresh_tied_head(engine_model: Any) -> None:
