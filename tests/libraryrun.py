@@ -74,6 +74,8 @@ def scripted_rollout(
     user_stops: bool = True,
     max_completion_length: int = 4096,
     turn_tokens: int = 256,
+    generation: Any = None,
+    logprob_mask: Any = None,
 ) -> EpisodeRollout:
     """A rollout over ``blueprints`` whose simulated user is scripted: it says ``opening``, then stops
     once the agent has answered (or keeps asking, ``user_stops=False``)."""
@@ -89,6 +91,8 @@ def scripted_rollout(
         tokenizer=tokenizer,
         tool_format="hermes",
         max_completion_length=max_completion_length,
+        generation=generation,
+        logprob_mask=logprob_mask,
     )
     rollout._pool = ScriptedUserPool(opening, user_stops)
     return rollout

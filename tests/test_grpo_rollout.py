@@ -12,7 +12,10 @@ GRPO test runs the real user model on a vLLM server.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,7 +25,8 @@ from datagen.llm.formats import get_format
 from datagen.records import Blueprint
 from datagen.simulate.verdict import gold_hash
 from training.chat_templates import SHIPPED_TEMPLATES
-from training.rl.policy import Generated, GenerationRequest, TemplateRenderer
+from training.rl.logprobs import LogprobMask, trainer_logprobs
+from training.rl.policy import Generated, GenerationRequest, Sampler, TemplateRenderer
 from training.rl.rewards import reward_functions
 from training.rl.rollout import EpisodeRollout, to_trl
 from training.rl.tasks import prompt_row
@@ -296,3 +300,78 @@ def test_tasks_keep_the_export_split(tmp_path: Path):
         TaskSource(export_dir=str(tmp_path / "export"), test=0.5)
     with pytest.raises(ValueError, match="none on the 'validation' side"):
         load_tasks(TaskSource(run_dir=str(run), split="validation"))
+
+
+class ScoredGeneration:
+    """A generation that reports log-probabilities, as the vLLM engine does: the scripted turns scored
+    by the model itself, the turn ``shifted_turn`` reported 2 nats lower than the model gives it."""
+
+    def __init__(self, generate_batch, model, shifted_turn: int) -> None:
+        self.turns = 0
+
+        def scored(requests: list[GenerationRequest]) -> list[Generated]:
+            out = generate_batch(requests)
+            for request, generated in zip(requests, out, strict=True):
+                exact = trainer_logprobs(
+                    model, request.prompt_ids, generated.token_ids, temperature=1.0, device="cpu"
+                )
+                shift = 2.0 if self.turns == shifted_turn else 0.0
+                generated.logprobs = [lp - shift for lp in exact]
+                self.turns += 1
+            return out
+
+        self.generate_batch = scored
+
+    @contextmanager
+    def sampler(self, trainer) -> Iterator[Sampler]:
+        yield Sampler(self.generate_batch, reports_logprobs=True)
+
+    def metrics(self) -> dict[str, float]:
+        return {"rollout/engine_weights_step": 0.0}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_generator_reporting_log_probabilities_is_checked_and_masked(library, tokenizer, embedded_model):
+    """The rollout compares the generator's log-probabilities with the trainer's on the policy's
+    tokens, logs the gap through TRL's metric path, and with logprob_mask drops the tokens that are
+    too far off from the loss (env_mask); TRL gets the generator's log-probabilities."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    domain, blueprints = library
+    blueprint = blueprints[0]
+    model = AutoModelForCausalLM.from_pretrained(str(embedded_model), dtype=torch.float32)
+    acting, written = scripted_policy(tokenizer, [a.model_dump() for a in blueprint.actions], "Done.")
+    generation = ScoredGeneration(acting, model, shifted_turn=1)
+    rollout = scripted_rollout(
+        blueprints,
+        tokenizer,
+        opening=blueprint.instruction,
+        generation=generation,
+        logprob_mask=LogprobMask(level="token", max_log_ratio=1.0),
+    )
+    logged: dict[str, float] = {}
+    trainer = SimpleNamespace(
+        accelerator=SimpleNamespace(process_index=0, num_processes=1, device="cpu"),
+        eos_token_ids=[tokenizer.eos_token_id],
+        model=model,
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+        temperature=1.0,
+        _log_metric=logged.__setitem__,
+    )
+    try:
+        output = rollout([prompt_row(blueprint, domain.policy)["prompt"]], trainer)
+    finally:
+        rollout.close()
+    [mask], [logprobs], [ids] = output["env_mask"], output["logprobs"], output["completion_ids"]
+    turn_lengths = [len(tokenizer.encode(w, add_special_tokens=False)) + 1 for w in written]
+    assert len(logprobs) == len(ids) == len(mask) and sum(mask) == sum(turn_lengths) - turn_lengths[1]
+    assert logged["rollout/logprob_gap_max"] == pytest.approx(2.0, abs=1e-3)
+    assert logged["rollout/logprob_gap"] == pytest.approx(2.0 * turn_lengths[1] / sum(turn_lengths), abs=1e-3)
+    assert logged["rollout/masked_token_share"] == pytest.approx(turn_lengths[1] / sum(turn_lengths))
+    assert logged["rollout/engine_weights_step"] == 0.0
+    # What the loss still sees is exactly the turns reported faithfully.
+    kept = tokenizer.decode([token for token, m in zip(ids, mask, strict=True) if m])
+    assert kept == "".join(w + tokenizer.eos_token for i, w in enumerate(written) if i != 1)
