@@ -12,27 +12,26 @@ GRPO test runs the real user model on a vLLM server.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from libraryrun import library_blueprints
-from scripted import ScriptedModel
+from libraryrun import library_blueprints, scripted_rollout
 
-from datagen.llm.config import ModelSpec
 from datagen.llm.formats import get_format
 from datagen.records import Blueprint
 from datagen.simulate.verdict import gold_hash
 from training.chat_templates import SHIPPED_TEMPLATES
-from training.rl.policy import TemplateRenderer
+from training.rl.logprobs import LogprobMask, trainer_logprobs
+from training.rl.policy import Generated, GenerationRequest, Sampler, TemplateRenderer
 from training.rl.rewards import reward_functions
-from training.rl.rollout import POLICY, EpisodeRollout, to_trl
-from training.rl.sides import AgentRole, EpisodeConfig, UserRole
+from training.rl.rollout import EpisodeRollout, to_trl
 from training.rl.tasks import prompt_row
 
 ROOT = Path(__file__).resolve().parents[1]
-STOP_LINE = "Thanks, that is all. ###STOP###"
-OPENING = "I need help with my library account."
 
 
 @pytest.fixture(scope="module")
@@ -49,58 +48,20 @@ def tokenizer(embedded_model: Path):
     return tok
 
 
-class ScriptedUserPool:
-    """The pool the rollout builds the user from: every alias is one scripted customer."""
-
-    def __init__(self, opening: str, stops: bool = True) -> None:
-        def customer(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> list[str]:
-            own = [m for m in messages if m["role"] == "assistant"]  # the customer's earlier messages
-            later = STOP_LINE if stops else "Could you say more?"
-            return [opening if not own else later] * kwargs.get("n", 1)
-
-        self.model = ScriptedModel(customer, "scripted-user")
-
-    def get(self, spec: ModelSpec) -> ScriptedModel:
-        return self.model
-
-    async def aclose(self) -> None:
-        pass
-
-
 def scripted_policy(tokenizer, calls: list[dict[str, Any]], answer: str):
     """A generate function that writes one call a turn (hermes, as the template expects), then the answer."""
     turns = [get_format("hermes").render_calls([c]) for c in calls] + [answer]
     written: list[str] = []
 
-    def generate_batch(prompts: list[list[int]], caps: list[int]) -> list[list[int]]:
+    def generate_batch(requests: list[GenerationRequest]) -> list[Generated]:
         out = []
-        for _ in prompts:
+        for _ in requests:
             text = turns[min(len(written), len(turns) - 1)]
             written.append(text)
-            out.append(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id])
+            out.append(Generated(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]))
         return out
 
     return generate_batch, written
-
-
-def _rollout(
-    blueprints, tokenizer, *, opening: str = OPENING, user_stops: bool = True, **kwargs
-) -> EpisodeRollout:
-    episode = EpisodeConfig(
-        agent=AgentRole(model=POLICY, temperature=1.0, max_tokens=256),
-        user=UserRole(model="customer", best_of_n=1),
-        max_steps=12,
-    )
-    rollout = EpisodeRollout(
-        blueprints,
-        episode,
-        {"customer": ModelSpec(model="scripted")},
-        tokenizer=tokenizer,
-        tool_format="hermes",
-        max_completion_length=kwargs.pop("max_completion_length", 4096),
-    )
-    rollout._pool = ScriptedUserPool(opening, user_stops)  # the user is scripted (module docstring)
-    return rollout
 
 
 def _play(rollout: EpisodeRollout, blueprint: Blueprint, domain, generate_batch):
@@ -114,7 +75,7 @@ def test_a_policy_making_the_gold_calls_scores_1_and_one_doing_nothing_scores_0(
     for blueprint in blueprints:
         # The customer says what it wants (its instruction) first: every value the gold calls use
         # is then said before it is used, as the provenance check asks.
-        rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
+        rollout = scripted_rollout(blueprints, tokenizer, opening=blueprint.instruction)
         gold = [a.model_dump() for a in blueprint.actions]
         acting, _ = scripted_policy(tokenizer, gold, "All done. " + " ".join(blueprint.outputs))
         idle, _ = scripted_policy(tokenizer, [], "Sorry, I cannot help with that.")
@@ -142,7 +103,7 @@ def test_the_right_calls_with_values_nobody_said_score_0(library, tokenizer):
     the customer never gave reach the right state and still score 0."""
     domain, blueprints = library
     blueprint = next(b for b in blueprints if any("email" in a.arguments for a in b.actions))
-    rollout = _rollout(blueprints, tokenizer)  # the customer only says it needs help
+    rollout = scripted_rollout(blueprints, tokenizer)  # the customer only says it needs help
     acting, _ = scripted_policy(tokenizer, [a.model_dump() for a in blueprint.actions], "All done.")
     try:
         outcome = _play(rollout, blueprint, domain, acting)
@@ -155,7 +116,7 @@ def test_the_right_calls_with_values_nobody_said_score_0(library, tokenizer):
 def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
     domain, blueprints = library
     blueprint = blueprints[0]
-    rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
+    rollout = scripted_rollout(blueprints, tokenizer, opening=blueprint.instruction)
     gold = [a.model_dump() for a in blueprint.actions]
     acting, written = scripted_policy(tokenizer, gold, "Your ticket is closed.")
     try:
@@ -196,7 +157,7 @@ def test_the_transcript_is_what_the_policy_saw_and_wrote(library, tokenizer):
 
 def test_the_completion_budget_ends_the_episode_without_passing_it(library, tokenizer):
     domain, blueprints = library
-    rollout = _rollout(blueprints, tokenizer, user_stops=False, max_completion_length=120)
+    rollout = scripted_rollout(blueprints, tokenizer, user_stops=False, max_completion_length=120)
     chatter, _ = scripted_policy(tokenizer, [], "word " * 60)
     try:
         outcome = _play(rollout, blueprints[0], domain, chatter)
@@ -339,3 +300,78 @@ def test_tasks_keep_the_export_split(tmp_path: Path):
         TaskSource(export_dir=str(tmp_path / "export"), test=0.5)
     with pytest.raises(ValueError, match="none on the 'validation' side"):
         load_tasks(TaskSource(run_dir=str(run), split="validation"))
+
+
+class ScoredGeneration:
+    """A generation that reports log-probabilities, as the vLLM engine does: the scripted turns scored
+    by the model itself, the turn ``shifted_turn`` reported 2 nats lower than the model gives it."""
+
+    def __init__(self, generate_batch, model, shifted_turn: int) -> None:
+        self.turns = 0
+
+        def scored(requests: list[GenerationRequest]) -> list[Generated]:
+            out = generate_batch(requests)
+            for request, generated in zip(requests, out, strict=True):
+                exact = trainer_logprobs(
+                    model, request.prompt_ids, generated.token_ids, temperature=1.0, device="cpu"
+                )
+                shift = 2.0 if self.turns == shifted_turn else 0.0
+                generated.logprobs = [lp - shift for lp in exact]
+                self.turns += 1
+            return out
+
+        self.generate_batch = scored
+
+    @contextmanager
+    def sampler(self, trainer) -> Iterator[Sampler]:
+        yield Sampler(self.generate_batch, reports_logprobs=True)
+
+    def metrics(self) -> dict[str, float]:
+        return {"rollout/engine_weights_step": 0.0}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_generator_reporting_log_probabilities_is_checked_and_masked(library, tokenizer, embedded_model):
+    """The rollout compares the generator's log-probabilities with the trainer's on the policy's
+    tokens, logs the gap through TRL's metric path, and with logprob_mask drops the tokens that are
+    too far off from the loss (env_mask); TRL gets the generator's log-probabilities."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    domain, blueprints = library
+    blueprint = blueprints[0]
+    model = AutoModelForCausalLM.from_pretrained(str(embedded_model), dtype=torch.float32)
+    acting, written = scripted_policy(tokenizer, [a.model_dump() for a in blueprint.actions], "Done.")
+    generation = ScoredGeneration(acting, model, shifted_turn=1)
+    rollout = scripted_rollout(
+        blueprints,
+        tokenizer,
+        opening=blueprint.instruction,
+        generation=generation,
+        logprob_mask=LogprobMask(level="token", max_log_ratio=1.0),
+    )
+    logged: dict[str, float] = {}
+    trainer = SimpleNamespace(
+        accelerator=SimpleNamespace(process_index=0, num_processes=1, device="cpu"),
+        eos_token_ids=[tokenizer.eos_token_id],
+        model=model,
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+        temperature=1.0,
+        _log_metric=logged.__setitem__,
+    )
+    try:
+        output = rollout([prompt_row(blueprint, domain.policy)["prompt"]], trainer)
+    finally:
+        rollout.close()
+    [mask], [logprobs], [ids] = output["env_mask"], output["logprobs"], output["completion_ids"]
+    turn_lengths = [len(tokenizer.encode(w, add_special_tokens=False)) + 1 for w in written]
+    assert len(logprobs) == len(ids) == len(mask) and sum(mask) == sum(turn_lengths) - turn_lengths[1]
+    assert logged["rollout/logprob_gap_max"] == pytest.approx(2.0, abs=1e-3)
+    assert logged["rollout/logprob_gap"] == pytest.approx(2.0 * turn_lengths[1] / sum(turn_lengths), abs=1e-3)
+    assert logged["rollout/masked_token_share"] == pytest.approx(turn_lengths[1] / sum(turn_lengths))
+    assert logged["rollout/engine_weights_step"] == 0.0
+    # What the loss still sees is exactly the turns reported faithfully.
+    kept = tokenizer.decode([token for token, m in zip(ids, mask, strict=True) if m])
+    assert kept == "".join(w + tokenizer.eos_token for i, w in enumerate(written) if i != 1)

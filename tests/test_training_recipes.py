@@ -103,7 +103,12 @@ def test_grpo_recipe_parses_and_names_its_own_command(recipe: Path) -> None:
     assert script_args.episode_config.agent.model == "policy"
     assert not training_args.use_vllm and training_args.num_generations >= 2
     assert training_args.per_device_train_batch_size % training_args.num_generations == 0
+    assert script_args.generation == "vllm"  # the policy's own colocated engine
     if gpu:
+        # The engine's share of each GPU is the recipe's, and its context holds a whole dialogue.
+        assert 0.2 <= training_args.vllm_gpu_memory_utilization <= 0.5
+        assert training_args.vllm_max_model_length > training_args.max_completion_length
+        assert "vllm_gpu_memory_utilization of it" in recipe.read_text()
         assert training_args.bf16 and training_args.gradient_checkpointing
         assert model_args.use_peft == (recipe.stem == "lora")
         sft_output = f"outputs/sft/{recipe.parent.name}-{recipe.stem}"
@@ -124,6 +129,13 @@ def test_grpo_recipe_typos_are_errors(tmp_path: Path) -> None:
             "  split: train", "  export_dir: x\n  split: train"
         ),
         "reward_weights": recipe + "\nreward_weights: [1.0, 0.1, 0.05]\n",
+        "generation: expected one of": recipe.replace("generation: vllm", "generation: vlm"),
+        "use_vllm: true is TRL's own": recipe + "\nuse_vllm: true\n",
+        "vllm_tensor_parallel_size with generation: vllm": recipe + "\nvllm_tensor_parallel_size: 2\n",
+        "needs generation: vllm": recipe.replace("generation: vllm", "generation: transformers")
+        + "\nlogprob_mask: {max_log_ratio: 0.5}\n",
+        "max_log_ratio": recipe + "\nlogprob_mask: {max_log_ratio: -1}\n",
+        "level": recipe + "\nlogprob_mask: {level: episode}\n",
     }
     for message, text in cases.items():
         path = tmp_path / "typo.yaml"

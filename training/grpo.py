@@ -13,6 +13,16 @@ the episode layer Phase 2 and the τ harness use. Each dialogue is scored by the
 outputs said, no policy check failed, write-call values said before: the provenance check), plus the shaping terms the recipe names with their weights,
 each logged on its own. The loss falls on the policy's own tokens only.
 
+The policy's turns are sampled by the recipe's ``generation``: ``vllm`` (the default), an engine in
+each training process beside the trainer (TRL's colocate layout: ``vllm_gpu_memory_utilization`` of
+the GPU for the engine, the rest for training; ``vllm_max_model_length`` its context), given the
+trainer's weights after every optimizer step (a LoRA adapter as a new LoRA request, or every
+parameter in place) and checked on every rollout: its sampling log-probabilities against the
+trainer's on the same tokens, logged as ``rollout/logprob_gap`` (``training.rl.engine``,
+``training.rl.logprobs``; ``logprob_mask`` drops tokens sampled too far off); or ``transformers``, the
+trainer's own ``model.generate``. TRL's own ``use_vllm`` stays off: its vLLM path generates one
+completion per prompt, not a dialogue.
+
 The recipe sets defaults for our arguments (:class:`GRPOScriptArguments`: ``tasks`` (blueprints from a
 run directory, or from the run behind an export on one side of its split), ``models`` (the simulated
 user's model by alias), ``episode`` (the user's settings, the agent's tokens per turn, the step limit,
@@ -53,6 +63,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("training.grpo")
 
+GENERATIONS = ("vllm", "transformers")
+
 
 @dataclass
 class GRPOScriptArguments(ModelScriptArguments):
@@ -87,11 +99,26 @@ class GRPOScriptArguments(ModelScriptArguments):
             "SHAPING_TERMS: outputs, gold_calls, tool_success, format, brevity); none: the verdict alone."
         },
     )
+    generation: str = field(
+        default="vllm",
+        metadata={
+            "help": "What samples the policy's turns: `vllm` (its own engine colocated with the trainer, "
+            "weights synced after every step: training.rl.engine) or `transformers` (the trainer's generate)."
+        },
+    )
+    logprob_mask: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "generation: vllm only. Drop from the loss the policy tokens the engine sampled far from "
+            "the trainer's distribution: {level: token | sequence, max_log_ratio} (training.rl.logprobs)."
+        },
+    )
 
     def __post_init__(self) -> None:
         # Validated at parse time, so a typo in a recipe is an error before any model loads.
         from datagen.llm.config import ModelSpec
         from datagen.recipe import resolve_role_models
+        from training.rl.logprobs import LogprobMask
         from training.rl.rewards import SHAPING_TERMS
         from training.rl.rollout import POLICY
         from training.rl.sides import EpisodeConfig
@@ -119,6 +146,14 @@ class GRPOScriptArguments(ModelScriptArguments):
             raise ValueError(
                 f"shaping: unknown terms {unknown_terms}; expected some of {sorted(SHAPING_TERMS)}"
             )
+        if self.generation not in GENERATIONS:
+            raise ValueError(f"generation: expected one of {list(GENERATIONS)}, found {self.generation!r}")
+        self.logprob_rule = LogprobMask.model_validate(self.logprob_mask) if self.logprob_mask else None
+        if self.logprob_rule is not None and self.generation != "vllm":
+            raise ValueError(
+                "logprob_mask: compares the engine's sampling log-probabilities with the trainer's, so it needs "
+                f"generation: vllm; found generation: {self.generation}"
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, ModelConfig]:
@@ -132,7 +167,45 @@ def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPO
         raise ValueError(
             "set the reward's weights with `shaping:` (the verifier's weight is 1), not reward_weights"
         )
+    check_generation(script_args.generation, training_args, model_args)
     return script_args, training_args, model_args
+
+
+def check_generation(generation: str, training_args: GRPOConfig, model_args: ModelConfig) -> None:
+    """Settings the policy's generator cannot honour are errors at parse time, before any model loads."""
+    if training_args.use_vllm:
+        raise ValueError(
+            "use_vllm: true is TRL's own vLLM generation, one completion per prompt, which cannot play a "
+            "dialogue; set use_vllm: false and generation: vllm (the policy's own engine, colocated)"
+        )
+    if generation != "vllm":
+        return
+    refused = {
+        "vllm_tensor_parallel_size": (
+            training_args.vllm_tensor_parallel_size != 1,
+            "each training process has its own engine on its own device; keep it at 1",
+        ),
+        "vllm_enable_sleep_mode": (
+            training_args.vllm_enable_sleep_mode,
+            "the engine stays resident; lower vllm_gpu_memory_utilization to leave training more memory",
+        ),
+        "generation_kwargs": (
+            bool(training_args.generation_kwargs),
+            "set temperature, top_p, top_k, min_p and repetition_penalty, which both generators honour",
+        ),
+        "use_dora": (bool(model_args.use_peft and model_args.use_dora), "vLLM serves plain LoRA adapters"),
+        "lora_modules_to_save": (
+            bool(model_args.use_peft and model_args.lora_modules_to_save),
+            "vLLM loads LoRA weights only; train those modules with full fine-tuning",
+        ),
+        "load_in_4bit / load_in_8bit": (
+            model_args.load_in_4bit or model_args.load_in_8bit,
+            "the engine would sample from the unquantized base the adapter was not trained on",
+        ),
+    }
+    for name, (found, why) in refused.items():
+        if found:
+            raise ValueError(f"{name} with generation: vllm: {why}; or set generation: transformers")
 
 
 def _episode(script_args: GRPOScriptArguments, training_args: GRPOConfig) -> EpisodeConfig:
@@ -181,17 +254,46 @@ def grpo_settings(
         "user_models": {alias: spec.label for alias, spec in script_args.model_specs.items()},
         "num_generations": training_args.num_generations,
         "max_completion_length": training_args.max_completion_length,
+        "generation": script_args.generation,
+        "logprob_mask": script_args.logprob_rule.model_dump() if script_args.logprob_rule else None,
     }
 
 
-def train(
-    script_args: GRPOScriptArguments,
-    training_args: GRPOConfig,
-    model_args: ModelConfig,
-    recipe: str | None = None,
-    command: list[str] | None = None,
-) -> Path:
-    """Run one GRPO job as configured; returns the output directory."""
+def policy_generation(generation: str, training_args: GRPOConfig, model_args: ModelConfig) -> Any:
+    """What samples the policy (``generation:``); the vLLM engine itself starts on the first rollout."""
+    from training.rl.rollout import TrainerGeneration
+
+    if generation == "transformers":
+        return TrainerGeneration()
+    from training.rl.engine import EngineGeneration, EngineOptions
+
+    return EngineGeneration(
+        EngineOptions(
+            max_model_len=training_args.vllm_max_model_length,
+            gpu_memory_utilization=training_args.vllm_gpu_memory_utilization,
+            lora_rank=model_args.lora_r if model_args.use_peft else None,
+            dtype=model_args.dtype or "auto",
+        )
+    )
+
+
+@dataclass
+class GRPORun:
+    """A GRPO job ready to train: the trainer, its rollout, and what the end of the run records."""
+
+    trainer: Any
+    rollout: Any  # training.rl.rollout.EpisodeRollout
+    prepared: Any  # training.entrypoint.PreparedModel
+    episode: Any
+    tasks: list[Any]
+    task_facts: dict[str, Any]
+    push: bool
+
+
+def build_run(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig
+) -> GRPORun:
+    """The trainer with our rollout, for the configured tasks and model (the benchmark builds its runs here too)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -211,6 +313,8 @@ def train(
         tokenizer=prepared.tokenizer,
         tool_format=prepared.spec.tool_format,
         max_completion_length=training_args.max_completion_length,
+        generation=policy_generation(script_args.generation, training_args, model_args),
+        logprob_mask=script_args.logprob_rule,
     )
     dataset = Dataset.from_list([prompt_row(b, get_domain(b.env).policy) for b in tasks])
     functions, training_args.reward_weights = reward_functions(script_args.shaping)
@@ -225,22 +329,34 @@ def train(
         rollout_func=rollout,
         **peft_and_quantization(model_args),
     )
+    return GRPORun(trainer, rollout, prepared, episode, tasks, task_facts, push)
+
+
+def train(
+    script_args: GRPOScriptArguments,
+    training_args: GRPOConfig,
+    model_args: ModelConfig,
+    recipe: str | None = None,
+    command: list[str] | None = None,
+) -> Path:
+    """Run one GRPO job as configured; returns the output directory."""
+    run = build_run(script_args, training_args, model_args)
     try:
         return train_and_finish(
-            trainer,
+            run.trainer,
             method="grpo",
             script_args=script_args,
             training_args=training_args,
             model_args=model_args,
-            prepared=prepared,
-            report=grpo_report(script_args, task_facts, len(tasks)),
+            prepared=run.prepared,
+            report=grpo_report(script_args, run.task_facts, len(run.tasks)),
             recipe=recipe,
             command=command,
-            push=push,
-            card_extra=grpo_settings(script_args, training_args, episode, task_facts),
+            push=run.push,
+            card_extra=grpo_settings(script_args, training_args, run.episode, run.task_facts),
         )
     finally:
-        rollout.close()
+        run.rollout.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,11 @@ Per call, for every prompt (a blueprint, each repeated ``num_generations`` times
 a fresh environment on the blueprint's seed, the agent (the policy under training, as a
 :class:`~training.rl.policy.PolicyChatModel`) and the simulated user (a fixed model, usually a vLLM
 server) from the build layer, one episode (``run_episode``), the verdict (``judge_episode``). All the
-episodes of a call are in flight at once; the policy's requests are generated in batches with the
-trainer's own model (unwrapped as TRL does for its generation), the user's go to its server meanwhile.
+episodes of a call are in flight at once; the policy's requests are generated in batches, the user's
+go to its server meanwhile. The policy is sampled by the recipe's ``generation``: the colocated vLLM
+engine (:class:`training.rl.engine.EngineGeneration`, weights synced after every optimizer step, its
+sampling log-probabilities checked against the trainer's: :mod:`training.rl.logprobs`) or the
+trainer's own model (:class:`TrainerGeneration`, unwrapped as TRL does for its generation).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from datagen.envs.base import Domain
 from datagen.envs.registry import get_domain
@@ -39,7 +42,15 @@ from datagen.llm.types import ChatModel
 from datagen.records import Blueprint
 from datagen.simulate.episode import final_messages
 from datagen.simulate.verdict import Verdict, gold_hash, judge_episode
-from training.rl.policy import BatchedGenerator, GenerateBatch, PolicyChatModel, TemplateRenderer, Transcript
+from training.rl.logprobs import LogprobMask, compare, trainer_side
+from training.rl.policy import (
+    BatchedGenerator,
+    GenerateBatch,
+    PolicyChatModel,
+    Sampler,
+    TemplateRenderer,
+    Transcript,
+)
 from training.rl.rewards import Episode, gold_calls_matched
 from training.rl.sides import EpisodeConfig, build_sides, play_episode
 from training.rl.tasks import task_of
@@ -65,6 +76,16 @@ class RolloutModels:
         return self.pool.get(alias)
 
 
+class PolicyGeneration(Protocol):
+    """What samples the policy during a rollout (``generation:`` of the recipe)."""
+
+    def sampler(self, trainer: Any) -> AbstractContextManager[Sampler]: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Outcome:
     transcript: Transcript
@@ -84,6 +105,8 @@ class EpisodeRollout:
         tokenizer: Any,
         tool_format: str,
         max_completion_length: int,
+        generation: PolicyGeneration | None = None,
+        logprob_mask: LogprobMask | None = None,
         domains: Callable[[str], Domain] = get_domain,
     ) -> None:
         if episode.agent.model != POLICY:
@@ -95,6 +118,8 @@ class EpisodeRollout:
         self.renderer = TemplateRenderer(tokenizer, get_format(tool_format), template_format=tool_format)
         self.renderer.end_of_turn_id  # noqa: B018 - a template/tokenizer mismatch fails now, not mid-run
         self.max_completion_length = max_completion_length
+        self.generation = generation or TrainerGeneration()
+        self.logprob_mask = logprob_mask
         self._gold: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
         self._pool: ModelPool | None = None
@@ -107,11 +132,51 @@ class EpisodeRollout:
         rank, world = trainer.accelerator.process_index, trainer.accelerator.num_processes
         first_attempt = (self._calls * world + rank) * len(prompts)
         self._calls += 1
-        with trainer_generation(trainer) as generate_batch:
+        with self.generation.sampler(trainer) as sampler:
             outcomes = self.run(
-                prompts, generate_batch, first_attempt=first_attempt, stop_ids=trainer.eos_token_ids
+                prompts,
+                sampler.generate_batch,
+                first_attempt=first_attempt,
+                stop_ids=trainer.eos_token_ids,
+                context_limit=sampler.context_limit,
             )
-        return to_trl(outcomes, self.renderer.end_of_turn_id)
+        metrics = self.generation.metrics()
+        masks = None
+        if sampler.reports_logprobs:
+            masks = self.check_logprobs(trainer, outcomes, metrics)
+        for name, value in sorted(metrics.items()):
+            trainer._log_metric(name, value)  # TRL's own metric path (reward functions get it as log_metric)
+        return to_trl(
+            outcomes, self.renderer.end_of_turn_id, with_logprobs=sampler.reports_logprobs, masks=masks
+        )
+
+    def check_logprobs(
+        self, trainer: Any, outcomes: list[Outcome], metrics: dict[str, float]
+    ) -> list[list[int]]:
+        """The engine's sampling log-probabilities against the trainer's on the same tokens
+        (:mod:`training.rl.logprobs`): the gap goes into ``metrics``; returns the policy masks that
+        ``logprob_mask`` leaves."""
+        transcripts = [o.transcript for o in outcomes]
+        recomputed = trainer_side(
+            trainer, [t.prompt_ids for t in transcripts], [t.completion_ids for t in transcripts]
+        )
+        report = compare(
+            [t.sampled_logprobs for t in transcripts],
+            recomputed,
+            [t.policy_mask for t in transcripts],
+            self.logprob_mask,
+        )
+        metrics.update(report.metrics())
+        logger.info(
+            "rollout log-probabilities: engine vs trainer gap %.4g mean, %.4g max over %d policy tokens; "
+            "masked %d tokens (%d whole episodes)",
+            metrics.get("rollout/logprob_gap", 0.0),
+            metrics.get("rollout/logprob_gap_max", 0.0),
+            report.policy_tokens,
+            report.masked_tokens,
+            report.masked_episodes,
+        )
+        return report.masks
 
     # -- the episodes ------------------------------------------------------------------------------
     def run(
@@ -121,23 +186,31 @@ class EpisodeRollout:
         *,
         first_attempt: int = 0,
         stop_ids: list[int] | None = None,
+        context_limit: int | None = None,
     ) -> list[Outcome]:
         """Plays one episode per prompt (the ``i``-th as attempt ``first_attempt + i`` of its blueprint)."""
         generator = BatchedGenerator(generate_batch)
         stops = stop_ids or [self.renderer.end_of_turn_id]
 
+        def policy() -> PolicyChatModel:
+            return PolicyChatModel(
+                generator,
+                self.renderer,
+                stop_ids=stops,
+                max_completion_tokens=self.max_completion_length,
+                context_limit=context_limit,
+            )
+
         async def play_all() -> list[Outcome]:
             return await asyncio.gather(
-                *(self._play(task_of(p), first_attempt + i, generator, stops) for i, p in enumerate(prompts))
+                *(self._play(task_of(p), first_attempt + i, policy()) for i, p in enumerate(prompts))
             )
 
         outcomes = self._loop.run_until_complete(play_all())
         self._log(outcomes, generator.batches)
         return outcomes
 
-    async def _play(
-        self, task_id: str, attempt: int, generator: BatchedGenerator, stop_ids: list[int]
-    ) -> Outcome:
+    async def _play(self, task_id: str, attempt: int, policy: PolicyChatModel) -> Outcome:
         blueprint = self.tasks.get(task_id)
         if blueprint is None:
             raise ValueError(
@@ -146,9 +219,6 @@ class EpisodeRollout:
         domain = self.domains(blueprint.env)
         expected = self._expected_hash(domain, blueprint)
         env = domain.new_env(blueprint.seed)
-        policy = PolicyChatModel(
-            generator, self.renderer, stop_ids=stop_ids, max_completion_tokens=self.max_completion_length
-        )
         if self._pool is None:
             self._pool = ModelPool(self.specs)
         models = RolloutModels(policy, self.specs, self._pool)
@@ -188,7 +258,8 @@ class EpisodeRollout:
         )
 
     def close(self) -> None:
-        """Closes the user models (their HTTP clients or engines) and the event loop."""
+        """Closes the policy's generator, the user models (their HTTP clients or engines) and the event loop."""
+        self.generation.close()
         if self._pool is not None:
             self._loop.run_until_complete(self._pool.aclose())
             self._pool = None
@@ -228,33 +299,52 @@ def summarize(
     }
 
 
-def to_trl(outcomes: list[Outcome], end_of_turn_id: int) -> dict[str, Any]:
+def to_trl(
+    outcomes: list[Outcome],
+    end_of_turn_id: int,
+    *,
+    with_logprobs: bool = False,
+    masks: list[list[int]] | None = None,
+) -> dict[str, Any]:
     """The dict ``rollout_func`` returns. A completion is never empty (TRL reads its last token): an
-    episode in which the policy never spoke gets one end-of-turn token as context."""
-    completions, masks = [], []
-    for outcome in outcomes:
-        ids, mask = outcome.transcript.completion_ids, outcome.transcript.policy_mask
-        completions.append(ids or [end_of_turn_id])
-        masks.append(mask or [0])
+    episode in which the policy never spoke gets one end-of-turn token as context. ``masks`` replace
+    the transcripts' policy masks (``logprob_mask``); ``with_logprobs``: the sampler's log-probabilities
+    go to TRL too (its off-policy sequence mask reads them)."""
+    completions, policy_masks, logprobs = [], [], []
+    for index, outcome in enumerate(outcomes):
+        transcript = outcome.transcript
+        mask = transcript.policy_mask if masks is None else masks[index]
+        completions.append(transcript.completion_ids or [end_of_turn_id])
+        policy_masks.append(mask or [0])
+        logprobs.append(transcript.sampled_logprobs or [0.0])
     return {
         "prompt_ids": [o.transcript.prompt_ids for o in outcomes],
         "completion_ids": completions,
-        "env_mask": masks,
-        "logprobs": None,  # generated by the trainer's own model: no sampler mismatch to correct
+        "env_mask": policy_masks,
+        "logprobs": logprobs if with_logprobs else None,
         "episode": [o.episode for o in outcomes],
     }
+
+
+class TrainerGeneration:
+    """``generation: transformers``: the trainer's own model samples the policy (no log-probabilities)."""
+
+    @contextmanager
+    def sampler(self, trainer: Any) -> Iterator[Sampler]:
+        with trainer_generation(trainer) as generate_batch:
+            yield Sampler(generate_batch)
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        pass
 
 
 @contextmanager
 def trainer_generation(trainer: Any) -> Iterator[GenerateBatch]:
     """Batched sampling with the trainer's model, unwrapped for generation as TRL's own path does
     (ZeRO-3 parameters gathered once for the whole call), with TRL's sampling settings."""
-    if getattr(trainer, "use_vllm", False):
-        raise ValueError(
-            "use_vllm: multi-turn rollouts generate with the trainer's own model; TRL's vLLM generation is "
-            "collective across processes (server mode) and sized for one completion per prompt, so it does not "
-            "fit episodes whose turns differ per process. Set use_vllm: false."
-        )
     from trl.models import unwrap_model_for_generation
 
     from training.rl.policy import transformers_generate_batch
