@@ -112,8 +112,9 @@ async def generate(
     run_dir, named = config.run_dir_and_flag(out)
     run = DatagenRun(check_output_folder(run_dir, flag=named))
     # Everything is checked before any engine starts (that takes minutes on a CPU); a resume may not
-    # change what the run makes.
-    run.check_open(config.model_dump(mode="json"), resume=resume)
+    # change what the run makes. The run is opened here, once for both phases: Phase 2's files are
+    # open before Phase 1 starts, so Phase 1 must not check the folder again.
+    run.open_for_writing(config.model_dump(mode="json"), resume=resume)
     domain = get_domain(config.env)
     check_domain(config, domain)
     state = read_run(run.root) if resume and run.root.exists() else None
@@ -159,6 +160,7 @@ async def generate(
                 executor=executor,
                 on_progress=display.on_phase1,
                 on_accepted=simulate,
+                opened=True,
                 concurrency=shape.phase1,
             )
         wall_s = time.monotonic() - started

@@ -309,6 +309,7 @@ async def run_blueprints(
     on_progress: Callable[[Funnel], None] | None = None,
     on_accepted: Callable[[Blueprint], None] | None = None,
     concurrency: int | None = None,
+    opened: bool = False,
 ) -> Funnel:
     """Runs Phase 1 to the end and returns the run's funnel (all sessions). ``on_accepted`` gets each
     newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
@@ -319,8 +320,12 @@ async def run_blueprints(
     Shared state: the few-shot pool and the near-duplicate index grow as tasks are accepted. Locally
     every task sees them at once; on Ray each worker holds a copy that the driver tells of every
     accepted blueprint (one round trip later), and the driver, which alone writes, keeps the first of
-    two identical tasks that two workers accepted at the same time."""
-    prepare_run_dir(config, run_dir, resume)
+    two identical tasks that two workers accepted at the same time.
+
+    ``opened``: the caller has already opened the run for writing (``datagen.pipeline.generate``,
+    whose Phase 2 files exist before Phase 1 starts and would read as a run already held)."""
+    if not opened:
+        prepare_run_dir(config, run_dir, resume)
     state = read_run(run_dir)
     domain = domain or load_domain(config.env)
     writer = RunWriter(run_dir, state.funnel, state.sessions)
