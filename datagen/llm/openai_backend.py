@@ -114,6 +114,12 @@ class _Server:
 
         self.shown = redact_url(url)
         base, auth = _without_userinfo(url)
+        # The HTTP client logs every request at INFO (a line per request under `generate`'s INFO logging,
+        # thousands a second against a fast server); failures are ours to report. A level set on purpose
+        # is kept.
+        http_log = logging.getLogger("httpx2")
+        if http_log.level == logging.NOTSET:
+            http_log.setLevel(logging.WARNING)
         timeout = httpx2.Timeout(spec.timeout_s, connect=min(30.0, spec.timeout_s))
         http_client = openai.DefaultAioHttpClient(
             auth=auth,  # basic auth from the URL's userinfo; it replaces any bearer header

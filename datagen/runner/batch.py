@@ -91,6 +91,11 @@ class BatchCounts:
     def pending(self) -> int:
         return self.submitted - self.finished
 
+    @property
+    def queued(self) -> int:
+        """Submitted jobs that wait for a free slot."""
+        return self.pending - self.running
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "submitted": self.submitted,
