@@ -148,19 +148,23 @@ async def generate(
             concurrency=shape.phase2,
         )
         async with runner.session() as simulate:
-            for blueprint in earlier:
-                simulate(blueprint)
-            phase1_funnel = await run_blueprints(
-                config,
-                run.root,
-                resume=resume,
-                domain=domain,
-                models=models,
-                executor=executor,
-                on_progress=display.on_phase1,
-                on_accepted=simulate,
-                concurrency=shape.phase1,
-            )
+            lift_hold = hold_proposals_for_phase2(config, pool, models, runner.backlog)
+            try:
+                for blueprint in earlier:
+                    simulate(blueprint)
+                phase1_funnel = await run_blueprints(
+                    config,
+                    run.root,
+                    resume=resume,
+                    domain=domain,
+                    models=models,
+                    executor=executor,
+                    on_progress=display.on_phase1,
+                    on_accepted=simulate,
+                    concurrency=shape.phase1,
+                )
+            finally:
+                lift_hold()
         wall_s = time.monotonic() - started
     display.finish()
     return run_summary(run, phase1_funnel.as_dict(), runner.summary, wall_s, phase1_tokens_before)
@@ -193,6 +197,23 @@ def run_summary(
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,
     }
+
+
+def hold_proposals_for_phase2(
+    config: BlueprintRunConfig, pool: ModelPool, models: Any, backlog: Callable[[], int]
+) -> Callable[[], None]:
+    """Phase 2 first: while accepted blueprints wait for a dialogue slot (``backlog``), new Phase 1
+    proposals wait at the admission of the engine that Phase 1's generator shares with the dialogues
+    (:meth:`datagen.llm.admission.Admission.hold_proposals_while`). A generator on an engine of its
+    own, or models built by Ray workers, get no hold. Returns the function that lifts it."""
+    from datagen.llm.pool import engine_key
+
+    phase2 = config.phase2()
+    generator = engine_key(pool.spec(config.generator.model))
+    shared = any(engine_key(pool.spec(role.model)) == generator for role in (phase2.agent, phase2.user))
+    if models is None or not shared:
+        return lambda: None
+    return models.generator.admission.hold_proposals_while(lambda: backlog() > 0)
 
 
 def engine_sources(pool: ModelPool, aliases: Sequence[str]) -> list[Any]:
