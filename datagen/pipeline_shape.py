@@ -65,7 +65,7 @@ def task_tokens(config: DatagenRecipe) -> int:
     return config.samplers.max_context_chars // CHARS_PER_TOKEN + config.generator.max_tokens + committee
 
 
-def task_prefill_tokens(config: BlueprintRunConfig) -> int:
+def task_prefill_tokens(config: DatagenRecipe) -> int:
     """The uncached prompt tokens of one Phase 1 task at its widest stage: every committee seat reads
     the sampled context and the draft at once (the proposal alone reads the context)."""
     seats = config.committee.size if config.committee.enabled else 1

@@ -8,10 +8,10 @@ import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
-from datagen.blueprint.config import load_config
 from datagen.llm.admission import Admission
 from datagen.llm.pool import ModelPool
 from datagen.pipeline import hold_proposals_for_phase2
+from datagen.recipe.datagen import load_datagen_recipe
 from datagen.runner.batch import Batch, Job
 
 DEMO = Path(__file__).resolve().parents[1] / "recipes" / "datagen" / "demo.yaml"
@@ -22,22 +22,21 @@ def _generator() -> SimpleNamespace:
 
 
 def test_proposals_are_held_while_phase_2_has_a_backlog_on_a_shared_engine():
-    config = load_config(DEMO)  # one alias serves the generator, the agent and the user
+    config = load_datagen_recipe(DEMO)  # one alias serves the generator, the agent and the user
     models, backlog = _generator(), [0]
-    lift = hold_proposals_for_phase2(config, ModelPool(config.models), models, lambda: backlog[0])
     gate = models.generator.admission
-    assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
-    backlog[0] = 3
-    assert gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
-    assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=0))  # dialogues go on
-    lift()
+    with hold_proposals_for_phase2(config, ModelPool(config.models), models, lambda: backlog[0]):
+        assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
+        backlog[0] = 3
+        assert gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
+        assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=0))  # dialogues go on
     assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
 
 
 def test_no_hold_when_the_dialogues_run_on_an_engine_of_their_own_or_on_ray():
-    config = load_config(DEMO)
+    config = load_datagen_recipe(DEMO)
     spec = config.models["smol"].model_dump()
-    separate = load_config(
+    separate = load_datagen_recipe(
         DEMO,
         {
             "models.other": {**spec, "max_model_len": 4096},
@@ -46,10 +45,10 @@ def test_no_hold_when_the_dialogues_run_on_an_engine_of_their_own_or_on_ray():
         },
     )
     for recipe, models in ((separate, _generator()), (config, None)):
-        hold_proposals_for_phase2(recipe, ModelPool(recipe.models), models, lambda: 5)()
-        if models is not None:
-            gate = models.generator.admission
-            assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
+        with hold_proposals_for_phase2(recipe, ModelPool(recipe.models), models, lambda: 5):
+            if models is not None:
+                gate = models.generator.admission
+                assert not gate._holds_proposal(gate.ticket(None, max_tokens=1, n=1, priority=2))
 
 
 def test_the_batch_counts_the_jobs_that_wait_for_a_slot():

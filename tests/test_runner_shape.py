@@ -44,9 +44,9 @@ def test_a_larger_engine_raises_the_shape_up_to_the_ceilings():
 
 
 def test_an_engine_that_prefills_whole_prompts_keeps_only_the_tasks_its_prefill_budget_holds():
-    from datagen.runner.shape import task_prefill_tokens
+    from datagen.pipeline_shape import task_prefill_tokens
 
-    config = load_config(DEMO, {"concurrency": 256, "simulate.concurrency": 256})
+    config = load_datagen_recipe(DEMO, {"concurrency": 256, "simulate.concurrency": 256})
     widest = task_prefill_tokens(config)  # three committee seats, each the context and the draft
     assert widest == 3 * (config.samplers.max_context_chars // 3 + config.generator.max_tokens)
     whole = EngineLimits(8192, 150_000, 128, whole_prefill=True)

@@ -309,29 +309,31 @@ async def run_blueprints(
     on_progress: Callable[[Funnel], None] | None = None,
     on_accepted: Callable[[Blueprint], None] | None = None,
     concurrency: int | None = None,
+    opened: bool = False,
 ) -> Funnel:
     """Runs Phase 1 to the end and returns the run's funnel (all sessions). ``on_accepted`` gets each
     newly accepted blueprint the moment it is written (the pipeline hands it to Phase 2); blueprints
     accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open; under
     a remote ``executor`` the workers build their own and ``models`` is not needed. ``concurrency``:
-    tasks in flight, when the caller has planned it below the recipe's ceiling (``datagen.pipeline_shape``).
+        tasks in flight, when the caller has planned it below the recipe's ceiling (``datagen.pipeline_shape``).
+    ``opened``: the caller has opened the run for writing (``generate``: Phase 2's files exist by now).
 
     Shared state: the few-shot pool and the near-duplicate index grow as tasks are accepted. Locally
     every task sees them at once; on Ray each worker holds a copy that the driver tells of every
     accepted blueprint (one round trip later), and the driver, which alone writes, keeps the first of
     two identical tasks that two workers accepted at the same time."""
-    prepare_run_dir(config, run_dir, resume)
+    if not opened:
+        prepare_run_dir(config, run_dir, resume)
     state = read_run(run_dir)
     domain = domain or load_domain(config.env)
     writer = RunWriter(run_dir, state.funnel, state.sessions)
-    writer.events.write(
-        {
-            "event": "session_start",
-            "session": state.sessions,
-            "resume": resume,
-            "done_before": len(state.done),
-        }
-    )
+    start = {
+        "event": "session_start",
+        "session": state.sessions,
+        "resume": resume,
+        "done_before": len(state.done),
+    }
+    writer.events.write(start)
     accepted = list(state.accepted)
     claimed = {duplicate_key(b.user_id, b.actions) for b in accepted}
 
