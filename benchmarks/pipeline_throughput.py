@@ -10,8 +10,8 @@ one in-process vLLM-CPU engine.
    split below them) for ``--window`` seconds, long enough for a dialogue to finish at c=1. Figures:
    the engine's own count of generated tokens in the window (its stat logger: every token of every
    request, finished or not), per second; and the seconds from the window's start to the first
-   verified dialogue (the first row in ``trajectories``: a dialogue the verifier accepted) and to the
-   first judged one (either file). Each window starts with the prefix cache emptied, and the run is
+   verified dialogue (``VERIFIED``: ended properly, final state and outputs match, no policy broken)
+   and to the first kept one (the first row in ``trajectories``: every argument grounded as well). Each window starts with the prefix cache emptied, and the run is
    cancelled at its end: the batch layer cancels and awaits every job, and the next window starts only
    once the engine holds no request.
 3. The engine limit on the same prompts: every request the best window actually sent (its prompt
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -63,7 +64,7 @@ class Window:
     admitted_prompt: int  # the prompt tokens admission sent
     sent: list[tuple[list[int], Any]]
     first_verified: float | None  # seconds from the window's start to the first verified dialogue
-    first_judged: float | None  # ... to the first dialogue the verifier judged, either way
+    first_kept: float | None  # ... to the first dialogue kept (verified and every argument grounded)
     knee: int | None  # admission's knee at the window's end
     curve: list[tuple[float, float]]  # the engine's tokens/s by requests running, as admission measured it
 
@@ -127,7 +128,7 @@ async def measure_window(
     firsts.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await firsts
-    first_verified, first_judged = FIRSTS.pop(out, (None, None))
+    first_verified, first_kept = FIRSTS.pop(out, (None, None))
     sent, model.sent = model.sent or [], None
     await _drained(model)
     run_dir = DatagenRun(out)
@@ -147,7 +148,7 @@ async def measure_window(
         admission.prompt_tokens - prompt_before,
         sent,
         first_verified,
-        first_judged,
+        first_kept,
         model.admission.knee(),
         model.admission.steps.throughput(),
     )
@@ -156,20 +157,37 @@ async def measure_window(
 FIRSTS: dict[Path, tuple[float | None, float | None]] = {}
 
 
+# A verified dialogue (the paper's check): it ended properly, its final state matches the gold replay,
+# every expected output was said and no policy was broken. ``ungrounded_arguments`` fails a dialogue
+# that passed all of these (a value in a write call that nobody said) and keeps it out of trajectories:
+# the 135M user rarely repeats the values, so on the demo recipe almost no dialogue is kept.
+VERIFIED = (None, "ungrounded_arguments")
+
+
 async def first_dialogues(out: Path, began: float) -> None:
-    """Notes in FIRSTS[out] when the run's first verified and first judged dialogues land."""
+    """Notes in FIRSTS[out] when the run's first verified and first kept dialogues land."""
     from datagen.rundir import DatagenRun
 
     run = DatagenRun(out)
-    verified = judged = None
-    while verified is None:
+    read = {run.trajectories: 0, run.failures: 0}  # bytes of each file already read
+    verified = kept = None
+    while verified is None or kept is None:
         await asyncio.sleep(POLL_S)
         now = time.monotonic() - began
-        if judged is None and any(p.exists() and p.stat().st_size for p in (run.trajectories, run.failures)):
-            judged = now
-        if run.trajectories.exists() and run.trajectories.stat().st_size:
-            verified = now
-        FIRSTS[out] = (verified, judged)
+        for path, offset in read.items():
+            if not path.exists() or path.stat().st_size <= offset:
+                continue
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            whole = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written is read next time
+            read[path] = offset + len(whole)
+            rows = [json.loads(line) for line in whole.splitlines() if line.strip()]
+            if path == run.trajectories and rows and kept is None:
+                kept = now
+            if verified is None and any(row.get("failure") in VERIFIED for row in rows):
+                verified = now
+        FIRSTS[out] = (verified, kept)
 
 
 async def replay(model: Any, sent: list[tuple[list[int], Any]]) -> tuple[int, float, float]:
@@ -213,7 +231,7 @@ async def run_benchmark(
             print(
                 f"c={concurrency}: {window.generated} generated tokens in {window.seconds:.0f}s = "
                 f"{window.tokens_per_s:.1f} tok/s; {window.requests} requests, {window.dialogues} dialogues, "
-                f"{window.accepted} blueprints; first verified dialogue {_seconds(window.first_verified)}; "
+                f"{window.accepted} blueprints; first verified dialogue {_seconds(window.first_verified)}, kept {_seconds(window.first_kept)}; "
                 f"knee {window.knee} (tok/s by requests running: "
                 f"{' '.join(f'{r:.0f}:{t:.0f}' for r, t in window.curve)}); load {window.load:.1f}",
                 flush=True,
@@ -248,7 +266,7 @@ def main() -> int:
     header = f"{'run':<22}{'seconds':>8}{'generated':>10}{'tok/s':>8}{'prompt tok':>11}{'cached':>8}"
     print(
         header
-        + f"{'estimated':>12}{'requests':>9}{'dialogues':>10}{'first ok s':>11}{'judged s':>9}{'load':>6}"
+        + f"{'estimated':>12}{'requests':>9}{'dialogues':>10}{'verified s':>11}{'kept s':>9}{'load':>6}"
     )
     for w in windows:
         hit = w.cached / w.prompt if w.prompt else 0.0
@@ -256,7 +274,7 @@ def main() -> int:
         print(
             f"{'generate c=' + str(w.concurrency):<22}{w.seconds:>8.0f}{w.generated:>10}{w.tokens_per_s:>8.1f}"
             f"{w.prompt:>11}{hit:>8.0%}{estimate:>12.0%}{w.requests:>9}{w.dialogues:>10}"
-            f"{_seconds(w.first_verified):>11}{_seconds(w.first_judged):>9}{w.load:>6.1f}"
+            f"{_seconds(w.first_verified):>11}{_seconds(w.first_kept):>9}{w.load:>6.1f}"
         )
     best = max(windows, key=lambda w: w.tokens_per_s)
     engine_rate = replay_tokens / replay_s if replay_s > 0 else 0.0
