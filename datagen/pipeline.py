@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,9 +111,7 @@ async def generate(
     phase2 = config.phase2()
     run_dir, named = config.run_dir_and_flag(out)
     run = DatagenRun(check_output_folder(run_dir, flag=named))
-    # Everything is checked before any engine starts (that takes minutes on a CPU); a resume may not
-    # change what the run makes. The run is opened here, once for both phases: Phase 2's files are
-    # open before Phase 1 starts, so Phase 1 must not check the folder again.
+    # Checked and saved before any engine starts (minutes on a CPU); a resume may not change what it makes.
     run.open_for_writing(config.model_dump(mode="json"), resume=resume)
     domain = get_domain(config.env)
     check_domain(config, domain)
@@ -149,20 +147,21 @@ async def generate(
             concurrency=shape.phase2,
         )
         async with runner.session() as simulate:
-            for blueprint in earlier:
-                simulate(blueprint)
-            phase1_funnel = await run_blueprints(
-                config,
-                run.root,
-                resume=resume,
-                domain=domain,
-                models=models,
-                executor=executor,
-                on_progress=display.on_phase1,
-                on_accepted=simulate,
-                opened=True,
-                concurrency=shape.phase1,
-            )
+            with hold_proposals_for_phase2(config, pool, models, runner.backlog):
+                for blueprint in earlier:
+                    simulate(blueprint)
+                phase1_funnel = await run_blueprints(
+                    config,
+                    run.root,
+                    resume=resume,
+                    domain=domain,
+                    models=models,
+                    executor=executor,
+                    on_progress=display.on_phase1,
+                    on_accepted=simulate,
+                    concurrency=shape.phase1,
+                    opened=True,  # above: Phase 2's session has created its files since
+                )
         wall_s = time.monotonic() - started
     display.finish()
     return run_summary(run, phase1_funnel.as_dict(), runner.summary, wall_s, phase1_tokens_before)
@@ -195,6 +194,29 @@ def run_summary(
         "generated_tokens": generated,
         "generated_tokens_per_s": generated / wall_s if wall_s > 0 else 0.0,
     }
+
+
+@contextlib.contextmanager
+def hold_proposals_for_phase2(
+    config: DatagenRecipe, pool: ModelPool, models: Any, backlog: Callable[[], int]
+) -> Iterator[None]:
+    """Phase 2 first: while accepted blueprints wait for a dialogue slot (``backlog``), new Phase 1
+    proposals wait at the admission of the engine that Phase 1's generator shares with the dialogues
+    (:meth:`datagen.llm.admission.Admission.hold_proposals_while`), until the block ends. A generator
+    on an engine of its own, or models built by Ray workers, get no hold."""
+    from datagen.llm.pool import engine_key
+
+    phase2 = config.phase2()
+    generator = engine_key(pool.spec(config.generator.model))
+    shared = any(engine_key(pool.spec(role.model)) == generator for role in (phase2.agent, phase2.user))
+    if models is None or not shared:
+        yield
+        return
+    lift = models.generator.admission.hold_proposals_while(lambda: backlog() > 0)
+    try:
+        yield
+    finally:
+        lift()
 
 
 def engine_sources(pool: ModelPool, aliases: Sequence[str]) -> list[Any]:

@@ -9,10 +9,13 @@ Replies are chosen by the request's structure, never by its prose:
   committee and the Best-of-N judge pass everything); a string property named ``instruction`` gets a
   text that differs per request (a digest of the messages);
 - ``tools`` in the request (the agent, ``tool_format: openai``): the next action of its task, as a
-  native tool call, while actions remain; then one line of text. The task is named by the tag the
-  simulated user puts in its first line (``[task ID]``); without ``--tasks`` the agent only talks;
-- otherwise (the simulated user): a first line (with the tag of the task whose instruction its system
-  prompt holds, when ``--tasks`` lists it), then ``###STOP###``.
+  native tool call, while actions remain; then one line of text that says the task's ``outputs``. The
+  task is named by the tag the simulated user puts in its first line (``[task ID]``); without
+  ``--tasks`` the agent only talks;
+- otherwise (the simulated user): a first line (with the tag of the task whose ``match`` text, else
+  its instruction, its system prompt holds, when ``--tasks`` lists it), then ``###STOP###``. Any
+  harness whose user prompt holds the task's text and whose agent gets the tools plays the same
+  dialogue (``tau2 run`` included: benchmarks/tau_speed.py).
 
 ``GET /stats`` says how many requests were answered. ``--delay-s`` holds every reply that long (jobs then stay in flight: tests kill workers under them).
 Every reply to one request body is the same, so two runs of one recipe get the same replies.
@@ -82,14 +85,16 @@ class Responder:
                 "function": {"name": action["name"], "arguments": json.dumps(action["arguments"])},
             }
             return {"role": "assistant", "content": None, "tool_calls": [call]}
-        return {"role": "assistant", "content": "That is done. Is there anything else?"}
+        outputs = (task or {}).get("outputs") or []
+        said = f" {', '.join(str(output) for output in outputs)}." if outputs else ""
+        return {"role": "assistant", "content": f"That is done.{said} Is there anything else?"}
 
     def _user(self, messages: list[dict[str, Any]]) -> str:
         if any(m.get("role") == "assistant" for m in messages):  # the user's own earlier turns
             return f"Thank you, that is all. {STOP}"
         system = str(messages[0].get("content") or "") if messages else ""
         for task_id, task in self.tasks.items():
-            if task["instruction"] in system:
+            if (task.get("match") or task["instruction"]) in system:
                 return f"Hello, I need help. [task {task_id}] {task['instruction']}"
         return "Hello, I need help with my account."
 
@@ -156,7 +161,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-s", type=float, default=0.0)
-    parser.add_argument("--tasks", type=Path, default=None, help="JSON list of {id, instruction, actions}")
+    parser.add_argument(
+        "--tasks", type=Path, default=None, help="JSON list of {id, instruction, actions[, outputs, match]}"
+    )
     args = parser.parse_args()
     tasks = json.loads(args.tasks.read_text()) if args.tasks else None
 

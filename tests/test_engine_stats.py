@@ -75,3 +75,30 @@ def test_a_server_takes_request_priorities_and_reports_its_limits_and_tokens(vll
         assert polled.snapshot().generation_tokens >= counters.generation_tokens
     finally:
         polled.close()
+
+
+def test_every_step_feeds_admissions_step_model_with_the_requests_that_ran_it():
+    from vllm.v1.metrics.stats import SchedulerStats
+
+    from datagen.llm.admission import StepModel
+
+    seen: list[tuple[int, float, int]] = []
+
+    class Steps(StepModel):
+        def observe(self, running: int, seconds: float, tokens: int) -> None:
+            seen.append((running, round(seconds, 6), tokens))
+
+    stats = EngineStats(steps=Steps())
+    for at, running, generated in (
+        (100.0, 3, 0),
+        (100.05, 2, 3),
+        (100.25, 0, 2),
+        (130.0, 1, 0),
+        (130.1, 1, 1),
+    ):
+        iteration = _iteration(generated=generated, prompt=0, cached=0)
+        iteration.iteration_timestamp = at
+        stats.record(SchedulerStats(num_running_reqs=running), iteration)
+    # each step is credited to the requests running before it; the idle 30 s after the engine emptied
+    # are not a step
+    assert seen == [(3, 0.05, 3), (2, 0.2, 2), (1, 0.1, 1)]

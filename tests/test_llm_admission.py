@@ -13,6 +13,7 @@ from datagen.llm.admission import (
     EngineLimits,
     PrefixEstimator,
     Priority,
+    StepModel,
     current_priority,
     request_priority,
 )
@@ -200,3 +201,122 @@ def test_prefix_estimate_never_exceeds_the_true_common_prefix(sent, asked):
         common += 1
     cached = estimator.cached_tokens(estimator.block_hashes(asked))
     assert cached == common // 4 * 4  # whole blocks of the common prefix, never more
+
+
+def _roofline(fixed: float, per_sequence: float, batch: int) -> float:
+    """A decode step: the weights' read until the batch's compute takes longer."""
+    return max(fixed, per_sequence * batch)
+
+
+def _fitted(
+    fixed: float, per_sequence: float, batches=(1, 2, 4, 8, 16, 32, 64), steps: int = 30
+) -> StepModel:
+    model = StepModel()
+    for _ in range(steps):
+        for batch in batches:  # every running request gets a token each step
+            model.observe(batch, _roofline(fixed, per_sequence, batch), batch)
+    return model
+
+
+def test_the_knee_is_the_smallest_concurrency_with_nine_tenths_of_the_best_throughput():
+    # 0.05 s a step until 25 sequences, then 2 ms a sequence: 500 sequences/s at best, from 25 on
+    model = _fitted(fixed=0.05, per_sequence=0.002)
+    rates = {round(batch): round(rate, 6) for batch, rate in model.throughput()}
+    assert (rates[16], rates[32], rates[64]) == (320, 500, 500)
+    assert model.knee() == 32  # 16 sequences make 320/s, below 450
+    assert _fitted(fixed=0.05, per_sequence=0.002, batches=(1, 8, 24, 48)).knee() == 24  # 480/s of 500
+
+
+def test_no_knee_before_two_concurrencies_are_known_or_while_throughput_still_grows():
+    assert StepModel().knee() is None  # nothing seen
+    assert _fitted(0.05, 0.002, batches=[8]).knee() is None  # one batch size
+    assert _fitted(0.05, 0.002, batches=[8, 64], steps=5).knee() is None  # too few steps of each
+    assert _fitted(0.05, 0.002, batches=(1, 2, 4, 8, 16)).knee() is None  # still growing at 16
+
+
+def test_the_knee_follows_the_engine_as_its_steps_change():
+    model = _fitted(fixed=0.05, per_sequence=0.002)
+    for _ in range(100):  # contexts grew: each sequence now costs four times as much
+        for batch in (1, 2, 4, 8, 16, 32, 64):
+            model.observe(batch, _roofline(0.05, 0.008, batch), batch)
+    assert model.knee() == 8  # 0.05 s until 6 sequences: 8 make 125/s of the best 125
+
+
+def _proposal_order(gate: Admission, held: list[bool] | None = None) -> tuple[list[int], list[int]]:
+    """Admits a running dialogue, then a proposal and a review behind it; returns the priorities in
+    the order admitted while the dialogue runs and after it ends."""
+
+    async def run():
+        order: list[int] = []
+        release, end = asyncio.Event(), asyncio.Event()
+        running = asyncio.create_task(
+            _hold(gate, gate.ticket(None, max_tokens=1, n=1, priority=Priority.DIALOGUE), order, end)
+        )
+        await asyncio.sleep(0)
+        waiting = [
+            asyncio.create_task(_hold(gate, gate.ticket(None, max_tokens=1, n=1, priority=p), order, release))
+            for p in (Priority.PROPOSAL, Priority.REVIEW)
+        ]
+        await asyncio.sleep(0.01)
+        during = list(order)
+        if held is not None:
+            held[0] = False
+            gate.wake()
+            await asyncio.sleep(0.01)
+        end.set()
+        release.set()
+        await asyncio.gather(running, *waiting)
+        return during, order
+
+    return asyncio.run(run())
+
+
+def test_new_proposals_wait_while_a_hold_says_phase_2_has_work_waiting():
+    gate = _gate()
+    held = [True]
+    lift = gate.hold_proposals_while(lambda: held[0])
+    during, order = _proposal_order(gate, held)
+    assert during == [Priority.DIALOGUE, Priority.REVIEW]  # the review goes; the proposal is held
+    assert order == [Priority.DIALOGUE, Priority.REVIEW, Priority.PROPOSAL]  # and goes once the hold ends
+    lift()
+    assert _proposal_order(gate)[0] == [Priority.DIALOGUE, Priority.PROPOSAL, Priority.REVIEW]
+
+
+def test_a_held_proposal_still_runs_when_nothing_else_is_in_flight():
+    async def run():
+        gate = _gate()
+        gate.hold_proposals_while(lambda: True)
+        async with gate.slot(gate.ticket(None, max_tokens=1, n=1, priority=Priority.PROPOSAL)):
+            return gate.in_flight
+
+    assert asyncio.run(run()) == 1
+
+
+def test_proposals_wait_while_the_sequences_in_flight_reach_the_engines_knee():
+    gate = _gate()
+    gate.steps = _fitted(fixed=0.01, per_sequence=0.01)  # compute-bound from one sequence on
+    assert gate.knee() == 1
+    during, order = _proposal_order(gate)
+    assert during == [Priority.DIALOGUE, Priority.REVIEW]  # one sequence runs: the engine is at its knee
+    assert order[-1] == Priority.PROPOSAL
+    gate.steps = _fitted(fixed=0.05, per_sequence=0.002)  # knee 32: room for the proposal
+    assert _proposal_order(gate)[0] == [Priority.DIALOGUE, Priority.PROPOSAL, Priority.REVIEW]
+
+
+def test_the_knee_stays_within_the_engines_max_num_seqs():
+    gate = _gate(seqs=16)
+    gate.steps = _fitted(fixed=0.05, per_sequence=0.002)
+    assert gate.knee() == 16
+
+
+def test_steps_stalled_by_prefills_lower_the_knee():
+    """On an engine that prefills whole prompts, more requests bring more prefills that stall every
+    step: the tokens per second peak and fall long before decode batching would stop paying."""
+    model = StepModel()
+    for _ in range(30):
+        for running in (1, 2, 4, 8, 16, 32):
+            stalled = 0.05 * (running / 8) ** 2  # prefills of the requests that come and go
+            model.observe(running, _roofline(0.05, 0.002, running) + stalled, running)
+    rates = {round(r): round(rate) for r, rate in model.throughput()}
+    assert rates == {1: 20, 2: 38, 4: 64, 8: 80, 16: 64, 32: 37}  # decode alone would reach 500/s
+    assert model.knee() == 8

@@ -179,3 +179,46 @@ def test_cancelling_the_caller_cancels_and_awaits_every_job_before_the_block_end
 
     asyncio.run(main())
     assert after_block == [set()] and rows == []
+
+
+def test_the_collector_runs_rarely_while_any_batch_runs_and_is_restored_after(monkeypatch):
+    import gc
+
+    from datagen.runner import batch as batch_module
+
+    saved = gc.get_threshold()
+    monkeypatch.setattr(batch_module, "YOUNG_COLLECTION", 40_000)
+    gc.set_threshold(700, 10, 10)
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    async def work(n: int) -> int:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        await asyncio.sleep(0)
+        return n
+
+    async def two_batches() -> None:
+        rows, record, record_error = _collector()
+        async with Batch(work, concurrency=2, record=record, record_error=record_error) as first:
+            first.submit(Job("a", 1))
+            async with Batch(work, concurrency=2, record=record, record_error=record_error) as second:
+                second.submit(Job("b", 2))
+            first.submit(Job("c", 3))  # the inner batch has left; the outer one still runs
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+
+    try:
+        asyncio.run(two_batches())
+        assert [threshold for threshold, _ in seen[:3]] == [(40_000, 10, 10)] * 3
+        assert all(frozen > 0 for _, frozen in seen[:3])  # what was alive at the start is left out
+        assert seen[3] == ((700, 10, 10), 0)
+        gc.set_threshold(100_000, 10, 10)  # a process that chose a higher threshold keeps it
+        seen.clear()
+        asyncio.run(
+            run_jobs(work, [Job("d", 4)], concurrency=1, record=record_noop, record_error=record_noop)
+        )
+        assert seen[0][0] == (100_000, 10, 10) and gc.get_threshold() == (100_000, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def record_noop(*_args: object) -> None:
+    pass

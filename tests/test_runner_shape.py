@@ -41,3 +41,21 @@ def test_a_larger_engine_raises_the_shape_up_to_the_ceilings():
     large = run_shape(config, phase2, Model(2_000_000), Model(2_000_000))  # a GPU's KV cache
     assert small.phase1 == 96_256 // task_tokens(config) and small.phase2 == 96_256 // dialogue_tokens(phase2)
     assert (large.phase1, large.phase2) == (256, 256)
+
+
+def test_an_engine_that_prefills_whole_prompts_keeps_only_the_tasks_its_prefill_budget_holds():
+    from datagen.pipeline_shape import task_prefill_tokens
+
+    config = load_datagen_recipe(DEMO, {"concurrency": 256, "simulate.concurrency": 256})
+    widest = task_prefill_tokens(config)  # three committee seats, each the context and the draft
+    assert widest == 3 * (config.samplers.max_context_chars // 3 + config.generator.max_tokens)
+    whole = EngineLimits(8192, 150_000, 128, whole_prefill=True)
+    shape = plan_shape(256, 256, whole, task_tokens(config), dialogue_tokens(config.phase2()), widest)
+    assert shape.phase1 == shape.prefill_tasks == 2 * 8192 // widest  # the budget is two steps
+    assert shape.phase2 == 150_000 // dialogue_tokens(config.phase2())  # dialogues are not bounded by it
+    assert f"prefill budget holds {shape.prefill_tasks}" in shape.describe(256, 256)
+    chunked = EngineLimits(8192, 150_000, 128)  # a prompt's share is released at its first token
+    assert plan_shape(256, 256, chunked, task_tokens(config), 2_800, widest).phase1 == 150_000 // task_tokens(
+        config
+    )
+    assert plan_shape(4, 256, whole, task_tokens(config), 2_800, widest).phase1 == 4  # the ceiling when lower

@@ -316,27 +316,24 @@ async def run_blueprints(
     accepted by an earlier session are in ``read_run(run_dir).accepted``. ``models`` stay open; under
     a remote ``executor`` the workers build their own and ``models`` is not needed. ``concurrency``:
     tasks in flight, when the caller has planned it below the recipe's ceiling (``datagen.pipeline_shape``).
+    ``opened``: the caller has opened the run for writing (``generate``: Phase 2's files exist by now).
 
     Shared state: the few-shot pool and the near-duplicate index grow as tasks are accepted. Locally
     every task sees them at once; on Ray each worker holds a copy that the driver tells of every
     accepted blueprint (one round trip later), and the driver, which alone writes, keeps the first of
-    two identical tasks that two workers accepted at the same time.
-
-    ``opened``: the caller has already opened the run for writing (``datagen.pipeline.generate``,
-    whose Phase 2 files exist before Phase 1 starts and would read as a run already held)."""
+    two identical tasks that two workers accepted at the same time."""
     if not opened:
         prepare_run_dir(config, run_dir, resume)
     state = read_run(run_dir)
     domain = domain or load_domain(config.env)
     writer = RunWriter(run_dir, state.funnel, state.sessions)
-    writer.events.write(
-        {
-            "event": "session_start",
-            "session": state.sessions,
-            "resume": resume,
-            "done_before": len(state.done),
-        }
-    )
+    start = {
+        "event": "session_start",
+        "session": state.sessions,
+        "resume": resume,
+        "done_before": len(state.done),
+    }
+    writer.events.write(start)
     accepted = list(state.accepted)
     claimed = {duplicate_key(b.user_id, b.actions) for b in accepted}
 

@@ -116,9 +116,12 @@ class _History:
 
 class EngineStats:
     """Counters of one in-process engine, fed by :class:`VLLMStatLogger` (engine records arrive on
-    the event loop's thread, in vLLM's output handler)."""
+    the event loop's thread, in vLLM's output handler). ``steps`` (admission's step model) gets every
+    step: the requests that were running, the time since the step before, the tokens generated."""
 
-    def __init__(self) -> None:
+    def __init__(self, steps: Any = None) -> None:
+        self.steps = steps
+        self._step_at: float | None = None  # when the last step's outputs arrived
         self._now = EngineCounters(at=time.monotonic())
         self._history = _History()
         self._history.add(self._now)
@@ -138,6 +141,10 @@ class EngineStats:
             changes["prompt_tokens"] = now.prompt_tokens + prompt.total
             changes["prompt_cached_tokens"] = now.prompt_cached_tokens + prompt.cached_tokens
             changes["preemptions"] = now.preemptions + iteration_stats.num_preempted_reqs
+            at = iteration_stats.iteration_timestamp
+            if self.steps is not None and self._step_at is not None and now.running:  # not idle since
+                self.steps.observe(now.running, at - self._step_at, iteration_stats.num_generation_tokens)
+            self._step_at = at
         if scheduler_stats is not None:
             changes["running"] = scheduler_stats.num_running_reqs
             changes["waiting"] = scheduler_stats.num_waiting_reqs + scheduler_stats.num_skipped_waiting_reqs

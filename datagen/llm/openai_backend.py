@@ -99,7 +99,14 @@ def context_overflow(message: str) -> Overflow | None:
 
 
 class _Server:
-    """One base URL: its SDK client (with the SDK's retries) and how it is named in logs and errors."""
+    """One base URL: its SDK client (with the SDK's retries) and how it is named in logs and errors.
+
+    The client's transport is the SDK's aiohttp one (``openai.DefaultAioHttpClient``): httpx's own
+    connection pool rescans every open connection twice per request (to assign and to release it),
+    so with a thousand requests in flight each request paid for a thousand connections
+    (benchmarks/orchestration_scaling.py: 5.7 CPU ms per dialogue step at concurrency 1, 11 at 256,
+    and connections timing out at 1024); aiohttp's pool hands an idle connection over in constant time.
+    """
 
     def __init__(self, url: str, spec: ModelSpec, api_key: str | None) -> None:
         import httpx2
@@ -107,15 +114,21 @@ class _Server:
 
         self.shown = redact_url(url)
         base, auth = _without_userinfo(url)
+        # The HTTP client logs every request at INFO (a line per request under `generate`'s INFO logging,
+        # thousands a second against a fast server); failures are ours to report. A level set on purpose
+        # is kept.
+        http_log = logging.getLogger("httpx2")
+        if http_log.level == logging.NOTSET:
+            http_log.setLevel(logging.WARNING)
         timeout = httpx2.Timeout(spec.timeout_s, connect=min(30.0, spec.timeout_s))
-        http_client = openai.DefaultAsyncHttpxClient(
+        http_client = openai.DefaultAioHttpClient(
             auth=auth,  # basic auth from the URL's userinfo; it replaces any bearer header
             timeout=timeout,
             limits=httpx2.Limits(
                 max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency
             ),
         )
-        # The SDK insists on a key; without one, requests omit the Authorization header (see _request).
+        # The SDK insists on a key; without one, requests omit the Authorization header (see _options).
         self.client = openai.AsyncOpenAI(
             base_url=base,
             api_key=api_key or "unused",
@@ -158,8 +171,8 @@ class OpenAIChatModel(BaseChatModel):
         seed: int | None,
         json_schema: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """The keyword arguments of ``chat.completions.create`` for one request."""
-        request: dict[str, Any] = {
+        """The JSON body of one chat completion request."""
+        body: dict[str, Any] = {
             "model": self.spec.model,
             "n": n,
             "temperature": temperature,
@@ -167,26 +180,23 @@ class OpenAIChatModel(BaseChatModel):
             "max_tokens": max_tokens,
         }
         if self.format.structured:
-            request["messages"] = structured_messages(messages)
+            body["messages"] = structured_messages(messages)
             if tools:
-                request["tools"] = tools
+                body["tools"] = tools
         else:
-            request["messages"] = inline_messages(messages, tools, self.format)
+            body["messages"] = inline_messages(messages, tools, self.format)
         if seed is not None:
-            request["seed"] = seed
+            body["seed"] = seed
         if json_schema is not None:
-            request["response_format"] = {
+            body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "response", "schema": json_schema},
             }
-        # Messages and tools travel in extra_body, which the SDK sends as given: as typed params it walks
-        # every message and tool schema to transform them (~3 ms a request, a fifth of the orchestrator's
-        # CPU per step at concurrency 256 in benchmarks/orchestration_scaling.py), and ours are plain
-        # JSON already. extra_body is merged over the body, so `messages` below is only a placeholder.
-        plain = {key: request.pop(key) for key in ("messages", "tools") if key in request}
-        request["messages"] = []
-        extras = {**plain, **self._request_extras()}
-        request["extra_body"] = extras
+        body.update(self._request_extras())
+        return body
+
+    def _options(self) -> dict[str, Any]:
+        """The SDK's request options (``openai.RequestOptions``): headers, and the key where there is one."""
         headers: dict[str, Any] = {}
         if self._api_key is None:
             import openai
@@ -195,9 +205,10 @@ class OpenAIChatModel(BaseChatModel):
         priority = current_priority()
         if priority:  # vLLM's priority scheduling (`--scheduling-policy priority`); ignored elsewhere
             headers[PRIORITY_HEADER] = str(priority)
-        if headers:
-            request["extra_headers"] = headers
-        return request
+        options: dict[str, Any] = {"headers": headers}
+        if self._api_key is not None:
+            options["security"] = {"bearer_auth": True}
+        return options
 
     async def _chat(
         self,
@@ -211,37 +222,47 @@ class OpenAIChatModel(BaseChatModel):
         seed: int | None,
         json_schema: dict[str, Any] | None,
     ) -> ChatResult:
-        request = self._request(messages, tools, n, temperature, top_p, max_tokens, seed, json_schema)
-        completion = await self._create(affinity_key(messages), request)
+        body = self._request(messages, tools, n, temperature, top_p, max_tokens, seed, json_schema)
+        # One server needs no affinity (the key hashes the whole opening of the conversation).
+        key = affinity_key(messages) if len(self._servers) > 1 else ""
+        completion = await self._create(key, body)
         if isinstance(completion, Overflow):
             return self._overflow_result(completion, n)
-        choices = [self._choice(raw, tools) for raw in completion.choices or []]
+        raw_choices = completion.get("choices") if isinstance(completion, dict) else None
+        choices = [self._choice(raw, tools) for raw in raw_choices or [] if isinstance(raw, dict)]
         if not choices:
             raise LLMRequestError(f"expected choices in the server's reply, found {str(completion)[:500]}")
-        usage = completion.usage
-        details = getattr(usage, "prompt_tokens_details", None)
+        usage = completion.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
         return ChatResult(
             choices=choices,
             usage=Usage(
-                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                cached_prompt_tokens=int(getattr(details, "cached_tokens", 0) or 0),
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                cached_prompt_tokens=int(details.get("cached_tokens") or 0),
             ),
             model=self.name,
         )
 
-    async def _create(self, key: str, request: dict[str, Any]) -> Any:
-        """The completion from the first server that gives one (in the router's order for ``key``),
-        or the numbers of a context overflow."""
+    async def _create(self, key: str, body: dict[str, Any]) -> Any:
+        """The completion (the server's JSON) from the first server that gives one (in the router's
+        order for ``key``), or the numbers of a context overflow.
+
+        The body goes through the SDK's generic ``post`` (its documented way to send any request),
+        with its retries, auth and typed errors, and comes back as parsed JSON: ``chat.completions.create``
+        would walk every parameter against its typed schema on the way out (~0.5 ms a request) and
+        build a pydantic model of the reply on the way back (as much again), for data that is plain
+        JSON at both ends."""
         import openai
 
+        options = self._options()
         order = self._router.order(key)
         problem = ""
         for position, url in enumerate(order):
             server = self._servers[url]
             try:
                 with self._router.busy(url):
-                    completion = await server.client.chat.completions.create(**request)
+                    completion = await server.client.post(PATH, body=body, cast_to=object, options=options)
             except openai.APIStatusError as exc:
                 text = _error_text(exc)
                 if exc.status_code == 400 and (overflow := context_overflow(text)) is not None:
@@ -286,10 +307,10 @@ class OpenAIChatModel(BaseChatModel):
             error.message = error.message.replace(" has ", " has at least ", 1)
         return result
 
-    def _choice(self, raw: Any, tools: list[ToolSchema] | None) -> Choice:
-        message = raw.message
-        tool_calls = [call.model_dump() for call in message.tool_calls or []]
-        return reply_choice(self.format, message.content, tool_calls, raw.finish_reason, tools)
+    def _choice(self, raw: dict[str, Any], tools: list[ToolSchema] | None) -> Choice:
+        message = raw.get("message") or {}
+        tool_calls = [call for call in message.get("tool_calls") or [] if isinstance(call, dict)]
+        return reply_choice(self.format, message.get("content"), tool_calls, raw.get("finish_reason"), tools)
 
     async def aclose(self) -> None:
         for server in self._servers.values():

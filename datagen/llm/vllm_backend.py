@@ -265,7 +265,7 @@ class VLLMChatModel(BaseChatModel):
             ),
             **spec.engine_args,
         }
-        self.engine_stats = EngineStats()
+        self.engine_stats = EngineStats(steps=self.admission.steps)  # step times feed admission's knee
         self.sent: list[tuple[list[int], Any]] | None = None  # set to a list to record every request
         started = time.monotonic()
         try:

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -63,6 +64,11 @@ class JobWorker:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         for chatty in ("httpx", "httpx2", "httpcore"):  # a line per request, from every worker
             logging.getLogger(chatty).setLevel(logging.WARNING)
+        from datagen.runner.batch import collector_for_many_jobs
+
+        # The driver's batch sets the collector for many jobs in its own process; an actor runs as many.
+        self._collector = contextlib.ExitStack()
+        self._collector.enter_context(collector_for_many_jobs())
         self._pool = ModelPool(specs)
         self._jobs: dict[str, JobFn] = {}
 
@@ -84,6 +90,7 @@ class JobWorker:
 
     async def close(self) -> None:
         await self._pool.aclose()
+        self._collector.close()
 
 
 def _notify(job: JobFn, message: Any) -> None:

@@ -147,7 +147,12 @@ class SimulationRunner:
             self._load_previous() if run else (set(), set(), set())
         )
         self._outputs: tuple[JsonlAppender, JsonlAppender, JsonlAppender] | None = None
+        self._batch: Batch[tuple[Blueprint, int], Trajectory] | None = None
         self.summary: dict[str, Any] = {}
+
+    def backlog(self) -> int:
+        """Attempts submitted in this session that wait for a free dialogue slot."""
+        return self._batch.counts.queued if self._batch is not None else 0
 
     def _load_previous(self) -> tuple[set[str], set[str], set[str]]:
         """What earlier sessions finished; a line that is not a valid record of its file is reported
@@ -190,6 +195,7 @@ class SimulationRunner:
                     stop_on=(ModelUnavailableError,),
                     name="phase 2",
                 )
+                self._batch = batch
                 async with batch:
 
                     def submit(blueprint: Blueprint) -> None:
@@ -198,7 +204,7 @@ class SimulationRunner:
 
                     yield submit
         finally:
-            self._outputs = None
+            self._outputs, self._batch = None, None
             self.stats.blueprints_with_success = len(self._succeeded)
             self.summary = {**phase2_funnel(self.run_dir), "this_session": self.stats.as_dict()}
             self.run_dir.write_phase2_stats(self.summary)
