@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 from conftest import PLAIN_ENV_KEYS
-from libraryrun import library_blueprints
+from libraryrun import library_blueprints, scripted_rollout
 from servedrun import served
-from test_grpo_rollout import _play, _rollout, scripted_policy, tokenizer  # noqa: F401 - the fixture
+from test_grpo_rollout import _play, scripted_policy, tokenizer  # noqa: F401 - the fixture
 
 from training.rl.served import served_environment, served_rows, verdict_reward
 
@@ -87,7 +87,7 @@ def test_trl_path_and_grpo_rollouts_give_the_same_reward(library, server, tokeni
     for blueprint in blueprints:
         gold = [a.model_dump() for a in blueprint.actions]
         answer = "All done. " + " ".join(blueprint.outputs)
-        rollout = _rollout(blueprints, tokenizer, opening=blueprint.instruction)
+        rollout = scripted_rollout(blueprints, tokenizer, opening=blueprint.instruction)
         try:
             acting, _ = scripted_policy(tokenizer, gold, answer)
             idle, _ = scripted_policy(tokenizer, [], "Sorry, I cannot help with that.")
