@@ -59,8 +59,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stub(app: Path) -> Iterator[str]:
+    # The stub's agent says a task's `outputs` when its tasks file has them; these tests need an agent
+    # that makes the gold calls and never says an output (a missing output must fail on its own).
+    (app / "stub_tasks.json").write_text(
+        json.dumps([{k: v for k, v in t.items() if k != "outputs"} for t in TASKS])
+    )
     process = subprocess.Popen(
-        [sys.executable, str(STUB), "--tasks", str(app / "tasks.json")], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(STUB), "--tasks", str(app / "stub_tasks.json")],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     yield process.stdout.readline().strip()
     process.kill()

@@ -38,7 +38,7 @@ from viewer.untrusted import Link, data_json, link, safe_href
 # which Arrow types by column, so only their strings change).
 FILES: dict[str, list[tuple[str, str]]] = {
     "run": [("blueprints.jsonl", "jsonl"), ("rejections.jsonl", "jsonl"), ("trajectories.jsonl", "jsonl"),
-            ("failures.jsonl", "jsonl"), ("stats.json", "json"), ("simulate_stats.json", "json"), ("config.yaml", "yaml")],
+            ("failures.jsonl", "jsonl"), ("stats.json", "json"), ("simulate_stats.json", "json"), ("settings.json", "json")],
     "hf": [("data/train-00000-of-00001.parquet", "parquet"), ("export.json", "json")],
     "sharegpt": [("train.json", "strings-array"), ("export.json", "json")],
     "jsonl": [("train.jsonl", "strings"), ("export.json", "json")],
