@@ -354,3 +354,25 @@ def test_bfcl_fc_multi_turn_runs_nothing_from_a_broken_message():
 
     row = asyncio.run(run_multi_turn(NativeModel(), entry, RunSettings(mode="fc")))
     assert all(steps == ["Let me do that."] for steps in row["result"])  # one step a turn: nothing ran
+
+
+# Text a model may put inside an argument: every format's own markers among ordinary characters.
+argument_text = st.lists(
+    st.one_of(
+        st.sampled_from(ADVERSARIAL[:40] + ["<tool_call>", "</tool_call>", "<|eom_id|>"]), st.text(max_size=6)
+    ),
+    max_size=8,
+).map("".join)
+
+
+@pytest.mark.parametrize("name", [n for n in FORMAT_NAMES if n != "openai"])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=argument_text, content=st.sampled_from(["", "Let me check."]))
+def test_any_string_argument_survives_render_and_parse(name: str, value: str, content: str):
+    """A call whose argument holds the format's own markers (``<|python_tag|>``, ``</tool_call>``)
+    reads back as written: the markers frame calls only outside them."""
+    fmt = get_format(name)
+    calls = [{"name": "f", "arguments": {"text": value, "n": 1}}]
+    parsed = fmt.parse(fmt.render_calls(calls, content), None)
+    assert parsed.error is None and parsed.calls == calls
+    assert parsed.content == content

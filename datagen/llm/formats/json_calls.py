@@ -113,8 +113,34 @@ def strip_code_fence(text: str) -> str:
     return match.group(1) if match else text
 
 
-def scan_json_calls(text: str, start: re.Pattern[str], argument_keys: tuple[str, ...]) -> ParsedOutput:
-    """Find every JSON value in ``text`` that starts where ``start`` matches; the rest is content."""
+# Llama 3's marker before calls (JSON or pythonic) and the end of a message that awaits a tool result.
+PYTHON_TAG, END_OF_MESSAGE = "<|python_tag|>", "<|eom_id|>"
+
+
+def strip_framing(text: str, opening: str = "", closing: str = "") -> str:
+    """``text`` without the ``opening`` marker it starts with and the ``closing`` one it ends with
+    (Llama's ``<|python_tag|>`` ... ``<|eom_id|>``). Only the edges: the same characters inside a call
+    are an argument's text."""
+    body = text.strip()
+    if opening and body.startswith(opening):
+        body = body[len(opening) :]
+    if closing and body.endswith(closing):
+        body = body[: -len(closing)]
+    return body
+
+
+def without_markers(text: str, markers: tuple[str, ...]) -> str:
+    """Text outside any call with the format's framing markers taken out."""
+    for marker in markers:
+        text = text.replace(marker, "")
+    return text
+
+
+def scan_json_calls(
+    text: str, start: re.Pattern[str], argument_keys: tuple[str, ...], markers: tuple[str, ...] = ()
+) -> ParsedOutput:
+    """Find every JSON value in ``text`` that starts where ``start`` matches; the rest, without the
+    framing ``markers``, is content."""
     decoder = json.JSONDecoder()
     calls: list[ToolCall] = []
     pieces: list[str] = []
@@ -137,5 +163,6 @@ def scan_json_calls(text: str, start: re.Pattern[str], argument_keys: tuple[str,
         pieces.append(text[position:begin])
         position = end
     pieces.append(text[position:])
-    content = "\n".join(piece.strip(" \t\n;") for piece in pieces if piece.strip(" \t\n;"))
+    pieces = [without_markers(piece, markers).strip(" \t\n;") for piece in pieces]
+    content = "\n".join(piece for piece in pieces if piece)
     return ParsedOutput(content, calls, error)

@@ -6,7 +6,13 @@ import json
 import re
 
 from datagen.llm.formats.base import ParsedOutput, ToolFormat
-from datagen.llm.formats.json_calls import scan_json_calls, strip_code_fence
+from datagen.llm.formats.json_calls import (
+    END_OF_MESSAGE,
+    PYTHON_TAG,
+    scan_json_calls,
+    strip_code_fence,
+    strip_framing,
+)
 from datagen.llm.formats.validation import with_validation
 from datagen.llm.types import ToolCall, ToolSchema
 
@@ -22,5 +28,9 @@ class Llama3Format(ToolFormat):
         return "\n".join(([content] if content else []) + lines)
 
     def _parse(self, text: str, tools: list[ToolSchema] | None) -> ParsedOutput:
-        cleaned = strip_code_fence(text.replace("<|python_tag|>", "").replace("<|eom_id|>", ""))
-        return with_validation(scan_json_calls(cleaned, self._start, ("parameters", "arguments")), tools)
+        # The markers frame calls; inside a call's JSON they are an argument's text and stay.
+        cleaned = strip_code_fence(strip_framing(text, PYTHON_TAG, END_OF_MESSAGE))
+        parsed = scan_json_calls(
+            cleaned, self._start, ("parameters", "arguments"), (PYTHON_TAG, END_OF_MESSAGE)
+        )
+        return with_validation(parsed, tools)

@@ -7,7 +7,14 @@ import re
 from typing import Any
 
 from datagen.llm.formats.base import ParsedOutput, ToolFormat
-from datagen.llm.formats.json_calls import brackets_outside_strings, checked_call, strip_code_fence
+from datagen.llm.formats.json_calls import (
+    PYTHON_TAG,
+    brackets_outside_strings,
+    checked_call,
+    strip_code_fence,
+    strip_framing,
+    without_markers,
+)
 from datagen.llm.formats.validation import with_validation
 from datagen.llm.types import ParseError, ToolCall, ToolSchema
 
@@ -37,24 +44,28 @@ class PythonFormat(ToolFormat):
         return f"{content}\n[{rendered}]" if content else f"[{rendered}]"
 
     def _parse(self, text: str, tools: list[ToolSchema] | None) -> ParsedOutput:
-        body = strip_code_fence(text.replace("<|python_tag|>", "")).strip()
+        # Llama opens its calls with the tag; inside a call's string it is an argument's text and stays.
+        body = strip_code_fence(strip_framing(text, PYTHON_TAG)).strip()
         whole = self._parse_expression(body)
         if whole is not None and not isinstance(whole, ParseError):
             return with_validation(ParsedOutput("", whole, None), tools)
         match = self._list_start.search(body)
         if match is None:
-            return ParsedOutput(body, [], None)
+            return ParsedOutput(without_markers(body, (PYTHON_TAG,)).strip(), [], None)
         end = self._closing_bracket(body, match.start())
         if end is None:
             return ParsedOutput(
-                body[: match.start()].strip(),
+                without_markers(body[: match.start()], (PYTHON_TAG,)).strip(),
                 [],
                 ParseError(
                     "truncated", "the list of calls ends before its closing bracket", body[match.start() :]
                 ),
             )
         span = body[match.start() : end + 1]
-        content = " ".join(part for part in (body[: match.start()].strip(), body[end + 1 :].strip()) if part)
+        outside = (body[: match.start()], body[end + 1 :])
+        content = " ".join(
+            part for part in (without_markers(p, (PYTHON_TAG,)).strip() for p in outside) if part
+        )
         calls = self._parse_expression(span)
         if calls is None:
             return ParsedOutput(
