@@ -14,6 +14,7 @@ Every package reads YAML through this one module (training too, without loading 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -47,6 +48,29 @@ def load_yaml(text: str, source: str) -> Any:
         ) from None
     finally:
         loader.dispose()
+
+
+def read_yaml_mapping(
+    path: str | Path, *, missing_hint: str, example: str = "", empty_ok: bool = False
+) -> dict[str, Any]:
+    """The mapping of keys in the YAML file ``path`` (a recipe). Every problem is one :class:`YamlError`
+    line naming the file: missing (``missing_hint`` says what to pass instead), unreadable, bad or
+    unbounded YAML, or not a mapping (``example``, a key and value, shows the shape). An empty file is
+    ``{}`` where ``empty_ok``, and refused otherwise."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise YamlError(f"no recipe at {path}; {missing_hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlError(f"cannot read the recipe {path}: {exc}") from None
+    data = load_yaml(text, str(path))
+    if data is None and empty_ok:
+        return {}
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        shape = f" (e.g. `{example}`)" if example else ""
+        raise YamlError(f"{path}: expected a YAML mapping of recipe keys{shape}, found {found}")
+    return data
 
 
 def _syntax_line(exc: yaml.YAMLError, source: str) -> str:

@@ -25,6 +25,7 @@ PACKAGES = ("apigen_rules", "datagen", "evaluation", "training", "viewer")
 # handler), with the exit code they get.
 ONE_LINE = {
     "RecipeError": 2,
+    "YamlError": 2,  # every recipe reader words its refusals through apigen_rules.yamlsafe
     "UsageError": 2,
     "DomainLoadError": 2,
     "ReferencesError": 2,

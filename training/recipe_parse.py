@@ -46,25 +46,16 @@ def take_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
 
 def read_training_recipe(path: str) -> dict[str, Any]:
     """The recipe file as a mapping of keys (bounded YAML); its ``env:`` section is applied."""
-    from apigen_rules.yamlsafe import YamlError, load_yaml
+    from apigen_rules.yamlsafe import YamlError, read_yaml_mapping
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TrainingRecipeError(
-            f"no recipe at {path}; pass the path of a YAML recipe or a packaged name"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrainingRecipeError(f"cannot read the recipe {path}: {exc}") from None
-    try:
-        data = load_yaml(text, path)
+        data = read_yaml_mapping(
+            path,
+            missing_hint="pass the path of a YAML recipe or a packaged name",
+            example="model_name_or_path: embedded",
+        )
     except YamlError as exc:
         raise TrainingRecipeError(str(exc)) from None
-    if not isinstance(data, dict):
-        found = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise TrainingRecipeError(
-            f"{path}: expected a YAML mapping of recipe keys (e.g. `model_name_or_path: embedded`), found {found}"
-        )
     env = data.pop("env", None) or {}
     if not isinstance(env, dict):
         raise TrainingRecipeError(

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from apigen_rules.errors import InputError
 from apigen_rules.redact import REDACTED, is_secret_key, redact_config
-from apigen_rules.yamlsafe import YamlError, load_yaml
+from apigen_rules.yamlsafe import YamlError, read_yaml_mapping
 from datagen.llm.config import EMBEDDED, ModelSpec
 from datagen.recipe.executor import ExecutorConfig, LocalExecutorConfig
 
@@ -189,24 +189,12 @@ def validate_recipe(data: Any, cls: type[R], source: str) -> R:
 
 def read_recipe_data(path: str | Path) -> dict[str, Any]:
     """The recipe file as plain data (its own errors become :class:`RecipeError`)."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(
-            f"no recipe at {path}; pass the path of one, e.g. recipes/datagen/demo.yaml"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read the recipe {path}: {exc}") from None
-    try:
-        data = load_yaml(text, str(path))
+        return read_yaml_mapping(
+            path, missing_hint="pass the path of one, e.g. recipes/datagen/demo.yaml", empty_ok=True
+        )
     except YamlError as exc:
         raise RecipeError(str(exc)) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: expected a YAML mapping of recipe keys, found {type(data).__name__}")
-    return data
 
 
 def load_recipe(path: str | Path, cls: type[R], overrides: dict[str, Any] | None = None) -> R:
