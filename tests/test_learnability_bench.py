@@ -1,5 +1,5 @@
 """benchmarks/learnability.py's plan and figures: the data it trains on passes every check, it trains
-one example per assistant turn, both τ runs face the scripted user, and its figures carry intervals."""
+every assistant turn, both τ runs face the scripted user, and its figures carry intervals."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ def bench():
 def _settings(bench, out: Path):
     return bench.Settings(
         out=out, domains=("retail", "bank"), drafts=4, test=0.25, method="lora", learning_rate=1e-3,
-        sft_steps=20, save_every=10, batch=1, max_tokens=64, tau_tasks=3, tau_max_steps=10,
+        epochs=2.0, save_every=10, batch=1, max_tokens=64, tau_tasks=3, tau_max_steps=10,
     )  # fmt: skip
 
 
-def test_the_plan_exports_only_checked_data_trains_per_turn_and_uses_the_scripted_user(bench, tmp_path):
+def test_the_plan_exports_only_checked_data_trains_every_turn_and_uses_the_scripted_user(bench, tmp_path):
     settings = _settings(bench, tmp_path)
     demo = bench._demo()
     for step in bench.data_steps(demo, settings):
@@ -43,7 +43,8 @@ def test_the_plan_exports_only_checked_data_trains_per_turn_and_uses_the_scripte
     tau = bench.tau_step(demo, settings, "base", "embedded").command
     assert tau[tau.index("--user-mode") + 1] == "scripted" and "--user-model" not in tau
     recipe = yaml.safe_load(bench.sft_recipe(settings).read_text())
-    assert recipe["per_turn_examples"] is True and recipe["max_steps"] == 20
+    assert recipe["per_turn_examples"] is False and recipe["assistant_only_loss"] is True
+    assert recipe["num_train_epochs"] == 2.0 and recipe["lr_scheduler_type"] == "cosine"
 
 
 def test_figures_carry_bootstrap_intervals_over_dialogues_and_tasks(bench, tmp_path):

@@ -217,3 +217,51 @@ def test_custom_templates_need_generation_markers_and_a_format(tmp_path: Path) -
         resolve_template("llama3", tool_format="hermes")
     with pytest.raises(ValueError, match="one of"):
         resolve_template("no-such-template")
+
+
+def labelled_positions(labels: list[int]) -> list[list[int]]:
+    """The positions of each labelled span, in order."""
+    spans: list[list[int]] = []
+    for position, label in enumerate(labels):
+        if label == -100:
+            continue
+        if spans and spans[-1][-1] == position - 1:
+            spans[-1].append(position)
+        else:
+            spans.append([position])
+    return spans
+
+
+@pytest.mark.parametrize("name", sorted(set(SHIPPED_TEMPLATES) - {"qwen3"}))
+def test_one_sequence_per_dialogue_trains_the_same_turns_as_one_example_per_turn(
+    name: str, tokenizer: Any, conversations: list[dict[str, Any]]
+) -> None:
+    """With assistant-only loss, a dialogue as one sequence labels every assistant turn with exactly
+    the context its per-turn example has (same ids before it, same labelled ids): the same targets
+    at 1/k of the prompt tokens, which is what ``per_turn_examples: false`` relies on. (Qwen3 drops
+    history's reasoning, so there the two differ and per-turn examples are the faithful choice.)"""
+    from datasets import Dataset
+
+    template = SHIPPED_TEMPLATES[name].read()
+    whole = trainer_labels(
+        tokenizer, template, Dataset.from_list(conversations, features=conversation_features())
+    )
+    turns = trainer_labels(
+        tokenizer,
+        template,
+        expand_per_turn(Dataset.from_list(conversations, features=conversation_features())),
+    )
+    index = 0
+    for dialogue in whole:
+        spans = labelled_positions(dialogue["labels"])
+        assert len(spans) >= 2
+        for span in spans:
+            example = turns[index]
+            index += 1
+            assert labelled_positions(example["labels"]) == [span]
+            end = span[-1] + 1
+            assert example["input_ids"][:end] == dialogue["input_ids"][:end]
+            assert example["labels"][:end] == [
+                label if position in span else -100 for position, label in enumerate(dialogue["labels"][:end])
+            ]
+    assert index == len(turns)

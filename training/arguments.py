@@ -59,7 +59,10 @@ class ScriptArguments(ModelScriptArguments):
     per_turn_examples: bool = field(
         default=False,
         metadata={
-            "help": "One example per assistant turn with the history as context (filtered behavioural cloning)."
+            "help": "One example per assistant turn with the history as context (filtered behavioural cloning). "
+            "With `assistant_only_loss` and a template that renders history the same at every turn (all shipped "
+            "ones but qwen3), `false` trains the same turns on the same contexts in one sequence per dialogue, "
+            "at 1/k of the prompt tokens; `true` is needed where history renders differently (qwen3's reasoning)."
         },
     )
     test_split_size: float | None = field(
