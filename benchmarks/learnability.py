@@ -248,14 +248,28 @@ def curve_rows(settings: Settings) -> list[tuple[str, int, dict[str, Any]]]:
     return rows
 
 
+def mean_losses(losses: dict[int, float], steps: list[int]) -> dict[int, float]:
+    """For each checkpoint step, the mean training loss of the steps since the one before it: one
+    step's loss (batch 1) swings with the dialogue it happened to see."""
+    means: dict[int, float] = {}
+    previous = 0
+    for step in sorted(steps):
+        window = [loss for s, loss in losses.items() if previous < s <= step]
+        if window:
+            means[step] = sum(window) / len(window)
+        previous = step
+    return means
+
+
 def _pct(value: float | None) -> str:
     return "    –" if value is None else f"{100 * value:5.1f}"
 
 
 def print_curve(settings: Settings, rows: list[tuple[str, int, dict[str, Any]]]) -> None:
-    losses = train_losses(settings)
+    losses = mean_losses(train_losses(settings), [step for _, step, _ in rows if step])
     print(
-        f"\nlearning curve on the test splits ({', '.join(held_out_domains(settings))}); % of turns that should call a tool"
+        f"\nlearning curve on the test splits ({', '.join(held_out_domains(settings))}); % of turns that should call a tool; "
+        "loss: mean training loss since the row above"
     )
     print(f"{'model':<12}{'loss':>7}{'turns':>7}{'call':>6}" + "".join(f"{title:>10}" for _, title in CURVE))
     for label, step, figures in rows:

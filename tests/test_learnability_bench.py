@@ -78,3 +78,9 @@ def test_figures_carry_bootstrap_intervals_over_dialogues_and_tasks(bench, tmp_p
         and "τ pass^1 after (fine-tuned): 1.000 [1.000, 1.000]" in text
     )
     assert "difference (after - before): 0.667 [" in text and "on 3 tasks" in text
+
+
+def test_the_curve_shows_the_mean_loss_since_the_previous_checkpoint(bench):
+    losses = {1: 1.0, 2: 0.5, 3: 0.3, 4: 0.1, 5: 0.9}
+    assert bench.mean_losses(losses, [4, 2]) == {2: 0.75, 4: pytest.approx(0.2)}
+    assert bench.mean_losses(losses, [5]) == {5: pytest.approx(2.8 / 5)}
