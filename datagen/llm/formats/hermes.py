@@ -13,6 +13,7 @@ from datagen.llm.types import ParseError, ToolCall, ToolSchema
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 _DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
 
 
 class HermesFormat(ToolFormat):
@@ -58,17 +59,16 @@ class HermesFormat(ToolFormat):
         """The JSON value right after the opening tag at ``start`` and the end of its block, when the
         value is followed by the closing tag, the next opening tag or the end of the text; else
         (None, None). Decoding the JSON first keeps a tag written inside an argument's string text."""
-        begin = start + len(_OPEN)
-        begin += len(text[begin:]) - len(text[begin:].lstrip())
+        # Positions, not slices: a slice of the rest per block made an output of many blocks quadratic.
+        begin = _SPACE.match(text, start + len(_OPEN)).end()  # type: ignore[union-attr]
         try:
             value, end = _DECODER.raw_decode(text, begin)
         except (ValueError, RecursionError):
             return None, None
-        rest = text[end:].lstrip()
-        after = len(text) - len(rest)
-        if rest.startswith(_CLOSE):
+        after = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+        if text.startswith(_CLOSE, after):
             return value, after + len(_CLOSE)
-        if not rest or rest.startswith(_OPEN):
+        if after == len(text) or text.startswith(_OPEN, after):
             return value, after
         return None, None
 

@@ -31,6 +31,9 @@ def dotted_name(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
+_MARKERS = (PYTHON_TAG,)
+
+
 class PythonFormat(ToolFormat):
     name = "python"
     _list_start = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
@@ -51,11 +54,11 @@ class PythonFormat(ToolFormat):
             return with_validation(ParsedOutput("", whole, None), tools)
         match = self._list_start.search(body)
         if match is None:
-            return ParsedOutput(without_markers(body, (PYTHON_TAG,)).strip(), [], None)
+            return ParsedOutput(without_markers(body, _MARKERS).strip(), [], None)
         end = self._closing_bracket(body, match.start())
         if end is None:
             return ParsedOutput(
-                without_markers(body[: match.start()], (PYTHON_TAG,)).strip(),
+                without_markers(body[: match.start()], _MARKERS).strip(),
                 [],
                 ParseError(
                     "truncated", "the list of calls ends before its closing bracket", body[match.start() :]
@@ -63,9 +66,7 @@ class PythonFormat(ToolFormat):
             )
         span = body[match.start() : end + 1]
         outside = (body[: match.start()], body[end + 1 :])
-        content = " ".join(
-            part for part in (without_markers(p, (PYTHON_TAG,)).strip() for p in outside) if part
-        )
+        content = " ".join(part for part in (without_markers(p, _MARKERS).strip() for p in outside) if part)
         calls = self._parse_expression(span)
         if calls is None:
             return ParsedOutput(
